@@ -1,0 +1,208 @@
+# shellcheck shell=bash
+# Shared definitions for start-cluster.sh and stop-cluster.sh (sourced, not run).
+# Some variables are used only by the scripts that source this file.
+# shellcheck disable=SC2034
+
+STATE=${BLOCKORCH_SLURM_DIR:-/tmp/blockorch-slurm}
+STATE=${STATE%/}
+case $STATE in
+    /*) ;;
+    *) STATE=$PWD/$STATE ;;
+esac
+
+ETC=$STATE/etc
+RUN=$STATE/run
+LOGDIR=$STATE/log
+SPOOL=$STATE/spool
+MUNGE_DIR=$STATE/munge          # socket directory, mode 755
+MUNGE_KEY_DIR=$STATE/munge-key  # key directory, mode 700
+MUNGE_SOCKET=$MUNGE_DIR/munge.socket
+DB_DIR=$STATE/mariadb
+DB_DATA=$DB_DIR/data
+DB_SOCKET=$DB_DIR/mariadb.sock
+SLURM_CONF_FILE=$ETC/slurm.conf
+
+PORT_BASE=${BLOCKORCH_SLURM_PORT_BASE:-26800}
+CTLD_PORT=$PORT_BASE
+DBD_PORT=$((PORT_BASE + 1))
+DB_PORT=$((PORT_BASE + 2))
+NODES=(node1 node2 node3 node4)
+node_port() { echo $((PORT_BASE + 10 + ${1#node})); }
+
+DAEMON_PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+log() { printf '%s: %s\n' "${0##*/}" "$*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+# Serialise concurrent start/stop calls on one state directory.
+take_lock() {
+    mkdir -p "$STATE"
+    exec 9>"$STATE/.lock"
+    if ! flock -w "${1:-120}" 9; then
+        die "could not lock $STATE/.lock (another start/stop running?)"
+    fi
+}
+
+# True when process $1 was started for this state directory: its command
+# line or environment mentions $STATE/.
+owned_by_state() {
+    local pid=$1 f
+    for f in cmdline environ; do
+        if tr '\0' '\n' <"/proc/$pid/$f" 2>/dev/null | grep -qF -- "$STATE/"; then
+            return 0
+        fi
+    done
+    return 1
+}
+
+# daemon_pid PIDFILE NAME...: print the pid from PIDFILE if that process is
+# alive, its name is one of NAME..., and it belongs to this state directory.
+daemon_pid() {
+    local pidfile=$1 pid comm name
+    shift
+    [[ -r $pidfile ]] || return 1
+    pid=$(tr -dc '0-9' <"$pidfile")
+    [[ -n $pid ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null) || return 1
+    for name in "$@"; do
+        if [[ $comm == "$name" ]] && owned_by_state "$pid"; then
+            echo "$pid"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Daemon table: "label pidfile name [name...]".
+daemon_table() {
+    local n
+    echo "munged $RUN/munged.pid munged"
+    echo "mariadb $RUN/mariadb.pid mariadbd mysqld"
+    echo "slurmdbd $RUN/slurmdbd.pid slurmdbd"
+    echo "slurmctld $RUN/slurmctld.pid slurmctld"
+    for n in "${NODES[@]}"; do
+        echo "slurmd-$n $RUN/slurmd-$n.pid slurmd"
+    done
+}
+
+# pid_of LABEL: pid of one of our daemons, if running.
+pid_of() {
+    local label pidfile names
+    while read -r label pidfile names; do
+        if [[ $label == "$1" ]]; then
+            # shellcheck disable=SC2086 # names is a word list
+            daemon_pid "$pidfile" $names
+            return
+        fi
+    done < <(daemon_table)
+    return 1
+}
+
+# True if something listens on TCP port $1 (IPv4 or IPv6), without
+# connecting to it (a connect makes slurm daemons log errors).
+port_listening() {
+    local hex
+    hex=$(printf ':%04X' "$1")
+    awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 }
+        END { exit !f }' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+# Print the last lines of every daemon log (for failures).
+tail_logs() {
+    local f
+    for f in "$LOGDIR"/*.log; do
+        [[ -s $f ]] || continue
+        printf '==> %s <==\n' "$f" >&2
+        tail -n "${1:-15}" "$f" >&2
+    done
+}
+
+# Processes of the given name that belong to this state directory.
+owned_processes() {
+    local d pid comm
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        comm=$(cat "$d/comm" 2>/dev/null) || continue
+        [[ $comm == "$1" ]] || continue
+        if owned_by_state "$pid"; then
+            echo "$pid"
+        fi
+    done
+}
+
+# terminate PID...: SIGTERM, wait up to $STOP_WAIT s (default 20), SIGKILL.
+terminate() {
+    local pid deadline alive
+    [[ $# -gt 0 ]] || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    deadline=$((SECONDS + ${STOP_WAIT:-20}))
+    while :; do
+        alive=()
+        for pid in "$@"; do
+            if [[ -e /proc/$pid ]] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; then
+                alive+=("$pid")
+            fi
+        done
+        [[ ${#alive[@]} -gt 0 ]] || return 0
+        if ((SECONDS >= deadline)); then
+            log "killing ${alive[*]} (did not stop in time)"
+            kill -KILL "${alive[@]}" 2>/dev/null || true
+            return 0
+        fi
+        sleep 0.1
+    done
+}
+
+# stop_labels LABEL...: stop those of our daemons that are running.
+stop_labels() {
+    local label pid pids=()
+    for label in "$@"; do
+        if pid=$(pid_of "$label"); then
+            pids+=("$pid")
+        fi
+    done
+    terminate "${pids[@]}"
+}
+
+# Cancel every job of our cluster and wait (bounded) until they are gone,
+# so that no slurmstepd outlives its slurmd.
+cancel_all_jobs() {
+    local jobs deadline
+    jobs=$(SLURM_CONF=$SLURM_CONF_FILE timeout 10 squeue -h -o %A 2>/dev/null) || return 0
+    [[ -n $jobs ]] || return 0
+    log "cancelling $(wc -w <<<"$jobs") job(s)"
+    # shellcheck disable=SC2086 # one word per job id
+    SLURM_CONF=$SLURM_CONF_FILE timeout 10 scancel $jobs 2>/dev/null || true
+    deadline=$((SECONDS + 15))
+    while ((SECONDS < deadline)); do
+        jobs=$(SLURM_CONF=$SLURM_CONF_FILE timeout 10 squeue -h -o %A -t R,CG,S,ST 2>/dev/null) || return 0
+        [[ -n $jobs ]] || return 0
+        sleep 0.2
+    done
+}
+
+# Stop all daemons of this state directory (only those we started).
+stop_all() {
+    local labels=() n
+    if pid_of slurmctld >/dev/null && port_listening "$CTLD_PORT"; then
+        cancel_all_jobs
+    fi
+    for n in "${NODES[@]}"; do labels+=("slurmd-$n"); done
+    stop_labels "${labels[@]}" slurmctld
+    # Job step daemons left behind (e.g. a slurmd was killed hard).
+    # shellcheck disable=SC2046 # one word per pid
+    terminate $(owned_processes slurmstepd)
+    stop_labels slurmdbd
+    stop_labels mariadb munged
+    rm -f "$RUN"/*.pid "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$DB_SOCKET"
+    # Empty cgroups slurmd made for our nodes (rmdir fails on busy ones).
+    for n in "${NODES[@]}"; do
+        find /sys/fs/cgroup -maxdepth 3 -type d -name "slurm_$n" 2>/dev/null |
+            while read -r d; do
+                find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
+            done
+    done
+}

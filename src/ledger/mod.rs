@@ -1,0 +1,1 @@
+//! The ledger: the on-disk single source of truth of a run (see docs/design/ledger.md).

@@ -1,0 +1,7 @@
+//! blockorch: run huge block-wise jobs (daisy semantics) on a laptop or an HPC cluster,
+//! with a ledger on the shared filesystem as the single source of truth.
+
+pub mod geometry;
+pub mod ledger;
+pub mod plan;
+pub mod task;

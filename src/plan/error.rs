@@ -1,0 +1,25 @@
+//! Errors raised while planning (input that validates but cannot be planned).
+
+use thiserror::Error;
+
+/// Why a task cannot be planned.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum PlanError {
+    /// The block grid is so large that daisy's Cantor ids would not fit in 64 bits.
+    #[error("the block grid {grid:?} is too large: its block ids would exceed 2^64 (use a larger write_roi)")]
+    IdOverflow {
+        /// Blocks per axis.
+        grid: Vec<i64>,
+    },
+    /// A block id that no block of the task has.
+    #[error("task {task:?} has no block with id {id}")]
+    NoSuchBlock {
+        /// Task name.
+        task: String,
+        /// The id asked for.
+        id: u64,
+    },
+    /// A task name that is not in the plan.
+    #[error("no task named {0:?} in the plan")]
+    NoSuchTask(String),
+}

@@ -1,0 +1,1 @@
+//! The task file (`task.json`): specification, parsing and validation.
