@@ -49,9 +49,11 @@ take_lock() {
 # True when process $1 was started for this state directory: its command
 # line or environment mentions $STATE/.
 owned_by_state() {
-    local pid=$1 f
+    local pid=$1 f text
     for f in cmdline environ; do
-        if tr '\0' '\n' <"/proc/$pid/$f" 2>/dev/null | grep -qF -- "$STATE/"; then
+        # No "| grep -q" here: with pipefail an early grep exit is a failure.
+        text=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/$f") || continue
+        if [[ $text == *"$STATE/"* ]]; then
             return 0
         fi
     done
@@ -184,6 +186,21 @@ cancel_all_jobs() {
     done
 }
 
+# Pids of slurmd processes on this machine that are not ours.
+other_slurmds() {
+    local d pid comm
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        comm=$(cat "$d/comm" 2>/dev/null) || continue
+        [[ $comm == slurmd ]] || continue
+        # Zombies (not yet reaped by init) have no environment to check.
+        grep -q '^State:.*Z' "$d/status" 2>/dev/null && continue
+        if ! owned_by_state "$pid"; then
+            echo "$pid"
+        fi
+    done
+}
+
 # Stop all daemons of this state directory (only those we started).
 stop_all() {
     local labels=() n
@@ -198,7 +215,9 @@ stop_all() {
     stop_labels slurmdbd
     stop_labels mariadb munged
     rm -f "$RUN"/*.pid "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$DB_SOCKET"
-    # Empty cgroups slurmd made for our nodes (rmdir fails on busy ones).
+    # Empty cgroups slurmd made for our nodes (rmdir fails on busy ones);
+    # skipped while another cluster's slurmd (same node names) runs here.
+    [[ -z $(other_slurmds) ]] || return 0
     for n in "${NODES[@]}"; do
         find /sys/fs/cgroup -maxdepth 3 -type d -name "slurm_$n" 2>/dev/null |
             while read -r d; do

@@ -29,7 +29,7 @@ bad() {
     say "FAIL: no cluster configuration; run start-cluster.sh first"
     exit 1
 }
-timeout 10 scontrol ping | grep -q 'is UP' || {
+[[ $(timeout 10 scontrol ping 2>&1) == *"is UP"* ]] || {
     say "FAIL: slurmctld does not answer"
     exit 1
 }

@@ -231,7 +231,7 @@ all_daemons_running() {
 
 ctld_up() {
     pid_of slurmctld >/dev/null && port_listening "$CTLD_PORT" &&
-        timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'
+        [[ $(timeout 10 scontrol ping 2>/dev/null) == *"is UP"* ]]
 }
 
 sacct_ok() {
@@ -308,7 +308,7 @@ start_munged() {
     # --force: the state directory may sit below the world-writable /tmp.
     munged --force --socket="$MUNGE_SOCKET" --key-file="$key" \
         --pid-file="$RUN/munged.pid" --log-file="$LOGDIR/munged.log" \
-        --seed-file="$MUNGE_KEY_DIR/munged.seed" </dev/null >>"$LOGDIR/munged.log" 2>&1 ||
+        --seed-file="$MUNGE_KEY_DIR/munged.seed" </dev/null >>"$LOGDIR/munged.log" 2>&1 9>&- ||
         fail "munged did not start"
 }
 
@@ -326,7 +326,7 @@ start_mariadb() {
         --pid-file="$RUN/mariadb.pid" --log-error="$LOGDIR/mariadb.log" \
         --skip-name-resolve --skip-log-bin --innodb-buffer-pool-size=128M \
         --innodb-log-file-size=64M --innodb-lock-wait-timeout=900 \
-        --max-connections=100 </dev/null >>"$LOGDIR/mariadb.log" 2>&1 &
+        --max-connections=100 </dev/null >>"$LOGDIR/mariadb.log" 2>&1 9>&- &
 }
 
 setup_db_user() {
@@ -341,10 +341,10 @@ EOF
 
 # Slurm daemons fork into the background themselves; give them a clean
 # environment whose SLURM_CONF points at our configuration (slurmdbd finds
-# slurmdbd.conf next to it).
+# slurmdbd.conf next to it). Daemons must not inherit the lock (fd 9).
 run_daemon() {
     env -i PATH="$DAEMON_PATH" SLURM_CONF="$SLURM_CONF_FILE" LANG=C "$@" \
-        </dev/null >>"$LOGDIR/daemons.out" 2>&1
+        </dev/null >>"$LOGDIR/daemons.out" 2>&1 9>&-
 }
 
 check_ports_free() {

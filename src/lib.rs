@@ -1,7 +1,10 @@
 //! blockorch: run huge block-wise jobs (daisy semantics) on a laptop or an HPC cluster,
 //! with a ledger on the shared filesystem as the single source of truth.
 
+pub mod backend;
+// pub mod cli; (enabled once src/task lands)
 pub mod geometry;
 pub mod ledger;
 pub mod plan;
+pub mod schedule;
 pub mod task;

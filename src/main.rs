@@ -1,1 +1,1 @@
-fn main() {}
+fn main() { /* CLI enabled once src/task lands */ }

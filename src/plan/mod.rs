@@ -7,6 +7,7 @@ mod cantor;
 mod conflict;
 mod error;
 mod fit;
+// mod from_task_file; (enabled once src/task lands)
 mod lattice;
 mod multi;
 mod summary;

@@ -22,20 +22,15 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from refplan import has_context, plan_task, upstream_deps  # noqa: E402
-from specio import context_of, load_spec, roi_intersects, roi_to_json  # noqa: E402
+from refplan import has_context, level_periods, num_levels, plan_task, upstream_deps  # noqa: E402
+from specio import load_spec, roi_intersects, roi_to_json  # noqa: E402
 
 
 def same_task_deps(task, blocks):
     deps = {b["block_id"]: set() for b in blocks}
     if not task["read_write_conflict"] or not has_context(task):
         return deps
-    lo, hi = context_of(task)
-    wb, we = task["write_roi"]
-    period = []
-    for a in range(len(wb)):
-        w = we[a] - wb[a]
-        period.append(-(-(max(lo[a], hi[a]) + w) // w))
+    period = level_periods(task)
 
     def level(b):
         idx = 0
@@ -129,13 +124,14 @@ def mutate(kind, tasks, rows):
                 rs[1]["depends_on"] = rs[1]["depends_on"] + [(t["name"], rs[0]["block_id"])]
                 return True
     elif kind == "long-chain":
+        # a total order of the blocks: every conflict ordered, no cycle, but a
+        # chain longer than daisy's num_levels
         for t in conf_tasks:
-            rs = by_task[t["name"]]
-            from refplan import num_levels
-
+            rs = sorted(by_task[t["name"]], key=lambda r: r["block_id"])
             if len(rs) > num_levels(t):
-                for prev, cur in zip(rs, rs[1:]):
-                    cur["depends_on"] = sorted(set(cur["depends_on"]) | {(t["name"], prev["block_id"])})
+                for prev, cur in zip([None] + rs, rs):
+                    ups = [d for d in cur["depends_on"] if d[0] != t["name"]]
+                    cur["depends_on"] = ups + ([(t["name"], prev["block_id"])] if prev else [])
                 return True
     else:
         raise SystemExit(f"unknown FAKE_BLOCKORCH_MUTATE {kind!r}")

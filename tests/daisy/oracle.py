@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """daisy 2.0.0 oracle: print daisy's block plan for task.json spec files.
 
-    python tests/daisy/oracle.py TASK.json [MORE.json ...]
+    python tests/daisy/oracle.py TASK.json [MORE.json | DIR ...]
+
+(a directory stands for its *.json files, *.expect.json sidecars excepted)
 
 For every task (in file order) one line per block, sorted by block id:
 
@@ -37,7 +39,7 @@ import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from specio import SpecError, load_spec, roi_to_json  # noqa: E402
+from specio import SpecError, load_spec, roi_to_json, spec_files  # noqa: E402
 
 warnings.simplefilter("ignore", DeprecationWarning)
 # daisy's Rust core prints a backtrace for panics when this is set; the
@@ -183,9 +185,10 @@ def main(argv):
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0 if argv else 2
-    multi = len(argv) > 1
+    paths = spec_files(argv)
+    multi = len(paths) > 1 or len(argv) > 1 or any(os.path.isdir(p) for p in argv)
     status = 0
-    for path in argv:
+    for path in paths:
         try:
             plan = daisy_plan(load_spec(path))
         except (SpecError, OracleError) as e:

@@ -20,8 +20,9 @@ Rules (each one checked against daisy 2.0.0 by selfcheck.py):
     ROI's own offset is ignored);
   * grid coordinate x = (write.begin - T) // w = k + lo // w;
     block id = sum_{k=1..n} C(s_k + k - 1, k), s_k = x_0 + ... + x_{k-1};
-  * num_levels = prod over axes of ceil((max(lo, hi) + w) / w), or 1
-    without read_write_conflict;
+  * level period per axis p = ceil((max(lo, hi) + w) / w) (1 without
+    read_write_conflict); num_levels = prod over axes of
+    min(p, blocks along the axis) -- daisy counts only non-empty levels;
   * a downstream block depends on every upstream block whose UNCLIPPED
     write ROI intersects the downstream block's (clipped) read ROI.
 """
@@ -110,15 +111,30 @@ def has_context(task):
     return any(lo) or any(hi)
 
 
-def num_levels(task):
-    if not task["read_write_conflict"]:
-        return 1
+def level_periods(task):
+    """Per axis, how many block positions one level stride spans:
+    ceil((max(context_lo, context_hi) + w) / w), or 1 without
+    read_write_conflict."""
     lo, hi = context_of(task)
     (wb, we) = task["write_roi"]
-    n = 1
+    if not task["read_write_conflict"]:
+        return [1] * len(wb)
+    out = []
     for a in range(len(wb)):
         w = we[a] - wb[a]
-        n *= -(-(max(lo[a], hi[a]) + w) // w)
+        out.append(-(-(max(lo[a], hi[a]) + w) // w))
+    return out
+
+
+def num_levels(task):
+    """daisy's num_levels: the number of NON-EMPTY levels, i.e. the product
+    over axes of min(level period, blocks along the axis)."""
+    (tb, te), (wb, we) = task["total_roi"], task["write_roi"]
+    lo, hi = context_of(task)
+    n = 1
+    for a, p in enumerate(level_periods(task)):
+        extent = (te[a] - tb[a]) - lo[a] - hi[a]
+        n *= min(p, _axis_count(extent, we[a] - wb[a], task["fit"]))
     return n
 
 

@@ -1,0 +1,85 @@
+//! Where worker agents run: the local machine, SLURM or LSF, behind one trait.
+//!
+//! The orchestrator decides *how many* agents a task needs; a backend only starts them, says
+//! whether they are alive (one query per poll for the whole run) and cancels them. Everything
+//! about blocks goes through the ledger, never through the backend.
+
+mod job_state;
+
+pub use job_state::{Blame, JobEnd, JobStatus};
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// What the orchestrator asks a backend to start: `count` agents for one task.
+#[derive(Clone, Debug)]
+pub struct LaunchRequest {
+    /// Index of the task in the task file.
+    pub task: usize,
+    /// Task name (used in job names and log paths).
+    pub task_name: String,
+    /// How many agents to start.
+    pub count: u32,
+    /// Worker program slots per agent (local: the task's `num_workers`; clusters: 1).
+    pub slots_per_agent: u32,
+    /// The ledger directory (absolute path).
+    pub ledger: PathBuf,
+    /// Name shared by every job of this run, so one scheduler query covers the run.
+    pub run_name: String,
+    /// The orchestrator's ownership epoch (agents follow this epoch's inbox).
+    pub epoch: u64,
+}
+
+/// One agent a backend started (or adopted), as the orchestrator tracks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchedAgent {
+    /// Worker identity, also the agent's directory name in the ledger.
+    pub worker_id: String,
+    /// Scheduler job id (`12345_7` for an array element, `12345.3` for a step), if any.
+    pub job_id: Option<String>,
+    /// Task the agent serves.
+    pub task: usize,
+}
+
+/// Why a backend call failed.
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// Starting an agent failed (after the backend's own retries).
+    #[error("could not start workers for task {task:?}: {message}")]
+    Launch {
+        /// Task name.
+        task: String,
+        /// What went wrong (scheduler output included).
+        message: String,
+    },
+    /// The scheduler could not be queried; the orchestrator retries at the next poll.
+    #[error("could not query the scheduler: {0}")]
+    Query(String),
+    /// Cancelling failed.
+    #[error("could not cancel jobs: {0}")]
+    Cancel(String),
+    /// An I/O error while running a scheduler command or a local process.
+    #[error("{context}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A place where worker agents run.
+pub trait Backend {
+    /// Short name (`local`, `slurm`, `lsf`).
+    fn name(&self) -> &'static str;
+
+    /// Starts the agents `request` asks for and returns them.
+    fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError>;
+
+    /// The scheduler's view of `agents`, in the same order, from one query.
+    fn poll(&mut self, agents: &[LaunchedAgent]) -> Result<Vec<JobStatus>, BackendError>;
+
+    /// Cancels `agents` (only these: never anything the run did not start).
+    fn cancel(&mut self, agents: &[LaunchedAgent]) -> Result<(), BackendError>;
+}

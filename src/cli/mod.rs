@@ -1,0 +1,44 @@
+//! The command line: argument parsing, output modes and exit codes.
+
+mod args;
+mod exit;
+mod plan_cmd;
+
+pub use args::{Cli, Command};
+pub use exit::ExitCode;
+
+use clap::Parser;
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match &cli.command {
+        Command::Plan(args) => plan_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code as i32,
+        Err(err) => {
+            let code = exit::classify(&err);
+            eprintln!("error: {}", exit::render(&err));
+            code as i32
+        }
+    }
+}
+
+/// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides.
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,152 @@
+//! The block protocol between the agent and a worker program: the JSON object a program
+//! receives for each block (a stdin line, or `BLOCKORCH_BLOCK` in per-block mode and for
+//! checks) and the JSON line it reports on fd 3.
+
+use crate::geometry::Roi;
+use serde::{Deserialize, Serialize};
+
+/// One block as a worker program sees it (same keys on stdin and in `BLOCKORCH_BLOCK`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockMessage {
+    /// Task name.
+    pub task: String,
+    /// daisy's block id.
+    pub block_id: u64,
+    /// Attempt number (1 for the first attempt), echoed back to the orchestrator unchanged.
+    pub attempt: u32,
+    /// Region the block reads.
+    pub read_roi: Roi,
+    /// Region the block writes.
+    pub write_roi: Roi,
+    /// The task's total read region.
+    pub total_roi: Roi,
+}
+
+impl BlockMessage {
+    /// The message as one JSON line (without the newline).
+    pub fn to_json(&self) -> String {
+        // Serialising plain integers and strings cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// What a program says about a block on fd 3.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Report {
+    /// The block is finished.
+    Done {
+        /// Block the report is about.
+        block_id: u64,
+    },
+    /// The block failed; `error` is the program's explanation (e.g. a traceback).
+    Failed {
+        /// Block the report is about.
+        block_id: u64,
+        /// The program's explanation.
+        error: String,
+    },
+}
+
+impl Report {
+    /// Block the report is about.
+    pub fn block_id(&self) -> u64 {
+        match self {
+            Report::Done { block_id } | Report::Failed { block_id, .. } => *block_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawReport {
+    block_id: u64,
+    status: String,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Parses one fd-3 line; the error says what was wrong in words a program author understands.
+pub fn parse_report(line: &str) -> Result<Report, String> {
+    let raw: RawReport = serde_json::from_str(line.trim()).map_err(|e| {
+        format!(
+            "invalid report {:?} on fd 3: {e}; expected {{\"block_id\": N, \"status\": \"done\"}} \
+             or {{\"block_id\": N, \"status\": \"failed\", \"error\": \"...\"}}",
+            truncate(line.trim(), 200)
+        )
+    })?;
+    match raw.status.as_str() {
+        "done" => Ok(Report::Done {
+            block_id: raw.block_id,
+        }),
+        "failed" => Ok(Report::Failed {
+            block_id: raw.block_id,
+            error: raw
+                .error
+                .unwrap_or_else(|| "the program reported failure without an error".into()),
+        }),
+        other => Err(format!(
+            "invalid report status {other:?} for block {} on fd 3: use \"done\" or \"failed\"",
+            raw.block_id
+        )),
+    }
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary, with `…` when cut.
+pub fn truncate(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::geometry::Coordinate;
+
+    #[test]
+    fn message_has_the_documented_keys() {
+        let roi = Roi::new(Coordinate::new(&[0, -4]), Coordinate::new(&[10, 8]));
+        let m = BlockMessage {
+            task: "seg".into(),
+            block_id: 7,
+            attempt: 2,
+            read_roi: roi,
+            write_roi: roi,
+            total_roi: roi,
+        };
+        let v: serde_json::Value = serde_json::from_str(&m.to_json()).unwrap();
+        assert_eq!(v["block_id"], 7);
+        assert_eq!(v["attempt"], 2);
+        assert_eq!(v["read_roi"]["offset"], serde_json::json!([0, -4]));
+        assert_eq!(v["total_roi"]["shape"], serde_json::json!([10, 8]));
+    }
+
+    #[test]
+    fn reports_parse() {
+        assert_eq!(
+            parse_report(r#"{"block_id":7,"status":"done"}"#),
+            Ok(Report::Done { block_id: 7 })
+        );
+        assert_eq!(
+            parse_report(r#"{"block_id":7,"status":"failed","error":"boom"}"#),
+            Ok(Report::Failed {
+                block_id: 7,
+                error: "boom".into()
+            })
+        );
+        let bad = parse_report("hello").unwrap_err();
+        assert!(bad.contains("fd 3"), "{bad}");
+        let status = parse_report(r#"{"block_id":1,"status":"ok"}"#).unwrap_err();
+        assert!(status.contains("\"ok\""), "{status}");
+    }
+
+    #[test]
+    fn truncate_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 2), "h…");
+        assert_eq!(truncate("abc", 5), "abc");
+    }
+}
