@@ -238,6 +238,13 @@ sacct_ok() {
     timeout 10 sacct -n -X -o JobID -S now >/dev/null 2>&1
 }
 
+# Number of main-scheduler cycles slurmctld has run since it started.
+sched_cycles() {
+    timeout 10 sdiag 2>/dev/null |
+        awk '/^Main schedule statistics/ { m = 1 }
+             m && /Total cycles:/ { print $3; exit }'
+}
+
 # Node states, one "name state" per line (sinfo lists a node per partition).
 node_states() {
     timeout 10 sinfo -h -N -o '%N %T' 2>/dev/null | sort -u
@@ -415,8 +422,15 @@ start_cluster() {
         fi
         sleep 0.1
     done
-    # slurmd may die only when the first job step uses the cgroup plugin;
-    # slurmd initialises the plugins at start, so being idle is enough here.
+    # slurmctld's first main-scheduler pass comes ~3 s after its start;
+    # until then submitted jobs stay PENDING, so wait for it (sdiag).
+    until [[ $(sched_cycles) -gt 0 ]]; do
+        if ((SECONDS >= deadline)); then
+            log "warning: slurmctld's scheduler has not run yet"
+            break
+        fi
+        sleep 0.2
+    done
     until sacct_ok; do
         if ((SECONDS >= deadline)); then
             fail "sacct does not answer after ${START_TIMEOUT} s"

@@ -2,7 +2,7 @@
 //! with a ledger on the shared filesystem as the single source of truth.
 
 pub mod backend;
-// pub mod cli; (enabled once src/task lands)
+pub mod cli;
 pub mod geometry;
 pub mod ledger;
 pub mod plan;

@@ -1,1 +1,5 @@
-fn main() { /* CLI enabled once src/task lands */ }
+//! The `blockorch` command line.
+
+fn main() {
+    std::process::exit(blockorch::cli::main());
+}

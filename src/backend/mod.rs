@@ -5,6 +5,7 @@
 //! about blocks goes through the ledger, never through the backend.
 
 mod job_state;
+pub mod local;
 
 pub use job_state::{Blame, JobEnd, JobStatus};
 

@@ -18,6 +18,7 @@ pub fn main() -> i32 {
     };
     match result {
         Ok(code) => code as i32,
+        Err(err) if plan_cmd::is_broken_pipe(&err) => ExitCode::Success as i32,
         Err(err) => {
             let code = exit::classify(&err);
             eprintln!("error: {}", exit::render(&err));

@@ -58,6 +58,14 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode> {
     Ok(ExitCode::Success)
 }
 
+/// True when `err` is a closed pipe (`blockorch plan --json | head`): not an error.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn block_line<'a>(plan: &'a Plan, task: usize, block: &crate::plan::Block) -> BlockLine<'a> {
     let mut depends_on = Vec::new();
     plan.for_each_dependency(task, block, |t, b| {
@@ -76,12 +84,12 @@ fn block_line<'a>(plan: &'a Plan, task: usize, block: &crate::plan::Block) -> Bl
 }
 
 fn stream_blocks(out: &mut impl Write, plan: &Plan, task: usize) -> Result<()> {
+    let mut line = Vec::with_capacity(512);
     for block in plan.task(task).blocks() {
-        serde_json::to_writer(&mut *out, &block_line(plan, task, &block))?;
-        if out.write_all(b"\n").is_err() {
-            // A closed pipe (`| head`) ends the listing quietly.
-            return Ok(());
-        }
+        line.clear();
+        serde_json::to_writer(&mut line, &block_line(plan, task, &block))?;
+        line.push(b'\n');
+        out.write_all(&line).context("writing to stdout")?;
     }
     Ok(())
 }
@@ -97,7 +105,8 @@ fn print_block(out: &mut impl Write, plan: &Plan, task: usize, id: u64) -> Resul
             ),
         )
     })?;
-    let line = block_line(plan, task, &block);
+    let mut line = block_line(plan, task, &block);
+    line.depends_on.sort_by_key(|d| (d.task, d.block_id));
     writeln!(out, "task        {}", line.task)?;
     writeln!(out, "block id    {}", line.block_id)?;
     writeln!(out, "grid coords {}", block.coords)?;

@@ -7,7 +7,7 @@ mod cantor;
 mod conflict;
 mod error;
 mod fit;
-// mod from_task_file; (enabled once src/task lands)
+mod from_task_file;
 mod lattice;
 mod multi;
 mod summary;

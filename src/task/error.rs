@@ -203,7 +203,7 @@ pub enum Problem {
         found: String,
     },
     /// A task name starting with `.` or `-`.
-    #[error("task name {name:?} starts with {first:?}; task names become file names: start with a letter, digit or \"_\"")]
+    #[error("task name {name:?} starts with \"{first}\"; task names become file names: start with a letter, digit or \"_\"")]
     BadNameStart {
         /// The name.
         name: String,
@@ -321,18 +321,18 @@ fn unknown_field(suggestion: &Option<&'static str>, known: &[&str]) -> String {
 }
 
 fn unknown_fit(value: &str, suggestion: &Option<&'static str>, known: &[&str]) -> String {
-    let hint = suggestion.map(|s| format!(", did you mean {s:?}?")).unwrap_or_default();
-    format!("unknown fit {value:?}{hint}; fit is one of {}", quoted_list(known))
+    let hint = suggestion.map(|s| format!(" did you mean {s:?}?")).unwrap_or_default();
+    format!("unknown fit {value:?};{hint} fit is one of {}", quoted_list(known))
 }
 
 fn unknown_upstream(name: &str, suggestion: &Option<String>, known: &[String]) -> String {
     let hint = match suggestion {
-        Some(s) => format!(", did you mean {s:?}?"),
+        Some(s) => format!(" did you mean {s:?}?"),
         None => String::new(),
     };
     let names: Vec<&str> = known.iter().map(String::as_str).collect();
     format!(
-        "no task named {name:?} in this file{hint}; upstream_tasks lists tasks of the same file: {}",
+        "no task named {name:?} in this file;{hint} upstream_tasks may only name tasks of this file: {}",
         quoted_list(&names)
     )
 }

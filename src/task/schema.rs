@@ -64,7 +64,7 @@ impl<'de> Deserializer<'de> for Capture<'_> {
 /// Checks the top level of a `{"tasks": [...]}` file and every task in it.
 pub(crate) fn check_task_list(doc: &Value) -> Found<()> {
     let root = FieldPath::root();
-    check_object(doc, &root, struct_fields::<RawTaskList>(), &[])?;
+    check_object(doc, &root, struct_fields::<RawTaskList>(), &[], "")?;
     if let Some(Value::Array(tasks)) = doc.get("tasks") {
         let list = root.key("tasks");
         for (i, task) in tasks.iter().enumerate() {
@@ -81,35 +81,44 @@ pub(crate) fn check_single_task(doc: &Value) -> Found<()> {
 
 /// Checks one task object and the objects nested in it.
 fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> Found<()> {
-    check_object(task, path, struct_fields::<RawTask>(), also_suggest)?;
-    let nested: [(&str, &'static [&'static str]); 8] = [
-        ("total_roi", struct_fields::<RawRoi>()),
-        ("read_roi", struct_fields::<RawRoi>()),
-        ("write_roi", struct_fields::<RawRoi>()),
-        ("worker", struct_fields::<WorkerSpec>()),
-        ("check", struct_fields::<CommandSpec>()),
-        ("init", struct_fields::<CommandSpec>()),
-        ("slurm", struct_fields::<SlurmSettings>()),
-        ("lsf", struct_fields::<LsfSettings>()),
+    check_object(task, path, struct_fields::<RawTask>(), also_suggest, "a task object")?;
+    const ROI: &str = "an object with \"offset\" and \"shape\" lists";
+    const COMMAND: &str = "an object with a \"command\" list";
+    let nested: [(&str, &'static [&'static str], &str); 8] = [
+        ("total_roi", struct_fields::<RawRoi>(), ROI),
+        ("read_roi", struct_fields::<RawRoi>(), ROI),
+        ("write_roi", struct_fields::<RawRoi>(), ROI),
+        ("worker", struct_fields::<WorkerSpec>(), COMMAND),
+        ("check", struct_fields::<CommandSpec>(), COMMAND),
+        ("init", struct_fields::<CommandSpec>(), COMMAND),
+        ("slurm", struct_fields::<SlurmSettings>(), "an object of SLURM settings"),
+        ("lsf", struct_fields::<LsfSettings>(), "an object of LSF settings"),
     ];
-    for (key, fields) in nested {
+    for (key, fields, expecting) in nested {
         if let Some(value) = task.get(key) {
-            check_object(value, &path.key(key), fields, &[])?;
+            check_object(value, &path.key(key), fields, &[], expecting)?;
         }
     }
     Ok(())
 }
 
-/// Fails on the first key of `value` (if an object) that is not in `known`. Type errors are
-/// left to the typed pass.
+/// Fails on the first key of `value` (if an object) that is not in `known`, and on an array
+/// where an object belongs (serde would otherwise read the array as the fields in order,
+/// with confusing messages). Other type errors are left to the typed pass.
 fn check_object(
     value: &Value,
     path: &FieldPath,
     known: &'static [&'static str],
     also_suggest: &[&'static str],
+    expecting: &str,
 ) -> Found<()> {
-    let Value::Object(map) = value else {
-        return Ok(());
+    let map = match value {
+        Value::Object(map) => map,
+        Value::Array(_) if !expecting.is_empty() => {
+            let message = format!("invalid type: array, expected {expecting}");
+            return Err(Invalid::new(path.clone(), Problem::Type { message }));
+        }
+        _ => return Ok(()),
     };
     match map.keys().find(|key| !known.contains(&key.as_str())) {
         None => Ok(()),

@@ -311,6 +311,18 @@ pub fn process_alive(pid: i32) -> bool {
     io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
+/// True if process `pid` exists and is not a zombie (an orphan's zombie may linger where
+/// nothing reaps it, e.g. in a container without an init process).
+pub fn process_running(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rfind(')')
+            .and_then(|i| stat[i + 1..].split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => process_alive(pid),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -369,10 +381,10 @@ mod tests {
         let exit = wait_exit(started.pid).unwrap();
         assert_eq!(exit.signal, Some(libc::SIGTERM));
         let deadline = Instant::now() + Duration::from_secs(5);
-        while process_alive(grandchild) && Instant::now() < deadline {
+        while process_running(grandchild) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
-        assert!(!process_alive(grandchild), "grandchild sleep survived");
+        assert!(!process_running(grandchild), "grandchild sleep survived");
     }
 
     #[test]

@@ -22,6 +22,9 @@ loaded once) and `blockorch plan SPEC --json` is run. A spec passes when
      are no same-task dependencies at all;
   5. the longest same-task dependency chain (counted in blocks) is at most
      daisy's num_levels (both are reported per spec).
+With --exact-conflicts, blockorch's same-task dependencies must moreover
+equal daisy's, block for block (not required by default: any ordering with
+the properties above is as good).
 Each spec a *.expect.json sidecar sits next to is also checked against
 the facts in it (see specs/README in ../README.md).
 
@@ -216,7 +219,7 @@ def _deps_str(ds):
     return "[" + ", ".join(f"{t}#{i}" for t, i in sorted(ds)) + "]"
 
 
-def compare_spec(spec, tasks, plan, bo_blocks, expect=None, max_diffs=10):
+def compare_spec(spec, tasks, plan, bo_blocks, expect=None, max_diffs=10, exact_conflicts=False):
     """Returns (ok, lines)."""
     diffs = []
 
@@ -250,6 +253,11 @@ def compare_spec(spec, tasks, plan, bo_blocks, expect=None, max_diffs=10):
             missing = _deps_str(d_up - b_up)
             diff(key[0], key[1], "upstream deps", _deps_str(d_up),
                  f"{_deps_str(b_up)} (missing {missing}, extra {extra})")
+        if exact_conflicts:
+            d_same = set(d["conflicts"])
+            b_same = {x for x in b["depends_on"] if x[0] == key[0]}
+            if d_same != b_same:
+                diff(key[0], key[1], "same-task deps", _deps_str(d_same), _deps_str(b_same))
     for key, b in sorted(bo_blocks.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
         for dep in b["depends_on"]:
             if dep not in bo_blocks:
@@ -335,6 +343,8 @@ def main(argv=None):
     ap.add_argument("--max-diffs", type=int, default=10, help="differences shown per failing spec")
     ap.add_argument("--max-failed-shown", type=int, default=15, help="failing specs shown in full")
     ap.add_argument("--quiet", "-q", action="store_true", help="no line for passing specs")
+    ap.add_argument("--exact-conflicts", action="store_true",
+                    help="also require same-task deps identical to daisy's")
     ap.add_argument("--jobs", "-j", type=int, default=max(1, min(4, os.cpu_count() or 1)))
     args = ap.parse_args(argv)
 
@@ -390,7 +400,8 @@ def main(argv=None):
                     if os.path.exists(side):
                         with open(side) as f:
                             expect = json.load(f)
-                    ok, lines = compare_spec(spec, tasks, plan, bo_blocks, expect, args.max_diffs)
+                    ok, lines = compare_spec(spec, tasks, plan, bo_blocks, expect, args.max_diffs,
+                                              args.exact_conflicts)
             if ok:
                 passed += 1
                 if not args.quiet:

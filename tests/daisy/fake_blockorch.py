@@ -10,6 +10,9 @@ Same-task dependencies: a block's level is its grid coordinate modulo
 lower level whose ROIs conflict with its own. That orders every
 conflicting pair directly and keeps chains within daisy's num_levels.
 
+FAKE_BLOCKORCH_CONFLICTS=daisy uses daisy's exact rule instead
+(refplan.daisy_conflict_deps).
+
 $FAKE_BLOCKORCH_MUTATE breaks the output on purpose, to prove compare.py
 notices: drop-conflicts, cycle, roi, extra-block, drop-block, upstream,
 deps-without-conflict, long-chain. When a mutation was applied the spec
@@ -22,11 +25,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from refplan import has_context, level_periods, num_levels, plan_task, upstream_deps  # noqa: E402
+from refplan import daisy_conflict_deps, has_context, level_periods, num_levels, plan_task, upstream_deps  # noqa: E402
 from specio import load_spec, roi_intersects, roi_to_json  # noqa: E402
 
 
 def same_task_deps(task, blocks):
+    if os.environ.get("FAKE_BLOCKORCH_CONFLICTS") == "daisy":
+        return daisy_conflict_deps(task, blocks)
     deps = {b["block_id"]: set() for b in blocks}
     if not task["read_write_conflict"] or not has_context(task):
         return deps

@@ -23,6 +23,7 @@ Rules (each one checked against daisy 2.0.0 by selfcheck.py):
   * level period per axis p = ceil((max(lo, hi) + w) / w) (1 without
     read_write_conflict); num_levels = prod over axes of
     min(p, blocks along the axis) -- daisy counts only non-empty levels;
+  * same-task dependencies: see daisy_conflict_deps;
   * a downstream block depends on every upstream block whose UNCLIPPED
     write ROI intersects the downstream block's (clipped) read ROI.
 """
@@ -80,6 +81,7 @@ def plan_task(task):
                 {
                     "block_id": cantor_id(coords),
                     "coords": coords,
+                    "index": tuple(ks),
                     "read_roi": cread,
                     "write_roi": cwrite,
                     "full_read_roi": read,
@@ -136,6 +138,39 @@ def num_levels(task):
         extent = (te[a] - tb[a]) - lo[a] - hi[a]
         n *= min(p, _axis_count(extent, we[a] - wb[a], task["fit"]))
     return n
+
+
+def daisy_conflict_deps(task, blocks):
+    """daisy 2.0.0's exact same-task dependencies: {block_id: set(block_id)}.
+
+    With p_a the level period and k_a the block's index along axis a
+    (0-based from the total read begin, NOT the grid coordinate used for
+    the id), a block's level key is (p_0-1 - k_0 % p_0, p_1-1 - k_1 % p_1, ...);
+    the non-empty keys, sorted lexicographically, are the levels 0, 1, ...
+    A block depends on every block of the PREVIOUS level with
+    |k_a - k'_a| <= p_a - 1 on all axes (a box test with the larger of the
+    two contexts on both sides, not the exact read/write intersection)."""
+    deps = {b["block_id"]: set() for b in blocks}
+    if not task["read_write_conflict"]:
+        return deps
+    p = level_periods(task)
+
+    def key(b):
+        return tuple(p[a] - 1 - b["index"][a] % p[a] for a in range(len(p)))
+
+    levels = sorted({key(b) for b in blocks})
+    rank = {lv: i for i, lv in enumerate(levels)}
+    by_level = [[] for _ in levels]
+    for b in blocks:
+        by_level[rank[key(b)]].append(b)
+    for b in blocks:
+        r = rank[key(b)]
+        if r == 0:
+            continue
+        for c in by_level[r - 1]:
+            if all(abs(b["index"][a] - c["index"][a]) <= p[a] - 1 for a in range(len(p))):
+                deps[b["block_id"]].add(c["block_id"])
+    return deps
 
 
 def upstream_deps(down_blocks, up_name, up_blocks):

@@ -105,7 +105,11 @@ def check_against_refplan(spec, tasks, plan):
         for up in t["upstream_tasks"]:
             for bid, ds in refplan.upstream_deps(ref[name], up, ref[up]).items():
                 up_ref[bid] |= ds
+        conf_ref = refplan.daisy_conflict_deps(t, ref[name])
         for bid, d in dblocks.items():
+            got = {i for _, i in d["conflicts"]}
+            if got != conf_ref[bid]:
+                problems.append(f"{name}#{bid} conflicts: daisy {sorted(got)} refplan {sorted(conf_ref[bid])}")
             if set(d["upstream"]) != up_ref[bid]:
                 problems.append(f"{name}#{bid} upstream: daisy {sorted(d['upstream'])} refplan {sorted(up_ref[bid])}")
     return problems
@@ -163,7 +167,7 @@ def main():
                 chain_lt += c != lv
 
     result(not errors, f"daisy accepts all {len(files)} specs (hand-written + generated)", errors)
-    result(not ref_problems, "daisy matches refplan.py (ids, ROIs, levels, upstream rule)", ref_problems)
+    result(not ref_problems, "daisy matches refplan.py (ids, ROIs, levels, conflict and upstream rules)", ref_problems)
     result(not daisy_self, "daisy's own dependencies pass compare.py's checks "
            f"(daisy chain == num_levels for {chain_eq} tasks, < for {chain_lt})", daisy_self)
 
@@ -176,15 +180,17 @@ def main():
     gen_specs.generate(args.seed + 1, args.mutation_specs, mdir)
     mfiles = [os.path.join(HERE, "specs"), mdir]
 
-    def run_compare(mutation):
+    def run_compare(mutation, extra=(), fake_env=None):
         env = dict(os.environ)
+        env.pop("FAKE_BLOCKORCH_CONFLICTS", None)
+        env.update(fake_env or {})
         log = os.path.join(tmp, f"log-{mutation}")
         env.pop("FAKE_BLOCKORCH_MUTATE", None)
         if mutation:
             env["FAKE_BLOCKORCH_MUTATE"] = mutation
             env["FAKE_BLOCKORCH_LOG"] = log
         cmd = [sys.executable, os.path.join(HERE, "compare.py"), "--blockorch", fake, "-q",
-               "--max-failed-shown", "1", "--max-diffs", "2"]
+               "--max-failed-shown", "1", "--max-diffs", "2", *extra]
         for m in mfiles:
             cmd += ["--specs", m]
         p = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -196,6 +202,14 @@ def main():
 
     p, _, failed_specs = run_compare(None)
     result(p.returncode == 0 and not failed_specs, "compare.py passes fake_blockorch.py",
+           p.stdout.splitlines()[-12:])
+    p, _, failed_specs = run_compare(None, ["--exact-conflicts"], {"FAKE_BLOCKORCH_CONFLICTS": "daisy"})
+    result(p.returncode == 0 and not failed_specs,
+           "compare.py --exact-conflicts passes fake_blockorch.py with daisy's conflict rule",
+           p.stdout.splitlines()[-12:])
+    p, _, failed_specs = run_compare(None, ["--exact-conflicts"])
+    result(p.returncode == 1 and bool(failed_specs),
+           f"compare.py --exact-conflicts fails fake_blockorch.py's own level scheme ({len(failed_specs)} specs)",
            p.stdout.splitlines()[-12:])
     for m in MUTATIONS:
         p, applied, failed_specs = run_compare(m)

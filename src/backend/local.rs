@@ -1,0 +1,156 @@
+//! The local backend: worker agents are child processes of the orchestrator.
+
+use super::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// Runs agents as `blockorch worker` child processes on this machine.
+pub struct LocalBackend {
+    exe: PathBuf,
+    children: HashMap<String, Child>,
+    ended: HashMap<String, JobEnd>,
+    launched: u64,
+}
+
+impl LocalBackend {
+    /// A backend that starts agents with the `blockorch` executable at `exe`.
+    pub fn new(exe: PathBuf) -> Self {
+        Self {
+            exe,
+            children: HashMap::new(),
+            ended: HashMap::new(),
+            launched: 0,
+        }
+    }
+
+    fn spawn(&mut self, request: &LaunchRequest, worker_id: &str) -> Result<Child, BackendError> {
+        let dir = request.ledger.join("workers").join(worker_id);
+        let io = |source| BackendError::Io {
+            context: format!("preparing {}", dir.display()),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(io)?;
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("agent.log"))
+            .map_err(io)?;
+        let log_err = log.try_clone().map_err(io)?;
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("worker")
+            .arg("--ledger")
+            .arg(&request.ledger)
+            .arg("--task")
+            .arg(&request.task_name)
+            .arg("--worker-id")
+            .arg(worker_id)
+            .arg("--slots")
+            .arg(request.slots_per_agent.to_string())
+            .arg("--parent-pid")
+            .arg(std::process::id().to_string())
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            // Own process group: a Ctrl-C on the terminal reaches the orchestrator, which
+            // then stops agents in order instead of having them killed mid-block.
+            .process_group(0);
+        command.spawn().map_err(|source| BackendError::Io {
+            context: format!("starting {} worker", self.exe.display()),
+            source,
+        })
+    }
+}
+
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
+        let mut agents = Vec::new();
+        for _ in 0..request.count {
+            self.launched += 1;
+            let worker_id = format!(
+                "local-e{}-{}-{}",
+                request.epoch, request.task_name, self.launched
+            );
+            let child = self.spawn(request, &worker_id)?;
+            self.children.insert(worker_id.clone(), child);
+            agents.push(LaunchedAgent {
+                worker_id,
+                job_id: None,
+                task: request.task,
+            });
+        }
+        Ok(agents)
+    }
+
+    fn poll(&mut self, agents: &[LaunchedAgent]) -> Result<Vec<JobStatus>, BackendError> {
+        let mut out = Vec::with_capacity(agents.len());
+        for agent in agents {
+            if let Some(end) = self.ended.get(&agent.worker_id) {
+                out.push(JobStatus::Ended(end.clone()));
+                continue;
+            }
+            let Some(child) = self.children.get_mut(&agent.worker_id) else {
+                // Not ours (from an earlier orchestrator): the orchestrator judges it by its
+                // pid and heartbeat instead.
+                out.push(JobStatus::Unknown("not a child of this orchestrator".into()));
+                continue;
+            };
+            match child.try_wait() {
+                Ok(None) => out.push(JobStatus::Running),
+                Ok(Some(status)) => {
+                    let end = if status.success() {
+                        JobEnd::Completed
+                    } else {
+                        JobEnd::Failed {
+                            exit_code: status.code(),
+                            signal: status.signal(),
+                        }
+                    };
+                    self.children.remove(&agent.worker_id);
+                    self.ended.insert(agent.worker_id.clone(), end.clone());
+                    out.push(JobStatus::Ended(end));
+                }
+                Err(source) => {
+                    return Err(BackendError::Io {
+                        context: format!("waiting for worker {}", agent.worker_id),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn cancel(&mut self, agents: &[LaunchedAgent]) -> Result<(), BackendError> {
+        for agent in agents {
+            if let Some(child) = self.children.get(&agent.worker_id) {
+                // SIGTERM: the agent gives its in-flight blocks back and exits.
+                unsafe {
+                    libc::kill(child.id() as i32, libc::SIGTERM);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        // Never leave agents behind; they also watch our pid, this is just faster.
+        for child in self.children.values_mut() {
+            if let Ok(None) = child.try_wait() {
+                unsafe {
+                    libc::kill(child.id() as i32, libc::SIGTERM);
+                }
+                let _ = child.wait();
+            }
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Reading logs: [`LogReader`] reads complete frames from an offset, can be polled again to
+//! tail a file another process appends to, and reports what it finds after the last good frame.
+
+use std::fs::File;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::error::{io_err, GarbageReason, LedgerError, ReadWarning, Result, WarningKind};
+use super::frame::{
+    check_file_header, decode_payload, parse_frame, FrameParse, HeaderProblem, LogRecord,
+    FILE_HEADER_LEN, FORMAT_VERSION,
+};
+use super::fsutil::open_read;
+
+/// Bytes read from the file per call when scanning.
+const CHUNK: usize = 1 << 20;
+
+/// What follows the last complete frame a poll returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tail {
+    /// Nothing: every byte up to the end (or limit) was a good frame.
+    Clean,
+    /// The file does not exist (yet).
+    Missing,
+    /// An incomplete frame (or file header): "not yet" while its writer is alive, a torn tail
+    /// once it is dead. The next poll retries from `offset`.
+    Incomplete {
+        /// Where the incomplete frame starts.
+        offset: u64,
+        /// How many of its bytes are present.
+        bytes: u64,
+    },
+    /// Bytes that are not a frame. Reading stops there; the next poll retries from `offset`
+    /// (a file system may show a region before its data, and a restarted writer truncates
+    /// garbage before appending).
+    Garbage {
+        /// Where the garbage starts.
+        offset: u64,
+        /// Bytes from there to the end of the file (or limit).
+        bytes: u64,
+        /// Why it is not a frame.
+        reason: GarbageReason,
+    },
+    /// The reader's limit was reached and the file holds `bytes` more from `offset`.
+    BeyondLimit {
+        /// The offset reading stopped at.
+        offset: u64,
+        /// Bytes after it.
+        bytes: u64,
+    },
+}
+
+impl Tail {
+    /// The warning to report for this tail of a file whose writer is gone (an incomplete frame
+    /// is then torn). `None` for a clean, missing or limit-cut tail.
+    pub fn warning(&self, path: &Path) -> Option<ReadWarning> {
+        let (offset, bytes, kind) = match *self {
+            Tail::Incomplete { offset, bytes } => (offset, bytes, WarningKind::TornTail),
+            Tail::Garbage {
+                offset,
+                bytes,
+                reason,
+            } => (offset, bytes, WarningKind::Garbage { reason }),
+            Tail::Clean | Tail::Missing | Tail::BeyondLimit { .. } => return None,
+        };
+        Some(ReadWarning {
+            path: path.to_path_buf(),
+            offset,
+            bytes,
+            kind,
+        })
+    }
+}
+
+/// Records returned by one [`LogReader::poll`].
+#[derive(Debug)]
+pub struct Polled<R> {
+    /// New complete records, in file order.
+    pub records: Vec<R>,
+    /// What follows them.
+    pub tail: Tail,
+}
+
+/// Everything readable in a closed log (see [`LogReader::read_closed`]).
+#[derive(Debug)]
+pub struct LogContents<R> {
+    /// All complete records.
+    pub records: Vec<R>,
+    /// Offset after the last complete record (0 if the file or its header is missing).
+    pub end_offset: u64,
+    /// The torn or garbage tail, if any.
+    pub warning: Option<ReadWarning>,
+}
+
+/// Reads the complete frames of one log, from a frame boundary, up to an optional limit.
+///
+/// Each poll opens the file afresh: on NFS, `open` revalidates the client's cache
+/// (close-to-open consistency), so a poll sees everything the writer had fsynced before it.
+#[derive(Debug)]
+pub struct LogReader<R> {
+    path: PathBuf,
+    offset: u64,
+    limit: Option<u64>,
+    header_checked: bool,
+    _record: PhantomData<fn() -> R>,
+}
+
+impl<R: LogRecord> LogReader<R> {
+    /// A reader of `path` from its first frame.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            offset: 0,
+            limit: None,
+            header_checked: false,
+            _record: PhantomData,
+        }
+    }
+
+    /// Starts reading at `offset`, which must be a frame boundary previously returned by
+    /// [`offset`](Self::offset) (the file header is still checked).
+    pub fn starting_at(mut self, offset: u64) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// Never reads past byte `limit` (frames after it are reported as [`Tail::BeyondLimit`]).
+    pub fn with_limit(mut self, limit: u64) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+
+    /// The file read.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Offset just after the last complete frame returned (0 before the header was read).
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    /// Reads every complete frame that appeared since the last poll.
+    pub fn poll(&mut self) -> Result<Polled<R>> {
+        let mut records = Vec::new();
+        let tail = self.poll_with(|r| {
+            records.push(r);
+            ControlFlow::Continue(())
+        })?;
+        Ok(Polled { records, tail })
+    }
+
+    /// Like [`poll`](Self::poll) but hands each record to `visit` instead of collecting them;
+    /// `visit` may stop early (the reader's offset is then just after that record).
+    pub fn poll_with(&mut self, mut visit: impl FnMut(R) -> ControlFlow<()>) -> Result<Tail> {
+        let file = match open_read(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Tail::Missing),
+            Err(e) => return Err(io_err("open", &self.path)(e)),
+        };
+        let len = file
+            .metadata()
+            .map_err(io_err("stat", &self.path))?
+            .len();
+        let mut end = self.limit.map_or(len, |l| l.min(len));
+        if !self.header_checked {
+            if end < FILE_HEADER_LEN {
+                return Ok(if end < len {
+                    Tail::BeyondLimit {
+                        offset: 0,
+                        bytes: len,
+                    }
+                } else if len == 0 {
+                    Tail::Clean
+                } else {
+                    Tail::Incomplete {
+                        offset: 0,
+                        bytes: len,
+                    }
+                });
+            }
+            let mut header = [0u8; FILE_HEADER_LEN as usize];
+            file.read_exact_at(&mut header, 0)
+                .map_err(io_err("read", &self.path))?;
+            if header.iter().all(|&b| b == 0) {
+                // A file system that lost the header write after a crash shows zeros.
+                return Ok(Tail::Incomplete {
+                    offset: 0,
+                    bytes: len,
+                });
+            }
+            check_file_header(&header, R::KIND).map_err(|p| header_error::<R>(&self.path, p))?;
+            self.header_checked = true;
+            self.offset = self.offset.max(FILE_HEADER_LEN);
+        }
+        if self.offset >= end {
+            return Ok(if self.offset < len {
+                Tail::BeyondLimit {
+                    offset: self.offset,
+                    bytes: len - self.offset,
+                }
+            } else {
+                Tail::Clean
+            });
+        }
+
+        let mut buf: Vec<u8> = Vec::new();
+        let mut pos = 0usize;
+        let mut file_pos = self.offset;
+        let tail = loop {
+            match parse_frame(&buf[pos..]) {
+                FrameParse::Complete { payload, total } => {
+                    let Some(record) = decode_payload::<R>(payload) else {
+                        break Tail::Garbage {
+                            offset: self.offset,
+                            bytes: end - self.offset,
+                            reason: GarbageReason::Undecodable,
+                        };
+                    };
+                    pos += total;
+                    self.offset += total as u64;
+                    if visit(record).is_break() {
+                        return Ok(Tail::Clean);
+                    }
+                }
+                FrameParse::Incomplete { needed } => {
+                    let have = buf.len() - pos;
+                    if file_pos >= end {
+                        break if have == 0 {
+                            Tail::Clean
+                        } else {
+                            Tail::Incomplete {
+                                offset: self.offset,
+                                bytes: have as u64,
+                            }
+                        };
+                    }
+                    buf.drain(..pos);
+                    pos = 0;
+                    let want = (needed - have).max(CHUNK).min((end - file_pos) as usize);
+                    let old = buf.len();
+                    buf.resize(old + want, 0);
+                    let n = read_full_at(&file, &mut buf[old..], file_pos)
+                        .map_err(io_err("read", &self.path))?;
+                    buf.truncate(old + n);
+                    file_pos += n as u64;
+                    if n < want {
+                        end = file_pos; // the file shrank while we read it
+                    }
+                }
+                FrameParse::Garbage(reason) => {
+                    break Tail::Garbage {
+                        offset: self.offset,
+                        bytes: end - self.offset,
+                        reason,
+                    }
+                }
+            }
+        };
+        Ok(match tail {
+            Tail::Clean | Tail::Incomplete { .. } if end < len => Tail::BeyondLimit {
+                offset: self.offset,
+                bytes: len - self.offset,
+            },
+            other => other,
+        })
+    }
+
+    /// Reads a whole log whose writer is gone; a missing file reads as empty.
+    pub fn read_closed(path: impl Into<PathBuf>) -> Result<LogContents<R>> {
+        let mut reader = Self::new(path);
+        let polled = reader.poll()?;
+        Ok(LogContents {
+            records: polled.records,
+            end_offset: reader.offset,
+            warning: polled.tail.warning(&reader.path),
+        })
+    }
+}
+
+/// Maps a rejected header to the error naming the file.
+pub(crate) fn header_error<R: LogRecord>(path: &Path, problem: HeaderProblem) -> LedgerError {
+    match problem {
+        HeaderProblem::Foreign(reason) => LedgerError::NotALogFile {
+            path: path.to_path_buf(),
+            expected: R::KIND,
+            reason,
+        },
+        HeaderProblem::Version(found) => LedgerError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            found: found.into(),
+            supported: FORMAT_VERSION.into(),
+        },
+    }
+}
+
+/// Reads until `buf` is full or the file ends; returns the bytes read.
+pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done)
+}
