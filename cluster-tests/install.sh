@@ -47,21 +47,23 @@ if [[ $(id -u) -ne 0 ]]; then
     exit 1
 fi
 
+# A temporary policy-rc.d exiting 101 ("action forbidden") keeps
+# invoke-rc.d from starting the packages' system-wide daemons. An existing
+# policy-rc.d is moved aside and restored afterwards.
 POLICY=/usr/sbin/policy-rc.d
-policy_created=0
+BACKUP=$POLICY.blockorch-saved
 cleanup() {
-    if [[ $policy_created -eq 1 ]]; then
-        rm -f "$POLICY"
+    rm -f "$POLICY"
+    if [[ -e $BACKUP ]]; then
+        mv -f "$BACKUP" "$POLICY"
     fi
 }
-trap cleanup EXIT
-
-if [[ ! -e "$POLICY" ]]; then
-    # Exit code 101 = "action forbidden": invoke-rc.d then starts no service.
-    printf '#!/bin/sh\nexit 101\n' >"$POLICY"
-    chmod 755 "$POLICY"
-    policy_created=1
+if [[ -e $POLICY && ! -e $BACKUP ]]; then
+    mv "$POLICY" "$BACKUP"
 fi
+trap cleanup EXIT
+printf '#!/bin/sh\nexit 101\n' >"$POLICY"
+chmod 755 "$POLICY"
 
 export DEBIAN_FRONTEND=noninteractive
 apt_install() {

@@ -46,14 +46,22 @@ take_lock() {
     fi
 }
 
-# True when process $1 was started for this state directory: its command
-# line or environment mentions $STATE/.
+# True when process $1 belongs to this state directory: its command line or
+# environment mentions $STATE/, or it has a file below $STATE/ open
+# (slurmstepd: it rewrites its command line and gets a clean environment,
+# but keeps the slurmd log file open).
 owned_by_state() {
     local pid=$1 f text
     for f in cmdline environ; do
         # No "| grep -q" here: with pipefail an early grep exit is a failure.
         text=$(tr '\0' '\n' 2>/dev/null <"/proc/$pid/$f") || continue
         if [[ $text == *"$STATE/"* ]]; then
+            return 0
+        fi
+    done
+    for f in "/proc/$pid/fd/"*; do
+        text=$(readlink "$f" 2>/dev/null) || continue
+        if [[ $text == "$STATE/"* ]]; then
             return 0
         fi
     done
@@ -178,7 +186,9 @@ cancel_all_jobs() {
     log "cancelling $(wc -w <<<"$jobs") job(s)"
     # shellcheck disable=SC2086 # one word per job id
     SLURM_CONF=$SLURM_CONF_FILE timeout 10 scancel $jobs 2>/dev/null || true
-    deadline=$((SECONDS + 15))
+    # KillWait=5, plus time for the epilog; a job whose slurmd died stays
+    # COMPLETING: its processes are killed below.
+    deadline=$((SECONDS + 10))
     while ((SECONDS < deadline)); do
         jobs=$(SLURM_CONF=$SLURM_CONF_FILE timeout 10 squeue -h -o %A -t R,CG,S,ST 2>/dev/null) || return 0
         [[ -n $jobs ]] || return 0
@@ -201,6 +211,70 @@ other_slurmds() {
     done
 }
 
+# process_tree PID...: the given pids and all their descendants.
+process_tree() {
+    { cat /proc/[0-9]*/stat 2>/dev/null || true; } |
+        awk -v roots="$*" '
+            { pid = $1; line = $0; sub(/.*\) /, "", line); split(line, f, " ")
+              parent[pid] = f[2] }
+            END {
+                n = split(roots, r, " ")
+                for (i = 1; i <= n; i++) keep[r[i]] = 1
+                do {
+                    changed = 0
+                    for (p in parent)
+                        if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 }
+                } while (changed)
+                for (p in keep) print p
+            }'
+}
+
+# Cgroup directories slurmd created for our nodes (cgroup v1 and v2).
+node_cgroups() {
+    local n
+    for n in "${NODES[@]}"; do
+        find /sys/fs/cgroup -maxdepth 3 -type d -name "slurm_$n" 2>/dev/null || true
+    done
+}
+
+# Kill job processes that outlived their slurmd/slurmstepd, then remove the
+# (now empty) cgroups of our nodes. Skipped for cgroups while another
+# cluster's slurmd (same node names, same cgroup paths) runs here.
+kill_leftovers() {
+    local stray pids dir f deadline
+    stray=$(owned_processes slurmstepd)
+    if [[ -n $stray ]]; then
+        # shellcheck disable=SC2086 # one word per pid
+        pids=$(process_tree $stray)
+        log "killing leftover job steps: $(wc -w <<<"$pids") process(es)"
+        # shellcheck disable=SC2086 # one word per pid
+        kill -KILL $pids 2>/dev/null || true
+    fi
+    [[ -z $(other_slurmds) ]] || return 0
+    pids=""
+    while read -r dir; do
+        [[ -n $dir ]] || continue
+        # Thaw frozen (suspended) jobs so that SIGKILL takes effect.
+        while read -r f; do
+            echo THAWED >"$f" 2>/dev/null || true
+        done < <(find "$dir" -name freezer.state 2>/dev/null || true)
+        pids+=" $(find "$dir" -name cgroup.procs -exec cat {} + 2>/dev/null || true)"
+    done < <(node_cgroups)
+    if [[ -n ${pids// /} ]]; then
+        log "killing processes left in the nodes' cgroups"
+        # shellcheck disable=SC2086 # one word per pid
+        kill -KILL $pids 2>/dev/null || true
+    fi
+    deadline=$((SECONDS + 3))
+    while read -r dir; do
+        [[ -n $dir ]] || continue
+        until find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null; do
+            ((SECONDS < deadline)) || break
+            sleep 0.1
+        done
+    done < <(node_cgroups)
+}
+
 # Stop all daemons of this state directory (only those we started).
 stop_all() {
     local labels=() n
@@ -209,19 +283,8 @@ stop_all() {
     fi
     for n in "${NODES[@]}"; do labels+=("slurmd-$n"); done
     stop_labels "${labels[@]}" slurmctld
-    # Job step daemons left behind (e.g. a slurmd was killed hard).
-    # shellcheck disable=SC2046 # one word per pid
-    terminate $(owned_processes slurmstepd)
+    kill_leftovers
     stop_labels slurmdbd
     stop_labels mariadb munged
     rm -f "$RUN"/*.pid "$MUNGE_SOCKET" "$MUNGE_SOCKET.lock" "$DB_SOCKET"
-    # Empty cgroups slurmd made for our nodes (rmdir fails on busy ones);
-    # skipped while another cluster's slurmd (same node names) runs here.
-    [[ -z $(other_slurmds) ]] || return 0
-    for n in "${NODES[@]}"; do
-        find /sys/fs/cgroup -maxdepth 3 -type d -name "slurm_$n" 2>/dev/null |
-            while read -r d; do
-                find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null || true
-            done
-    done
 }

@@ -50,6 +50,8 @@ impl LocalBackend {
             .arg(worker_id)
             .arg("--slots")
             .arg(request.slots_per_agent.to_string())
+            .arg("--workdir")
+            .arg(&request.workdir)
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
             .stdin(Stdio::null())
@@ -68,6 +70,10 @@ impl LocalBackend {
 impl Backend for LocalBackend {
     fn name(&self) -> &'static str {
         "local"
+    }
+
+    fn slots_per_agent(&self, num_workers: u32) -> u32 {
+        num_workers.max(1)
     }
 
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
@@ -99,7 +105,9 @@ impl Backend for LocalBackend {
             let Some(child) = self.children.get_mut(&agent.worker_id) else {
                 // Not ours (from an earlier orchestrator): the orchestrator judges it by its
                 // pid and heartbeat instead.
-                out.push(JobStatus::Unknown("not a child of this orchestrator".into()));
+                out.push(JobStatus::Unknown(
+                    "not a child of this orchestrator".into(),
+                ));
                 continue;
             };
             match child.try_wait() {

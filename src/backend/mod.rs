@@ -6,6 +6,7 @@
 
 mod job_state;
 pub mod local;
+pub mod slurm;
 
 pub use job_state::{Blame, JobEnd, JobStatus};
 
@@ -29,6 +30,8 @@ pub struct LaunchRequest {
     pub run_name: String,
     /// The orchestrator's ownership epoch (agents follow this epoch's inbox).
     pub epoch: u64,
+    /// Working directory of the task's programs (the task file's directory, absolute).
+    pub workdir: PathBuf,
 }
 
 /// One agent a backend started (or adopted), as the orchestrator tracks it.
@@ -83,4 +86,11 @@ pub trait Backend {
 
     /// Cancels `agents` (only these: never anything the run did not start).
     fn cancel(&mut self, agents: &[LaunchedAgent]) -> Result<(), BackendError>;
+
+    /// Worker program slots per agent for a task with `num_workers` workers: clusters run
+    /// one worker per job; the local backend runs one agent with every slot.
+    fn slots_per_agent(&self, num_workers: u32) -> u32 {
+        let _ = num_workers;
+        1
+    }
 }

@@ -21,6 +21,140 @@ pub struct Cli {
 pub enum Command {
     /// Show how a task file tiles into blocks (summary, one block, or every block as JSON).
     Plan(PlanArgs),
+    /// Run a task file to the end (or resume it) on this machine, SLURM or LSF.
+    Submit(SubmitArgs),
+    /// Show a run's progress from its ledger (works from any node, read-only).
+    Status(StatusArgs),
+    /// Cancel every scheduler job of a run (and nothing else).
+    Cancel(CancelArgs),
+    /// The agent inside each worker job: runs the task's program on the blocks the ledger
+    /// assigns to it (started by the backends, not by hand).
+    Worker(WorkerArgs),
+}
+
+/// Which backend runs the workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Child processes on this machine.
+    Local,
+    /// SLURM jobs (sbatch arrays), or job steps inside an allocation.
+    Slurm,
+    /// LSF jobs (bsub arrays).
+    Lsf,
+}
+
+/// Arguments of `blockorch submit`.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The task file.
+    pub task_file: PathBuf,
+    /// Where workers run.
+    #[arg(long, value_enum, default_value = "local")]
+    pub backend: BackendKind,
+    /// The ledger directory [default: TASK_FILE without .json, plus .ledger, next to it].
+    #[arg(long, value_name = "DIR")]
+    pub ledger: Option<PathBuf>,
+    /// Start the orchestrator in the background (local: a detached process; slurm: its own
+    /// small job) and return; follow it with `blockorch status --watch`.
+    #[arg(long)]
+    pub detach: bool,
+    /// No progress output (the summary is still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Take the ledger over even if its owner looks alive (only when you know it is dead, e.g.
+    /// its node crashed).
+    #[arg(long)]
+    pub force: bool,
+    /// Print the rendered job script and the exact submission command, submit nothing
+    /// (slurm, lsf).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Job script template [default: the task's `slurm.template`/`lsf.template`, else the
+    /// bundled templates/slurm.sbatch or templates/lsf.bsub].
+    #[arg(long, value_name = "FILE")]
+    pub template: Option<PathBuf>,
+    /// Shortest scheduler poll interval in seconds (slurm, lsf); it backs off when nothing
+    /// changes.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub poll_interval: f64,
+    /// Longest scheduler poll interval in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    pub max_poll_interval: f64,
+    /// Most worker jobs submitted over the whole run per task, replacements included
+    /// [default: 4 × num_workers + 8].
+    #[arg(long, value_name = "N")]
+    pub max_launches: Option<u32>,
+}
+
+/// Arguments of `blockorch status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The ledger directory [default: the only *.ledger directory here].
+    pub ledger: Option<PathBuf>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Refresh every few seconds until the run ends.
+    #[arg(long)]
+    pub watch: bool,
+    /// One JSON line per block that has a record, with its attempts.
+    #[arg(long, conflicts_with_all = ["map", "watch"])]
+    pub blocks: bool,
+    /// Draw a 2-D slice of a task's block grid coloured by state.
+    #[arg(long)]
+    pub map: bool,
+    /// With --map: the task to draw [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub task: Option<String>,
+    /// With --map on a 3-D or higher grid: the axis held fixed (repeat for more axes).
+    #[arg(long, value_name = "N")]
+    pub axis: Vec<usize>,
+    /// With --map: the grid index along each --axis [default: the middle].
+    #[arg(long, value_name = "K")]
+    pub index: Vec<i64>,
+}
+
+/// Arguments of `blockorch cancel`.
+#[derive(Debug, Args)]
+pub struct CancelArgs {
+    /// The ledger directory [default: the only *.ledger directory here].
+    pub ledger: Option<PathBuf>,
+}
+
+/// Arguments of `blockorch worker` (the agent).
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// The ledger directory.
+    #[arg(long, value_name = "DIR")]
+    pub ledger: PathBuf,
+    /// The task this agent serves.
+    #[arg(long, value_name = "NAME")]
+    pub task: String,
+    /// Worker identity [default: from SLURM/LSF environment variables].
+    #[arg(long, value_name = "ID")]
+    pub worker_id: Option<String>,
+    /// Working directory of the task's programs [default: the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// Worker program slots (blocks run at once).
+    #[arg(long, default_value_t = 1)]
+    pub slots: u32,
+    /// Stop when this process is gone (used by the local backend).
+    #[arg(long, value_name = "PID")]
+    pub parent_pid: Option<u32>,
+    /// Longest wait between inbox polls when idle, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub poll_ms: Option<u64>,
+    /// When the job's walltime ends (seconds since the UNIX epoch) [default: asked from
+    /// SLURM/LSF when running under them].
+    #[arg(long, value_name = "SECS")]
+    pub deadline_unix: Option<f64>,
+    /// Seconds between SIGTERM and SIGKILL when stopping a program.
+    #[arg(long, value_name = "SECS")]
+    pub kill_grace: Option<f64>,
 }
 
 /// Arguments of `blockorch plan`.

@@ -26,7 +26,8 @@ pub enum ExitCode {
 /// The exit code for an error that reached the CLI edge.
 pub fn classify(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
-        if cause.downcast_ref::<TaskError>().is_some() || cause.downcast_ref::<PlanError>().is_some()
+        if cause.downcast_ref::<TaskError>().is_some()
+            || cause.downcast_ref::<PlanError>().is_some()
         {
             return ExitCode::BadInput;
         }

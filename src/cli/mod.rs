@@ -3,6 +3,8 @@
 mod args;
 mod exit;
 mod plan_cmd;
+mod submit_cmd;
+mod worker_cmd;
 
 pub use args::{Cli, Command};
 pub use exit::ExitCode;
@@ -15,6 +17,12 @@ pub fn main() -> i32 {
     init_logging(cli.verbose);
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args),
+        Command::Submit(args) => submit_cmd::run(args),
+        Command::Worker(args) => match worker_cmd::run(args) {
+            Ok(code) => return code,
+            Err(err) => Err(err),
+        },
+        other => Err(anyhow::anyhow!("{other:?} is being built")),
     };
     match result {
         Ok(code) => code as i32,

@@ -110,9 +110,21 @@ fn print_block(out: &mut impl Write, plan: &Plan, task: usize, id: u64) -> Resul
     writeln!(out, "task        {}", line.task)?;
     writeln!(out, "block id    {}", line.block_id)?;
     writeln!(out, "grid coords {}", block.coords)?;
-    writeln!(out, "level       {}", plan.task(task).level_of(&block.coords))?;
-    writeln!(out, "read_roi    {} (offset {:?}, shape {:?})", block.read_roi, block.read_roi.offset, block.read_roi.shape)?;
-    writeln!(out, "write_roi   {} (offset {:?}, shape {:?})", block.write_roi, block.write_roi.offset, block.write_roi.shape)?;
+    writeln!(
+        out,
+        "level       {}",
+        plan.task(task).level_of(&block.coords)
+    )?;
+    writeln!(
+        out,
+        "read_roi    {} (offset {:?}, shape {:?})",
+        block.read_roi, block.read_roi.offset, block.read_roi.shape
+    )?;
+    writeln!(
+        out,
+        "write_roi   {} (offset {:?}, shape {:?})",
+        block.write_roi, block.write_roi.offset, block.write_roi.shape
+    )?;
     if line.depends_on.is_empty() {
         writeln!(out, "depends on  nothing")?;
     } else {
@@ -126,10 +138,23 @@ fn print_block(out: &mut impl Write, plan: &Plan, task: usize, id: u64) -> Resul
 
 fn print_summary(out: &mut impl Write, s: &TaskSummary) -> Result<()> {
     let grid: Vec<String> = s.grid_shape.iter().map(|n| n.to_string()).collect();
-    writeln!(out, "task {} ({}-D, fit {})", s.task, s.grid_shape.len(), s.fit)?;
-    writeln!(out, "  block grid      {} = {} blocks", grid.join(" x "), s.num_blocks)?;
+    writeln!(
+        out,
+        "task {} ({}-D, fit {})",
+        s.task,
+        s.grid_shape.len(),
+        s.fit
+    )?;
+    writeln!(
+        out,
+        "  block grid      {} = {} blocks",
+        grid.join(" x "),
+        s.num_blocks
+    )?;
     let border = match s.fit {
-        crate::plan::Fit::Valid => "none (fit valid keeps only blocks inside total_roi)".to_string(),
+        crate::plan::Fit::Valid => {
+            "none (fit valid keeps only blocks inside total_roi)".to_string()
+        }
         crate::plan::Fit::Overhang => format!("{} overhanging total_roi", s.border_blocks),
         crate::plan::Fit::Shrink => format!("{} shrunk to total_roi", s.border_blocks),
     };
@@ -141,7 +166,11 @@ fn print_summary(out: &mut impl Write, s: &TaskSummary) -> Result<()> {
         "  levels          {} ({} holding blocks)",
         s.levels, s.non_empty_levels
     )?;
-    writeln!(out, "  max parallel    {} blocks at once", s.max_parallel_blocks)?;
+    writeln!(
+        out,
+        "  max parallel    {} blocks at once",
+        s.max_parallel_blocks
+    )?;
     let ups = if s.upstream_tasks.is_empty() {
         "none".to_string()
     } else {

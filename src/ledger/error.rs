@@ -160,7 +160,9 @@ pub enum LedgerError {
     },
 
     /// A worker id contains characters that are not allowed in a path component.
-    #[error("invalid worker id {id:?}: use 1 to 200 of A-Z a-z 0-9 '_' '.' '-', not starting with '.'")]
+    #[error(
+        "invalid worker id {id:?}: use 1 to 200 of A-Z a-z 0-9 '_' '.' '-', not starting with '.'"
+    )]
     InvalidWorkerId {
         /// The rejected id.
         id: String,
@@ -199,7 +201,10 @@ impl fmt::Display for AppendRecovery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TruncatedTo(len) => {
-                write!(f, "truncated back to the last committed frame at byte {len}")
+                write!(
+                    f,
+                    "truncated back to the last committed frame at byte {len}"
+                )
             }
             Self::TornTailAfter(len) => write!(
                 f,

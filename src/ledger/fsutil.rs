@@ -59,7 +59,10 @@ pub(crate) fn parent(path: &Path) -> &Path {
 /// A temporary name beside `path` that no other process uses.
 fn unique_tmp(path: &Path, what: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     parent(path).join(format!(
         ".{name}.{what}-{}-{}-{}-{n}",

@@ -126,7 +126,8 @@ impl Layout {
 
     /// `orchestrator/epoch-<N>.log`.
     pub fn orchestrator_log_path(&self, epoch: u64) -> PathBuf {
-        self.orchestrator_dir().join(format!("epoch-{epoch:08}.log"))
+        self.orchestrator_dir()
+            .join(format!("epoch-{epoch:08}.log"))
     }
 
     /// `workers/`.
@@ -249,7 +250,16 @@ mod tests {
         for ok in ["local-3-0", "slurm-12345_7", "a", "lsf.99-1"] {
             assert_eq!(WorkerId::new(ok).unwrap().as_str(), ok);
         }
-        for bad in ["", ".", "..", ".hidden", "a/b", "a b", "é", &"x".repeat(201)] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "a/b",
+            "a b",
+            "é",
+            &"x".repeat(201),
+        ] {
             assert!(WorkerId::new(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -1,1 +1,56 @@
 //! The ledger: the on-disk single source of truth of a run (see docs/design/ledger.md).
+//!
+//! Workers and the orchestrator communicate only through this directory on a shared file
+//! system. Every file has exactly one writer; logs are append-only sequences of checksummed
+//! frames; snapshots and small JSON files are replaced by write-then-rename.
+
+mod block_map;
+mod error;
+mod fold;
+mod frame;
+mod fsutil;
+mod header;
+mod host;
+mod inbox;
+mod journal;
+mod layout;
+mod outbox_summary;
+mod owner;
+mod reader;
+mod records;
+mod snapshot;
+mod state;
+mod store;
+mod time;
+mod view;
+mod writer;
+
+pub use block_map::{BlockIdHasher, BlockMap};
+pub use error::{AppendRecovery, GarbageReason, LedgerError, ReadWarning, Result, WarningKind};
+pub use fold::LoadedState;
+pub use frame::{
+    decode_payload, encode_frame, parse_frame, FrameParse, LogKind, LogRecord, FILE_HEADER_LEN,
+    FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
+};
+pub use header::{LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
+pub use host::{hostname, pid_alive};
+pub use inbox::{InboxFollower, InboxPoll};
+pub use journal::Journal;
+pub use layout::{Layout, LogStream, WorkerId};
+pub use outbox_summary::{summarize_outbox, HelloInfo, OutboxSummary, RunningAttempt};
+pub use owner::{
+    ClaimOptions, Liveness, OwnerStatus, Ownership, DEFAULT_STALE_AFTER, HEARTBEAT_INTERVAL,
+};
+pub use reader::{LogContents, LogReader, Polled, Tail};
+pub use records::{
+    AttemptStats, FailureKind, InboxRecord, LogCoverage, OrchestratorRecord, OutboxRecord, Outcome,
+    RunEndReason,
+};
+pub use state::{
+    Applied, BlockEntry, BlockState, EpochEntry, LedgerState, StateCounts, TaskInitStatus,
+    TaskState, WorkerEntry,
+};
+pub use store::Ledger;
+pub use time::{format_age, format_utc, now_us};
+pub use view::{LedgerView, OutboxDetail, WorkerSummary};
+pub use writer::{LogFile, LogWriter};

@@ -161,10 +161,7 @@ impl<R: LogRecord> LogReader<R> {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Tail::Missing),
             Err(e) => return Err(io_err("open", &self.path)(e)),
         };
-        let len = file
-            .metadata()
-            .map_err(io_err("stat", &self.path))?
-            .len();
+        let len = file.metadata().map_err(io_err("stat", &self.path))?.len();
         let mut end = self.limit.map_or(len, |l| l.min(len));
         if !self.header_checked {
             if end < FILE_HEADER_LEN {
@@ -309,4 +306,99 @@ pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Resu
         }
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::records::InboxRecord;
+    use crate::ledger::writer::LogWriter;
+    use std::io::Write;
+
+    fn stop(i: usize) -> InboxRecord {
+        InboxRecord::Stop {
+            reason: format!("r{i}"),
+        }
+    }
+
+    #[test]
+    fn tailing_sees_incomplete_frame_as_not_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.log");
+        let mut reader = LogReader::<InboxRecord>::new(&path);
+        assert_eq!(reader.poll().unwrap().tail, Tail::Missing);
+        let mut w = LogWriter::<InboxRecord>::open_append(&path).unwrap();
+        w.append(&stop(0)).unwrap();
+        w.commit().unwrap();
+        let p = reader.poll().unwrap();
+        assert_eq!((p.records, p.tail), (vec![stop(0)], Tail::Clean));
+        // Simulate a writer midway through a frame.
+        let mut frame = Vec::new();
+        crate::ledger::frame::encode_frame(&stop(1), &mut frame).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(&frame[..5]).unwrap();
+        let before = reader.offset();
+        let p = reader.poll().unwrap();
+        assert!(p.records.is_empty());
+        assert_eq!(
+            p.tail,
+            Tail::Incomplete {
+                offset: before,
+                bytes: 5
+            }
+        );
+        f.write_all(&frame[5..]).unwrap();
+        let p = reader.poll().unwrap();
+        assert_eq!((p.records, p.tail), (vec![stop(1)], Tail::Clean));
+        assert_eq!(reader.poll().unwrap().records, vec![]);
+    }
+
+    #[test]
+    fn limit_and_start_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.log");
+        let mut w = LogWriter::<InboxRecord>::open_append(&path).unwrap();
+        let mut ends = Vec::new();
+        for i in 0..5 {
+            w.append(&stop(i)).unwrap();
+            w.commit().unwrap();
+            ends.push(w.committed_len());
+        }
+        let mut r = LogReader::<InboxRecord>::new(&path)
+            .starting_at(ends[0])
+            .with_limit(ends[2]);
+        let p = r.poll().unwrap();
+        assert_eq!(p.records, vec![stop(1), stop(2)]);
+        assert_eq!(
+            p.tail,
+            Tail::BeyondLimit {
+                offset: ends[2],
+                bytes: ends[4] - ends[2]
+            }
+        );
+        let mut r0 = LogReader::<InboxRecord>::new(&path).with_limit(0);
+        assert!(matches!(
+            r0.poll().unwrap().tail,
+            Tail::BeyondLimit { offset: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn wrong_kind_is_an_error_not_a_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("inbox.log");
+        let mut w = LogWriter::<InboxRecord>::open_append(&path).unwrap();
+        w.append(&stop(0)).unwrap();
+        w.commit().unwrap();
+        let err =
+            LogReader::<crate::ledger::records::OutboxRecord>::read_closed(&path).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a blockorch worker outbox file: it is a worker inbox"),
+            "{err}"
+        );
+    }
 }

@@ -272,6 +272,20 @@ pub enum OutboxRecord {
         /// When.
         time_us: u64,
     },
+    /// The agent gives an assigned attempt back unfinished (it was terminated, or its walltime
+    /// or program gave out): the block returns to the pool without using up a retry.
+    Abandoned {
+        /// Task index.
+        task: u32,
+        /// Block id.
+        block: u64,
+        /// Attempt number from the Assign.
+        attempt: u32,
+        /// Why, e.g. "agent terminated (SIGTERM)".
+        reason: String,
+        /// When.
+        time_us: u64,
+    },
 }
 
 impl OutboxRecord {
@@ -281,7 +295,8 @@ impl OutboxRecord {
             Self::Hello { time_us, .. }
             | Self::Heartbeat { time_us }
             | Self::Started { time_us, .. }
-            | Self::Bye { time_us, .. } => *time_us,
+            | Self::Bye { time_us, .. }
+            | Self::Abandoned { time_us, .. } => *time_us,
             Self::Finished { stats, .. } => stats.end_us,
         }
     }

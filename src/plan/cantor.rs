@@ -80,7 +80,10 @@ mod tests {
 
     #[test]
     fn overflow_is_reported() {
-        assert_eq!(cantor_id(&Coordinate::new(&[i64::MAX / 2, i64::MAX / 2])), None);
+        assert_eq!(
+            cantor_id(&Coordinate::new(&[i64::MAX / 2, i64::MAX / 2])),
+            None
+        );
     }
 
     #[test]

@@ -94,8 +94,7 @@ mod tests {
                 .task(0)
                 .blocks()
                 .filter(|b| {
-                    b.read_roi.shape == spec.read_roi.shape
-                        && spec.total_roi.contains(&b.read_roi)
+                    b.read_roi.shape == spec.read_roi.shape && spec.total_roi.contains(&b.read_roi)
                 })
                 .count() as u128;
             assert_eq!(s.full_blocks, full, "{fit}");

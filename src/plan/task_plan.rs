@@ -56,7 +56,9 @@ impl TaskPlan {
         let dims = spec.total_roi.dims();
         let context_lo = spec.write_roi.begin() - spec.read_roi.begin();
         let context_hi = spec.read_roi.end() - spec.write_roi.end();
-        let total_write = spec.total_roi.grow(context_lo.map(|v| -v), context_hi.map(|v| -v));
+        let total_write = spec
+            .total_roi
+            .grow(context_lo.map(|v| -v), context_hi.map(|v| -v));
         let w = spec.write_roi.shape;
         let r = spec.read_roi.shape;
         let total = spec.total_roi.shape;
@@ -300,7 +302,10 @@ mod tests {
     #[test]
     fn daisy_1d_example_block_counts() {
         assert_eq!(TaskPlan::new(&spec1d(Fit::Valid)).unwrap().num_blocks(), 12);
-        assert_eq!(TaskPlan::new(&spec1d(Fit::Overhang)).unwrap().num_blocks(), 13);
+        assert_eq!(
+            TaskPlan::new(&spec1d(Fit::Overhang)).unwrap().num_blocks(),
+            13
+        );
         let shrink = TaskPlan::new(&spec1d(Fit::Shrink)).unwrap();
         assert_eq!(shrink.num_blocks(), 13);
         let last = shrink.blocks().last().unwrap();
@@ -327,21 +332,42 @@ mod tests {
             read_write_conflict: true,
         })
         .unwrap();
-        assert_eq!(plan.grid_origin(), c(&[1, 1]), "context >= write shape starts at 1");
+        assert_eq!(
+            plan.grid_origin(),
+            c(&[1, 1]),
+            "context >= write shape starts at 1"
+        );
         let mut ids = std::collections::HashSet::new();
         for block in plan.blocks() {
             assert_eq!(plan.block_by_id(block.id), Some(block));
             assert!(ids.insert(block.id));
         }
         assert_eq!(ids.len() as u128, plan.num_blocks());
-        assert_eq!(plan.block_by_id(0), None, "grid starts at (1,1): id 0 is not a block");
+        assert_eq!(
+            plan.block_by_id(0),
+            None,
+            "grid starts at (1,1): id 0 is not a block"
+        );
     }
 
     #[test]
     fn grid_box_iterates_row_major() {
         let c = |v: &[i64]| Coordinate::new(v);
-        let items: Vec<_> = GridBox { lo: c(&[0, 5]), hi: c(&[2, 7]) }.iter().collect();
+        let items: Vec<_> = GridBox {
+            lo: c(&[0, 5]),
+            hi: c(&[2, 7]),
+        }
+        .iter()
+        .collect();
         assert_eq!(items, vec![c(&[0, 5]), c(&[0, 6]), c(&[1, 5]), c(&[1, 6])]);
-        assert_eq!(GridBox { lo: c(&[0, 5]), hi: c(&[0, 7]) }.iter().count(), 0);
+        assert_eq!(
+            GridBox {
+                lo: c(&[0, 5]),
+                hi: c(&[0, 7])
+            }
+            .iter()
+            .count(),
+            0
+        );
     }
 }

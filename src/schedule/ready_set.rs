@@ -219,7 +219,10 @@ fn topological_order(plan: &Plan) -> Vec<usize> {
                 order.push(t);
             }
         }
-        assert!(order.len() > before, "task dependencies are validated to be acyclic");
+        assert!(
+            order.len() > before,
+            "task dependencies are validated to be acyclic"
+        );
     }
     order
 }
@@ -380,8 +383,14 @@ mod tests {
         for t in 0..2 {
             for b in set.blocks_in_phase(t, BlockPhase::Orphaned) {
                 let mut has_dead_dep = false;
-                plan.for_each_dependency(t, &b, |dt, d| has_dead_dep |= set.phase(dt, &d).is_dead());
-                assert!(has_dead_dep, "orphan {t}/{} has no failed or orphaned dependency", b.id);
+                plan.for_each_dependency(t, &b, |dt, d| {
+                    has_dead_dep |= set.phase(dt, &d).is_dead()
+                });
+                assert!(
+                    has_dead_dep,
+                    "orphan {t}/{} has no failed or orphaned dependency",
+                    b.id
+                );
             }
         }
     }
@@ -390,12 +399,18 @@ mod tests {
     fn known_blocks_are_restored_and_requeue_puts_back() {
         let plan = two_task_plan(true, Fit::Valid);
         let first = plan.task(0).blocks().next().unwrap();
-        let set = ReadySet::new(Arc::clone(&plan), |t, id| (t == 0 && id == first.id).then_some(Known::Done));
+        let set = ReadySet::new(Arc::clone(&plan), |t, id| {
+            (t == 0 && id == first.id).then_some(Known::Done)
+        });
         assert_eq!(set.counts(0).done, 1);
         let mut set = ReadySet::new(Arc::clone(&plan), |_, _| None);
         let b = set.pop_ready(0).unwrap();
         assert_eq!(set.counts(0).running, 1);
         set.requeue(0, &b);
-        assert_eq!(set.pop_ready(0), Some(b), "a returned block goes to the front");
+        assert_eq!(
+            set.pop_ready(0),
+            Some(b),
+            "a returned block goes to the front"
+        );
     }
 }

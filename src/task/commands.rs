@@ -9,7 +9,11 @@ use std::collections::BTreeMap;
 pub const RESERVED_ENV_PREFIX: &str = "BLOCKORCH_";
 
 /// Checks a command's argv and environment at `path` (the `worker`/`check`/`init` object).
-pub(crate) fn check_command(command: &[String], env: &BTreeMap<String, String>, path: &FieldPath) -> Found<()> {
+pub(crate) fn check_command(
+    command: &[String],
+    env: &BTreeMap<String, String>,
+    path: &FieldPath,
+) -> Found<()> {
     let argv = path.key("command");
     let Some(program) = command.first() else {
         return Err(Invalid::new(argv, Problem::EmptyCommand));
@@ -28,7 +32,10 @@ pub(crate) fn check_command(command: &[String], env: &BTreeMap<String, String>, 
             return Err(Invalid::new(at, Problem::BadEnvName { name: name.clone() }));
         }
         if name.starts_with(RESERVED_ENV_PREFIX) {
-            return Err(Invalid::new(at, Problem::ReservedEnvName { name: name.clone() }));
+            return Err(Invalid::new(
+                at,
+                Problem::ReservedEnvName { name: name.clone() },
+            ));
         }
         if value.contains('\0') {
             return Err(Invalid::new(at, Problem::NulCharacter));
@@ -43,19 +50,36 @@ mod tests {
 
     fn check(argv: &[&str], env: &[(&str, &str)]) -> Result<(), String> {
         let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         check_command(&argv, &env, &FieldPath::root().key("worker"))
             .map_err(|e| format!("{}: {}", e.path, e.problem))
     }
 
     #[test]
     fn commands() {
-        assert!(check(&["python", "w.py", "{block_id}"], &[("OMP_NUM_THREADS", "4")]).is_ok());
-        assert!(check(&[], &[]).unwrap_err().starts_with("worker.command: the command is empty"));
-        assert!(check(&["", "x"], &[]).unwrap_err().starts_with("worker.command[0]:"));
-        assert!(check(&["a", "b\0"], &[]).unwrap_err().starts_with("worker.command[1]:"));
-        assert!(check(&["a"], &[("1X", "v")]).unwrap_err().starts_with("worker.env.1X:"));
+        assert!(check(
+            &["python", "w.py", "{block_id}"],
+            &[("OMP_NUM_THREADS", "4")]
+        )
+        .is_ok());
+        assert!(check(&[], &[])
+            .unwrap_err()
+            .starts_with("worker.command: the command is empty"));
+        assert!(check(&["", "x"], &[])
+            .unwrap_err()
+            .starts_with("worker.command[0]:"));
+        assert!(check(&["a", "b\0"], &[])
+            .unwrap_err()
+            .starts_with("worker.command[1]:"));
+        assert!(check(&["a"], &[("1X", "v")])
+            .unwrap_err()
+            .starts_with("worker.env.1X:"));
         assert!(check(&["a"], &[("A=B", "v")]).is_err());
-        assert!(check(&["a"], &[("BLOCKORCH_BLOCK", "v")]).unwrap_err().contains("reserved"));
+        assert!(check(&["a"], &[("BLOCKORCH_BLOCK", "v")])
+            .unwrap_err()
+            .contains("reserved"));
     }
 }

@@ -17,12 +17,21 @@ pub fn diff_task_files(old: &Value, new: &Value) -> Vec<String> {
     match (task_names(old), task_names(new)) {
         (Some(old_names), Some(new_names)) => {
             if old_names != new_names {
-                lines.push(format!("tasks: {} -> {}", compact_names(&old_names), compact_names(&new_names)));
+                lines.push(format!(
+                    "tasks: {} -> {}",
+                    compact_names(&old_names),
+                    compact_names(&new_names)
+                ));
             }
             let (old_tasks, new_tasks) = (tasks_of(old), tasks_of(new));
             for (i, name) in new_names.iter().enumerate() {
                 if let Some(j) = old_names.iter().position(|n| n == name) {
-                    diff_values(&root.key("tasks").index(i), &old_tasks[j], &new_tasks[i], &mut lines);
+                    diff_values(
+                        &root.key("tasks").index(i),
+                        &old_tasks[j],
+                        &new_tasks[i],
+                        &mut lines,
+                    );
                 }
             }
             diff_objects(&root, old, new, &["tasks"], &mut lines);
@@ -39,11 +48,16 @@ fn task_names(value: &Value) -> Option<Vec<&str>> {
         .map(|t| t.get("name").and_then(Value::as_str))
         .collect::<Option<_>>()?;
     let unique: BTreeSet<&str> = names.iter().copied().collect();
-    (unique.len() == names.len() && value.get("tasks").is_some_and(Value::is_array)).then_some(names)
+    (unique.len() == names.len() && value.get("tasks").is_some_and(Value::is_array))
+        .then_some(names)
 }
 
 fn tasks_of(value: &Value) -> &[Value] {
-    value.get("tasks").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[])
+    value
+        .get("tasks")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
 }
 
 fn compact_names(names: &[&str]) -> String {
@@ -56,7 +70,9 @@ fn diff_values(path: &FieldPath, old: &Value, new: &Value, lines: &mut Vec<Strin
     }
     match (old, new) {
         (Value::Object(_), Value::Object(_)) => diff_objects(path, old, new, &[], lines),
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() && a.iter().chain(b).any(is_container) => {
+        (Value::Array(a), Value::Array(b))
+            if a.len() == b.len() && a.iter().chain(b).any(is_container) =>
+        {
             for (i, (x, y)) in a.iter().zip(b).enumerate() {
                 diff_values(&path.index(i), x, y, lines);
             }
@@ -65,7 +81,13 @@ fn diff_values(path: &FieldPath, old: &Value, new: &Value, lines: &mut Vec<Strin
     }
 }
 
-fn diff_objects(path: &FieldPath, old: &Value, new: &Value, skip: &[&str], lines: &mut Vec<String>) {
+fn diff_objects(
+    path: &FieldPath,
+    old: &Value,
+    new: &Value,
+    skip: &[&str],
+    lines: &mut Vec<String>,
+) {
     let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
         return;
     };
@@ -140,13 +162,19 @@ mod tests {
         let new = json!({"tasks": [{"name": "a", "slurm": {"mem": "1G"}}]});
         assert_eq!(
             diff_task_files(&old, &new),
-            ["tasks[0].slurm.mem: (absent) -> \"1G\"", "tasks[0].slurm.qos: \"x\" -> (absent)"]
+            [
+                "tasks[0].slurm.mem: (absent) -> \"1G\"",
+                "tasks[0].slurm.qos: \"x\" -> (absent)"
+            ]
         );
     }
 
     #[test]
     fn falls_back_to_a_plain_diff() {
-        assert_eq!(diff_task_files(&json!(1), &json!(2)), ["(whole file): 1 -> 2"]);
+        assert_eq!(
+            diff_task_files(&json!(1), &json!(2)),
+            ["(whole file): 1 -> 2"]
+        );
         let old = json!({"tasks": [{"x": 1}]});
         let new = json!({"tasks": [{"x": 2}]});
         assert_eq!(diff_task_files(&old, &new), ["tasks[0].x: 1 -> 2"]);

@@ -86,7 +86,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
         if number.is_empty() {
-            return Err(DurationError::BadNumber { value: quoted, at: rest.to_owned() });
+            return Err(DurationError::BadNumber {
+                value: quoted,
+                at: rest.to_owned(),
+            });
         }
         let after = after.trim_start();
         let unit_len = after
@@ -94,17 +97,26 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
             .unwrap_or(after.len());
         let (unit, after) = after.split_at(unit_len);
         if unit.is_empty() {
-            return Err(DurationError::MissingUnit { value: quoted, number: number.to_owned() });
+            return Err(DurationError::MissingUnit {
+                value: quoted,
+                number: number.to_owned(),
+            });
         }
         let Some(index) = UNITS.iter().position(|(name, _)| *name == unit) else {
-            return Err(DurationError::UnknownUnit { value: quoted, unit: unit.to_owned() });
+            return Err(DurationError::UnknownUnit {
+                value: quoted,
+                unit: unit.to_owned(),
+            });
         };
         if index < next_unit {
             return Err(DurationError::UnitOrder { value: quoted });
         }
         next_unit = index + 1;
-        let nanos = scaled_nanos(number, UNITS[index].1)
-            .ok_or_else(|| DurationError::BadNumber { value: quoted.clone(), at: rest.to_owned() })?;
+        let nanos =
+            scaled_nanos(number, UNITS[index].1).ok_or_else(|| DurationError::BadNumber {
+                value: quoted.clone(),
+                at: rest.to_owned(),
+            })?;
         total_nanos = total_nanos.saturating_add(nanos);
         rest = after.trim_start();
     }
@@ -129,9 +141,17 @@ fn scaled_nanos(number: &str, unit_nanos: u128) -> Option<u128> {
     if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') || whole.len() > 20 {
         return None;
     }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().ok()?
+    };
     let fraction = &fraction[..fraction.len().min(18)];
-    let fraction_value: u128 = if fraction.is_empty() { 0 } else { fraction.parse().ok()? };
+    let fraction_value: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().ok()?
+    };
     let fraction_nanos = fraction_value * unit_nanos / 10u128.pow(fraction.len() as u32);
     whole.checked_mul(unit_nanos)?.checked_add(fraction_nanos)
 }
@@ -144,7 +164,10 @@ fn from_nanos(nanos: u128, quoted: &str) -> Result<Duration, DurationError> {
     if seconds > MAX_SECONDS as u128 {
         return Err(DurationError::TooLong(quoted.to_owned()));
     }
-    Ok(Duration::new(seconds as u64, (nanos % 1_000_000_000) as u32))
+    Ok(Duration::new(
+        seconds as u64,
+        (nanos % 1_000_000_000) as u32,
+    ))
 }
 
 fn quote(text: &str) -> String {
@@ -152,7 +175,9 @@ fn quote(text: &str) -> String {
 }
 
 /// Serde adapter for `Option<Duration>`: reads every accepted form (and `null` as `None`).
-pub(crate) fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+pub(crate) fn deserialize_opt<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Duration>, D::Error> {
     struct OptionalDuration;
 
     impl<'de> Visitor<'de> for OptionalDuration {
@@ -204,7 +229,10 @@ pub(crate) fn deserialize_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<
 }
 
 /// Serde adapter for `Option<Duration>`: whole seconds as an integer, otherwise a float.
-pub(crate) fn serialize_opt<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn serialize_opt<S: Serializer>(
+    value: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     match value {
         None => s.serialize_none(),
         Some(d) if d.subsec_nanos() == 0 => s.serialize_u64(d.as_secs()),
@@ -240,7 +268,9 @@ mod tests {
         assert!(matches!(err("90"), DurationError::MissingUnit { .. }));
         assert!(matches!(err("1h30"), DurationError::MissingUnit { .. }));
         assert!(matches!(err("10x"), DurationError::UnknownUnit { ref unit, .. } if unit == "x"));
-        assert!(matches!(err("10 min"), DurationError::UnknownUnit { ref unit, .. } if unit == "min"));
+        assert!(
+            matches!(err("10 min"), DurationError::UnknownUnit { ref unit, .. } if unit == "min")
+        );
         assert!(matches!(err("30m1h"), DurationError::UnitOrder { .. }));
         assert!(matches!(err("1m1m"), DurationError::UnitOrder { .. }));
         assert!(matches!(err(""), DurationError::Empty(_)));
@@ -248,37 +278,75 @@ mod tests {
         assert!(matches!(err("-5s"), DurationError::BadNumber { .. }));
         assert!(matches!(err("1.2.3s"), DurationError::BadNumber { .. }));
         assert!(matches!(err("0s"), DurationError::NotPositive(_)));
-        assert!(matches!(err("99999999999999999999d"), DurationError::TooLong(_)));
-        assert!(err("10x").to_string().contains("\"1h30m\""), "message lists the accepted forms");
+        assert!(matches!(
+            err("99999999999999999999d"),
+            DurationError::TooLong(_)
+        ));
+        assert!(
+            err("10x").to_string().contains("\"1h30m\""),
+            "message lists the accepted forms"
+        );
     }
 
     #[test]
     fn numbers_are_seconds() {
-        assert_eq!(duration_from_seconds(1.5).unwrap(), Duration::from_millis(1500));
-        assert!(matches!(duration_from_seconds(0.0), Err(DurationError::NotPositive(_))));
-        assert!(matches!(duration_from_seconds(-3.0), Err(DurationError::NotPositive(_))));
-        assert!(matches!(duration_from_seconds(1e300), Err(DurationError::TooLong(_))));
+        assert_eq!(
+            duration_from_seconds(1.5).unwrap(),
+            Duration::from_millis(1500)
+        );
+        assert!(matches!(
+            duration_from_seconds(0.0),
+            Err(DurationError::NotPositive(_))
+        ));
+        assert!(matches!(
+            duration_from_seconds(-3.0),
+            Err(DurationError::NotPositive(_))
+        ));
+        assert!(matches!(
+            duration_from_seconds(1e300),
+            Err(DurationError::TooLong(_))
+        ));
     }
 
     #[derive(serde::Deserialize, serde::Serialize, PartialEq, Debug)]
     struct Holder {
-        #[serde(default, deserialize_with = "deserialize_opt", serialize_with = "serialize_opt")]
+        #[serde(
+            default,
+            deserialize_with = "deserialize_opt",
+            serialize_with = "serialize_opt"
+        )]
         t: Option<Duration>,
     }
 
     #[test]
     fn serde_round_trip_as_seconds() {
         let parse = |s: &str| serde_json::from_str::<Holder>(s).map(|h| h.t);
-        assert_eq!(parse(r#"{"t": 90}"#).unwrap(), Some(Duration::from_secs(90)));
-        assert_eq!(parse(r#"{"t": 1.5}"#).unwrap(), Some(Duration::from_millis(1500)));
-        assert_eq!(parse(r#"{"t": "1h30m"}"#).unwrap(), Some(Duration::from_secs(5400)));
+        assert_eq!(
+            parse(r#"{"t": 90}"#).unwrap(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse(r#"{"t": 1.5}"#).unwrap(),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            parse(r#"{"t": "1h30m"}"#).unwrap(),
+            Some(Duration::from_secs(5400))
+        );
         assert_eq!(parse(r#"{"t": null}"#).unwrap(), None);
         assert_eq!(parse(r#"{}"#).unwrap(), None);
-        assert!(parse(r#"{"t": -1}"#).unwrap_err().to_string().contains("must be > 0"));
+        assert!(parse(r#"{"t": -1}"#)
+            .unwrap_err()
+            .to_string()
+            .contains("must be > 0"));
         assert!(parse(r#"{"t": true}"#).is_err());
-        let whole = Holder { t: Some(Duration::from_secs(600)) };
+        let whole = Holder {
+            t: Some(Duration::from_secs(600)),
+        };
         assert_eq!(serde_json::to_string(&whole).unwrap(), r#"{"t":600}"#);
-        let frac = Holder { t: Some(Duration::from_millis(500)) };
+        let frac = Holder {
+            t: Some(Duration::from_millis(500)),
+        };
         assert_eq!(serde_json::to_string(&frac).unwrap(), r#"{"t":0.5}"#);
         let none = Holder { t: None };
         assert_eq!(serde_json::to_string(&none).unwrap(), r#"{"t":null}"#);

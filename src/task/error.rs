@@ -44,8 +44,8 @@ pub enum TaskError {
         file: String,
         /// Where in the file, e.g. `tasks[1].write_roi.shape[2]` (empty for the whole file).
         path: String,
-        /// What is wrong there.
-        problem: Problem,
+        /// What is wrong there (boxed: keeps `Result<_, TaskError>` small).
+        problem: Box<Problem>,
     },
 }
 
@@ -90,7 +90,9 @@ pub enum Problem {
         offset: usize,
     },
     /// The top-level JSON value is not an object.
-    #[error("a task file holds one task object, or {{\"tasks\": [...]}} for several tasks; got {found}")]
+    #[error(
+        "a task file holds one task object, or {{\"tasks\": [...]}} for several tasks; got {found}"
+    )]
     NotAnObject {
         /// The JSON type found ("an array", …).
         found: &'static str,
@@ -130,10 +132,14 @@ pub enum Problem {
     Setting(#[from] SettingError),
 
     /// An empty coordinate list.
-    #[error("needs at least 1 dimension, got an empty list; give one entry per axis, e.g. [0, 0, 0]")]
+    #[error(
+        "needs at least 1 dimension, got an empty list; give one entry per axis, e.g. [0, 0, 0]"
+    )]
     NoDimensions,
     /// More coordinates than [`MAX_DIMS`].
-    #[error("has {got} dimensions, but at most {MAX_DIMS} are supported; use 1 to {MAX_DIMS} entries")]
+    #[error(
+        "has {got} dimensions, but at most {MAX_DIMS} are supported; use 1 to {MAX_DIMS} entries"
+    )]
     TooManyDimensions {
         /// Entries given.
         got: usize,
@@ -176,9 +182,9 @@ pub enum Problem {
     #[error("write_roi {write} is not inside read_roi {read} (axis {axis}: write [{write_begin}, {write_end}) vs read [{read_begin}, {read_end})); a block must read the whole region it writes: grow read_roi or shrink write_roi so that read_roi contains write_roi")]
     WriteOutsideRead {
         /// The read ROI.
-        read: Roi,
+        read: Box<Roi>,
         /// The write ROI.
-        write: Roi,
+        write: Box<Roi>,
         /// First axis where it sticks out.
         axis: usize,
         /// Write begin on that axis.
@@ -210,7 +216,7 @@ pub enum Problem {
         /// Its first character.
         first: char,
     },
-    /// A task name longer than [`super::names::MAX_NAME_LEN`].
+    /// A task name longer than [`crate::task::MAX_NAME_LEN`].
     #[error("the task name is {len} characters long; task names become file names: use at most {max} characters")]
     NameTooLong {
         /// Length of the name.
@@ -266,7 +272,9 @@ pub enum Problem {
     #[error("the command is empty; give the program and its arguments, e.g. [\"python\", \"worker.py\"]")]
     EmptyCommand,
     /// `command: ["", …]`.
-    #[error("the program name is empty; give the program to run, e.g. \"python\" or \"./worker.sh\"")]
+    #[error(
+        "the program name is empty; give the program to run, e.g. \"python\" or \"./worker.sh\""
+    )]
     EmptyProgram,
     /// A NUL character in an argument or environment value.
     #[error("contains a NUL character, which cannot be passed to a program; remove it")]
@@ -309,20 +317,28 @@ pub enum Problem {
         /// Id of an example block.
         block_id: u64,
         /// Its read ROI.
-        read_roi: Roi,
+        read_roi: Box<Roi>,
     },
 }
 
 fn unknown_field(suggestion: &Option<&'static str>, known: &[&str]) -> String {
     match suggestion {
         Some(s) => format!("unknown field, did you mean {s:?}?"),
-        None => format!("unknown field; the fields allowed here are {}", quoted_list(known)),
+        None => format!(
+            "unknown field; the fields allowed here are {}",
+            quoted_list(known)
+        ),
     }
 }
 
 fn unknown_fit(value: &str, suggestion: &Option<&'static str>, known: &[&str]) -> String {
-    let hint = suggestion.map(|s| format!(" did you mean {s:?}?")).unwrap_or_default();
-    format!("unknown fit {value:?};{hint} fit is one of {}", quoted_list(known))
+    let hint = suggestion
+        .map(|s| format!(" did you mean {s:?}?"))
+        .unwrap_or_default();
+    format!(
+        "unknown fit {value:?};{hint} fit is one of {}",
+        quoted_list(known)
+    )
 }
 
 fn unknown_upstream(name: &str, suggestion: &Option<String>, known: &[String]) -> String {
@@ -371,7 +387,10 @@ pub(crate) struct Invalid {
 impl Invalid {
     /// A problem at `path`.
     pub(crate) fn new(path: FieldPath, problem: impl Into<Problem>) -> Self {
-        Self { path, problem: problem.into() }
+        Self {
+            path,
+            problem: problem.into(),
+        }
     }
 
     /// Attaches the file name.
@@ -379,7 +398,7 @@ impl Invalid {
         TaskError::Invalid {
             file: file.to_owned(),
             path: self.path.into_string(),
-            problem: self.problem,
+            problem: Box::new(self.problem),
         }
     }
 }

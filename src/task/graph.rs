@@ -19,8 +19,12 @@ impl TaskFile {
 
 /// Upstream indices of every task (unknown names skipped, duplicates collapsed).
 fn upstream_indices(tasks: &[TaskSpec]) -> Vec<Vec<usize>> {
-    let index: HashMap<&str, usize> =
-        tasks.iter().enumerate().rev().map(|(i, t)| (t.name.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
     tasks
         .iter()
         .map(|t| {
@@ -43,8 +47,10 @@ fn topological_order(tasks: &[TaskSpec]) -> Vec<usize> {
             downstream[u].push(i);
         }
     }
-    let mut ready: BinaryHeap<Reverse<usize>> =
-        (0..tasks.len()).filter(|&i| waiting[i] == 0).map(Reverse).collect();
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..tasks.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(Reverse)
+        .collect();
     let mut order = Vec::with_capacity(tasks.len());
     while let Some(Reverse(i)) = ready.pop() {
         order.push(i);
@@ -64,9 +70,16 @@ fn topological_order(tasks: &[TaskSpec]) -> Vec<usize> {
 
 /// Checks every `upstream_tasks` entry: it names another task of the file, appears once, and
 /// that task has the same dimensionality; then that the graph has no cycle.
-pub(crate) fn check_upstreams(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> FieldPath) -> Found<()> {
-    let index: HashMap<&str, usize> =
-        tasks.iter().enumerate().rev().map(|(i, t)| (t.name.as_str(), i)).collect();
+pub(crate) fn check_upstreams(
+    tasks: &[TaskSpec],
+    task_path: &dyn Fn(usize) -> FieldPath,
+) -> Found<()> {
+    let index: HashMap<&str, usize> = tasks
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, t)| (t.name.as_str(), i))
+        .collect();
     for (i, task) in tasks.iter().enumerate() {
         let list = task_path(i).key("upstream_tasks");
         let mut seen = HashSet::new();
@@ -76,10 +89,20 @@ pub(crate) fn check_upstreams(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> F
                 let known: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
                 let suggestion =
                     closest(name, tasks.iter().map(|t| t.name.as_str())).map(str::to_owned);
-                return Err(Invalid::new(at, Problem::UnknownUpstream { name: name.clone(), suggestion, known }));
+                return Err(Invalid::new(
+                    at,
+                    Problem::UnknownUpstream {
+                        name: name.clone(),
+                        suggestion,
+                        known,
+                    },
+                ));
             };
             if !seen.insert(u) {
-                return Err(Invalid::new(at, Problem::DuplicateUpstream { name: name.clone() }));
+                return Err(Invalid::new(
+                    at,
+                    Problem::DuplicateUpstream { name: name.clone() },
+                ));
             }
             if tasks[u].dims() != task.dims() {
                 return Err(Invalid::new(
@@ -144,7 +167,11 @@ fn find_cycle(upstream: &[Vec<usize>]) -> Option<Vec<usize>> {
 
 /// The error for a cycle: located at the entry of its first task that starts the cycle,
 /// naming the cycle in data-flow direction (`a -> b -> a`).
-fn cycle_error(tasks: &[TaskSpec], cycle: &[usize], task_path: &dyn Fn(usize) -> FieldPath) -> Invalid {
+fn cycle_error(
+    tasks: &[TaskSpec],
+    cycle: &[usize],
+    task_path: &dyn Fn(usize) -> FieldPath,
+) -> Invalid {
     let first = cycle[0];
     let next_name = &tasks[cycle[1 % cycle.len()]].name;
     let entry = tasks[first]
@@ -172,7 +199,13 @@ mod tests {
     fn finds_cycles_in_dependency_order() {
         assert_eq!(find_cycle(&[vec![1], vec![]]), None);
         assert_eq!(find_cycle(&[vec![0]]), Some(vec![0]));
-        assert_eq!(find_cycle(&[vec![], vec![2], vec![3], vec![1]]), Some(vec![1, 2, 3]));
-        assert_eq!(find_cycle(&[vec![], vec![], vec![3], vec![1], vec![]]), None);
+        assert_eq!(
+            find_cycle(&[vec![], vec![2], vec![3], vec![1]]),
+            Some(vec![1, 2, 3])
+        );
+        assert_eq!(
+            find_cycle(&[vec![], vec![], vec![3], vec![1], vec![]]),
+            None
+        );
     }
 }

@@ -25,16 +25,25 @@ pub(crate) fn check_task_name(name: &str) -> Result<(), Problem> {
         });
     }
     if first == '.' || first == '-' {
-        return Err(Problem::BadNameStart { name: name.to_owned(), first });
+        return Err(Problem::BadNameStart {
+            name: name.to_owned(),
+            first,
+        });
     }
     if name.len() > MAX_NAME_LEN {
-        return Err(Problem::NameTooLong { len: name.len(), max: MAX_NAME_LEN });
+        return Err(Problem::NameTooLong {
+            len: name.len(),
+            max: MAX_NAME_LEN,
+        });
     }
     Ok(())
 }
 
 /// Fails on the first task whose name an earlier task already uses.
-pub(crate) fn check_unique(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> FieldPath) -> Found<()> {
+pub(crate) fn check_unique(
+    tasks: &[TaskSpec],
+    task_path: &dyn Fn(usize) -> FieldPath,
+) -> Found<()> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for (i, task) in tasks.iter().enumerate() {
         if let Some(&first) = seen.get(task.name.as_str()) {
@@ -75,11 +84,29 @@ mod tests {
     #[test]
     fn rejects_unsafe_names() {
         assert!(matches!(check_task_name(""), Err(Problem::EmptyName)));
-        assert!(matches!(check_task_name("a/b"), Err(Problem::BadNameCharacter { .. })));
-        assert!(matches!(check_task_name("a b"), Err(Problem::BadNameCharacter { .. })));
-        assert!(matches!(check_task_name("é"), Err(Problem::BadNameCharacter { .. })));
-        assert!(matches!(check_task_name(".."), Err(Problem::BadNameStart { .. })));
-        assert!(matches!(check_task_name("-rf"), Err(Problem::BadNameStart { .. })));
-        assert!(matches!(check_task_name(&"a".repeat(101)), Err(Problem::NameTooLong { .. })));
+        assert!(matches!(
+            check_task_name("a/b"),
+            Err(Problem::BadNameCharacter { .. })
+        ));
+        assert!(matches!(
+            check_task_name("a b"),
+            Err(Problem::BadNameCharacter { .. })
+        ));
+        assert!(matches!(
+            check_task_name("é"),
+            Err(Problem::BadNameCharacter { .. })
+        ));
+        assert!(matches!(
+            check_task_name(".."),
+            Err(Problem::BadNameStart { .. })
+        ));
+        assert!(matches!(
+            check_task_name("-rf"),
+            Err(Problem::BadNameStart { .. })
+        ));
+        assert!(matches!(
+            check_task_name(&"a".repeat(101)),
+            Err(Problem::NameTooLong { .. })
+        ));
     }
 }

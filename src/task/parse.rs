@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 /// Reads and validates the task file at `path`; errors name the file as `path` displays.
 pub fn load_task_file(path: &Path) -> Result<TaskFile, TaskError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| TaskError::Read { file: file.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| TaskError::Read {
+        file: file.clone(),
+        source,
+    })?;
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
         Invalid::new(FieldPath::root(), Problem::NotUtf8 { offset }).in_file(&file)
@@ -39,18 +42,29 @@ pub fn parse_task_file(display_name: &str, text: &str) -> Result<TaskFile, TaskE
         message: without_location(&e),
     })?;
     let tasks = read_tasks(&doc, text).map_err(|e| e.in_file(display_name))?;
-    Ok(TaskFile { path: PathBuf::from(display_name), tasks })
+    Ok(TaskFile {
+        path: PathBuf::from(display_name),
+        tasks,
+    })
 }
 
 fn read_tasks(doc: &Value, text: &str) -> Found<Vec<super::spec::TaskSpec>> {
     let Value::Object(top) = doc else {
-        return Err(Invalid::new(FieldPath::root(), Problem::NotAnObject { found: json_type(doc) }));
+        return Err(Invalid::new(
+            FieldPath::root(),
+            Problem::NotAnObject {
+                found: json_type(doc),
+            },
+        ));
     };
     if top.contains_key("tasks") {
         check_task_list(doc)?;
         let list: RawTaskList = typed(text)?;
         if list.tasks.is_empty() {
-            return Err(Invalid::new(FieldPath::root().key("tasks"), Problem::NoTasks));
+            return Err(Invalid::new(
+                FieldPath::root().key("tasks"),
+                Problem::NoTasks,
+            ));
         }
         validate_tasks(list.tasks, &|i| FieldPath::root().key("tasks").index(i))
     } else {
@@ -65,7 +79,12 @@ fn typed<T: DeserializeOwned>(text: &str) -> Found<T> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = FieldPath::from_serde(&FieldPath::root(), e.path());
-        Invalid::new(path, Problem::Type { message: humanize(e.inner()) })
+        Invalid::new(
+            path,
+            Problem::Type {
+                message: humanize(e.inner()),
+            },
+        )
     })
 }
 

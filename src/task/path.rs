@@ -31,12 +31,13 @@ impl FieldPath {
     /// Converts the path `serde_path_to_error` recorded, relative to `base`.
     pub(crate) fn from_serde(base: &FieldPath, path: &serde_path_to_error::Path) -> Self {
         use serde_path_to_error::Segment;
-        path.iter().fold(base.clone(), |acc, segment| match segment {
-            Segment::Seq { index } => acc.index(*index),
-            Segment::Map { key } => acc.key(key),
-            Segment::Enum { variant } => acc.key(variant),
-            Segment::Unknown => acc.key("?"),
-        })
+        path.iter()
+            .fold(base.clone(), |acc, segment| match segment {
+                Segment::Seq { index } => acc.index(*index),
+                Segment::Map { key } => acc.key(key),
+                Segment::Enum { variant } => acc.key(variant),
+                Segment::Unknown => acc.key("?"),
+            })
     }
 
     /// The path as text (empty for the root).
@@ -57,7 +58,12 @@ mod tests {
 
     #[test]
     fn builds_dotted_paths() {
-        let p = FieldPath::root().key("tasks").index(1).key("write_roi").key("shape").index(2);
+        let p = FieldPath::root()
+            .key("tasks")
+            .index(1)
+            .key("write_roi")
+            .key("shape")
+            .index(2);
         assert_eq!(p.to_string(), "tasks[1].write_roi.shape[2]");
         assert_eq!(FieldPath::root().key("name").to_string(), "name");
         assert_eq!(FieldPath::root().to_string(), "");

@@ -14,7 +14,10 @@ pub(crate) fn check_plans(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> Field
         let plan = TaskPlan::new(&task.blockwise_spec())
             .map_err(|e| Invalid::new(task_path(i).key("write_roi"), e))?;
         if plan.num_blocks() == 0 {
-            return Err(Invalid::new(task_path(i).key("total_roi"), zero_blocks(task)));
+            return Err(Invalid::new(
+                task_path(i).key("total_roi"),
+                zero_blocks(task),
+            ));
         }
         plans.push(plan);
     }
@@ -29,7 +32,7 @@ pub(crate) fn check_plans(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> Field
                     Problem::ReadsNothing {
                         upstream: name.clone(),
                         block_id: block.id,
-                        read_roi: block.read_roi,
+                        read_roi: Box::new(block.read_roi),
                     },
                 ));
             }
@@ -40,7 +43,11 @@ pub(crate) fn check_plans(tasks: &[TaskSpec], task_path: &dyn Fn(usize) -> Field
 
 /// Explains a zero-block task by the first axis along which no block fits.
 fn zero_blocks(task: &TaskSpec) -> Problem {
-    let (total, read, write) = (task.total_roi.shape, task.read_roi.shape, task.write_roi.shape);
+    let (total, read, write) = (
+        task.total_roi.shape,
+        task.read_roi.shape,
+        task.write_roi.shape,
+    );
     let axis = (0..task.dims())
         .find(|&d| match task.fit {
             Fit::Valid => total[d] < read[d],

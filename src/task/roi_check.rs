@@ -14,7 +14,12 @@ pub(crate) struct TaskRois {
 }
 
 /// Validates `total_roi`, `read_roi` and `write_roi` of the task at `task`.
-pub(crate) fn check_rois(total: &RawRoi, read: &RawRoi, write: &RawRoi, task: &FieldPath) -> Found<TaskRois> {
+pub(crate) fn check_rois(
+    total: &RawRoi,
+    read: &RawRoi,
+    write: &RawRoi,
+    task: &FieldPath,
+) -> Found<TaskRois> {
     let total = to_roi(total, &task.key("total_roi"))?;
     let read = to_roi(read, &task.key("read_roi"))?;
     let write = to_roi(write, &task.key("write_roi"))?;
@@ -22,7 +27,10 @@ pub(crate) fn check_rois(total: &RawRoi, read: &RawRoi, write: &RawRoi, task: &F
         if roi.dims() != total.dims() {
             return Err(Invalid::new(
                 task.key(key),
-                Problem::DimensionMismatch { dims: roi.dims(), total_dims: total.dims() },
+                Problem::DimensionMismatch {
+                    dims: roi.dims(),
+                    total_dims: total.dims(),
+                },
             ));
         }
     }
@@ -32,8 +40,8 @@ pub(crate) fn check_rois(total: &RawRoi, read: &RawRoi, write: &RawRoi, task: &F
         return Err(Invalid::new(
             task.key("write_roi"),
             Problem::WriteOutsideRead {
-                read,
-                write,
+                read: Box::new(read),
+                write: Box::new(write),
                 axis,
                 write_begin: write.begin()[axis],
                 write_end: write.end()[axis],
@@ -53,18 +61,27 @@ fn to_roi(raw: &RawRoi, path: &FieldPath) -> Found<Roi> {
             return Err(Invalid::new(path.key(key), Problem::NoDimensions));
         }
         if values.len() > MAX_DIMS {
-            return Err(Invalid::new(path.key(key), Problem::TooManyDimensions { got: values.len() }));
+            return Err(Invalid::new(
+                path.key(key),
+                Problem::TooManyDimensions { got: values.len() },
+            ));
         }
     }
     if raw.offset.len() != raw.shape.len() {
         return Err(Invalid::new(
             path.clone(),
-            Problem::OffsetShapeMismatch { offset: raw.offset.len(), shape: raw.shape.len() },
+            Problem::OffsetShapeMismatch {
+                offset: raw.offset.len(),
+                shape: raw.shape.len(),
+            },
         ));
     }
     for (d, &offset) in raw.offset.iter().enumerate() {
         if !(-MAX_COORDINATE..=MAX_COORDINATE).contains(&offset) {
-            return Err(Invalid::new(path.key("offset").index(d), Problem::OutOfRange { got: offset }));
+            return Err(Invalid::new(
+                path.key("offset").index(d),
+                Problem::OutOfRange { got: offset },
+            ));
         }
     }
     for (d, &shape) in raw.shape.iter().enumerate() {
@@ -80,7 +97,10 @@ fn to_roi(raw: &RawRoi, path: &FieldPath) -> Found<Roi> {
             return Err(Invalid::new(at, Problem::EndOutOfRange { end }));
         }
     }
-    Ok(Roi::new(Coordinate::new(&raw.offset), Coordinate::new(&raw.shape)))
+    Ok(Roi::new(
+        Coordinate::new(&raw.offset),
+        Coordinate::new(&raw.shape),
+    ))
 }
 
 #[cfg(test)]
@@ -88,11 +108,16 @@ mod tests {
     use super::*;
 
     fn raw(offset: &[i64], shape: &[i64]) -> RawRoi {
-        RawRoi { offset: offset.to_vec(), shape: shape.to_vec() }
+        RawRoi {
+            offset: offset.to_vec(),
+            shape: shape.to_vec(),
+        }
     }
 
     fn problem(total: RawRoi, read: RawRoi, write: RawRoi) -> (String, Problem) {
-        let err = check_rois(&total, &read, &write, &FieldPath::root()).err().expect("an error");
+        let err = check_rois(&total, &read, &write, &FieldPath::root())
+            .err()
+            .expect("an error");
         (err.path.to_string(), err.problem)
     }
 
@@ -114,11 +139,21 @@ mod tests {
         assert!(matches!(p, Problem::NotPositive { got: 0 }));
         let (path, p) = problem(raw(&[0, 0], &[10, 10]), raw(&[0], &[4]), raw(&[0], &[4]));
         assert_eq!(path, "read_roi");
-        assert!(matches!(p, Problem::DimensionMismatch { dims: 1, total_dims: 2 }));
+        assert!(matches!(
+            p,
+            Problem::DimensionMismatch {
+                dims: 1,
+                total_dims: 2
+            }
+        ));
         let (path, p) = problem(raw(&[0], &[10]), raw(&[0], &[4]), raw(&[2], &[4]));
         assert_eq!(path, "write_roi");
         assert!(matches!(p, Problem::WriteOutsideRead { axis: 0, .. }));
-        let (path, p) = problem(raw(&[MAX_COORDINATE], &[10]), raw(&[0], &[4]), raw(&[0], &[4]));
+        let (path, p) = problem(
+            raw(&[MAX_COORDINATE], &[10]),
+            raw(&[0], &[4]),
+            raw(&[0], &[4]),
+        );
         assert_eq!(path, "total_roi.shape[0]");
         assert!(matches!(p, Problem::EndOutOfRange { .. }));
         let (path, p) = problem(raw(&[i64::MIN], &[10]), raw(&[0], &[4]), raw(&[0], &[4]));
@@ -132,6 +167,12 @@ mod tests {
         assert!(matches!(p, Problem::TooManyDimensions { got: 9 }));
         let (path, p) = problem(raw(&[0, 0], &[1]), raw(&[0], &[4]), raw(&[0], &[4]));
         assert_eq!(path, "total_roi");
-        assert!(matches!(p, Problem::OffsetShapeMismatch { offset: 2, shape: 1 }));
+        assert!(matches!(
+            p,
+            Problem::OffsetShapeMismatch {
+                offset: 2,
+                shape: 1
+            }
+        ));
     }
 }

@@ -248,7 +248,11 @@ fn quote(value: &str) -> String {
 }
 
 /// Rejects empty values and the first character outside `allowed`.
-fn only(value: &str, allowed: impl Fn(char) -> bool, rule: &'static str) -> Result<(), SettingError> {
+fn only(
+    value: &str,
+    allowed: impl Fn(char) -> bool,
+    rule: &'static str,
+) -> Result<(), SettingError> {
     if value.is_empty() {
         return Err(SettingError::Empty { rule });
     }
@@ -275,7 +279,8 @@ fn check_partitions(value: &str) -> Result<(), SettingError> {
     if value.split(',').any(str::is_empty) {
         return Err(SettingError::BadFormat {
             value: quote(value),
-            expected: "partition names separated by single commas, e.g. \"gpu\" or \"gpu,gpu-long\"",
+            expected:
+                "partition names separated by single commas, e.g. \"gpu\" or \"gpu,gpu-long\"",
         });
     }
     Ok(())
@@ -291,7 +296,10 @@ fn number(text: &str) -> Option<u64> {
 
 /// A field of digits below `limit`, written with one or two digits.
 fn bounded(text: &str, limit: u64) -> Option<u64> {
-    (text.len() <= 2).then(|| number(text)).flatten().filter(|&v| v < limit)
+    (text.len() <= 2)
+        .then(|| number(text))
+        .flatten()
+        .filter(|&v| v < limit)
 }
 
 /// Seconds of a SLURM time limit, `None` if malformed.
@@ -307,18 +315,25 @@ fn slurm_time_seconds(value: &str) -> Option<u64> {
         (None, [h, m, s]) => Some(number(h)? * 3600 + bounded(m, 60)? * 60 + bounded(s, 60)?),
         (Some(d), [h]) => Some(d * 86_400 + bounded(h, 24)? * 3600),
         (Some(d), [h, m]) => Some(d * 86_400 + bounded(h, 24)? * 3600 + bounded(m, 60)? * 60),
-        (Some(d), [h, m, s]) => Some(
-            d * 86_400 + bounded(h, 24)? * 3600 + bounded(m, 60)? * 60 + bounded(s, 60)?,
-        ),
+        (Some(d), [h, m, s]) => {
+            Some(d * 86_400 + bounded(h, 24)? * 3600 + bounded(m, 60)? * 60 + bounded(s, 60)?)
+        }
         _ => None,
     }
 }
 
 fn check_slurm_time(value: &str) -> Result<(), SettingError> {
-    only(value, |c| c.is_ascii_digit() || c == ':' || c == '-', SLURM_TIME_RULE)?;
+    only(
+        value,
+        |c| c.is_ascii_digit() || c == ':' || c == '-',
+        SLURM_TIME_RULE,
+    )?;
     match slurm_time_seconds(value) {
         Some(_) => Ok(()),
-        None => Err(SettingError::BadFormat { value: quote(value), expected: SLURM_TIME_FORMS }),
+        None => Err(SettingError::BadFormat {
+            value: quote(value),
+            expected: SLURM_TIME_FORMS,
+        }),
     }
 }
 
@@ -334,22 +349,34 @@ fn check_lsf_walltime(value: &str) -> Result<(), SettingError> {
     only(value, |c| c.is_ascii_digit() || c == ':', LSF_WALLTIME_RULE)?;
     match lsf_walltime_seconds(value) {
         Some(_) => Ok(()),
-        None => Err(SettingError::BadFormat { value: quote(value), expected: LSF_WALLTIME_FORMS }),
+        None => Err(SettingError::BadFormat {
+            value: quote(value),
+            expected: LSF_WALLTIME_FORMS,
+        }),
     }
 }
 
 /// Splits `16G` into `("16", "G")`.
 fn split_memory(value: &str) -> (&str, &str) {
-    let digits = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let digits = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
     value.split_at(digits)
 }
 
 fn check_memory(value: &str) -> Result<(), SettingError> {
-    only(value, |c| c.is_ascii_digit() || "KMGTkmgt".contains(c), MEMORY_RULE)?;
+    only(
+        value,
+        |c| c.is_ascii_digit() || "KMGTkmgt".contains(c),
+        MEMORY_RULE,
+    )?;
     let (digits, unit) = split_memory(value);
     let amount_ok = digits.parse::<u64>().is_ok_and(|v| v > 0);
     if !amount_ok || unit.len() > 1 {
-        return Err(SettingError::BadFormat { value: quote(value), expected: MEMORY_FORMS });
+        return Err(SettingError::BadFormat {
+            value: quote(value),
+            expected: MEMORY_FORMS,
+        });
     }
     Ok(())
 }
@@ -369,7 +396,9 @@ fn check_lsf_resource(value: &str) -> Result<(), SettingError> {
         RESOURCE_RULE,
     )?;
     if value.trim().is_empty() {
-        return Err(SettingError::Empty { rule: RESOURCE_RULE });
+        return Err(SettingError::Empty {
+            rule: RESOURCE_RULE,
+        });
     }
     Ok(())
 }
@@ -387,35 +416,52 @@ const SLURM_RESERVED: &[(&str, &str)] = &[
     ("error", "blockorch chooses the log files"),
     ("wrap", "blockorch writes the batch script"),
     ("chdir", "commands run in the task file's directory"),
-    ("signal", "blockorch asks for a signal before the time limit to return blocks cleanly"),
+    (
+        "signal",
+        "blockorch asks for a signal before the time limit to return blocks cleanly",
+    ),
     ("uid", "jobs run as the user who submits them"),
     ("gid", "jobs run as the user who submits them"),
     ("partition", "it has its own field: use slurm.partition"),
     ("account", "it has its own field: use slurm.account"),
     ("qos", "it has its own field: use slurm.qos"),
     ("time", "it has its own field: use slurm.time"),
-    ("cpus-per-task", "it has its own field: use slurm.cpus_per_worker"),
+    (
+        "cpus-per-task",
+        "it has its own field: use slurm.cpus_per_worker",
+    ),
     ("mem", "it has its own field: use slurm.mem"),
     ("gpus", "it has its own field: use slurm.gpus_per_worker"),
-    ("gpus-per-task", "it has its own field: use slurm.gpus_per_worker"),
+    (
+        "gpus-per-task",
+        "it has its own field: use slurm.gpus_per_worker",
+    ),
     ("constraint", "it has its own field: use slurm.constraint"),
 ];
 
 fn check_slurm_directive(value: &str) -> Result<(), SettingError> {
-    only(value, |c| is_directive_value_char(c), SLURM_DIRECTIVE_RULE)?;
-    let bad_format = || SettingError::BadFormat { value: quote(value), expected: SLURM_DIRECTIVE_FORMS };
+    only(value, is_directive_value_char, SLURM_DIRECTIVE_RULE)?;
+    let bad_format = || SettingError::BadFormat {
+        value: quote(value),
+        expected: SLURM_DIRECTIVE_FORMS,
+    };
     let Some(option) = value.strip_prefix("--") else {
         return Err(bad_format());
     };
     let name = option.split_once('=').map_or(option, |(name, _)| name);
     let well_formed = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && option.split_once('=').is_none_or(|(_, v)| !v.is_empty());
     if !well_formed {
         return Err(bad_format());
     }
     // sbatch accepts any unambiguous prefix of a long option, so `--arr` means `--array`.
-    if let Some((_, reason)) = SLURM_RESERVED.iter().find(|(reserved, _)| reserved.starts_with(name)) {
+    if let Some((_, reason)) = SLURM_RESERVED
+        .iter()
+        .find(|(reserved, _)| reserved.starts_with(name))
+    {
         return Err(SettingError::ReservedDirective {
             value: quote(value),
             option: format!("--{name}"),
@@ -445,8 +491,15 @@ const LSF_RESERVED: &[(&str, &str)] = &[
 ];
 
 fn check_lsf_directive(value: &str) -> Result<(), SettingError> {
-    only(value, |c| is_directive_value_char(c) || c == ' ', LSF_DIRECTIVE_RULE)?;
-    let bad_format = || SettingError::BadFormat { value: quote(value), expected: LSF_DIRECTIVE_FORMS };
+    only(
+        value,
+        |c| is_directive_value_char(c) || c == ' ',
+        LSF_DIRECTIVE_RULE,
+    )?;
+    let bad_format = || SettingError::BadFormat {
+        value: quote(value),
+        expected: LSF_DIRECTIVE_FORMS,
+    };
     let Some(option) = value.strip_prefix('-') else {
         return Err(bad_format());
     };
@@ -492,7 +545,13 @@ mod tests {
         }
         assert!(PartitionList::try_from("gpu,gpu-long").is_ok());
         assert!(PartitionList::try_from("gpu,,x").is_err());
-        assert_eq!(PartitionList::try_from("a,b").unwrap().names().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            PartitionList::try_from("a,b")
+                .unwrap()
+                .names()
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 
     #[test]
@@ -504,7 +563,9 @@ mod tests {
         assert_eq!(secs("1-12"), Ok(129_600));
         assert_eq!(secs("1-12:30"), Ok(131_400));
         assert_eq!(secs("1-0:0:5"), Ok(86_405));
-        for bad in ["1:2:3:4", "1-2-3", "10:60", "1:60:00", "1-24", ":", "", "1-", "2h", "1:5:"] {
+        for bad in [
+            "1:2:3:4", "1-2-3", "10:60", "1:60:00", "1-24", ":", "", "1-", "2h", "1:5:",
+        ] {
             assert!(SlurmTime::try_from(bad).is_err(), "{bad:?}");
         }
     }
@@ -532,22 +593,43 @@ mod tests {
 
     #[test]
     fn directives() {
-        for good in ["--exclusive", "--gres=gpu:2", "--mail-type=END,FAIL", "--mail-user=a@b.org", "--nodelist=n[1-3]"] {
+        for good in [
+            "--exclusive",
+            "--gres=gpu:2",
+            "--mail-type=END,FAIL",
+            "--mail-user=a@b.org",
+            "--nodelist=n[1-3]",
+        ] {
             assert!(SlurmDirective::try_from(good).is_ok(), "{good:?}");
         }
-        for bad in ["-x", "--", "--Exclusive", "--gres=", "--a b", "--x;rm", "--x=$(id)", "--x\n#SBATCH --y"] {
+        for bad in [
+            "-x",
+            "--",
+            "--Exclusive",
+            "--gres=",
+            "--a b",
+            "--x;rm",
+            "--x=$(id)",
+            "--x\n#SBATCH --y",
+        ] {
             assert!(SlurmDirective::try_from(bad).is_err(), "{bad:?}");
         }
-        let err = SlurmDirective::try_from("--arr=0-5").unwrap_err().to_string();
+        let err = SlurmDirective::try_from("--arr=0-5")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("--arr cannot be given here"), "{err}");
-        let err = SlurmDirective::try_from("--partition=gpu").unwrap_err().to_string();
+        let err = SlurmDirective::try_from("--partition=gpu")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("use slurm.partition"), "{err}");
         assert!(SlurmDirective::try_from("--mem-per-cpu=4G").is_ok());
 
         for good in ["-x", "-app gpu_app", "-U res1", "-ptl 30"] {
             assert!(LsfDirective::try_from(good).is_ok(), "{good:?}");
         }
-        for bad in ["x", "-", "-a b c", "-app ", "-R \"x\"", "-x;y", "-J name", "-q gpu"] {
+        for bad in [
+            "x", "-", "-a b c", "-app ", "-R \"x\"", "-x;y", "-J name", "-q gpu",
+        ] {
             assert!(LsfDirective::try_from(bad).is_err(), "{bad:?}");
         }
     }

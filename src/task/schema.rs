@@ -81,7 +81,13 @@ pub(crate) fn check_single_task(doc: &Value) -> Found<()> {
 
 /// Checks one task object and the objects nested in it.
 fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> Found<()> {
-    check_object(task, path, struct_fields::<RawTask>(), also_suggest, "a task object")?;
+    check_object(
+        task,
+        path,
+        struct_fields::<RawTask>(),
+        also_suggest,
+        "a task object",
+    )?;
     const ROI: &str = "an object with \"offset\" and \"shape\" lists";
     const COMMAND: &str = "an object with a \"command\" list";
     let nested: [(&str, &'static [&'static str], &str); 8] = [
@@ -91,8 +97,16 @@ fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> 
         ("worker", struct_fields::<WorkerSpec>(), COMMAND),
         ("check", struct_fields::<CommandSpec>(), COMMAND),
         ("init", struct_fields::<CommandSpec>(), COMMAND),
-        ("slurm", struct_fields::<SlurmSettings>(), "an object of SLURM settings"),
-        ("lsf", struct_fields::<LsfSettings>(), "an object of LSF settings"),
+        (
+            "slurm",
+            struct_fields::<SlurmSettings>(),
+            "an object of SLURM settings",
+        ),
+        (
+            "lsf",
+            struct_fields::<LsfSettings>(),
+            "an object of LSF settings",
+        ),
     ];
     for (key, fields, expecting) in nested {
         if let Some(value) = task.get(key) {
@@ -151,9 +165,16 @@ mod tests {
 
     #[test]
     fn reports_the_nested_unknown_field_with_a_suggestion() {
-        let doc: Value = serde_json::json!({"tasks": [{"name": "a", "slurm": {"partiton": "gpu"}}]});
+        let doc: Value =
+            serde_json::json!({"tasks": [{"name": "a", "slurm": {"partiton": "gpu"}}]});
         let err = check_task_list(&doc).unwrap_err();
         assert_eq!(err.path.to_string(), "tasks[0].slurm.partiton");
-        assert!(matches!(err.problem, Problem::UnknownField { suggestion: Some("partition"), .. }));
+        assert!(matches!(
+            err.problem,
+            Problem::UnknownField {
+                suggestion: Some("partition"),
+                ..
+            }
+        ));
     }
 }

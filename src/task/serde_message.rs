@@ -6,8 +6,14 @@ const REWRITES: &[(&str, &str)] = &[
     ("invalid type: map,", "invalid type: object,"),
     ("invalid type: sequence,", "invalid type: array,"),
     ("invalid type: unit value,", "invalid type: null,"),
-    ("expected a nonzero u32", "expected a whole number from 1 to 4294967295"),
-    ("expected u32", "expected a whole number from 0 to 4294967295"),
+    (
+        "expected a nonzero u32",
+        "expected a whole number from 1 to 4294967295",
+    ),
+    (
+        "expected u32",
+        "expected a whole number from 0 to 4294967295",
+    ),
     ("expected i64", "expected an integer"),
     ("expected a sequence", "expected an array"),
     ("expected a map", "expected an object"),
@@ -51,10 +57,16 @@ mod tests {
     #[test]
     fn rewrites_serde_vocabulary() {
         let err = serde_json::from_str::<u32>("-1").unwrap_err();
-        assert_eq!(humanize(&err), "invalid value: integer `-1`, expected a whole number from 0 to 4294967295");
+        assert_eq!(
+            humanize(&err),
+            "invalid value: integer `-1`, expected a whole number from 0 to 4294967295"
+        );
         let err = serde_json::from_str::<Vec<i64>>("{}").unwrap_err();
         assert_eq!(humanize(&err), "invalid type: object, expected an array");
         let err = serde_json::from_str::<Vec<i64>>("[1.5]").unwrap_err();
-        assert_eq!(humanize(&err), "invalid type: floating point `1.5`, expected an integer");
+        assert_eq!(
+            humanize(&err),
+            "invalid type: floating point `1.5`, expected an integer"
+        );
     }
 }

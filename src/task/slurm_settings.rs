@@ -10,7 +10,11 @@ use std::num::NonZeroU32;
 /// that nothing can inject shell text or extra `#SBATCH` lines. Unset fields leave the
 /// decision to the cluster's defaults.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields, expecting = "an object of SLURM settings")]
+#[serde(
+    default,
+    deny_unknown_fields,
+    expecting = "an object of SLURM settings"
+)]
 pub struct SlurmSettings {
     /// `--partition`: one partition, or several separated by commas.
     pub partition: Option<PartitionList>,
@@ -24,7 +28,7 @@ pub struct SlurmSettings {
     pub cpus_per_worker: Option<NonZeroU32>,
     /// `--mem` of each worker (`16G`, `500M`, `1024` = MB).
     pub mem: Option<Memory>,
-    /// GPUs per worker (`--gpus-per-task`); 0 or unset requests none.
+    /// GPUs per worker; 0 or unset requests none.
     pub gpus_per_worker: Option<u32>,
     /// `--constraint` feature expression.
     pub constraint: Option<SlurmConstraint>,

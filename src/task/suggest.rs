@@ -25,13 +25,26 @@ where
 mod tests {
     use super::closest;
 
-    const FIELDS: &[&str] = &["name", "total_roi", "read_roi", "write_roi", "upstream_tasks", "timeout"];
+    const FIELDS: &[&str] = &[
+        "name",
+        "total_roi",
+        "read_roi",
+        "write_roi",
+        "upstream_tasks",
+        "timeout",
+    ];
 
     #[test]
     fn suggests_plausible_typos() {
-        assert_eq!(closest("wirte_roi", FIELDS.iter().copied()), Some("write_roi"));
+        assert_eq!(
+            closest("wirte_roi", FIELDS.iter().copied()),
+            Some("write_roi")
+        );
         assert_eq!(closest("timout", FIELDS.iter().copied()), Some("timeout"));
-        assert_eq!(closest("upstream", FIELDS.iter().copied()), Some("upstream_tasks"));
+        assert_eq!(
+            closest("upstream", FIELDS.iter().copied()),
+            Some("upstream_tasks")
+        );
         assert_eq!(closest("Name", FIELDS.iter().copied()), Some("name"));
         assert_eq!(closest("qso", ["qos", "mem"].into_iter()), Some("qos"));
     }

@@ -16,7 +16,10 @@ use crate::plan::Fit;
 use serde::Deserialize;
 
 /// Validates all tasks of a file; `task_path(i)` locates task `i` in error messages.
-pub(crate) fn validate_tasks(raw: Vec<RawTask>, task_path: &dyn Fn(usize) -> FieldPath) -> Found<Vec<TaskSpec>> {
+pub(crate) fn validate_tasks(
+    raw: Vec<RawTask>,
+    task_path: &dyn Fn(usize) -> FieldPath,
+) -> Found<Vec<TaskSpec>> {
     let tasks = raw
         .into_iter()
         .enumerate()

@@ -13,6 +13,9 @@ pub struct AgentOptions {
     pub task: String,
     /// Worker identity (`--worker-id ID`); `None` derives it with [`default_worker_id`].
     pub worker_id: Option<String>,
+    /// Working directory of the task's programs (`--workdir DIR`, the task file's directory);
+    /// `None` uses the agent's own working directory.
+    pub workdir: Option<PathBuf>,
     /// Worker program slots, i.e. blocks run at once (`--slots N`, ≥ 1).
     pub slots: u32,
     /// Stop when this process is gone (`--parent-pid PID`, local backend).
@@ -46,6 +49,7 @@ impl AgentOptions {
             ledger: ledger.into(),
             task: task.into(),
             worker_id: None,
+            workdir: None,
             slots: 1,
             parent_pid: None,
             poll: Duration::from_millis(500),
@@ -98,6 +102,28 @@ pub fn default_worker_id(env: &dyn Fn(&str) -> Option<String>, host: &str, pid: 
         .take(100)
         .collect();
     format!("local-{host}-{pid}")
+}
+
+/// The scheduler's job id for `Hello`: `12345_7` (SLURM array element), `12345.3` (step),
+/// `12345`, `55[4]` (LSF array element) or `55`; `None` outside a scheduler.
+pub fn scheduler_job(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    let step = var("SLURM_STEP_ID").filter(|s| s.parse::<u64>().is_ok_and(|n| n < 0xFFFF_FFF0));
+    let slurm = match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    };
+    if let Some(job) = slurm {
+        return Some(match step {
+            Some(step) => format!("{job}.{step}"),
+            None => job,
+        });
+    }
+    let job = var("LSB_JOBID")?;
+    Some(match var("LSB_JOBINDEX").filter(|i| i != "0") {
+        Some(index) => format!("{job}[{index}]"),
+        None => job,
+    })
 }
 
 /// The worker identity from the real environment.

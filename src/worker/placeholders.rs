@@ -26,9 +26,9 @@ pub fn expand(arg: &str, block: &BlockMessage) -> String {
     while let Some(open) = rest.find('{') {
         out.push_str(&rest[..open]);
         let after = &rest[open + 1..];
-        let value = after.find('}').and_then(|close| {
-            value_of(&after[..close], block).map(|value| (value, close))
-        });
+        let value = after
+            .find('}')
+            .and_then(|close| value_of(&after[..close], block).map(|value| (value, close)));
         match value {
             Some((value, close)) => {
                 out.push_str(&value);
@@ -68,7 +68,10 @@ mod tests {
             attempt: 3,
             read_roi: Roi::new(Coordinate::new(&[0, 0, -4]), Coordinate::new(&[10, 10, 8])),
             write_roi: Roi::new(Coordinate::new(&[1, 1, -3]), Coordinate::new(&[8, 8, 6])),
-            total_roi: Roi::new(Coordinate::new(&[0, 0, -4]), Coordinate::new(&[100, 100, 80])),
+            total_roi: Roi::new(
+                Coordinate::new(&[0, 0, -4]),
+                Coordinate::new(&[100, 100, 80]),
+            ),
         }
     }
 

@@ -311,22 +311,22 @@ pub fn process_alive(pid: i32) -> bool {
     io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// True if process `pid` exists and is not a zombie (an orphan's zombie may linger where
-/// nothing reaps it, e.g. in a container without an init process).
-pub fn process_running(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => process_alive(pid),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
+
+    /// True if process `pid` exists and is not a zombie (an orphan's zombie may linger where
+    /// nothing reaps it, e.g. in a container without an init process).
+    pub fn process_running(pid: i32) -> bool {
+        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Ok(stat) => stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next())
+                .is_some_and(|state| state != "Z" && state != "X"),
+            Err(_) => process_alive(pid),
+        }
+    }
 
     fn launch(dir: &Path, script: &str, stdin: bool, report: bool) -> Launch {
         Launch {

@@ -65,7 +65,10 @@ fn descendants(pid: i32) -> Vec<i32> {
         for task in tasks.flatten() {
             let children = task.path().join("children");
             if let Ok(text) = fs::read_to_string(children) {
-                out.extend(text.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
             }
         }
     }

@@ -91,11 +91,13 @@ def normalize_task(t, where):
 def load_spec(path):
     """Return the list of normalized tasks of a task.json file (a single
     task object or {"tasks": [...]}), in file order."""
-    with open(path) as f:
-        try:
+    try:
+        with open(path) as f:
             doc = json.load(f)
-        except json.JSONDecodeError as e:
-            raise SpecError(f"{path}: not JSON: {e}")
+    except OSError as e:
+        raise SpecError(f"cannot read {path}: {e.strerror}")
+    except json.JSONDecodeError as e:
+        raise SpecError(f"{path}: not JSON: {e}")
     raw = doc["tasks"] if isinstance(doc, dict) and "tasks" in doc else [doc]
     tasks = [normalize_task(t, os.path.basename(path)) for t in raw]
     names = [t["name"] for t in tasks]

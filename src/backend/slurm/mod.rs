@@ -1,0 +1,38 @@
+//! The SLURM backend: workers as job-array elements submitted with `sbatch` from a login node,
+//! or as job steps (`srun`) inside an allocation; see `docs/slurm.md`.
+
+mod allocation;
+mod array;
+mod backend;
+mod cancel;
+mod command;
+mod config;
+mod job_id;
+mod parse;
+mod poll_interval;
+mod retry;
+mod sacct;
+mod script;
+mod squeue;
+mod states;
+mod submit;
+
+pub use allocation::{
+    resolve_mode, srun_args, AllocationBackend, ModeRequest, SlurmMode, StepSpec,
+};
+pub use array::{chunks, parse_max_array_size, ArrayChunk, DEFAULT_MAX_ARRAY_SIZE};
+pub use backend::{log_dir, DrySubmission, SlurmBackend};
+pub use cancel::scancel_batches;
+pub use command::{
+    command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
+};
+pub use config::{SlurmConfig, SlurmTask};
+pub use job_id::JobRef;
+pub use parse::ParseError;
+pub use poll_interval::PollInterval;
+pub use retry::Backoff;
+pub use sacct::{parse_sacct, sacct_args, SacctRow, SACCT_FORMAT};
+pub use script::{render_script, EnvVar, RunParts, ScriptContext, BUILTIN_TEMPLATE};
+pub use squeue::{parse_squeue, squeue_args, SqueueRow};
+pub use states::{job_status, ExitCode, UnknownStates};
+pub use submit::{parse_job_id, parse_sbatch, sbatch_args, SubmitError, Submitted};

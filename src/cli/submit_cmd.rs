@@ -1,0 +1,144 @@
+//! `blockorch submit`: run (or resume) a task file to the end.
+
+use super::args::{BackendKind, SubmitArgs};
+use super::exit::{CliFailure, ExitCode};
+use crate::backend::local::LocalBackend;
+use crate::backend::Backend;
+use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
+use anyhow::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The default ledger: next to the task file, named after it (`task.json` → `task.ledger`).
+pub fn default_ledger(task_file: &Path) -> PathBuf {
+    let stem = task_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "blockorch".into());
+    task_file.with_file_name(format!("{stem}.ledger"))
+}
+
+/// Absolute form of `path` (it may not exist yet).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    Ok(if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .context("reading the current directory")?
+            .join(path)
+    })
+}
+
+/// Runs `blockorch submit`.
+pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
+    let task_file = absolute(&args.task_file)?;
+    let ledger = absolute(
+        &args
+            .ledger
+            .clone()
+            .unwrap_or_else(|| default_ledger(&task_file)),
+    )?;
+    if args.detach {
+        return detach(args, &ledger);
+    }
+    let exe = std::env::current_exe().context("locating the blockorch executable")?;
+    let (backend, mut opts): (Box<dyn Backend>, SubmitOptions) = match args.backend {
+        BackendKind::Local => (
+            Box::new(LocalBackend::new(exe)),
+            SubmitOptions::local(task_file, ledger),
+        ),
+        BackendKind::Slurm | BackendKind::Lsf => {
+            return Err(CliFailure(
+                ExitCode::BadInput,
+                format!(
+                    "the {:?} backend is not available in this build",
+                    args.backend
+                )
+                .to_lowercase(),
+            )
+            .into())
+        }
+    };
+    let _ = Duration::ZERO;
+    opts.force = args.force;
+    opts.max_launches_per_task = args.max_launches;
+    if args.quiet || args.json {
+        opts.progress = ProgressMode::Quiet;
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let report = submit(opts, backend, interrupted).map_err(classify)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.interrupted {
+        ExitCode::Interrupted
+    } else if report.all_ok() {
+        ExitCode::Success
+    } else {
+        ExitCode::BlocksFailed
+    })
+}
+
+/// Maps orchestrator errors onto the documented exit codes.
+fn classify(err: OrchestratorError) -> anyhow::Error {
+    let code = match &err {
+        OrchestratorError::Task(_) | OrchestratorError::Plan(_) => return err.into(),
+        OrchestratorError::Busy { .. } => ExitCode::LedgerBusy,
+        OrchestratorError::PlanChanged { .. } => ExitCode::LedgerMismatch,
+        _ => return err.into(),
+    };
+    CliFailure(code, err.to_string()).into()
+}
+
+/// Starts the same submit in the background, detached from the terminal, and returns.
+fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("locating the blockorch executable")?;
+    std::fs::create_dir_all(ledger).with_context(|| format!("creating {}", ledger.display()))?;
+    let log_path = ledger.join("orchestrator.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut command = std::process::Command::new(exe);
+    command
+        .arg("submit")
+        .arg(absolute(&args.task_file)?)
+        .arg("--ledger")
+        .arg(ledger)
+        .arg("--quiet");
+    command
+        .arg("--backend")
+        .arg(format!("{:?}", args.backend).to_lowercase());
+    if args.force {
+        command.arg("--force");
+    }
+    if let Some(n) = args.max_launches {
+        command.arg("--max-launches").arg(n.to_string());
+    }
+    use std::os::unix::process::CommandExt;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0);
+    let child = command
+        .spawn()
+        .context("starting the detached orchestrator")?;
+    println!(
+        "started orchestrator (pid {}) on ledger {}\nfollow it with: blockorch status {} --watch\nits output: {}",
+        child.id(),
+        ledger.display(),
+        ledger.display(),
+        log_path.display()
+    );
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,24 @@
+//! `blockorch worker`: the agent inside each job (started by the backends).
+
+use super::args::WorkerArgs;
+use crate::worker::{run_agent, AgentOptions};
+use anyhow::Result;
+use std::time::Duration;
+
+/// Runs the agent and returns its documented exit code (see `docs/workers.md`).
+pub fn run(args: &WorkerArgs) -> Result<i32> {
+    let mut opts = AgentOptions::new(&args.ledger, &args.task);
+    opts.worker_id = args.worker_id.clone();
+    opts.workdir = args.workdir.clone();
+    opts.slots = args.slots;
+    opts.parent_pid = args.parent_pid;
+    if let Some(ms) = args.poll_ms {
+        opts.poll = Duration::from_millis(ms);
+    }
+    opts.deadline_unix = args.deadline_unix;
+    if let Some(grace) = args.kill_grace {
+        opts.kill_grace = Duration::from_secs_f64(grace.max(0.0));
+    }
+    let exit = run_agent(&opts)?;
+    Ok(exit.code())
+}

@@ -1,0 +1,129 @@
+//! Snapshots: the folded [`LedgerState`] plus how far it covers each orchestrator log, in one
+//! checksummed file written by tmp + rename (file and directory fsynced).
+//!
+//! File: the 12-byte header of kind `Snapshot`, u64 payload length (LE), u32 CRC-32 of the
+//! payload (LE), payload (bincode, same options as log records).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+
+use super::error::{io_err, LedgerError, Result};
+use super::frame::{
+    check_file_header, codec, file_header, HeaderProblem, LogKind, FILE_HEADER_LEN,
+};
+use super::fsutil::{read_small, write_atomic};
+use super::layout::Layout;
+use super::records::LogCoverage;
+use super::state::LedgerState;
+use super::time::now_us;
+
+const PREFIX_LEN: usize = FILE_HEADER_LEN as usize + 12;
+
+#[derive(Serialize)]
+struct SnapshotRef<'a> {
+    epoch: u64,
+    seq: u64,
+    created_us: u64,
+    coverage: &'a [LogCoverage],
+    state: &'a LedgerState,
+}
+
+/// A decoded snapshot.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Snapshot {
+    pub epoch: u64,
+    pub seq: u64,
+    #[allow(dead_code)]
+    pub created_us: u64,
+    pub coverage: Vec<LogCoverage>,
+    pub state: LedgerState,
+}
+
+/// Writes `snapshots/snapshot-<epoch>-<seq>.bin` durably and returns its path.
+pub(crate) fn write_snapshot(
+    layout: &Layout,
+    epoch: u64,
+    seq: u64,
+    coverage: &[LogCoverage],
+    state: &LedgerState,
+) -> Result<PathBuf> {
+    let path = layout.snapshot_path(epoch, seq);
+    let mut bytes = Vec::with_capacity(1 << 16);
+    bytes.extend_from_slice(&file_header(LogKind::Snapshot));
+    bytes.extend_from_slice(&[0u8; 12]);
+    let body = SnapshotRef {
+        epoch,
+        seq,
+        created_us: now_us(),
+        coverage,
+        state,
+    };
+    codec()
+        .serialize_into(&mut bytes, &body)
+        .map_err(|source| LedgerError::SnapshotEncode {
+            path: path.clone(),
+            source,
+        })?;
+    let len = (bytes.len() - PREFIX_LEN) as u64;
+    let crc = crc32fast::hash(&bytes[PREFIX_LEN..]);
+    let h = FILE_HEADER_LEN as usize;
+    bytes[h..h + 8].copy_from_slice(&len.to_le_bytes());
+    bytes[h + 8..h + 12].copy_from_slice(&crc.to_le_bytes());
+    let dir = layout.snapshots_dir();
+    fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+    write_atomic(&path, &bytes, true)?;
+    tracing::debug!(path = %path.display(), bytes = bytes.len(), "snapshot written");
+    Ok(path)
+}
+
+/// Reads and verifies a snapshot; `Err` holds why it cannot be used.
+pub(crate) fn read_snapshot(path: &Path) -> std::result::Result<Snapshot, String> {
+    let bytes = read_small(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if bytes.len() < PREFIX_LEN {
+        return Err(format!("truncated at {} bytes", bytes.len()));
+    }
+    check_file_header(&bytes, LogKind::Snapshot).map_err(|p| match p {
+        HeaderProblem::Foreign(r) => r,
+        HeaderProblem::Version(v) => format!("format version {v} is not supported"),
+    })?;
+    let h = FILE_HEADER_LEN as usize;
+    let len = u64::from_le_bytes(bytes[h..h + 8].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(bytes[h + 8..h + 12].try_into().expect("4 bytes"));
+    let payload = &bytes[PREFIX_LEN..];
+    if payload.len() as u64 != len {
+        return Err(format!(
+            "payload is {} bytes, header says {len}",
+            payload.len()
+        ));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err("checksum mismatch".into());
+    }
+    codec()
+        .with_limit(len)
+        .deserialize(payload)
+        .map_err(|e| format!("undecodable: {e}"))
+}
+
+/// Deletes snapshots older than the `keep` newest ones at or before `newest`; returns how
+/// many were deleted. Snapshots of later epochs are never touched.
+pub(crate) fn prune_snapshots(layout: &Layout, newest: (u64, u64), keep: usize) -> Result<usize> {
+    let own: Vec<(u64, u64)> = layout
+        .list_snapshots()?
+        .into_iter()
+        .filter(|s| *s <= newest)
+        .collect();
+    let doomed = own.len().saturating_sub(keep.max(1));
+    for &(e, s) in &own[..doomed] {
+        let path = layout.snapshot_path(e, s);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("delete", &path)(e)),
+        }
+    }
+    Ok(doomed)
+}

@@ -1,0 +1,158 @@
+//! [`Ledger`]: creating or opening a ledger directory, and the entry points to its parts.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::error::{io_err, LedgerError, Result};
+use super::fold::{load_state, LoadedState};
+use super::fsutil::{fsync_dir, parent, publish_exclusive};
+use super::header::LedgerHeader;
+use super::layout::{Layout, LogStream, WorkerId};
+use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
+
+/// An opened ledger directory.
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    layout: Layout,
+    header: LedgerHeader,
+}
+
+impl Ledger {
+    /// Creates the ledger at `root`, or opens it if it exists. Fails with
+    /// [`LedgerError::PlanChanged`] if it was created for another plan hash, and with
+    /// [`LedgerError::NotALedger`] if `root` is a non-empty directory without `ledger.json`.
+    pub fn create_or_open(
+        root: impl AsRef<Path>,
+        plan_hash: &str,
+        tasks: &serde_json::Value,
+    ) -> Result<Self> {
+        let root = root.as_ref();
+        let layout = Layout::new(root);
+        let header_path = layout.header_path();
+        if !exists(&header_path)? {
+            let created_root = !exists(root)?;
+            if !created_root {
+                ensure_empty(root)?;
+            }
+            fs::create_dir_all(root).map_err(io_err("create directory", root))?;
+            if created_root {
+                fsync_dir(parent(root))?;
+            }
+            let header = LedgerHeader::new(plan_hash, tasks);
+            if publish_exclusive(&header_path, &header.to_bytes())? {
+                tracing::info!(root = %root.display(), "ledger created");
+            }
+        }
+        let header = LedgerHeader::read(&header_path)?;
+        if header.plan_hash != plan_hash {
+            return Err(LedgerError::PlanChanged {
+                root: root.to_path_buf(),
+                old_hash: header.plan_hash,
+                new_hash: plan_hash.to_string(),
+                old_tasks: Box::new(header.tasks),
+                new_tasks: Box::new(tasks.clone()),
+            });
+        }
+        for dir in [
+            layout.owners_dir(),
+            layout.orchestrator_dir(),
+            layout.workers_dir(),
+            layout.snapshots_dir(),
+        ] {
+            fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        }
+        Ok(Self { layout, header })
+    }
+
+    /// Opens an existing ledger without writing anything (status, workers).
+    pub fn open(root: impl AsRef<Path>) -> Result<Self> {
+        let layout = Layout::new(root.as_ref());
+        let header = LedgerHeader::read(&layout.header_path())?;
+        Ok(Self { layout, header })
+    }
+
+    /// The ledger directory.
+    pub fn root(&self) -> &Path {
+        self.layout.root()
+    }
+
+    /// The header.
+    pub fn header(&self) -> &LedgerHeader {
+        &self.header
+    }
+
+    /// All paths of the ledger.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// `workers/<id>/`.
+    pub fn worker_dir(&self, worker: &WorkerId) -> PathBuf {
+        self.layout.worker_dir(worker)
+    }
+
+    /// `workers/<id>/inbox-<epoch>.log`.
+    pub fn inbox_path(&self, worker: &WorkerId, epoch: u64) -> PathBuf {
+        self.layout.inbox_path(worker, epoch)
+    }
+
+    /// `workers/<id>/outbox.log`.
+    pub fn outbox_path(&self, worker: &WorkerId) -> PathBuf {
+        self.layout.outbox_path(worker)
+    }
+
+    /// `workers/<id>/slot-<slot>.<stream>.log`.
+    pub fn worker_log_path(&self, worker: &WorkerId, slot: u32, stream: LogStream) -> PathBuf {
+        self.layout.worker_log_path(worker, slot, stream)
+    }
+
+    /// The owner of the highest epoch (read only).
+    pub fn current_owner(&self) -> Result<Option<OwnerStatus>> {
+        owner::current_owner(&self.layout)
+    }
+
+    /// Claims the next epoch; [`LedgerError::Busy`] if the current owner looks alive and
+    /// `opts.force` is not set, or if another claimant won the race.
+    pub fn claim(&self, opts: &ClaimOptions) -> Result<Ownership> {
+        owner::claim(&self.layout, opts)
+    }
+
+    /// Folds the latest usable snapshot and the orchestrator logs (read only).
+    pub fn load_state(&self) -> Result<LoadedState> {
+        load_state(&self.layout)
+    }
+}
+
+fn exists(path: &Path) -> Result<bool> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err("stat", path)(e)),
+    }
+}
+
+/// Refuses to turn a directory with unrelated content into a ledger. Leftovers of a racing
+/// creator (its subdirectories, the header's temporary files) are fine.
+fn ensure_empty(root: &Path) -> Result<()> {
+    let entries = fs::read_dir(root).map_err(io_err("list directory", root))?;
+    for entry in entries {
+        let entry = entry.map_err(io_err("list directory", root))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let ours = name.starts_with(".ledger.json.")
+            || matches!(
+                name.as_ref(),
+                "ledger.json" | "owners" | "orchestrator" | "workers" | "snapshots"
+            );
+        if !ours {
+            return Err(LedgerError::NotALedger {
+                path: root.to_path_buf(),
+                reason: format!(
+                    "the directory is not empty (it contains {name:?}) and has no ledger.json"
+                ),
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! Giving ready blocks to agents, starting agents and init steps, and stopping idle agents.
+
+use super::agents::Agent;
+use super::error::OrchestratorError;
+use super::init_runner::InitRun;
+use super::run::{InitPhase, Run};
+use crate::backend::LaunchRequest;
+use crate::ledger::{now_us, InboxRecord, LogReader, LogWriter, OrchestratorRecord, WorkerId};
+use std::time::Instant;
+
+impl Run {
+    /// Assigns ready blocks to agents with free capacity. True if any was assigned.
+    pub(super) fn hand_out(&mut self) -> Result<bool, OrchestratorError> {
+        let mut any = false;
+        for i in 0..self.agents.len() {
+            let task = self.agents[i].task();
+            if !self.agents[i].accepts_blocks()
+                || !matches!(self.tasks[task].init, InitPhase::Ok)
+                || self.tasks[task].fatal.is_some()
+            {
+                continue;
+            }
+            let mut free = self.agents[i].free_capacity(self.opts.prefetch_per_slot);
+            while free > 0 {
+                let Some(block) = self.ready.pop_ready(task) else {
+                    break;
+                };
+                let t = task as u32;
+                let attempt = self.journal.state().next_attempt(t, block.id).max(
+                    // Attempts assigned earlier in this (uncommitted) iteration are not in the
+                    // state yet; a block is popped at most once per iteration, so this is exact.
+                    1,
+                );
+                let worker = self.agents[i].index;
+                self.journal.append(OrchestratorRecord::Assigned {
+                    task: t,
+                    block: block.id,
+                    attempt,
+                    worker,
+                    time_us: now_us(),
+                })?;
+                let agent = &mut self.agents[i];
+                agent.in_flight.insert((t, block.id, attempt));
+                agent.outgoing.push(InboxRecord::Assign {
+                    task: t,
+                    block: block.id,
+                    attempt,
+                    time_us: now_us(),
+                });
+                free -= 1;
+                any = true;
+            }
+        }
+        Ok(any)
+    }
+
+    /// Writes queued inbox records. Called only after the journal commit that made the
+    /// matching assignments durable.
+    pub(super) fn flush_inboxes(&mut self) -> Result<(), OrchestratorError> {
+        if self.journal.pending_records() > 0 {
+            // Never let an inbox get ahead of the journal.
+            self.journal.commit()?;
+            self.apply_verdicts();
+        }
+        let epoch = self.journal.epoch();
+        for agent in &mut self.agents {
+            if agent.outgoing.is_empty() {
+                continue;
+            }
+            if agent.inbox.is_none() {
+                let id = WorkerId::new(agent.launched.worker_id.clone())?;
+                let path = self.ledger.inbox_path(&id, epoch);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|source| {
+                        crate::ledger::LedgerError::Io {
+                            action: "create directory",
+                            path: dir.to_path_buf(),
+                            source,
+                        }
+                    })?;
+                }
+                agent.inbox = Some(LogWriter::open_append(path)?);
+            }
+            let inbox = agent.inbox.as_mut().expect("opened above");
+            for record in agent.outgoing.drain(..) {
+                inbox.append(&record)?;
+            }
+            inbox.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Starts the init step of every task that has a ready block and has not run it.
+    pub(super) fn start_inits(&mut self) {
+        for task in 0..self.tasks.len() {
+            if !matches!(self.tasks[task].init, InitPhase::NotStarted)
+                || self.ready.ready_count(task) == 0
+            {
+                continue;
+            }
+            let spec = &self.file.tasks[task];
+            let Some(init) = &spec.init else {
+                self.tasks[task].init = InitPhase::Ok;
+                continue;
+            };
+            let log = self
+                .ledger
+                .root()
+                .join("tasks")
+                .join(&spec.name)
+                .join("init.log");
+            self.tasks[task].init = InitPhase::Running(InitRun::start(
+                init,
+                &spec.name,
+                &self.workdir,
+                self.ledger.root(),
+                log,
+            ));
+        }
+    }
+
+    /// Records finished init steps; a failed one makes its task fatal. True if any finished.
+    pub(super) fn poll_inits(&mut self) -> Result<bool, OrchestratorError> {
+        let mut any = false;
+        for task in 0..self.tasks.len() {
+            let InitPhase::Running(run) = &self.tasks[task].init else {
+                continue;
+            };
+            let Some(result) = run.poll() else {
+                continue;
+            };
+            any = true;
+            self.journal.append(OrchestratorRecord::TaskInit {
+                task: task as u32,
+                ok: result.ok,
+                output_tail: result.output_tail.clone(),
+                time_us: now_us(),
+            })?;
+            if result.ok {
+                self.tasks[task].init = InitPhase::Ok;
+            } else {
+                self.tasks[task].init = InitPhase::Ok;
+                self.tasks[task].fatal = Some(format!(
+                    "init.command of task {:?} failed: {}",
+                    self.file.tasks[task].name, result.output_tail
+                ));
+            }
+        }
+        Ok(any)
+    }
+
+    /// Fails the ready blocks of tasks that cannot go on (their dependents are orphaned).
+    pub(super) fn fail_fatal_tasks(&mut self) -> bool {
+        let mut any = false;
+        for task in 0..self.tasks.len() {
+            if self.tasks[task].fatal.is_none() {
+                continue;
+            }
+            while let Some(block) = self.ready.pop_ready(task) {
+                self.ready.fail(task, &block);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Launches agents for tasks that have work and fewer live agents than they may have.
+    pub(super) fn launch_agents(&mut self) -> Result<(), OrchestratorError> {
+        for task in 0..self.tasks.len() {
+            let rt = &self.tasks[task];
+            if rt.fatal.is_some()
+                || !matches!(rt.init, InitPhase::Ok)
+                || self.ready.ready_count(task) == 0
+                || Instant::now() < rt.next_launch_after
+            {
+                continue;
+            }
+            let spec = &self.file.tasks[task];
+            let slots = self.backend.slots_per_agent(spec.num_workers);
+            let max_agents = spec.num_workers.div_ceil(slots);
+            let live = self
+                .agents
+                .iter()
+                .filter(|a| a.task() == task && a.accepts_blocks())
+                .count() as u32;
+            let queued: u64 = self.ready.ready_count(task);
+            let wanted = max_agents.min(live + queued.div_ceil(slots as u64) as u32);
+            if live >= wanted {
+                continue;
+            }
+            if rt.launches >= rt.max_launches {
+                if !rt.fatal.is_some() && live == 0 {
+                    self.tasks[task].fatal = Some(format!(
+                        "task {:?} started {} workers without finishing its blocks (the bound is \
+                         --max-launches); see the worker logs under {}",
+                        spec.name,
+                        rt.launches,
+                        self.ledger.root().join("workers").display()
+                    ));
+                }
+                continue;
+            }
+            let count = (wanted - live).min(rt.max_launches - rt.launches);
+            let request = LaunchRequest {
+                task,
+                task_name: spec.name.clone(),
+                count,
+                slots_per_agent: slots,
+                ledger: self.ledger.root().to_path_buf(),
+                run_name: self.run_name.clone(),
+                epoch: self.journal.epoch(),
+                workdir: self.workdir.clone(),
+            };
+            let launched = match self.backend.launch(&request) {
+                Ok(l) => l,
+                Err(err) => {
+                    tracing::warn!("{err}");
+                    let rt = &mut self.tasks[task];
+                    rt.consecutive_agent_failures += 1;
+                    rt.next_launch_after = Instant::now()
+                        + std::time::Duration::from_secs(
+                            2u64.pow(rt.consecutive_agent_failures.min(5)),
+                        );
+                    continue;
+                }
+            };
+            self.tasks[task].launches += launched.len() as u32;
+            for agent in launched {
+                self.register_agent(agent, slots)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds an agent to the table and the ledger's worker registry.
+    pub(super) fn register_agent(
+        &mut self,
+        launched: crate::backend::LaunchedAgent,
+        slots: u32,
+    ) -> Result<usize, OrchestratorError> {
+        let id = WorkerId::new(launched.worker_id.clone())?;
+        let index = match self.journal.state().find_worker(&launched.worker_id) {
+            Some(index) => index,
+            None => {
+                let index = self.journal.state().next_worker_index() + self.pending_registrations();
+                self.journal.append(OrchestratorRecord::WorkerRegistered {
+                    index,
+                    worker_id: launched.worker_id.clone(),
+                    backend: self.backend.name().to_string(),
+                    job_id: launched.job_id.clone(),
+                    time_us: now_us(),
+                })?;
+                // Registrations must be in the state before assignments name the worker.
+                self.journal.commit()?;
+                self.apply_verdicts();
+                index
+            }
+        };
+        let outbox = LogReader::new(self.ledger.outbox_path(&id));
+        self.agents.push(Agent::new(index, launched, slots, outbox));
+        Ok(self.agents.len() - 1)
+    }
+
+    fn pending_registrations(&self) -> u32 {
+        0
+    }
+
+    /// Sends `Stop` to agents of tasks with nothing left to hand out.
+    pub(super) fn stop_idle_agents(&mut self) -> Result<(), OrchestratorError> {
+        for i in 0..self.agents.len() {
+            let task = self.agents[i].task();
+            let counts = self.ready.counts(task);
+            let nothing_left = counts.ready == 0 && counts.waiting == 0;
+            if (nothing_left || self.tasks[task].fatal.is_some())
+                && self.agents[i].in_flight.is_empty()
+                && !self.agents[i].stop_sent
+                && !self.agents[i].retired
+            {
+                self.send_stop(i, "no more blocks for this task");
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,38 @@
+//! The orchestrator: drives a run from the ledger to its end (`blockorch submit`).
+//!
+//! See `docs/design/run-loop.md`.
+
+mod agents;
+mod decide;
+mod error;
+mod handout;
+mod init_runner;
+mod options;
+mod progress;
+mod reconcile;
+mod report;
+mod run;
+mod setup;
+
+pub use decide::{judge_loss, judge_outcome, loss_from_job_end, RetryLimits, Verdict};
+pub use error::OrchestratorError;
+pub use init_runner::tail_lines;
+pub use options::SubmitOptions;
+pub use progress::{Progress, ProgressMode};
+pub use report::{FailedBlock, RunReport, TaskReport};
+pub use run::Run;
+pub use setup::{plan_hash, prepare, run_name};
+
+use crate::backend::Backend;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Runs (or resumes) the task file in `opts` on `backend` until every block is settled or
+/// `interrupted` is raised.
+pub fn submit(
+    opts: SubmitOptions,
+    backend: Box<dyn Backend>,
+    interrupted: Arc<AtomicBool>,
+) -> Result<RunReport, OrchestratorError> {
+    prepare(opts, backend, interrupted)?.drive()
+}

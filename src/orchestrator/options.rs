@@ -1,0 +1,77 @@
+//! Knobs of a run (the CLI fills them; tests shorten the timings).
+
+use super::progress::ProgressMode;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Everything `submit` needs besides the backend.
+#[derive(Clone, Debug)]
+pub struct SubmitOptions {
+    /// The task file.
+    pub task_file: PathBuf,
+    /// The ledger directory.
+    pub ledger: PathBuf,
+    /// Take the ledger over even if its owner looks alive.
+    pub force: bool,
+    /// Progress display.
+    pub progress: ProgressMode,
+    /// Blocks queued per worker slot beyond the one it runs (hides hand-out latency).
+    pub prefetch_per_slot: u32,
+    /// Longest sleep between iterations when nothing happens.
+    pub idle_sleep: Duration,
+    /// Time between backend polls (local: waitpid; clusters: one squeue/bjobs).
+    pub backend_poll: Duration,
+    /// Longest time between backend polls when nothing changes (adaptive back-off).
+    pub max_backend_poll: Duration,
+    /// Agents launched per task over the whole run, replacements included; `None` derives
+    /// `4 × num_workers + 8`.
+    pub max_launches_per_task: Option<u32>,
+    /// An agent that said nothing for this long is considered dead.
+    pub agent_silence_limit: Duration,
+    /// After the scheduler says a job ended, how long to wait for its last ledger records
+    /// (shared-filesystem lag) before returning its blocks.
+    pub loss_grace: Duration,
+    /// Time between snapshots of the ledger state.
+    pub snapshot_every: Duration,
+    /// How long to wait for agents to leave at the end of a run.
+    pub shutdown_wait: Duration,
+}
+
+impl SubmitOptions {
+    /// Defaults for the local backend.
+    pub fn local(task_file: PathBuf, ledger: PathBuf) -> Self {
+        Self {
+            task_file,
+            ledger,
+            force: false,
+            progress: ProgressMode::Auto,
+            prefetch_per_slot: 4,
+            idle_sleep: Duration::from_millis(20),
+            backend_poll: Duration::from_millis(100),
+            max_backend_poll: Duration::from_millis(500),
+            max_launches_per_task: None,
+            agent_silence_limit: Duration::from_secs(60),
+            loss_grace: Duration::from_millis(300),
+            snapshot_every: Duration::from_secs(30),
+            shutdown_wait: Duration::from_secs(30),
+        }
+    }
+
+    /// Defaults for a cluster backend (slower, politer polling; longer grace).
+    pub fn cluster(
+        task_file: PathBuf,
+        ledger: PathBuf,
+        poll: Duration,
+        max_poll: Duration,
+    ) -> Self {
+        Self {
+            prefetch_per_slot: 2,
+            idle_sleep: Duration::from_millis(100),
+            backend_poll: poll,
+            max_backend_poll: max_poll,
+            agent_silence_limit: Duration::from_secs(300),
+            loss_grace: Duration::from_secs(10),
+            ..Self::local(task_file, ledger)
+        }
+    }
+}

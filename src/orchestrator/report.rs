@@ -1,0 +1,174 @@
+//! The end-of-run summary: per task counts, and every failed block with its error and log.
+
+use super::run::Run;
+use crate::schedule::BlockPhase;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// One failed block in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedBlock {
+    /// daisy block id.
+    pub block_id: u64,
+    /// The last error recorded for it.
+    pub error: String,
+    /// Log of its last failed attempt, if known.
+    pub log: Option<String>,
+}
+
+/// One task in the summary.
+#[derive(Clone, Debug, Serialize)]
+pub struct TaskReport {
+    /// Task name.
+    pub task: String,
+    /// All blocks.
+    pub total: u64,
+    /// Processed (in this or an earlier run).
+    pub done: u64,
+    /// Already done according to the check command.
+    pub skipped: u64,
+    /// Failed permanently.
+    pub failed: u64,
+    /// Not run because something they depend on failed.
+    pub orphaned: u64,
+    /// Not finished (only after an interruption).
+    pub unfinished: u64,
+    /// Why the task stopped early, if it did (init failed, worker program crashing).
+    pub fatal: Option<String>,
+    /// The failed blocks (at most the first 20).
+    pub failed_blocks: Vec<FailedBlock>,
+}
+
+/// The result of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunReport {
+    /// The ledger directory.
+    pub ledger: String,
+    /// Per task.
+    pub tasks: Vec<TaskReport>,
+    /// The run was interrupted (Ctrl-C) and can be resumed.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// True when every block of every task is done or skipped.
+    pub fn all_ok(&self) -> bool {
+        !self.interrupted && self.tasks.iter().all(|t| t.done + t.skipped == t.total)
+    }
+
+    /// The human summary.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let width = self
+            .tasks
+            .iter()
+            .map(|t| t.task.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        let _ = writeln!(
+            out,
+            "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "task", "total", "done", "skipped", "failed", "orphaned"
+        );
+        for t in &self.tasks {
+            let _ = writeln!(
+                out,
+                "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+                t.task, t.total, t.done, t.skipped, t.failed, t.orphaned
+            );
+        }
+        for t in &self.tasks {
+            if let Some(fatal) = &t.fatal {
+                let _ = writeln!(out, "\ntask {} stopped: {fatal}", t.task);
+            }
+            if !t.failed_blocks.is_empty() {
+                let _ = writeln!(out, "\nfailed blocks of task {}:", t.task);
+                for b in &t.failed_blocks {
+                    let _ = writeln!(out, "  block {}: {}", b.block_id, first_line(&b.error));
+                    if let Some(log) = &b.log {
+                        let _ = writeln!(out, "    log: {log}");
+                    }
+                }
+                if t.failed as usize > t.failed_blocks.len() {
+                    let _ = writeln!(
+                        out,
+                        "  … and {} more (blockorch status {} --blocks)",
+                        t.failed as usize - t.failed_blocks.len(),
+                        self.ledger
+                    );
+                }
+            }
+        }
+        if self.interrupted {
+            let _ = writeln!(
+                out,
+                "\ninterrupted: nothing is lost; run the same submit again to resume"
+            );
+        } else if !self.all_ok() {
+            let _ = writeln!(
+                out,
+                "\nsome blocks failed; fix the cause and run the same submit again: done blocks \
+                 are kept, failed and orphaned blocks get a fresh set of attempts"
+            );
+        }
+        out
+    }
+}
+
+fn first_line(text: &str) -> String {
+    let trimmed = text.trim();
+    let mut lines = trimmed.lines();
+    let first = lines.next().unwrap_or("");
+    // Tracebacks end with the interesting line.
+    let last = trimmed.lines().last().unwrap_or("");
+    if first == last || last.is_empty() {
+        first.to_string()
+    } else {
+        format!("{first} … {last}")
+    }
+}
+
+impl Run {
+    /// The summary of the run as it stands.
+    pub(super) fn report(&self) -> RunReport {
+        let tasks = (0..self.plan.len())
+            .map(|t| {
+                let c = self.ready.counts(t);
+                let failed_blocks = self
+                    .ready
+                    .blocks_in_phase(t, BlockPhase::Failed)
+                    .into_iter()
+                    .take(20)
+                    .map(|b| {
+                        let entry = self.journal.state().block(t as u32, b.id);
+                        FailedBlock {
+                            block_id: b.id,
+                            error: entry
+                                .and_then(|e| e.last_error().map(str::to_string))
+                                .or_else(|| self.tasks[t].fatal.clone())
+                                .unwrap_or_else(|| "failed".into()),
+                            log: self.failure_logs.get(&(t as u32, b.id)).cloned(),
+                        }
+                    })
+                    .collect();
+                TaskReport {
+                    task: self.plan.name(t).to_string(),
+                    total: c.total,
+                    done: c.done,
+                    skipped: c.skipped,
+                    failed: c.failed,
+                    orphaned: c.orphaned,
+                    unfinished: c.waiting + c.ready + c.running,
+                    fatal: self.tasks[t].fatal.clone(),
+                    failed_blocks,
+                }
+            })
+            .collect();
+        RunReport {
+            ledger: self.ledger.root().display().to_string(),
+            tasks,
+            interrupted: false,
+        }
+    }
+}

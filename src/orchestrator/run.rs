@@ -1,0 +1,201 @@
+//! The run: state of one `submit`, and its loop (see `docs/design/run-loop.md`).
+
+use super::agents::Agent;
+use super::decide::{RetryLimits, DEFAULT_INFRA_RETRIES};
+use super::error::OrchestratorError;
+use super::init_runner::InitRun;
+use super::options::SubmitOptions;
+use super::progress::Progress;
+use super::report::RunReport;
+use crate::backend::Backend;
+use crate::ledger::{Journal, Ledger, OrchestratorRecord, RunEndReason};
+use crate::plan::Plan;
+use crate::schedule::{PhaseCounts, ReadySet};
+use crate::task::TaskFile;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Where a task's init step stands.
+pub(super) enum InitPhase {
+    /// Not started (the task has no ready block yet, or no init command).
+    NotStarted,
+    /// Running in the background.
+    Running(InitRun),
+    /// Done (or not needed).
+    Ok,
+}
+
+/// Per-task bookkeeping of the run loop.
+pub(super) struct TaskRuntime {
+    pub init: InitPhase,
+    pub limits: RetryLimits,
+    pub launches: u32,
+    pub max_launches: u32,
+    pub consecutive_agent_failures: u32,
+    pub next_launch_after: Instant,
+    /// Set when the task cannot go on (init failed, worker program crashes at start-up).
+    pub fatal: Option<String>,
+}
+
+/// One `submit`: everything the loop needs.
+pub struct Run {
+    pub(super) opts: SubmitOptions,
+    pub(super) file: TaskFile,
+    pub(super) plan: Arc<Plan>,
+    pub(super) ledger: Ledger,
+    pub(super) journal: Journal,
+    pub(super) ready: ReadySet,
+    pub(super) backend: Box<dyn Backend>,
+    pub(super) agents: Vec<Agent>,
+    pub(super) tasks: Vec<TaskRuntime>,
+    pub(super) progress: Progress,
+    pub(super) workdir: PathBuf,
+    pub(super) run_name: String,
+    /// Log file of the last failed attempt per block (for the summary).
+    pub(super) failure_logs: HashMap<(u32, u64), String>,
+    /// Outcomes and losses committed in this iteration, applied to the ready set after commit.
+    pub(super) verdicts: Vec<super::reconcile::PendingVerdict>,
+    pub(super) last_backend_poll: Instant,
+    pub(super) backend_interval: Duration,
+    pub(super) last_snapshot: Instant,
+    pub(super) last_heartbeat: Instant,
+    pub(super) interrupted: Arc<AtomicBool>,
+}
+
+impl Run {
+    /// Phase counts of every task.
+    pub fn counts(&self) -> Vec<PhaseCounts> {
+        (0..self.plan.len()).map(|t| self.ready.counts(t)).collect()
+    }
+
+    pub(super) fn task_runtime(file: &TaskFile, task: usize) -> TaskRuntime {
+        let spec = &file.tasks[task];
+        TaskRuntime {
+            init: if spec.init.is_some() {
+                InitPhase::NotStarted
+            } else {
+                InitPhase::Ok
+            },
+            limits: RetryLimits {
+                max_retries: spec.max_retries,
+                infra_retries: DEFAULT_INFRA_RETRIES,
+            },
+            launches: 0,
+            max_launches: 0,
+            consecutive_agent_failures: 0,
+            next_launch_after: Instant::now(),
+            fatal: None,
+        }
+    }
+
+    /// Drives the run to its end and reports how it went.
+    pub fn drive(mut self) -> Result<RunReport, OrchestratorError> {
+        let mut sleep = Duration::from_millis(1);
+        loop {
+            if self.interrupted.load(Ordering::SeqCst) {
+                return self.stop_interrupted();
+            }
+            let busy = self.step()?;
+            let counts = self.counts();
+            self.progress.update(&counts);
+            if self.ready.all_settled() && !self.any_init_running() {
+                return self.finish();
+            }
+            self.housekeeping()?;
+            if busy {
+                sleep = Duration::from_millis(1);
+            } else {
+                std::thread::sleep(sleep);
+                sleep = (sleep * 2).min(self.opts.idle_sleep);
+            }
+        }
+    }
+
+    /// One iteration; true if anything happened.
+    fn step(&mut self) -> Result<bool, OrchestratorError> {
+        let mut busy = self.read_outboxes()?;
+        busy |= self.poll_backend()?;
+        busy |= self.retire_dead_agents()?;
+        busy |= self.poll_inits()?;
+        busy |= self.fail_fatal_tasks();
+        busy |= self.hand_out()?;
+        if self.journal.pending_records() > 0 {
+            self.journal.commit()?;
+            self.apply_verdicts();
+            busy = true;
+        }
+        self.flush_inboxes()?;
+        self.start_inits();
+        self.launch_agents()?;
+        self.stop_idle_agents()?;
+        self.flush_inboxes()?;
+        Ok(busy)
+    }
+
+    fn any_init_running(&self) -> bool {
+        self.tasks
+            .iter()
+            .any(|t| matches!(t.init, InitPhase::Running(_)))
+    }
+
+    /// Heartbeat, ownership check and snapshots.
+    fn housekeeping(&mut self) -> Result<(), OrchestratorError> {
+        if self.last_heartbeat.elapsed() >= Duration::from_secs(2) {
+            self.last_heartbeat = Instant::now();
+            if !self.journal.ownership().still_owner()? {
+                return Err(OrchestratorError::Superseded {
+                    epoch: self.journal.epoch(),
+                });
+            }
+            self.journal.ownership().heartbeat()?;
+        }
+        if self.last_snapshot.elapsed() >= self.opts.snapshot_every {
+            self.last_snapshot = Instant::now();
+            self.journal.write_snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Every block settled: stop the agents, record the end, report.
+    fn finish(mut self) -> Result<RunReport, OrchestratorError> {
+        self.progress.finish();
+        self.shut_down_agents(false)?;
+        let report = self.report();
+        let reason = if report.all_ok() {
+            RunEndReason::Completed
+        } else {
+            RunEndReason::BlocksFailed
+        };
+        self.end_journal(reason, "run finished")?;
+        Ok(report)
+    }
+
+    /// Ctrl-C: agents give their blocks back, nothing is lost, the run can be resumed.
+    fn stop_interrupted(mut self) -> Result<RunReport, OrchestratorError> {
+        self.progress.finish();
+        self.shut_down_agents(true)?;
+        let mut report = self.report();
+        report.interrupted = true;
+        self.end_journal(RunEndReason::Interrupted, "interrupted")?;
+        Ok(report)
+    }
+
+    fn end_journal(
+        &mut self,
+        reason: RunEndReason,
+        message: &str,
+    ) -> Result<(), OrchestratorError> {
+        self.journal.append(OrchestratorRecord::RunEnded {
+            reason,
+            message: message.to_string(),
+            time_us: crate::ledger::now_us(),
+        })?;
+        self.journal.commit()?;
+        self.journal.write_snapshot()?;
+        self.journal.ownership().release()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,223 @@
+//! Job-script templates: render a minijinja template with a typed context.
+//!
+//! Templates are strict: an undefined variable is an error, not an empty string, so a typo in
+//! a user's copy of `templates/slurm.sbatch` fails at submission with the file and line instead
+//! of producing a script that silently lacks an option. Two filters quote values defensively
+//! (the values are validated when the task file is read, these are a second line of defence):
+//!
+//! - `shell` quotes a value for the script's shell body (`'it'\''s'`);
+//! - `directive` checks a value for a `#SBATCH`/`#BSUB` line: it refuses newlines, quotes and
+//!   shell metacharacters, and wraps a value containing spaces (a path) in double quotes.
+
+use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior, Value};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Why a template could not be rendered.
+#[derive(Debug, Error)]
+pub enum TemplateError {
+    /// The template file could not be read.
+    #[error("cannot read job-script template {}", path.display())]
+    Read {
+        /// The template file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The template has a syntax error, uses an undefined variable, or a filter refused a value.
+    #[error("job-script template {}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Render {
+        /// The template file (or the built-in template's name).
+        path: PathBuf,
+        /// 1-based line of the problem, when known.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+        /// minijinja's error.
+        #[source]
+        source: JinjaError,
+    },
+}
+
+/// Renders the template file at `path` with `context`.
+pub fn render_file<C: Serialize>(path: &Path, context: &C) -> Result<String, TemplateError> {
+    let source = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    render_str(path, &source, context)
+}
+
+/// Renders `source` (named `path` in errors) with `context`.
+pub fn render_str<C: Serialize>(
+    path: &Path,
+    source: &str,
+    context: &C,
+) -> Result<String, TemplateError> {
+    let name = path.display().to_string();
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_keep_trailing_newline(true);
+    env.add_filter("shell", shell_filter);
+    env.add_filter("directive", directive_filter);
+    let wrap = |source: JinjaError| TemplateError::Render {
+        path: path.to_owned(),
+        line: source.line(),
+        message: describe(&source),
+        source,
+    };
+    env.add_template(&name, source).map_err(wrap)?;
+    let template = env.get_template(&name).map_err(wrap)?;
+    template
+        .render(Value::from_serialize(context))
+        .map_err(wrap)
+}
+
+/// The message of a minijinja error without its location (which the caller adds).
+fn describe(error: &JinjaError) -> String {
+    let kind = match error.kind() {
+        ErrorKind::UndefinedError => {
+            "undefined variable (see the documented template variables)".to_owned()
+        }
+        kind => kind.to_string(),
+    };
+    match error.detail() {
+        Some(detail) => format!("{kind}: {detail}"),
+        None => kind,
+    }
+}
+
+/// Quotes `value` as one POSIX shell word.
+pub fn shell_quote(value: &str) -> String {
+    let safe = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c));
+    if safe {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', r"'\''"))
+    }
+}
+
+/// Checks `value` for a scheduler directive line; `None` if it cannot be made safe.
+pub fn directive_value(value: &str) -> Option<String> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,[]*~|&!()^".contains(c);
+    if value.is_empty() || !value.chars().all(|c| plain(c) || c == ' ') {
+        return None;
+    }
+    if value.contains(' ') {
+        Some(format!("\"{value}\""))
+    } else {
+        Some(value.to_owned())
+    }
+}
+
+fn value_text(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_owned(),
+        None => value.to_string(),
+    }
+}
+
+fn shell_filter(value: Value) -> String {
+    shell_quote(&value_text(&value))
+}
+
+fn directive_filter(value: Value) -> Result<String, JinjaError> {
+    let text = value_text(&value);
+    directive_value(&text).ok_or_else(|| {
+        JinjaError::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "{} cannot go on a directive line (only letters, digits, spaces and \
+                 _-./:=@%+,[]*~|&!()^ are allowed)",
+                serde_json::Value::from(text.as_str())
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Ctx {
+        name: String,
+        path: String,
+        list: Vec<String>,
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            name: "it's".into(),
+            path: "/a b/c".into(),
+            list: vec!["--x".into(), "--y=1".into()],
+        }
+    }
+
+    #[test]
+    fn renders_with_filters() {
+        let out = render_str(
+            Path::new("t.sbatch"),
+            "#X --out={{ path | directive }}\necho {{ name | shell }}\n{% for d in list %}#X {{ d }}\n{% endfor %}",
+            &ctx(),
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            "#X --out=\"/a b/c\"\necho 'it'\\''s'\n#X --x\n#X --y=1\n"
+        );
+    }
+
+    #[test]
+    fn undefined_variable_names_file_and_line() {
+        let err = render_str(Path::new("/t/my.sbatch"), "a\nb\n{{ nope }}\n", &ctx()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.starts_with("job-script template /t/my.sbatch, line 3: undefined variable"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let err = render_str(Path::new("x"), "ok\n{% if %}\n", &ctx()).unwrap_err();
+        assert!(
+            matches!(err, TemplateError::Render { line: Some(2), .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn directive_refuses_injection() {
+        let err = render_str(Path::new("x"), "#X {{ name | directive }}", &ctx()).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot go on a directive line"),
+            "{err}"
+        );
+        assert_eq!(directive_value("a\nb"), None);
+        assert_eq!(directive_value("$(id)"), None);
+        assert_eq!(directive_value("gpu:1"), Some("gpu:1".into()));
+    }
+
+    #[test]
+    fn shell_quoting() {
+        assert_eq!(shell_quote("/usr/bin/blockorch"), "/usr/bin/blockorch");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("$(x)"), "'$(x)'");
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let err = render_file(Path::new("/nonexistent/t.sbatch"), &ctx()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot read job-script template /nonexistent/t.sbatch"
+        );
+    }
+}

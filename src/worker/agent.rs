@@ -1,0 +1,202 @@
+//! `run_agent`: sets the agent up from its options and the ledger, then runs the event loop —
+//! threads turn inputs into [`Event`]s on one channel, [`AgentState::handle_event`] decides,
+//! the [`Executor`] and the outbox carry the decisions out.
+
+use super::context::TaskContext;
+use super::error::WorkerError;
+use super::events::{Action, Event, Now};
+use super::executor::Executor;
+use super::inbox::{spawn_inbox, InboxSetup};
+use super::launch::Launcher;
+use super::liveness::OwnerWatch;
+use super::options::{hostname, scheduler_job, worker_id_from_env, AgentOptions};
+use super::outbox::Outbox;
+use super::program::process_alive;
+use super::shutdown::AgentExit;
+use super::signals::SignalGuard;
+use super::state::{AgentState, Policy};
+use super::walltime::scheduler_deadline;
+use crate::ledger::{InboxFollower, Ledger, LogStream, OutboxRecord, WorkerId};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Time between ticks (timeouts, heartbeats, signals and the parent are checked per tick).
+const TICK: Duration = Duration::from_millis(50);
+/// How long programs may take to exit after their stdin was closed.
+const EXIT_WAIT: Duration = Duration::from_secs(30);
+
+fn ledger_err(root: &Path) -> impl FnOnce(crate::ledger::LedgerError) -> WorkerError + '_ {
+    move |source| WorkerError::Ledger {
+        root: root.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs a worker agent until it is stopped; returns how it ended (see
+/// [`AgentExit::code`] for the process exit code). Errors mean it could not start serving
+/// (bad options, unreadable ledger, unknown task).
+pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
+    if opts.slots == 0 || opts.slots > 4096 {
+        return Err(WorkerError::Option {
+            option: "--slots",
+            problem: format!("must be between 1 and 4096, got {}", opts.slots),
+        });
+    }
+    let root = std::path::absolute(&opts.ledger).map_err(|source| WorkerError::Io {
+        action: format!("resolve ledger path {}", opts.ledger.display()),
+        source,
+    })?;
+    let ledger = Ledger::open(&root).map_err(ledger_err(&root))?;
+    let worker_id = opts.worker_id.clone().unwrap_or_else(worker_id_from_env);
+    let worker = WorkerId::new(worker_id.clone()).map_err(WorkerError::WorkerId)?;
+    let workdir = match &opts.workdir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().map_err(|source| WorkerError::Io {
+            action: "read the current directory".into(),
+            source,
+        })?,
+    };
+    let ctx = Arc::new(TaskContext::load(&ledger, &opts.task, workdir)?);
+    let worker_dir = ledger.worker_dir(&worker);
+    std::fs::create_dir_all(&worker_dir).map_err(|source| WorkerError::Io {
+        action: format!("create {}", worker_dir.display()),
+        source,
+    })?;
+    let mut outbox = Outbox::open(&ledger.outbox_path(&worker)).map_err(ledger_err(&root))?;
+    let logs: Vec<(PathBuf, PathBuf)> = (0..opts.slots)
+        .map(|s| {
+            (
+                ledger.worker_log_path(&worker, s, LogStream::Stdout),
+                ledger.worker_log_path(&worker, s, LogStream::Stderr),
+            )
+        })
+        .collect();
+    let log_paths = logs
+        .iter()
+        .map(|(_, err)| err.strip_prefix(&root).unwrap_or(err).display().to_string())
+        .collect();
+    let env = |name: &str| std::env::var(name).ok();
+    let deadline_unix = opts.deadline_unix.or_else(|| scheduler_deadline(&env));
+    let policy = Policy {
+        worker_id: worker_id.clone(),
+        host: hostname(),
+        pid: std::process::id(),
+        backend_job: scheduler_job(&env),
+        slots: opts.slots,
+        per_block: ctx.spec.worker.per_block,
+        has_check: ctx.spec.check.is_some(),
+        timeout: ctx.spec.timeout,
+        max_program_crashes: opts.max_program_crashes.max(1),
+        heartbeat_interval: opts.heartbeat_interval,
+        deadline_unix,
+        deadline_margin: opts.deadline_margin,
+        kill_grace: opts.kill_grace,
+        exit_wait: EXIT_WAIT,
+        log_paths,
+    };
+    let signals = SignalGuard::install().map_err(|source| WorkerError::Io {
+        action: "install signal handlers".into(),
+        source,
+    })?;
+    let (tx, rx) = mpsc::channel();
+    let launcher = Launcher {
+        ctx: (*ctx).clone(),
+        worker_id,
+        ledger: root.clone(),
+        logs,
+    };
+    let mut executor = Executor::new(launcher, tx.clone(), opts.kill_grace);
+    let inbox = spawn_inbox(
+        InboxSetup {
+            follower: InboxFollower::new(ledger.layout().clone(), worker),
+            ledger: ledger.clone(),
+            ctx,
+            watch: OwnerWatch::new(opts.orchestrator_timeout, opts.epoch_switch_timeout),
+            max_poll: opts.poll.max(Duration::from_millis(1)),
+        },
+        tx,
+    )
+    .map_err(|source| WorkerError::Io {
+        action: "start the inbox thread".into(),
+        source,
+    })?;
+    tracing::info!(task = %opts.task, slots = opts.slots, "worker agent started");
+
+    let mut state = AgentState::new(policy);
+    let mut exit = None;
+    let first = state.start(Now::now());
+    carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
+    let mut parent_reported = false;
+    let mut last_tick = Instant::now();
+    while exit.is_none() {
+        let wait = TICK.saturating_sub(last_tick.elapsed());
+        let event = match rx.recv_timeout(wait) {
+            Ok(event) => Some(event),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => None,
+        };
+        let mut events: Vec<Event> = event.into_iter().collect();
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            if let Some(sig) = signals.take() {
+                events.push(Event::Signal(sig));
+            }
+            if let Some(pid) = opts.parent_pid {
+                if !parent_reported && !process_alive(pid as i32) {
+                    parent_reported = true;
+                    events.push(Event::OrchestratorGone(format!(
+                        "its parent process {pid} is gone"
+                    )));
+                }
+            }
+            events.push(Event::Tick);
+        }
+        for event in events {
+            if let Event::Exited { proc, .. } = &event {
+                executor.forget(*proc);
+            }
+            let actions = state.handle_event(event, Now::now());
+            carry_out(actions, &mut executor, &mut outbox, &mut exit, &inbox);
+        }
+    }
+    inbox.stop();
+    // Make sure the Bye is durable before exiting (retry briefly on a full disk).
+    for _ in 0..50 {
+        if outbox.commit().is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(signals);
+    Ok(exit.unwrap_or(AgentExit::Stopped))
+}
+
+fn carry_out(
+    actions: Vec<Action>,
+    executor: &mut Executor,
+    outbox: &mut Outbox,
+    exit: &mut Option<AgentExit>,
+    inbox: &super::inbox::InboxThread,
+) {
+    if actions.is_empty() {
+        return;
+    }
+    for action in actions {
+        match action {
+            Action::Record(record) => {
+                if matches!(record, OutboxRecord::Finished { .. }) {
+                    inbox.kick();
+                }
+                outbox.push(record);
+            }
+            Action::Spawn { slot, proc, kind } => executor.spawn(slot, proc, &kind),
+            Action::Send { slot, proc, block } => executor.send(slot, proc, &block),
+            Action::CloseStdin(proc) => executor.close_stdin(proc),
+            Action::Terminate(proc) => executor.terminate(proc),
+            Action::Exit(code) => *exit = Some(code),
+        }
+    }
+    let _ = outbox.commit();
+}

@@ -1,0 +1,231 @@
+//! Carries out the decisions: starts processes (with a waiter thread each, and a report-reader
+//! thread for persistent programs), writes blocks to stdin, closes stdin, terminates process
+//! groups. Whatever happens to a process comes back as an [`Event`].
+
+use super::events::{Event, ProcId, ProcKind};
+use super::launch::Launcher;
+use super::program::{self, log_tail, Launch, Started};
+use super::usage::{BlockMeter, Usage};
+use super::wire::BlockMessage;
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::path::PathBuf;
+use std::process::ChildStdin;
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// Bytes of stderr quoted in failure messages.
+const TAIL_BYTES: u64 = 2000;
+/// How long an exited program's fd-3 reader may take to deliver its last lines.
+const REPORT_DRAIN: Duration = Duration::from_millis(500);
+/// Longest accepted fd-3 line.
+const MAX_REPORT_LINE: u64 = 1 << 20;
+
+type Meter = Arc<Mutex<Option<BlockMeter>>>;
+
+struct Proc {
+    pid: i32,
+    stdin: Option<ChildStdin>,
+    meter: Meter,
+}
+
+/// Runs the processes of one agent.
+pub struct Executor {
+    launcher: Launcher,
+    tx: Sender<Event>,
+    kill_grace: Duration,
+    procs: HashMap<ProcId, Proc>,
+}
+
+impl Executor {
+    /// An executor that reports to `tx`.
+    pub fn new(launcher: Launcher, tx: Sender<Event>, kill_grace: Duration) -> Self {
+        Self {
+            launcher,
+            tx,
+            kill_grace,
+            procs: HashMap::new(),
+        }
+    }
+
+    /// Starts `kind` for `slot`; failures come back as [`Event::SpawnFailed`].
+    pub fn spawn(&mut self, slot: u32, proc: ProcId, kind: &ProcKind) {
+        let launch = match kind {
+            ProcKind::Program => Some(self.launcher.program(slot)),
+            ProcKind::PerBlock(block) => {
+                self.mark(slot, block, "");
+                Some(self.launcher.per_block(slot, block))
+            }
+            ProcKind::Check(block) => {
+                self.mark(slot, block, " (check)");
+                self.launcher.check(slot, block)
+            }
+        };
+        let Some(launch) = launch else {
+            let _ = self.tx.send(Event::SpawnFailed {
+                proc,
+                error: "the task has no check command".into(),
+            });
+            return;
+        };
+        match program::spawn(&launch) {
+            Ok(started) => self.watch(proc, started, &launch),
+            Err(e) => {
+                let _ = self.tx.send(Event::SpawnFailed {
+                    proc,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
+    /// Appends a marker line to the slot's logs so a block's output can be found.
+    fn mark(&self, slot: u32, block: &BlockMessage, what: &str) {
+        let line = format!(
+            "=== blockorch: task {} block {} attempt {}{what} ===\n",
+            block.task, block.block_id, block.attempt
+        );
+        if let Some((out, err)) = self.launcher.logs.get(slot as usize) {
+            for path in [out, err] {
+                if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
+                    let _ = f.write_all(line.as_bytes());
+                }
+            }
+        }
+    }
+
+    fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch) {
+        let pid = started.pid;
+        let meter: Meter = Arc::new(Mutex::new(None));
+        let (drained_tx, drained_rx) = mpsc::channel::<()>();
+        if let Some(report) = started.report.take() {
+            let tx = self.tx.clone();
+            let meter = meter.clone();
+            let reader = thread::Builder::new()
+                .name(format!("report-{pid}"))
+                .spawn(move || read_reports(proc, report, &meter, &tx, drained_tx));
+            if let Err(e) = reader {
+                tracing::error!("cannot start a report reader thread: {e}");
+            }
+        } else {
+            drop(drained_tx);
+        }
+        let tx = self.tx.clone();
+        let stderr_log: PathBuf = launch.stderr_log.clone();
+        let stderr_start = started.stderr_start;
+        let waiter = thread::Builder::new()
+            .name(format!("wait-{pid}"))
+            .spawn(move || {
+                let exit = match program::wait_exit(pid) {
+                    Ok(exit) => exit,
+                    Err(e) => {
+                        tracing::error!("cannot wait for process {pid}: {e}");
+                        return;
+                    }
+                };
+                // Whatever the program left behind in its group goes with it.
+                program::kill_leftovers(pid);
+                let _ = drained_rx.recv_timeout(REPORT_DRAIN);
+                let stderr_tail = log_tail(&stderr_log, stderr_start, TAIL_BYTES);
+                let _ = tx.send(Event::Exited {
+                    proc,
+                    exit,
+                    stderr_tail,
+                });
+            });
+        if let Err(e) = waiter {
+            tracing::error!("cannot start a waiter thread for process {pid}: {e}");
+        }
+        self.procs.insert(
+            proc,
+            Proc {
+                pid,
+                stdin: started.stdin.take(),
+                meter,
+            },
+        );
+    }
+
+    /// Writes `block` to the program's stdin and starts measuring the block.
+    pub fn send(&mut self, slot: u32, proc: ProcId, block: &BlockMessage) {
+        self.mark(slot, block, "");
+        let Some(p) = self.procs.get_mut(&proc) else {
+            return; // it failed to start: SpawnFailed is on its way
+        };
+        if let Ok(mut m) = p.meter.lock() {
+            *m = Some(BlockMeter::start(p.pid));
+        }
+        let Some(stdin) = p.stdin.as_mut() else {
+            return;
+        };
+        let mut line = block.to_json();
+        line.push('\n');
+        match stdin.write_all(line.as_bytes()) {
+            Ok(()) => {}
+            // The program is gone; its exit event follows.
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                let error = if e.kind() == ErrorKind::WouldBlock {
+                    "its stdin is full: the program does not read the blocks it is sent".into()
+                } else {
+                    e.to_string()
+                };
+                let _ = self.tx.send(Event::SendFailed { proc, error });
+            }
+        }
+    }
+
+    /// Closes the program's stdin.
+    pub fn close_stdin(&mut self, proc: ProcId) {
+        if let Some(p) = self.procs.get_mut(&proc) {
+            p.stdin = None;
+        }
+    }
+
+    /// Terminates the process group of `proc` (SIGTERM, SIGKILL after the grace period).
+    pub fn terminate(&mut self, proc: ProcId) {
+        if let Some(p) = self.procs.get(&proc) {
+            program::terminate_group(p.pid, self.kill_grace);
+        }
+    }
+
+    /// Forgets a process that ended.
+    pub fn forget(&mut self, proc: ProcId) {
+        self.procs.remove(&proc);
+    }
+}
+
+fn read_reports(
+    proc: ProcId,
+    report: std::fs::File,
+    meter: &Meter,
+    tx: &Sender<Event>,
+    drained: mpsc::Sender<()>,
+) {
+    let mut reader = BufReader::new(report);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match std::io::Read::take(&mut reader, MAX_REPORT_LINE).read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf).trim().to_owned();
+        if line.is_empty() {
+            continue;
+        }
+        let usage = meter
+            .lock()
+            .ok()
+            .and_then(|mut m| m.take())
+            .map(|m| m.finish())
+            .unwrap_or(Usage::default());
+        if tx.send(Event::Report { proc, line, usage }).is_err() {
+            break;
+        }
+    }
+    let _ = drained.send(());
+}

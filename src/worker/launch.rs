@@ -1,0 +1,83 @@
+//! What exactly is started for a slot: the persistent program, a per-block process or a check,
+//! with their argv (placeholders expanded), environment, working directory and log files.
+//!
+//! Environment: `BLOCKORCH_TASK`, `BLOCKORCH_WORKER_ID`, `BLOCKORCH_SLOT`, `BLOCKORCH_LEDGER`;
+//! persistent programs also get `BLOCKORCH_REPORT_FD=3`; per-block processes and checks get
+//! `BLOCKORCH_BLOCK` (the block as one JSON object) instead. Then the command's own `env`.
+
+use super::context::TaskContext;
+use super::placeholders::expand_argv;
+use super::program::{Launch, REPORT_FD};
+use super::wire::BlockMessage;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// Builds [`Launch`]es for the slots of one agent.
+#[derive(Clone, Debug)]
+pub struct Launcher {
+    /// The served task.
+    pub ctx: TaskContext,
+    /// Worker id.
+    pub worker_id: String,
+    /// Absolute ledger directory.
+    pub ledger: PathBuf,
+    /// Per slot, the stdout and stderr log files.
+    pub logs: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Launcher {
+    fn base(&self, slot: u32, argv: Vec<String>, extra: &BTreeMap<String, String>) -> Launch {
+        let (stdout_log, stderr_log) = self.logs[slot as usize].clone();
+        let mut env = vec![
+            ("BLOCKORCH_TASK".to_owned(), self.ctx.spec.name.clone()),
+            ("BLOCKORCH_WORKER_ID".to_owned(), self.worker_id.clone()),
+            ("BLOCKORCH_SLOT".to_owned(), slot.to_string()),
+            (
+                "BLOCKORCH_LEDGER".to_owned(),
+                self.ledger.display().to_string(),
+            ),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Launch {
+            argv,
+            env,
+            cwd: self.ctx.workdir.clone(),
+            stdout_log,
+            stderr_log,
+            stdin_pipe: false,
+            report_pipe: false,
+        }
+    }
+
+    /// The slot's persistent worker program.
+    pub fn program(&self, slot: u32) -> Launch {
+        let worker = &self.ctx.spec.worker;
+        let mut launch = self.base(slot, worker.command.clone(), &worker.env);
+        launch
+            .env
+            .push(("BLOCKORCH_REPORT_FD".to_owned(), REPORT_FD.to_string()));
+        launch.stdin_pipe = true;
+        launch.report_pipe = true;
+        launch
+    }
+
+    /// A per-block worker process for `block`.
+    pub fn per_block(&self, slot: u32, block: &BlockMessage) -> Launch {
+        let worker = &self.ctx.spec.worker;
+        let mut launch = self.base(slot, expand_argv(&worker.command, block), &worker.env);
+        launch
+            .env
+            .push(("BLOCKORCH_BLOCK".to_owned(), block.to_json()));
+        launch
+    }
+
+    /// The check command for `block` (same placeholders and `BLOCKORCH_BLOCK` as per-block).
+    pub fn check(&self, slot: u32, block: &BlockMessage) -> Option<Launch> {
+        let check = self.ctx.spec.check.as_ref()?;
+        let mut launch = self.base(slot, expand_argv(&check.command, block), &check.env);
+        launch
+            .env
+            .push(("BLOCKORCH_BLOCK".to_owned(), block.to_json()));
+        Some(launch)
+    }
+}

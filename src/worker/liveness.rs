@@ -1,0 +1,146 @@
+//! Is the orchestrator still there? Decided from what the ledger's `owners/` directory says,
+//! compared with the inbox epoch the agent follows (pure; the inbox thread feeds it).
+
+use crate::ledger::{format_age, Liveness, OwnerStatus};
+use std::time::{Duration, Instant};
+
+/// Watches the owner of the ledger on behalf of an agent.
+#[derive(Clone, Debug)]
+pub struct OwnerWatch {
+    /// Heartbeat age beyond which the owner counts as gone.
+    stale_after: Duration,
+    /// How long a newer owner (or the first owner) may take to write this worker's inbox.
+    inbox_wait: Duration,
+    /// Since when an owner has existed whose inbox we do not follow: (epoch, first seen).
+    waiting_for: Option<(u64, Instant)>,
+}
+
+impl OwnerWatch {
+    /// A watch with the given bounds.
+    pub fn new(stale_after: Duration, inbox_wait: Duration) -> Self {
+        Self {
+            stale_after,
+            inbox_wait,
+            waiting_for: None,
+        }
+    }
+
+    /// Looks at the latest owner (`None`: no epoch was ever claimed) given the inbox epoch the
+    /// agent follows; returns why the orchestrator is gone, if it is.
+    pub fn observe(
+        &mut self,
+        followed: Option<u64>,
+        owner: Option<&OwnerStatus>,
+        now_us: u64,
+        now: Instant,
+    ) -> Option<String> {
+        let owner = owner?;
+        if followed.is_none_or(|e| owner.epoch > e) {
+            let since = match self.waiting_for {
+                Some((epoch, since)) if epoch == owner.epoch => since,
+                _ => {
+                    self.waiting_for = Some((owner.epoch, now));
+                    now
+                }
+            };
+            if now.duration_since(since) > self.inbox_wait {
+                return Some(format!(
+                    "orchestrator epoch {} (pid {} on {}) owns the ledger but wrote no inbox for \
+                     this worker within {}",
+                    owner.epoch,
+                    owner.pid,
+                    owner.host,
+                    format_age(self.inbox_wait)
+                ));
+            }
+            return None;
+        }
+        self.waiting_for = None;
+        if followed != Some(owner.epoch) {
+            return None;
+        }
+        match owner.liveness(now_us, self.stale_after) {
+            Liveness::Live => None,
+            Liveness::Released => Some(format!(
+                "orchestrator epoch {} released the ledger (its run ended)",
+                owner.epoch
+            )),
+            Liveness::DeadPid => Some(format!(
+                "orchestrator pid {} on {} is gone",
+                owner.pid, owner.host
+            )),
+            Liveness::HeartbeatStale(age) => Some(format!(
+                "orchestrator epoch {} (pid {} on {}) has not written a heartbeat for {}",
+                owner.epoch,
+                owner.pid,
+                owner.host,
+                format_age(age)
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owner(epoch: u64, heartbeat_us: Option<u64>) -> OwnerStatus {
+        OwnerStatus {
+            epoch,
+            host: "h".into(),
+            pid: 7,
+            since_us: 1_000_000,
+            heartbeat_us,
+            released: false,
+            pid_alive: None,
+        }
+    }
+
+    #[test]
+    fn live_stale_released_and_dead() {
+        let mut w = OwnerWatch::new(Duration::from_secs(60), Duration::from_secs(30));
+        let t = Instant::now();
+        let o = owner(2, Some(100_000_000));
+        assert_eq!(w.observe(Some(2), Some(&o), 150_000_000, t), None);
+        let stale = w.observe(Some(2), Some(&o), 200_000_000, t).unwrap();
+        assert!(stale.contains("has not written a heartbeat for"), "{stale}");
+        let released = OwnerStatus {
+            released: true,
+            ..o.clone()
+        };
+        assert!(w
+            .observe(Some(2), Some(&released), 100_000_000, t)
+            .unwrap()
+            .contains("released"));
+        let dead = OwnerStatus {
+            pid_alive: Some(false),
+            ..o
+        };
+        assert!(w
+            .observe(Some(2), Some(&dead), 100_000_000, t)
+            .unwrap()
+            .contains("pid 7 on h is gone"));
+        assert_eq!(w.observe(Some(2), None, 100_000_000, t), None);
+    }
+
+    #[test]
+    fn newer_epoch_without_inbox_times_out() {
+        let mut w = OwnerWatch::new(Duration::from_secs(60), Duration::from_secs(30));
+        let t = Instant::now();
+        let o = owner(3, Some(100_000_000));
+        assert_eq!(w.observe(Some(2), Some(&o), 100_000_000, t), None);
+        assert_eq!(
+            w.observe(Some(2), Some(&o), 100_000_000, t + Duration::from_secs(20)),
+            None
+        );
+        let gone = w
+            .observe(Some(2), Some(&o), 100_000_000, t + Duration::from_secs(31))
+            .unwrap();
+        assert!(gone.contains("wrote no inbox"), "{gone}");
+        // Once the new inbox is followed the timer is forgotten.
+        assert_eq!(
+            w.observe(Some(3), Some(&o), 100_000_000, t + Duration::from_secs(40)),
+            None
+        );
+    }
+}

@@ -1,0 +1,30 @@
+//! The worker agent (`blockorch worker`): the process inside every job that follows its inbox
+//! in the ledger, runs the task's worker program on assigned blocks and reports in its outbox.
+//! See `docs/workers.md` for the program protocol, flags and exit codes.
+
+mod agent;
+mod context;
+mod error;
+mod events;
+mod executor;
+mod inbox;
+mod launch;
+mod liveness;
+mod options;
+mod outbox;
+mod placeholders;
+mod program;
+mod shutdown;
+mod signals;
+mod slot;
+mod state;
+mod usage;
+mod walltime;
+mod wire;
+
+pub use agent::run_agent;
+pub use error::WorkerError;
+pub use options::{default_worker_id, worker_id_from_env, AgentOptions};
+pub use placeholders::{expand, expand_argv, PLACEHOLDERS};
+pub use shutdown::AgentExit;
+pub use wire::{parse_report, BlockMessage, Report};

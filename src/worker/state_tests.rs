@@ -1,0 +1,529 @@
+//! Decision tests: events in, actions out, no processes.
+
+use super::*;
+use crate::geometry::{Coordinate, Roi};
+use crate::worker::program::Exit;
+use crate::worker::usage::Usage;
+use std::time::Instant;
+
+fn policy(per_block: bool, has_check: bool) -> Policy {
+    Policy {
+        worker_id: "w".into(),
+        host: "h".into(),
+        pid: 1,
+        backend_job: None,
+        slots: 1,
+        per_block,
+        has_check,
+        timeout: Some(Duration::from_secs(10)),
+        max_program_crashes: 3,
+        heartbeat_interval: Duration::from_secs(5),
+        deadline_unix: None,
+        deadline_margin: Duration::from_secs(30),
+        kill_grace: Duration::from_secs(2),
+        exit_wait: Duration::from_secs(30),
+        log_paths: vec!["workers/w/slot-0.stderr.log".into()],
+    }
+}
+
+struct Clock {
+    at: Instant,
+    unix_us: u64,
+}
+
+impl Clock {
+    fn new() -> Self {
+        Self {
+            at: Instant::now(),
+            unix_us: 1_000_000_000_000,
+        }
+    }
+    fn now(&self) -> Now {
+        Now {
+            at: self.at,
+            unix_us: self.unix_us,
+        }
+    }
+    fn advance(&mut self, d: Duration) {
+        self.at += d;
+        self.unix_us += d.as_micros() as u64;
+    }
+}
+
+fn key(block: u64) -> AttemptKey {
+    AttemptKey {
+        task: 0,
+        block,
+        attempt: 1,
+    }
+}
+
+fn message(block: u64) -> BlockMessage {
+    let roi = Roi::new(Coordinate::new(&[0]), Coordinate::new(&[10]));
+    BlockMessage {
+        task: "t".into(),
+        block_id: block,
+        attempt: 1,
+        read_roi: roi,
+        write_roi: roi,
+        total_roi: roi,
+    }
+}
+
+fn exit(code: Option<i32>, signal: Option<i32>) -> Exit {
+    Exit {
+        code,
+        signal,
+        usage: Usage {
+            cpu_seconds: Some(0.5),
+            peak_rss_bytes: Some(4096),
+        },
+    }
+}
+
+fn spawned(actions: &[Action]) -> Vec<(ProcId, ProcKind)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Spawn { proc, kind, .. } => Some((*proc, kind.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn records(actions: &[Action]) -> Vec<&OutboxRecord> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+fn outcome(actions: &[Action]) -> Option<&Outcome> {
+    records(actions).into_iter().find_map(|r| match r {
+        OutboxRecord::Finished { outcome, .. } => Some(outcome),
+        _ => None,
+    })
+}
+
+fn failure_kind(actions: &[Action]) -> Option<FailureKind> {
+    match outcome(actions) {
+        Some(Outcome::Failed { kind, .. }) => Some(*kind),
+        _ => None,
+    }
+}
+
+/// A started persistent agent and the id of its program.
+fn persistent(check: bool) -> (AgentState, Clock, ProcId) {
+    let clock = Clock::new();
+    let mut st = AgentState::new(policy(false, check));
+    let actions = st.start(clock.now());
+    assert!(matches!(records(&actions)[0], OutboxRecord::Hello { .. }));
+    let spawns = spawned(&actions);
+    assert_eq!(spawns.len(), 1);
+    assert_eq!(spawns[0].1, ProcKind::Program);
+    (st, clock, spawns[0].0)
+}
+
+fn report(proc: ProcId, line: &str) -> Event {
+    Event::Report {
+        proc,
+        line: line.into(),
+        usage: Usage {
+            cpu_seconds: Some(1.25),
+            peak_rss_bytes: Some(1 << 20),
+        },
+    }
+}
+
+#[test]
+fn assigned_block_is_sent_and_reported_done_with_stats() {
+    let (mut st, mut clock, prog) = persistent(false);
+    let a = st.handle_event(Event::Assign(key(7), Ok(message(7))), clock.now());
+    assert!(matches!(
+        records(&a)[0],
+        OutboxRecord::Started {
+            block: 7,
+            slot: 0,
+            ..
+        }
+    ));
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { proc, block, .. } if *proc == prog && block.block_id == 7)
+    ));
+    clock.advance(Duration::from_millis(1500));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":7,"status":"done"}"#),
+        clock.now(),
+    );
+    let Some(OutboxRecord::Finished {
+        outcome,
+        stats,
+        log_path,
+        ..
+    }) = records(&a).first().copied()
+    else {
+        panic!("no Finished in {a:?}");
+    };
+    assert_eq!(*outcome, Outcome::Done);
+    assert_eq!(stats.wall_s, 1.5);
+    assert_eq!(stats.cpu_s, 1.25);
+    assert_eq!(stats.peak_rss_bytes, 1 << 20);
+    assert_eq!(log_path, "workers/w/slot-0.stderr.log");
+    assert!(!st.is_busy());
+}
+
+#[test]
+fn resent_assignments_are_ignored() {
+    let (mut st, clock, _) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    assert_eq!(st.queued(), 1);
+    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(st.queued(), 1);
+}
+
+#[test]
+fn reported_failure_and_invalid_report() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(
+        report(
+            prog,
+            r#"{"block_id":1,"status":"failed","error":"Traceback: boom"}"#,
+        ),
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
+    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(report(prog, "not json"), clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
+    // Killed by us: not a crash, and a new program starts.
+    assert_eq!(st.slots()[0].crashes, 0);
+    assert_eq!(spawned(&a).len(), 1);
+}
+
+#[test]
+fn timeout_terminates_then_fails_and_restarts() {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    clock.advance(Duration::from_secs(5));
+    assert!(!st
+        .handle_event(Event::Tick, clock.now())
+        .contains(&Action::Terminate(prog)));
+    clock.advance(Duration::from_secs(6));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::Timeout));
+    let Some(OutboxRecord::Finished { stats, .. }) = records(&a).first().copied() else {
+        panic!()
+    };
+    assert_eq!(stats.signal, Some(15));
+    // Block 2 goes to a new program.
+    let spawns = spawned(&a);
+    assert_eq!(spawns.len(), 1);
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { proc, block, .. } if *proc == spawns[0].0 && block.block_id == 2)
+    ));
+}
+
+#[test]
+fn program_death_fails_block_and_crash_bound_gives_up() {
+    let (mut st, clock, mut prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let death = |proc| Event::Exited {
+        proc,
+        exit: exit(Some(1), None),
+        stderr_tail: "ImportError: no module named torch".into(),
+    };
+    let a = st.handle_event(death(prog), clock.now());
+    assert_eq!(failure_kind(&a), Some(FailureKind::ProgramDied));
+    let Some(Outcome::Failed { message, .. }) = outcome(&a) else {
+        panic!()
+    };
+    assert!(message.contains("ImportError"), "{message}");
+    prog = spawned(&a)[0].0;
+    let a = st.handle_event(death(prog), clock.now());
+    prog = spawned(&a)[0].0;
+    let a = st.handle_event(death(prog), clock.now());
+    let bye = records(&a)
+        .into_iter()
+        .find_map(|r| match r {
+            OutboxRecord::Bye { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .expect("Bye after three crashes");
+    assert!(
+        bye.contains("3 times") && bye.contains("ImportError"),
+        "{bye}"
+    );
+    assert_eq!(
+        a.last(),
+        Some(&Action::Exit(super::super::AgentExit::GaveUp))
+    );
+}
+
+#[test]
+fn stop_drains_queue_then_closes_stdin_and_says_bye() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Stop("run complete".into()), clock.now());
+    assert!(!a.contains(&Action::CloseStdin(prog)));
+    st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":2,"status":"done"}"#),
+        clock.now(),
+    );
+    assert!(a.contains(&Action::CloseStdin(prog)), "{a:?}");
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(Some(0), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert!(matches!(records(&a)[0], OutboxRecord::Bye { .. }));
+    assert_eq!(
+        a.last(),
+        Some(&Action::Exit(super::super::AgentExit::Stopped))
+    );
+}
+
+#[test]
+fn signal_gives_back_running_and_queued_blocks() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
+    let given_back: Vec<u64> = records(&a)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Abandoned { block, reason, .. } => {
+                assert_eq!(reason, "agent terminated (SIGTERM)");
+                Some(*block)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(given_back, [2, 1]);
+    assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert!(
+        outcome(&a).is_none(),
+        "no Finished after giving back: {a:?}"
+    );
+    assert_eq!(
+        a.last(),
+        Some(&Action::Exit(super::super::AgentExit::Signalled(15)))
+    );
+}
+
+#[test]
+fn orchestrator_gone_reports_nothing_more() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(Event::OrchestratorGone("parent died".into()), clock.now());
+    assert!(records(&a).is_empty(), "{a:?}");
+    assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    let recs = records(&a);
+    assert_eq!(recs.len(), 1);
+    assert!(matches!(recs[0], OutboxRecord::Bye { reason, .. } if reason.contains("parent died")));
+}
+
+#[test]
+fn check_skips_and_post_check_fails() {
+    let clock = Clock::new();
+    let mut st = AgentState::new(policy(true, true));
+    assert!(spawned(&st.start(clock.now())).is_empty());
+    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let (check, kind) = spawned(&a)[0].clone();
+    assert!(matches!(kind, ProcKind::Check(_)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: check,
+            exit: exit(Some(0), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(outcome(&a), Some(&Outcome::Skipped));
+
+    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let check = spawned(&a)[0].0;
+    let a = st.handle_event(
+        Event::Exited {
+            proc: check,
+            exit: exit(Some(1), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    let (run, kind) = spawned(&a)[0].clone();
+    assert!(matches!(kind, ProcKind::PerBlock(_)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: run,
+            exit: exit(Some(0), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    let post = spawned(&a)[0].0;
+    let a = st.handle_event(
+        Event::Exited {
+            proc: post,
+            exit: exit(Some(2), None),
+            stderr_tail: "output missing".into(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::CheckFailed));
+    let Some(OutboxRecord::Finished { stats, .. }) = records(&a).first().copied() else {
+        panic!()
+    };
+    assert_eq!(stats.exit_code, Some(2));
+    assert_eq!(stats.cpu_s, 1.5, "three processes of 0.5 s each");
+}
+
+#[test]
+fn per_block_exit_codes() {
+    let clock = Clock::new();
+    let mut st = AgentState::new(policy(true, false));
+    st.start(clock.now());
+    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let run = spawned(&a)[0].0;
+    let a = st.handle_event(
+        Event::Exited {
+            proc: run,
+            exit: exit(Some(3), None),
+            stderr_tail: "bad input".into(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
+    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let run = spawned(&a)[0].0;
+    let a = st.handle_event(
+        Event::SpawnFailed {
+            proc: run,
+            error: "no such file".into(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::ProgramDied));
+}
+
+#[test]
+fn walltime_refuses_blocks_that_cannot_finish() {
+    let mut clock = Clock::new();
+    let mut p = policy(true, false);
+    let now_s = clock.unix_us as f64 / 1e6;
+    p.deadline_unix = Some(now_s + 100.0);
+    p.deadline_margin = Duration::from_secs(10);
+    let mut st = AgentState::new(p);
+    st.start(clock.now());
+    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let run = spawned(&a)[0].0;
+    clock.advance(Duration::from_secs(50));
+    st.handle_event(
+        Event::Exited {
+            proc: run,
+            exit: exit(Some(0), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    // 50 s left, mean 50 s + margin 10 s: does not fit.
+    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    assert!(spawned(&a).is_empty());
+    assert!(records(&a)
+        .iter()
+        .any(|r| matches!(r, OutboxRecord::Abandoned { block: 2, .. })));
+    assert!(records(&a)
+        .iter()
+        .any(|r| matches!(r, OutboxRecord::Bye { reason, .. } if reason.starts_with("walltime"))));
+    assert_eq!(
+        a.last(),
+        Some(&Action::Exit(super::super::AgentExit::Walltime))
+    );
+}
+
+#[test]
+fn revoke_kills_silently() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(Event::Revoke(key(1)), clock.now());
+    assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert!(outcome(&a).is_none());
+    assert_eq!(spawned(&a).len(), 1, "program restarted");
+}
+
+#[test]
+fn heartbeat_every_interval() {
+    let (mut st, mut clock, _) = persistent(false);
+    clock.advance(Duration::from_secs(4));
+    assert!(records(&st.handle_event(Event::Tick, clock.now())).is_empty());
+    clock.advance(Duration::from_secs(2));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(matches!(records(&a)[..], [OutboxRecord::Heartbeat { .. }]));
+}
+
+#[test]
+fn unknown_block_is_failed_right_away() {
+    let (mut st, clock, _) = persistent(false);
+    let a = st.handle_event(
+        Event::Assign(key(99), Err("block 99 is not a block of task \"t\"".into())),
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
+    assert!(spawned(&a).is_empty());
+}
