@@ -362,6 +362,18 @@ check_ports_free() {
     done
 }
 
+# Jobs restored from slurmctld's saved state on a fresh start are leftovers
+# of a cluster that was not stopped cleanly (e.g. killed at the end of a
+# session): cancel them so that tests start on an empty cluster.
+cancel_leftover_jobs() {
+    local jobs
+    jobs=$(timeout 10 squeue -h -o %A 2>/dev/null) || return 0
+    [[ -n $jobs ]] || return 0
+    log "cancelling $(wc -w <<<"$jobs") job(s) left from a previous run"
+    # shellcheck disable=SC2086 # one word per job id
+    timeout 10 scancel $jobs 2>/dev/null || true
+}
+
 slurmds_alive() {
     local n
     for n in "${NODES[@]}"; do
@@ -395,6 +407,7 @@ start_cluster() {
 
     run_daemon slurmctld -f "$SLURM_CONF_FILE" || fail "slurmctld did not start"
     wait_for 30 port_listening "$CTLD_PORT" || fail "slurmctld is not listening on $CTLD_PORT"
+    cancel_leftover_jobs
     for n in "${NODES[@]}"; do
         run_daemon slurmd -f "$SLURM_CONF_FILE" -N "$n" || {
             [[ $mode == cgroup ]] && return 2
@@ -436,6 +449,9 @@ start_cluster() {
         fi
         sleep 0.2
     done
+    # Accounting records of jobs lost in a crash stay RUNNING forever unless
+    # fixed ("runaway jobs").
+    timeout 20 sacctmgr -i show runawayjobs </dev/null >/dev/null 2>&1 || true
     return 0
 }
 

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs and starts what the tests need (a real
+# single-host SLURM cluster, a Python venv with daisy 2.0.0 for the differential tests), checks
+# formatting and lints, then runs every test. Run as root on Debian 12 (CI does).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$repo"
+step() { printf '\n== %s\n' "$*"; }
+
+step "SLURM test cluster"
+bash cluster-tests/start-cluster.sh
+# shellcheck disable=SC1091
+source cluster-tests/env.sh
+
+step "Python venv with daisy 2.0.0"
+BLOCKORCH_PYTHON="$(scripts/setup-python.sh)"
+export BLOCKORCH_PYTHON
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "cargo clippy"
+cargo clippy --release --all-targets --quiet -- -D warnings
+
+step "cargo test"
+export BLOCKORCH_REQUIRE_SLURM=1
+cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
