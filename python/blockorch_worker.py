@@ -137,13 +137,16 @@ def _report_stream():
     return _reports
 
 
-def report(block_id, error=None):
-    """Reports ``block_id`` done (``error`` is None) or failed with the text ``error``.
+def report(block_id, error=None, exiting=False):
+    """Reports ``block_id`` done (``error`` is None) or failed with the text ``error``;
+    ``exiting=True`` tells the agent this program ends after the report.
 
     :func:`blocks` and :func:`run` call this for you."""
     message = {"block_id": int(block_id), "status": "done"}
     if error is not None:
         message = {"block_id": int(block_id), "status": "failed", "error": str(error)}
+    if exiting:
+        message["exit"] = True
     stream = _report_stream()
     stream.write(json.dumps(message) + "\n")
     stream.flush()
@@ -163,7 +166,7 @@ def _excepthook(kind, value, tb):
     global _current
     if _current is not None:
         block, _current = _current, None
-        report(block.block_id, "".join(traceback.format_exception(kind, value, tb)))
+        report(block.block_id, "".join(traceback.format_exception(kind, value, tb)), exiting=True)
     _previous_excepthook(kind, value, tb)
 
 
@@ -171,7 +174,11 @@ def _at_exit():
     global _current
     if _current is not None:
         block, _current = _current, None
-        report(block.block_id, "the program left the blocks() loop before finishing the block")
+        report(
+            block.block_id,
+            "the program left the blocks() loop before finishing the block",
+            exiting=True,
+        )
 
 
 _previous_excepthook = sys.excepthook

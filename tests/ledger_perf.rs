@@ -3,9 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use blockorch::ledger::{
-    ClaimOptions, Journal, Ledger, LedgerView, OrchestratorRecord, Outcome,
-};
+use blockorch::ledger::{ClaimOptions, Journal, Ledger, LedgerView, OrchestratorRecord, Outcome};
 use serde_json::json;
 
 const BLOCKS: u64 = 1_000_000;

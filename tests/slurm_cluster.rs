@@ -19,6 +19,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The directory start-cluster.sh keeps its state in.
+fn state_dir() -> String {
+    std::env::var("BLOCKORCH_SLURM_DIR").unwrap_or_else(|_| "/tmp/blockorch-slurm".into())
+}
+
 /// `SLURM_CONF` of the test cluster; panics with the fix when it is not reachable.
 fn slurm_conf() -> String {
     let conf = std::env::var("SLURM_CONF")
@@ -35,8 +40,9 @@ fn slurm_conf() -> String {
         });
     let Some(conf) = conf else {
         panic!(
-            "no SLURM test cluster: SLURM_CONF is unset and /tmp/blockorch-slurm/env.sh is missing; \
-             run `bash cluster-tests/start-cluster.sh` first"
+            "no SLURM test cluster: SLURM_CONF is unset and {}/env.sh is missing; \
+             run `bash cluster-tests/start-cluster.sh` first",
+            state_dir()
         );
     };
     let ping = Command::new("timeout")

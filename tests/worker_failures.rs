@@ -40,9 +40,16 @@ fn timeout_kills_the_process_group_and_next_block_runs_in_a_new_program() {
     while running(grandchild) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(!running(grandchild), "the grandchild sleep survived the timeout");
+    assert!(
+        !running(grandchild),
+        "the grandchild sleep survived the timeout"
+    );
     let starts = std::fs::read_to_string(h.workdir.join("starts.log")).unwrap();
-    assert_eq!(starts.lines().count(), 2, "program restarted once: {starts}");
+    assert_eq!(
+        starts.lines().count(),
+        2,
+        "program restarted once: {starts}"
+    );
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
 }

@@ -17,7 +17,10 @@ fn parent_death_stops_the_agent_and_its_programs() {
     let mut h = Harness::new(task(json!({
         "worker": python_worker("misbehave.py", &[], false),
     })));
-    let mut parent = std::process::Command::new("sleep").arg("60").spawn().unwrap();
+    let mut parent = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
     let mut opts = h.options();
     opts.parent_pid = Some(parent.id());
     let agent = h.spawn_agent(opts);
@@ -29,7 +32,10 @@ fn parent_death_stops_the_agent_and_its_programs() {
     let records = h.outbox();
     let reason = bye(&records).unwrap();
     assert!(reason.contains("parent process"), "{reason}");
-    assert!(finished(&records).is_empty(), "nothing reported for the in-flight block");
+    assert!(
+        finished(&records).is_empty(),
+        "nothing reported for the in-flight block"
+    );
     assert!(!running(victim), "the program was terminated");
 }
 

@@ -23,7 +23,11 @@ fn persistent_python_done_failed_traceback_and_stdout_garbage() {
     h.assign(&[0, 1, 2, 3, 4]);
     let records = h.wait_for("five blocks", T, |r| finished(r).len() == 5);
     for block in [0, 1, 2, 4] {
-        assert_eq!(outcome_of(&records, block), Some(Outcome::Done), "block {block}");
+        assert_eq!(
+            outcome_of(&records, block),
+            Some(Outcome::Done),
+            "block {block}"
+        );
         let done = std::fs::read_to_string(h.workdir.join(format!("done-{block}"))).unwrap();
         let begin = block * 10;
         assert!(
@@ -35,7 +39,10 @@ fn persistent_python_done_failed_traceback_and_stdout_garbage() {
         Some(Outcome::Failed { kind, message }) => {
             assert_eq!(kind, FailureKind::BlockError);
             assert!(message.contains("Traceback"), "{message}");
-            assert!(message.contains("ValueError: block three is cursed"), "{message}");
+            assert!(
+                message.contains("ValueError: block three is cursed"),
+                "{message}"
+            );
         }
         other => panic!("block 3: {other:?}"),
     }
@@ -48,16 +55,23 @@ fn persistent_python_done_failed_traceback_and_stdout_garbage() {
         })
         .collect();
     assert_eq!(slots.len(), 2, "{records:#?}");
-    let stdout = std::fs::read_to_string(
-        h.ledger
-            .worker_log_path(&h.worker, 0, blockorch::ledger::LogStream::Stdout),
-    )
+    let stdout = std::fs::read_to_string(h.ledger.worker_log_path(
+        &h.worker,
+        0,
+        blockorch::ledger::LogStream::Stdout,
+    ))
     .unwrap();
-    assert!(stdout.contains("garbage {{{"), "prints went to the slot log: {stdout}");
+    assert!(
+        stdout.contains("garbage {{{"),
+        "prints went to the slot log: {stdout}"
+    );
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
     let records = h.outbox();
-    assert!(matches!(records.first(), Some(OutboxRecord::Hello { slots: 2, .. })));
+    assert!(matches!(
+        records.first(),
+        Some(OutboxRecord::Hello { slots: 2, .. })
+    ));
     assert_eq!(bye(&records).as_deref(), Some("stopped: run complete"));
 }
 
@@ -162,7 +176,10 @@ fn per_block_exit_code_fails_the_attempt_with_stats() {
     assert_eq!(stats.exit_code, Some(0));
     assert!(stats.peak_rss_bytes > 1 << 20, "{stats:?}");
     assert!(stats.cpu_s > 0.0, "{stats:?}");
-    assert!(stats.end_us > stats.start_us && stats.wall_s > 0.0, "{stats:?}");
+    assert!(
+        stats.end_us > stats.start_us && stats.wall_s > 0.0,
+        "{stats:?}"
+    );
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
 }
@@ -192,7 +209,10 @@ fn check_skips_done_blocks_and_fails_missing_output() {
         other => panic!("block 4: {other:?}"),
     }
     // Block 1: checked before (not done) and after (done).
-    assert_eq!(std::fs::read_to_string(h.workdir.join("checked-1")).unwrap(), "xx");
+    assert_eq!(
+        std::fs::read_to_string(h.workdir.join("checked-1")).unwrap(),
+        "xx"
+    );
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
 }

@@ -1,14 +1,14 @@
-//! SIGTERM makes the agent give its in-flight blocks back (alone in this test binary: the
-//! signal reaches the whole process).
+//! SIGTERM to a real `blockorch worker` process: it gives its unfinished blocks back,
+//! terminates its program, says Bye and exits 143.
 
 #[path = "fixtures/workers/harness.rs"]
 mod harness;
 
 use blockorch::ledger::OutboxRecord;
-use blockorch::worker::AgentExit;
 use harness::*;
 use serde_json::json;
-use std::time::Duration;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -17,13 +17,32 @@ fn sigterm_gives_back_in_flight_and_queued_blocks() {
     let mut h = Harness::new(task(json!({
         "worker": python_worker("misbehave.py", &[], false),
     })));
-    let agent = h.spawn_agent(h.options());
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .arg("worker")
+        .arg("--ledger")
+        .arg(h.ledger.root())
+        .args(["--task", "t", "--worker-id", h.worker.as_str()])
+        .arg("--workdir")
+        .arg(&h.workdir)
+        .args(["--poll-ms", "20", "--kill-grace", "1"])
+        .spawn()
+        .unwrap();
     h.assign(&[2, 3]);
     let victim: i32 = wait_file(&h.workdir.join("victim.pid"), T).parse().unwrap();
-    // SAFETY: raising a signal whose handler the agent installed (it wrote Hello after that).
-    assert_eq!(unsafe { libc::raise(libc::SIGTERM) }, 0);
-    assert_eq!(join(agent, T), AgentExit::Signalled(libc::SIGTERM));
-    assert_eq!(AgentExit::Signalled(libc::SIGTERM).code(), 143);
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) }, 0);
+    let until = Instant::now() + T;
+    let status = loop {
+        if let Some(status) = agent.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < until,
+            "the agent did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(143));
     let records = h.outbox();
     let given_back: Vec<(u64, String)> = records
         .iter()
@@ -41,5 +60,24 @@ fn sigterm_gives_back_in_flight_and_queued_blocks() {
     );
     assert!(finished(&records).is_empty(), "{records:#?}");
     assert!(bye(&records).unwrap().contains("SIGTERM"));
-    assert!(!running(victim));
+    assert!(matches!(records.last(), Some(OutboxRecord::Bye { .. })));
+    assert!(!running(victim), "the program was terminated");
+}
+
+#[test]
+fn unknown_task_is_refused_naming_the_known_tasks() {
+    let h = Harness::new(task(json!({
+        "worker": python_worker("persistent.py", &[], false),
+    })));
+    let out = Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .arg("worker")
+        .arg("--ledger")
+        .arg(h.ledger.root())
+        .args(["--task", "nope", "--worker-id", "w-x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no task \"nope\""), "{stderr}");
+    assert!(stderr.contains("(its tasks: t)"), "{stderr}");
 }

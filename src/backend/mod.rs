@@ -93,4 +93,10 @@ pub trait Backend {
         let _ = num_workers;
         1
     }
+
+    /// Takes over agents an earlier orchestrator of the same run started (after a resume), so
+    /// the backend tracks them like its own.
+    fn adopt(&mut self, agents: &[LaunchedAgent]) {
+        let _ = agents;
+    }
 }

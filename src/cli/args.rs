@@ -87,6 +87,22 @@ pub struct SubmitArgs {
     /// [default: 4 × num_workers + 8].
     #[arg(long, value_name = "N")]
     pub max_launches: Option<u32>,
+    /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps
+    /// (one per GPU) inside the current salloc/sbatch allocation; `auto` picks `allocation`
+    /// when SLURM_JOB_ID is set.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub slurm_mode: SlurmModeArg,
+}
+
+/// How the SLURM backend starts workers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlurmModeArg {
+    /// Job steps inside an allocation when SLURM_JOB_ID is set, job arrays otherwise.
+    Auto,
+    /// Always submit job arrays.
+    Submit,
+    /// Always start job steps in the current allocation.
+    Allocation,
 }
 
 /// Arguments of `blockorch status`.

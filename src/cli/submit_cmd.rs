@@ -1,9 +1,12 @@
 //! `blockorch submit`: run (or resume) a task file to the end.
 
-use super::args::{BackendKind, SubmitArgs};
+use super::args::{BackendKind, SlurmModeArg, SubmitArgs};
 use super::exit::{CliFailure, ExitCode};
 use crate::backend::local::LocalBackend;
-use crate::backend::Backend;
+use crate::backend::slurm::{
+    resolve_mode, AllocationBackend, ModeRequest, SlurmBackend, SlurmConfig, SlurmMode,
+};
+use crate::backend::{Backend, LaunchRequest};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -49,7 +52,40 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             Box::new(LocalBackend::new(exe)),
             SubmitOptions::local(task_file, ledger),
         ),
-        BackendKind::Slurm | BackendKind::Lsf => {
+        BackendKind::Slurm => {
+            let file = crate::task::load_task_file(&task_file)?;
+            let run_name = crate::orchestrator::run_name(&ledger);
+            let mut config = SlurmConfig::from_task_file(&file, &run_name, exe);
+            if let Some(template) = &args.template {
+                let template = absolute(template)?;
+                for task in &mut config.tasks {
+                    task.template = Some(template.clone());
+                }
+            }
+            let slurm_job = std::env::var("SLURM_JOB_ID").ok();
+            let mode = match args.slurm_mode {
+                SlurmModeArg::Auto => ModeRequest::Auto,
+                SlurmModeArg::Submit => ModeRequest::Submit,
+                SlurmModeArg::Allocation => ModeRequest::Allocation,
+            };
+            let mode = resolve_mode(mode, slurm_job.as_deref())
+                .map_err(|e| CliFailure(ExitCode::BadInput, e))?;
+            if args.dry_run {
+                return dry_run(&file, config, &ledger, &run_name);
+            }
+            let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
+            let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
+            let opts = SubmitOptions::cluster(task_file, ledger, poll, max_poll);
+            let backend: Box<dyn Backend> = match mode {
+                SlurmMode::Submit => Box::new(SlurmBackend::new(config)),
+                SlurmMode::Allocation { job_id } => {
+                    tracing::warn!("inside SLURM allocation {job_id}: workers run as job steps");
+                    Box::new(AllocationBackend::new(&job_id, config))
+                }
+            };
+            (backend, opts)
+        }
+        BackendKind::Lsf => {
             return Err(CliFailure(
                 ExitCode::BadInput,
                 format!(
@@ -61,7 +97,6 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             .into())
         }
     };
-    let _ = Duration::ZERO;
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
     if args.quiet || args.json {
@@ -140,5 +175,35 @@ fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
         ledger.display(),
         log_path.display()
     );
+    Ok(ExitCode::Success)
+}
+
+/// `submit --dry-run`: the rendered job script and exact sbatch command of every task's first
+/// wave, submitting nothing.
+fn dry_run(
+    file: &crate::task::TaskFile,
+    config: SlurmConfig,
+    ledger: &Path,
+    run_name: &str,
+) -> Result<ExitCode> {
+    let mut backend = SlurmBackend::new(config);
+    let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
+    for (index, task) in file.tasks.iter().enumerate() {
+        let request = LaunchRequest {
+            task: index,
+            task_name: task.name.clone(),
+            count: task.num_workers,
+            slots_per_agent: 1,
+            ledger: ledger.to_path_buf(),
+            run_name: run_name.to_string(),
+            epoch: 0,
+            workdir: workdir.clone(),
+        };
+        for submission in backend.dry_run(&request)? {
+            println!("# task {}: {}", task.name, submission.script_path.display());
+            println!("{}", submission.script);
+            println!("# submit with:\n{}\n", submission.command_line);
+        }
+    }
     Ok(ExitCode::Success)
 }

@@ -127,3 +127,76 @@ pub(crate) fn prune_snapshots(layout: &Layout, newest: (u64, u64), keep: usize) 
     }
     Ok(doomed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::records::OrchestratorRecord;
+
+    fn sample_state() -> LedgerState {
+        let mut s = LedgerState::new();
+        s.apply(&OrchestratorRecord::WorkerRegistered {
+            index: 0,
+            worker_id: "w".into(),
+            backend: "local".into(),
+            job_id: None,
+            time_us: 1,
+        });
+        for block in 0..100 {
+            s.apply(&OrchestratorRecord::Assigned {
+                task: 1,
+                block,
+                attempt: 1,
+                worker: 0,
+                time_us: 2,
+            });
+        }
+        s
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let state = sample_state();
+        let coverage = [LogCoverage {
+            epoch: 3,
+            offset: 4567,
+        }];
+        let path = write_snapshot(&layout, 3, 2, &coverage, &state).unwrap();
+        assert_eq!(path, layout.snapshot_path(3, 2));
+        let snap = read_snapshot(&path).unwrap();
+        assert_eq!((snap.epoch, snap.seq), (3, 2));
+        assert_eq!(snap.coverage, coverage);
+        assert_eq!(snap.state, state);
+        // No temporary file is left.
+        assert_eq!(layout.list_snapshots().unwrap(), vec![(3, 2)]);
+        assert_eq!(fs::read_dir(layout.snapshots_dir()).unwrap().count(), 1);
+
+        let bytes = fs::read(&path).unwrap();
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        fs::write(&path, &flipped).unwrap();
+        assert_eq!(read_snapshot(&path).unwrap_err(), "checksum mismatch");
+        fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        assert!(read_snapshot(&path).unwrap_err().contains("header says"));
+        fs::write(&path, &bytes[..10]).unwrap();
+        assert!(read_snapshot(&path).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn prune_keeps_newest_and_later_epochs() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let state = LedgerState::new();
+        for (e, s) in [(1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1)] {
+            write_snapshot(&layout, e, s, &[], &state).unwrap();
+        }
+        assert_eq!(prune_snapshots(&layout, (2, 3), 2).unwrap(), 3);
+        assert_eq!(
+            layout.list_snapshots().unwrap(),
+            vec![(2, 2), (2, 3), (3, 1)]
+        );
+    }
+}

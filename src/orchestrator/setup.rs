@@ -213,6 +213,8 @@ impl Run {
             self.agents.push(agent);
         }
         self.journal.commit()?;
+        let adopted: Vec<LaunchedAgent> = self.agents.iter().map(|a| a.launched.clone()).collect();
+        self.backend.adopt(&adopted);
         Ok(())
     }
 }

@@ -126,7 +126,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
 
     let mut state = AgentState::new(policy);
     let mut exit = None;
-    let first = state.start(Now::now());
+    let first = state.start(Now::current());
     carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
     let mut parent_reported = false;
     let mut last_tick = Instant::now();
@@ -157,7 +157,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             if let Event::Exited { proc, .. } = &event {
                 executor.forget(*proc);
             }
-            let actions = state.handle_event(event, Now::now());
+            let actions = state.handle_event(event, Now::current());
             carry_out(actions, &mut executor, &mut outbox, &mut exit, &inbox);
         }
     }

@@ -42,7 +42,7 @@ pub struct Now {
 
 impl Now {
     /// The current time.
-    pub fn now() -> Self {
+    pub fn current() -> Self {
         Self {
             at: Instant::now(),
             unix_us: crate::ledger::now_us(),
@@ -55,7 +55,7 @@ impl Now {
 pub enum Event {
     /// The orchestrator assigned a block; `Err` says why the block cannot be run (unknown task
     /// or block id).
-    Assign(AttemptKey, Result<BlockMessage, String>),
+    Assign(AttemptKey, Result<Box<BlockMessage>, String>),
     /// The orchestrator took an attempt back.
     Revoke(AttemptKey),
     /// The orchestrator asked the agent to finish its blocks and exit.

@@ -5,7 +5,7 @@
 use super::events::{Event, ProcId, ProcKind};
 use super::launch::Launcher;
 use super::program::{self, log_tail, Launch, Started};
-use super::usage::{BlockMeter, Usage};
+use super::usage::BlockMeter;
 use super::wire::BlockMessage;
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -222,7 +222,7 @@ fn read_reports(
             .ok()
             .and_then(|mut m| m.take())
             .map(|m| m.finish())
-            .unwrap_or(Usage::default());
+            .unwrap_or_default();
         if tx.send(Event::Report { proc, line, usage }).is_err() {
             break;
         }

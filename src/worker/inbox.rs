@@ -55,7 +55,7 @@ pub fn to_event(record: InboxRecord, ctx: &TaskContext) -> Event {
                 block,
                 attempt,
             },
-            ctx.block_message(task, block, attempt),
+            ctx.block_message(task, block, attempt).map(Box::new),
         ),
         InboxRecord::Revoke {
             task,
@@ -130,7 +130,7 @@ fn follow(mut s: InboxSetup, tx: Sender<Event>, stop: &AtomicBool, kick: &Atomic
             }
             Err(e) => {
                 errors += 1;
-                if errors == 1 || errors % 100 == 0 {
+                if errors == 1 || errors.is_multiple_of(100) {
                     tracing::warn!("cannot read the inbox (will retry): {e}");
                 }
                 interval = s.max_poll;

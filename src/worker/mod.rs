@@ -27,4 +27,4 @@ pub use error::WorkerError;
 pub use options::{default_worker_id, worker_id_from_env, AgentOptions};
 pub use placeholders::{expand, expand_argv, PLACEHOLDERS};
 pub use shutdown::AgentExit;
-pub use wire::{parse_report, BlockMessage, Report};
+pub use wire::{parse_report, BlockMessage, Report, ReportStatus};

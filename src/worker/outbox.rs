@@ -45,7 +45,7 @@ impl Outbox {
             }
             Err(e) => {
                 self.failures += 1;
-                if self.failures == 1 || self.failures % 100 == 0 {
+                if self.failures == 1 || self.failures.is_multiple_of(100) {
                     tracing::error!("cannot write the outbox (will retry): {e}");
                 }
                 Err(e)

@@ -6,7 +6,7 @@ use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};
 use super::walltime::{block_fits, DurationMean};
-use super::wire::{parse_report, BlockMessage, Report};
+use super::wire::{parse_report, BlockMessage, ReportStatus};
 use crate::ledger::{AttemptStats, FailureKind, OutboxRecord, Outcome};
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
@@ -203,7 +203,7 @@ impl AgentState {
     fn on_assign(
         &mut self,
         key: AttemptKey,
-        message: Result<BlockMessage, String>,
+        message: Result<Box<BlockMessage>, String>,
         now: Now,
         out: &mut Vec<Action>,
     ) {
@@ -236,7 +236,10 @@ impl AgentState {
                 return;
             }
         }
-        self.queue.push_back(Job { key, message });
+        self.queue.push_back(Job {
+            key,
+            message: *message,
+        });
     }
 
     fn on_revoke(&mut self, key: AttemptKey, now: Now, out: &mut Vec<Action>) {
@@ -472,30 +475,37 @@ impl AgentState {
         }
         let block = att.job.key.block;
         let report = parse_report(line).and_then(|r| {
-            if r.block_id() == block {
+            if r.block_id == block {
                 Ok(r)
             } else {
                 Err(format!(
                     "the worker program reported block {} on fd 3 while running block {block}",
-                    r.block_id()
+                    r.block_id
                 ))
             }
         });
-        match report {
+        let report = match report {
+            Ok(report) => report,
             Err(problem) => {
                 let msg = format!("{problem}; the program was restarted");
-                self.kill_attempt(i, KillReason::Protocol(msg), now, out);
+                return self.kill_attempt(i, KillReason::Protocol(msg), now, out);
             }
-            Ok(report) => {
-                att.add_usage(usage);
-                self.slots[i].crashes = 0;
-                match report {
-                    Report::Done { .. } if self.policy.has_check => self.begin_post_check(i, out),
-                    Report::Done { .. } => self.finish(i, Outcome::Done, None, now, out),
-                    Report::Failed { error, .. } => {
-                        self.finish(i, failed(FailureKind::BlockError, error), None, now, out)
-                    }
-                }
+        };
+        att.add_usage(usage);
+        self.slots[i].crashes = 0;
+        if report.exiting {
+            // It said it ends after this report: no more blocks for it, and no crash.
+            out.push(Action::CloseStdin(proc));
+            self.slots[i].program = Program::Closing {
+                proc,
+                since: now.at,
+            };
+        }
+        match report.status {
+            ReportStatus::Done if self.policy.has_check => self.begin_post_check(i, out),
+            ReportStatus::Done => self.finish(i, Outcome::Done, None, now, out),
+            ReportStatus::Failed(error) => {
+                self.finish(i, failed(FailureKind::BlockError, error), None, now, out)
             }
         }
     }

@@ -141,7 +141,7 @@ fn report(proc: ProcId, line: &str) -> Event {
 #[test]
 fn assigned_block_is_sent_and_reported_done_with_stats() {
     let (mut st, mut clock, prog) = persistent(false);
-    let a = st.handle_event(Event::Assign(key(7), Ok(message(7))), clock.now());
+    let a = st.handle_event(Event::Assign(key(7), Ok(Box::new(message(7)))), clock.now());
     assert!(matches!(
         records(&a)[0],
         OutboxRecord::Started {
@@ -178,10 +178,10 @@ fn assigned_block_is_sent_and_reported_done_with_stats() {
 #[test]
 fn resent_assignments_are_ignored() {
     let (mut st, clock, _) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
-    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     assert_eq!(st.queued(), 1);
-    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     assert!(a.is_empty(), "{a:?}");
     assert_eq!(st.queued(), 1);
 }
@@ -189,7 +189,7 @@ fn resent_assignments_are_ignored() {
 #[test]
 fn reported_failure_and_invalid_report() {
     let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let a = st.handle_event(
         report(
             prog,
@@ -198,7 +198,7 @@ fn reported_failure_and_invalid_report() {
         clock.now(),
     );
     assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
-    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let a = st.handle_event(report(prog, "not json"), clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
     let a = st.handle_event(
@@ -218,8 +218,8 @@ fn reported_failure_and_invalid_report() {
 #[test]
 fn timeout_terminates_then_fails_and_restarts() {
     let (mut st, mut clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
-    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     clock.advance(Duration::from_secs(5));
     assert!(!st
         .handle_event(Event::Tick, clock.now())
@@ -251,7 +251,7 @@ fn timeout_terminates_then_fails_and_restarts() {
 #[test]
 fn program_death_fails_block_and_crash_bound_gives_up() {
     let (mut st, clock, mut prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let death = |proc| Event::Exited {
         proc,
         exit: exit(Some(1), None),
@@ -287,8 +287,8 @@ fn program_death_fails_block_and_crash_bound_gives_up() {
 #[test]
 fn stop_drains_queue_then_closes_stdin_and_says_bye() {
     let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
-    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let a = st.handle_event(Event::Stop("run complete".into()), clock.now());
     assert!(!a.contains(&Action::CloseStdin(prog)));
     st.handle_event(
@@ -318,8 +318,8 @@ fn stop_drains_queue_then_closes_stdin_and_says_bye() {
 #[test]
 fn signal_gives_back_running_and_queued_blocks() {
     let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
-    st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
     let given_back: Vec<u64> = records(&a)
         .into_iter()
@@ -354,7 +354,7 @@ fn signal_gives_back_running_and_queued_blocks() {
 #[test]
 fn orchestrator_gone_reports_nothing_more() {
     let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let a = st.handle_event(Event::OrchestratorGone("parent died".into()), clock.now());
     assert!(records(&a).is_empty(), "{a:?}");
     assert!(a.contains(&Action::Terminate(prog)));
@@ -376,7 +376,7 @@ fn check_skips_and_post_check_fails() {
     let clock = Clock::new();
     let mut st = AgentState::new(policy(true, true));
     assert!(spawned(&st.start(clock.now())).is_empty());
-    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let (check, kind) = spawned(&a)[0].clone();
     assert!(matches!(kind, ProcKind::Check(_)));
     let a = st.handle_event(
@@ -389,7 +389,7 @@ fn check_skips_and_post_check_fails() {
     );
     assert_eq!(outcome(&a), Some(&Outcome::Skipped));
 
-    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let check = spawned(&a)[0].0;
     let a = st.handle_event(
         Event::Exited {
@@ -431,7 +431,7 @@ fn per_block_exit_codes() {
     let clock = Clock::new();
     let mut st = AgentState::new(policy(true, false));
     st.start(clock.now());
-    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let run = spawned(&a)[0].0;
     let a = st.handle_event(
         Event::Exited {
@@ -442,7 +442,7 @@ fn per_block_exit_codes() {
         clock.now(),
     );
     assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
-    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let run = spawned(&a)[0].0;
     let a = st.handle_event(
         Event::SpawnFailed {
@@ -463,7 +463,7 @@ fn walltime_refuses_blocks_that_cannot_finish() {
     p.deadline_margin = Duration::from_secs(10);
     let mut st = AgentState::new(p);
     st.start(clock.now());
-    let a = st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    let a = st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let run = spawned(&a)[0].0;
     clock.advance(Duration::from_secs(50));
     st.handle_event(
@@ -475,7 +475,7 @@ fn walltime_refuses_blocks_that_cannot_finish() {
         clock.now(),
     );
     // 50 s left, mean 50 s + margin 10 s: does not fit.
-    let a = st.handle_event(Event::Assign(key(2), Ok(message(2))), clock.now());
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     assert!(spawned(&a).is_empty());
     assert!(records(&a)
         .iter()
@@ -492,7 +492,7 @@ fn walltime_refuses_blocks_that_cannot_finish() {
 #[test]
 fn revoke_kills_silently() {
     let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(message(1))), clock.now());
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let a = st.handle_event(Event::Revoke(key(1)), clock.now());
     assert!(a.contains(&Action::Terminate(prog)));
     let a = st.handle_event(
@@ -526,4 +526,37 @@ fn unknown_block_is_failed_right_away() {
     );
     assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
     assert!(spawned(&a).is_empty());
+}
+
+#[test]
+fn announced_exit_is_not_a_crash() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
+    let a = st.handle_event(
+        report(
+            prog,
+            r#"{"block_id":1,"status":"failed","error":"tb","exit":true}"#,
+        ),
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
+    assert!(a.contains(&Action::CloseStdin(prog)));
+    assert!(
+        !a.iter().any(|x| matches!(x, Action::Send { .. })),
+        "block 2 waits for a new program: {a:?}"
+    );
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(Some(1), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(st.slots()[0].crashes, 0);
+    let new = spawned(&a)[0].0;
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { proc, block, .. } if *proc == new && block.block_id == 2)
+    ));
 }

@@ -32,28 +32,24 @@ impl BlockMessage {
 
 /// What a program says about a block on fd 3.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Report {
-    /// The block is finished.
-    Done {
-        /// Block the report is about.
-        block_id: u64,
-    },
-    /// The block failed; `error` is the program's explanation (e.g. a traceback).
-    Failed {
-        /// Block the report is about.
-        block_id: u64,
-        /// The program's explanation.
-        error: String,
-    },
+pub struct Report {
+    /// Block the report is about.
+    pub block_id: u64,
+    /// Done, or failed with the program's explanation.
+    pub status: ReportStatus,
+    /// The program announces that it exits after this report (`"exit": true`), e.g. because
+    /// an exception ended it; the agent sends it no more blocks and does not count its end
+    /// as a crash.
+    pub exiting: bool,
 }
 
-impl Report {
-    /// Block the report is about.
-    pub fn block_id(&self) -> u64 {
-        match self {
-            Report::Done { block_id } | Report::Failed { block_id, .. } => *block_id,
-        }
-    }
+/// The status part of a [`Report`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportStatus {
+    /// The block is finished.
+    Done,
+    /// The block failed; the text is the program's explanation (e.g. a traceback).
+    Failed(String),
 }
 
 #[derive(Deserialize)]
@@ -62,6 +58,8 @@ struct RawReport {
     status: String,
     #[serde(default)]
     error: Option<String>,
+    #[serde(default)]
+    exit: bool,
 }
 
 /// Parses one fd-3 line; the error says what was wrong in words a program author understands.
@@ -73,21 +71,24 @@ pub fn parse_report(line: &str) -> Result<Report, String> {
             truncate(line.trim(), 200)
         )
     })?;
-    match raw.status.as_str() {
-        "done" => Ok(Report::Done {
-            block_id: raw.block_id,
-        }),
-        "failed" => Ok(Report::Failed {
-            block_id: raw.block_id,
-            error: raw
-                .error
+    let status = match raw.status.as_str() {
+        "done" => ReportStatus::Done,
+        "failed" => ReportStatus::Failed(
+            raw.error
                 .unwrap_or_else(|| "the program reported failure without an error".into()),
-        }),
-        other => Err(format!(
-            "invalid report status {other:?} for block {} on fd 3: use \"done\" or \"failed\"",
-            raw.block_id
-        )),
-    }
+        ),
+        other => {
+            return Err(format!(
+                "invalid report status {other:?} for block {} on fd 3: use \"done\" or \"failed\"",
+                raw.block_id
+            ))
+        }
+    };
+    Ok(Report {
+        block_id: raw.block_id,
+        status,
+        exiting: raw.exit,
+    })
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary, with `…` when cut.
@@ -129,13 +130,18 @@ mod tests {
     fn reports_parse() {
         assert_eq!(
             parse_report(r#"{"block_id":7,"status":"done"}"#),
-            Ok(Report::Done { block_id: 7 })
+            Ok(Report {
+                block_id: 7,
+                status: ReportStatus::Done,
+                exiting: false
+            })
         );
         assert_eq!(
-            parse_report(r#"{"block_id":7,"status":"failed","error":"boom"}"#),
-            Ok(Report::Failed {
+            parse_report(r#"{"block_id":7,"status":"failed","error":"boom","exit":true}"#),
+            Ok(Report {
                 block_id: 7,
-                error: "boom".into()
+                status: ReportStatus::Failed("boom".into()),
+                exiting: true
             })
         );
         let bad = parse_report("hello").unwrap_err();

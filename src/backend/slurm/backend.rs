@@ -280,6 +280,10 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 impl Backend for SlurmBackend {
+    fn adopt(&mut self, agents: &[LaunchedAgent]) {
+        SlurmBackend::adopt(self, agents)
+    }
+
     fn name(&self) -> &'static str {
         "slurm"
     }

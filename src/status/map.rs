@@ -1,0 +1,355 @@
+//! `status --map`: a 2-D slice of a task's block grid, one cell per block (or per square of
+//! blocks when the grid is larger than [`MAP_MAX_CELLS`]), by state.
+
+use serde::{Serialize, Serializer};
+
+use super::error::{SliceError, StatusError};
+use super::snapshot::LedgerSnapshot;
+
+/// Most cells per row and per column; larger grids are downsampled.
+pub const MAP_MAX_CELLS: u64 = 120;
+/// Most blocks looked at per cell and axis; larger cells are sampled.
+const SAMPLES_PER_AXIS: u64 = 16;
+
+/// What a map cell shows. Ordered by urgency: a downsampled cell shows the most urgent state
+/// among its blocks (so a cell is done only when all its blocks are).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellState {
+    /// Processed.
+    Done,
+    /// Found already done by the check.
+    Skipped,
+    /// Not run yet.
+    Pending,
+    /// Assigned to a worker.
+    Running,
+    /// Depends on a failed block.
+    Orphaned,
+    /// Its last attempt failed.
+    Failed,
+}
+
+impl CellState {
+    /// Every state, in legend order.
+    pub const ALL: [CellState; 6] = [
+        CellState::Pending,
+        CellState::Running,
+        CellState::Done,
+        CellState::Skipped,
+        CellState::Failed,
+        CellState::Orphaned,
+    ];
+
+    /// The letter drawn without colours.
+    pub fn letter(self) -> char {
+        match self {
+            CellState::Pending => '.',
+            CellState::Running => 'r',
+            CellState::Done => '#',
+            CellState::Skipped => 's',
+            CellState::Failed => 'F',
+            CellState::Orphaned => 'o',
+        }
+    }
+
+    /// The name in the legend.
+    pub fn name(self) -> &'static str {
+        match self {
+            CellState::Pending => "pending",
+            CellState::Running => "running",
+            CellState::Done => "done",
+            CellState::Skipped => "skipped",
+            CellState::Failed => "failed",
+            CellState::Orphaned => "orphaned",
+        }
+    }
+}
+
+/// `--axis N --index K` pairs as given on the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SliceRequest {
+    /// Axes to hold fixed.
+    pub axes: Vec<usize>,
+    /// Grid index (0-based, along the axis) per fixed axis; empty for the middle.
+    pub indexes: Vec<i64>,
+}
+
+/// An axis held fixed in the drawn slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FixedAxis {
+    /// The axis.
+    pub axis: usize,
+    /// 0-based grid index along it.
+    pub index: i64,
+}
+
+/// Blocks looked at per state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct MapCounts {
+    /// Pending blocks.
+    pub pending: u64,
+    /// Running blocks.
+    pub running: u64,
+    /// Done blocks.
+    pub done: u64,
+    /// Skipped blocks.
+    pub skipped: u64,
+    /// Failed blocks.
+    pub failed: u64,
+    /// Orphaned blocks.
+    pub orphaned: u64,
+}
+
+impl MapCounts {
+    /// The count of `state`.
+    pub fn get(&self, state: CellState) -> u64 {
+        match state {
+            CellState::Pending => self.pending,
+            CellState::Running => self.running,
+            CellState::Done => self.done,
+            CellState::Skipped => self.skipped,
+            CellState::Failed => self.failed,
+            CellState::Orphaned => self.orphaned,
+        }
+    }
+
+    fn bump(&mut self, state: CellState) {
+        *match state {
+            CellState::Pending => &mut self.pending,
+            CellState::Running => &mut self.running,
+            CellState::Done => &mut self.done,
+            CellState::Skipped => &mut self.skipped,
+            CellState::Failed => &mut self.failed,
+            CellState::Orphaned => &mut self.orphaned,
+        } += 1;
+    }
+}
+
+/// A drawn slice of a task's grid.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MapView {
+    /// Task name.
+    pub task: String,
+    /// Blocks per axis of the whole grid.
+    pub grid_shape: Vec<i64>,
+    /// The axis drawn top to bottom (`None` for a single row).
+    pub row_axis: Option<usize>,
+    /// The axis drawn left to right (`None` for a single cell).
+    pub col_axis: Option<usize>,
+    /// The other axes and the index they are held at.
+    pub fixed: Vec<FixedAxis>,
+    /// Blocks along the row and the column axis of the slice.
+    pub slice_shape: [u64; 2],
+    /// Each cell stands for `scale × scale` blocks.
+    pub scale: u64,
+    /// Whether only some blocks of each cell were looked at (very large cells).
+    pub sampled: bool,
+    /// Blocks looked at per state (all blocks of the slice unless `sampled`).
+    pub counts: MapCounts,
+    /// Whether orphans were computed (some block failed); otherwise none are shown.
+    pub orphans_computed: bool,
+    /// The cells, row by row, as legend letters.
+    #[serde(serialize_with = "rows_as_letters")]
+    pub cells: Vec<Vec<CellState>>,
+}
+
+fn rows_as_letters<S: Serializer>(cells: &[Vec<CellState>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(
+        cells
+            .iter()
+            .map(|row| row.iter().map(|c| c.letter()).collect::<String>()),
+    )
+}
+
+impl MapView {
+    /// Draws task `task` (default: the first) of `snapshot`, sliced as `request` says.
+    pub fn build(
+        snapshot: &LedgerSnapshot,
+        task: Option<&str>,
+        request: &SliceRequest,
+    ) -> Result<MapView, StatusError> {
+        let names = snapshot.task_names();
+        let t = match task {
+            None => 0,
+            Some(name) => names
+                .iter()
+                .position(|n| n == name)
+                .ok_or_else(|| StatusError::NoSuchTask {
+                    name: name.to_string(),
+                    available: names.clone(),
+                })?,
+        };
+        let task_name = names.get(t).cloned().unwrap_or_default();
+        let tp = snapshot.plan().task(t);
+        let shape = tp.grid_shape();
+        let grid_shape = shape.as_slice().to_vec();
+        let slice_err = |source| StatusError::Slice {
+            task: task_name.clone(),
+            source,
+        };
+        let (row_axis, col_axis, fixed) = choose_slice(&grid_shape, request).map_err(slice_err)?;
+        let along = |axis: Option<usize>| axis.map_or(1, |a| grid_shape[a] as u64);
+        let (n_rows, n_cols) = (along(row_axis), along(col_axis));
+        let scale = n_rows
+            .div_ceil(MAP_MAX_CELLS)
+            .max(n_cols.div_ceil(MAP_MAX_CELLS))
+            .max(1);
+        let stride = scale.div_ceil(SAMPLES_PER_AXIS);
+        let mut base = tp.grid_origin();
+        for f in &fixed {
+            base[f.axis] += f.index;
+        }
+        let mut counts = MapCounts::default();
+        let mut cells = Vec::new();
+        for r0 in (0..n_rows).step_by(scale as usize) {
+            let mut row = Vec::new();
+            for c0 in (0..n_cols).step_by(scale as usize) {
+                let mut cell = CellState::Done;
+                for i in (r0..(r0 + scale).min(n_rows)).step_by(stride as usize) {
+                    for j in (c0..(c0 + scale).min(n_cols)).step_by(stride as usize) {
+                        let mut coords = base;
+                        if let Some(a) = row_axis {
+                            coords[a] += i as i64;
+                        }
+                        if let Some(a) = col_axis {
+                            coords[a] += j as i64;
+                        }
+                        let state = snapshot.cell_state(t, &tp.block_at(coords));
+                        counts.bump(state);
+                        cell = cell.max(state);
+                    }
+                }
+                row.push(cell);
+            }
+            cells.push(row);
+        }
+        Ok(MapView {
+            task: task_name,
+            grid_shape,
+            row_axis,
+            col_axis,
+            fixed,
+            slice_shape: [n_rows, n_cols],
+            scale,
+            sampled: stride > 1,
+            counts,
+            orphans_computed: snapshot.orphans_computed(),
+            cells,
+        })
+    }
+}
+
+/// The displayed axes and the fixed ones: the user's `--axis/--index` pairs, then the leading
+/// remaining axes at their middle index until two are left (the last two are drawn).
+#[allow(clippy::type_complexity)]
+pub(crate) fn choose_slice(
+    shape: &[i64],
+    request: &SliceRequest,
+) -> Result<(Option<usize>, Option<usize>, Vec<FixedAxis>), SliceError> {
+    let dims = shape.len();
+    if shape.iter().any(|&n| n <= 0) {
+        return Err(SliceError::EmptyGrid);
+    }
+    if !request.indexes.is_empty() && request.indexes.len() != request.axes.len() {
+        return Err(SliceError::IndexCount {
+            axes: request.axes.len(),
+            indexes: request.indexes.len(),
+        });
+    }
+    let mut fixed: Vec<FixedAxis> = Vec::new();
+    for (i, &axis) in request.axes.iter().enumerate() {
+        if axis >= dims {
+            return Err(SliceError::NoSuchAxis { axis, dims });
+        }
+        if fixed.iter().any(|f| f.axis == axis) {
+            return Err(SliceError::DuplicateAxis { axis });
+        }
+        let count = shape[axis];
+        let index = request.indexes.get(i).copied().unwrap_or(count / 2);
+        if !(0..count).contains(&index) {
+            return Err(SliceError::IndexOutOfRange { axis, index, count });
+        }
+        fixed.push(FixedAxis { axis, index });
+    }
+    let mut free: Vec<usize> = (0..dims)
+        .filter(|d| !fixed.iter().any(|f| f.axis == *d))
+        .collect();
+    while free.len() > 2 {
+        let axis = free.remove(0);
+        fixed.push(FixedAxis {
+            axis,
+            index: shape[axis] / 2,
+        });
+    }
+    fixed.sort_by_key(|f| f.axis);
+    Ok(match free[..] {
+        [r, c] => (Some(r), Some(c), fixed),
+        [c] => (None, Some(c), fixed),
+        _ => (None, None, fixed),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(axes: &[usize], indexes: &[i64]) -> SliceRequest {
+        SliceRequest {
+            axes: axes.to_vec(),
+            indexes: indexes.to_vec(),
+        }
+    }
+
+    #[test]
+    fn slices_default_to_the_last_two_axes_at_the_middle() {
+        let fx = |axis, index| FixedAxis { axis, index };
+        assert_eq!(
+            choose_slice(&[4, 5], &req(&[], &[])).unwrap(),
+            (Some(0), Some(1), vec![])
+        );
+        assert_eq!(
+            choose_slice(&[7], &req(&[], &[])).unwrap(),
+            (None, Some(0), vec![])
+        );
+        assert_eq!(
+            choose_slice(&[4, 6, 8, 9], &req(&[], &[])).unwrap(),
+            (Some(2), Some(3), vec![fx(0, 2), fx(1, 3)])
+        );
+        assert_eq!(
+            choose_slice(&[4, 6, 8], &req(&[2], &[1])).unwrap(),
+            (Some(0), Some(1), vec![fx(2, 1)])
+        );
+        assert_eq!(
+            choose_slice(&[4, 6, 8], &req(&[2], &[])).unwrap(),
+            (Some(0), Some(1), vec![fx(2, 4)])
+        );
+    }
+
+    #[test]
+    fn bad_slices_say_what_is_wrong() {
+        let err = |axes: &[usize], idx: &[i64]| {
+            choose_slice(&[4, 6, 8], &req(axes, idx))
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(err(&[3], &[]), "--axis 3: the grid has 3 axes (0 to 2)");
+        assert_eq!(err(&[1, 1], &[]), "--axis 1 is given more than once");
+        assert_eq!(
+            err(&[0], &[4]),
+            "--index 4 for axis 0: the grid has 4 blocks along it (0 to 3)"
+        );
+        assert!(err(&[0, 1], &[2]).starts_with("give one --index per --axis"));
+        assert_eq!(
+            choose_slice(&[0, 3], &req(&[], &[])),
+            Err(SliceError::EmptyGrid)
+        );
+    }
+
+    #[test]
+    fn urgency_order() {
+        assert!(CellState::Failed > CellState::Orphaned);
+        assert!(CellState::Running > CellState::Pending);
+        assert!(CellState::Pending > CellState::Done);
+    }
+}

@@ -1,0 +1,372 @@
+//! [`LedgerSnapshot`]: one read of a ledger (header, owner, folded state, outbox summaries)
+//! plus its plan, from which the status report and the block map are derived.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::error::StatusError;
+use super::map::CellState;
+use super::model::{
+    BlockCounts, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
+    TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
+};
+use super::rate::log_throughput;
+use super::scheduler::SchedulerProbe;
+use crate::ledger::{
+    now_us, summarize_outbox, BlockState, Layout, LedgerView, Liveness, OutboxDetail,
+    RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
+};
+use crate::plan::{Block, Plan};
+use crate::schedule::{BlockPhase, Known, ReadySet};
+use crate::task::{parse_task_file, TaskFile};
+
+/// With at most this many workers, the outboxes of ended workers are summarized too (their
+/// host and pid are shown); with more, only those of live workers.
+const ALL_OUTBOXES_UP_TO: usize = 64;
+
+/// A worker that wrote nothing for this long is shown as silent.
+pub const WORKER_SILENT_AFTER: Duration = DEFAULT_STALE_AFTER;
+
+/// A consistent read of a ledger and its plan.
+pub struct LedgerSnapshot {
+    view: LedgerView,
+    tasks: TaskFile,
+    plan: Arc<Plan>,
+    /// Phases of every block, computed only when some block failed (to count orphans).
+    ready: Option<ReadySet>,
+    now_us: u64,
+}
+
+impl LedgerSnapshot {
+    /// Reads the ledger at `root` (read-only: no lock, no write).
+    pub fn load(root: &Path) -> Result<Self, StatusError> {
+        Self::load_at(root, now_us())
+    }
+
+    /// Reads the ledger at `root`, judging ages at `now_us`.
+    pub fn load_at(root: &Path, now_us: u64) -> Result<Self, StatusError> {
+        let ledger_err = |source| StatusError::Ledger {
+            root: root.to_path_buf(),
+            source,
+        };
+        let mut view = LedgerView::open_with(root, OutboxDetail::Live).map_err(ledger_err)?;
+        if view.workers.len() <= ALL_OUTBOXES_UP_TO {
+            let layout = Layout::new(&view.root);
+            for w in view.workers.iter_mut().filter(|w| w.outbox.is_none()) {
+                if let Ok(id) = WorkerId::new(w.worker_id.clone()) {
+                    w.outbox = summarize_outbox(&layout.outbox_path(&id)).map_err(ledger_err)?;
+                }
+            }
+        }
+        let tasks = tasks_of(&view)?;
+        let plan = Arc::new(Plan::from_task_file(&tasks).map_err(|source| StatusError::Plan {
+            root: root.to_path_buf(),
+            source,
+        })?);
+        let state = &view.loaded.state;
+        let ready = (state.total_counts().failed > 0).then(|| {
+            ReadySet::new(Arc::clone(&plan), |task, id| {
+                match state.block(task as u32, id)?.state() {
+                    BlockState::Done => Some(Known::Done),
+                    BlockState::Skipped => Some(Known::Skipped),
+                    BlockState::Failed => Some(Known::Failed),
+                    BlockState::Assigned => Some(Known::Running),
+                    BlockState::Pending => None,
+                }
+            })
+        });
+        Ok(Self {
+            view,
+            tasks,
+            plan,
+            ready,
+            now_us,
+        })
+    }
+
+    /// The underlying view.
+    pub fn view(&self) -> &LedgerView {
+        &self.view
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Task names in task-file order.
+    pub fn task_names(&self) -> Vec<String> {
+        (0..self.plan.len())
+            .map(|t| self.plan.name(t).to_string())
+            .collect()
+    }
+
+    /// Whether orphans were computed (some block failed): the map and the counts then show
+    /// orphaned blocks.
+    pub fn orphans_computed(&self) -> bool {
+        self.ready.is_some()
+    }
+
+    /// The state of one block as the map shows it.
+    pub fn cell_state(&self, task: usize, block: &Block) -> CellState {
+        if let Some(ready) = &self.ready {
+            return match ready.phase(task, block) {
+                BlockPhase::Waiting | BlockPhase::Ready => CellState::Pending,
+                BlockPhase::Running => CellState::Running,
+                BlockPhase::Done => CellState::Done,
+                BlockPhase::Skipped => CellState::Skipped,
+                BlockPhase::Failed => CellState::Failed,
+                BlockPhase::Orphaned => CellState::Orphaned,
+            };
+        }
+        match self.view.loaded.state.block(task as u32, block.id) {
+            None => CellState::Pending,
+            Some(e) => match e.state() {
+                BlockState::Pending => CellState::Pending,
+                BlockState::Assigned => CellState::Running,
+                BlockState::Done => CellState::Done,
+                BlockState::Skipped => CellState::Skipped,
+                BlockState::Failed => CellState::Failed,
+            },
+        }
+    }
+
+    /// Builds the status report; `probe` is asked about the live workers' jobs.
+    pub fn report(&self, probe: &mut dyn SchedulerProbe) -> Result<StatusReport, StatusError> {
+        let state = &self.view.loaded.state;
+        let owner = self.owner_report();
+        let mut tasks = Vec::with_capacity(self.plan.len());
+        let mut totals = Totals::default();
+        for t in 0..self.plan.len() {
+            let c = state.task(t as u32).map(|s| s.counts()).unwrap_or_default();
+            let total = u64::try_from(self.plan.task(t).num_blocks()).unwrap_or(u64::MAX);
+            let orphaned = self.ready.as_ref().map_or(0, |r| r.counts(t).orphaned);
+            let settled = c.done + c.skipped + c.assigned + c.failed + orphaned;
+            let counts = BlockCounts {
+                total,
+                done: c.done,
+                skipped: c.skipped,
+                running: c.assigned,
+                failed: c.failed,
+                orphaned,
+                pending: total.saturating_sub(settled),
+            };
+            totals.counts.add(&counts);
+            tasks.push(TaskStatus {
+                name: self.plan.name(t).to_string(),
+                counts,
+                init: self.init_state(t),
+                rate_per_s: None,
+                eta_s: None,
+            });
+        }
+        let running = totals.counts.running;
+        let run_over = match &owner {
+            None => true,
+            Some(o) => match o.state {
+                OwnerState::Ended => running == 0,
+                OwnerState::Dead => true,
+                OwnerState::Alive | OwnerState::Stale => false,
+            },
+        };
+        if !run_over {
+            if let Some(last) = self.view.loaded.coverage.last() {
+                let log = Layout::new(&self.view.root).orchestrator_log_path(last.epoch);
+                let tp = log_throughput(&log, tasks.len(), self.now_us)?;
+                for (t, task) in tasks.iter_mut().enumerate() {
+                    task.rate_per_s = tp.rate(t);
+                    task.eta_s = eta(task.counts.remaining(), task.rate_per_s);
+                }
+                totals.rate_per_s = tp.total_rate();
+                totals.eta_s = eta(totals.counts.remaining(), totals.rate_per_s);
+                totals.rate_window_s = tp.window_s;
+            }
+        }
+        let mut warnings: Vec<String> = self
+            .view
+            .loaded
+            .warnings
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        warnings.extend(
+            self.view
+                .workers
+                .iter()
+                .filter_map(|w| w.outbox.as_ref()?.warning.as_ref())
+                .map(ToString::to_string),
+        );
+        Ok(StatusReport {
+            ledger: self.view.root.display().to_string(),
+            now_us: self.now_us,
+            created_us: self.view.header.created_us,
+            plan_hash: self.view.header.plan_hash.clone(),
+            owner,
+            run_over,
+            tasks,
+            totals,
+            workers: self.worker_table(probe),
+            warnings,
+        })
+    }
+
+    fn init_state(&self, task: usize) -> InitState {
+        let recorded = self
+            .view
+            .loaded
+            .state
+            .task(task as u32)
+            .and_then(|t| t.init());
+        match recorded {
+            Some(i) if i.ok => InitState::Ok { time_us: i.time_us },
+            Some(i) => InitState::Failed {
+                time_us: i.time_us,
+                output_tail: i.output_tail.clone(),
+            },
+            None if self.tasks.tasks[task].init.is_some() => InitState::NotRun,
+            None => InitState::None,
+        }
+    }
+
+    fn owner_report(&self) -> Option<OwnerReport> {
+        let o = self.view.owner.as_ref()?;
+        let run_end = self
+            .view
+            .loaded
+            .state
+            .epochs()
+            .iter()
+            .rev()
+            .find(|e| e.epoch == o.epoch)
+            .and_then(|e| e.ended.as_ref())
+            .map(|(reason, message, time_us)| RunEnd {
+                reason: reason_name(*reason),
+                message: message.clone(),
+                time_us: *time_us,
+            });
+        let state = match o.liveness(self.now_us, DEFAULT_STALE_AFTER) {
+            Liveness::Released => OwnerState::Ended,
+            _ if run_end.is_some() => OwnerState::Ended,
+            Liveness::DeadPid => OwnerState::Dead,
+            Liveness::HeartbeatStale(_) => OwnerState::Stale,
+            Liveness::Live => OwnerState::Alive,
+        };
+        Some(OwnerReport {
+            epoch: o.epoch,
+            host: o.host.clone(),
+            pid: o.pid,
+            since_us: o.since_us,
+            heartbeat_us: o.heartbeat_us,
+            heartbeat_age_s: o.heartbeat_age(self.now_us).as_secs_f64(),
+            state,
+            run_end,
+        })
+    }
+
+    fn worker_table(&self, probe: &mut dyn SchedulerProbe) -> WorkerTable {
+        let mut workers: Vec<WorkerStatus> = self
+            .view
+            .workers
+            .iter()
+            .map(|w| self.worker_status(w))
+            .collect();
+        let live: Vec<usize> = (0..workers.len())
+            .filter(|&i| {
+                workers[i].state != WorkerState::Ended && self.view.workers[i].entry.is_some()
+            })
+            .collect();
+        let entries: Vec<_> = live
+            .iter()
+            .filter_map(|&i| self.view.workers[i].entry.as_ref())
+            .collect();
+        for (i, s) in live.into_iter().zip(probe.states(&entries)) {
+            workers[i].scheduler_state = s;
+        }
+        let mut counts = WorkerStateCounts::default();
+        for w in &workers {
+            *match w.state {
+                WorkerState::Starting => &mut counts.starting,
+                WorkerState::Active => &mut counts.active,
+                WorkerState::Silent => &mut counts.silent,
+                WorkerState::Ended => &mut counts.ended,
+            } += 1;
+        }
+        WorkerTable { counts, workers }
+    }
+
+    fn worker_status(&self, w: &WorkerSummary) -> WorkerStatus {
+        let hello = w.outbox.as_ref().and_then(|o| o.hello.as_ref());
+        let bye = w.outbox.as_ref().and_then(|o| o.bye.clone());
+        let last_seen_us = w.outbox.as_ref().and_then(|o| o.last_seen_us);
+        let ended = w.entry.as_ref().and_then(|e| e.ended.clone());
+        let state = if ended.is_some() || bye.is_some() {
+            WorkerState::Ended
+        } else if hello.is_none() {
+            WorkerState::Starting
+        } else if self.now_us.saturating_sub(last_seen_us.unwrap_or(0))
+            > WORKER_SILENT_AFTER.as_micros() as u64
+        {
+            WorkerState::Silent
+        } else {
+            WorkerState::Active
+        };
+        WorkerStatus {
+            worker_id: w.worker_id.clone(),
+            backend: w.entry.as_ref().map(|e| e.backend.clone()),
+            job_id: w
+                .entry
+                .as_ref()
+                .and_then(|e| e.job_id.clone())
+                .or_else(|| hello.and_then(|h| h.backend_job.clone())),
+            host: hello.map(|h| h.host.clone()),
+            pid: hello.map(|h| h.pid),
+            slots: hello.map(|h| h.slots),
+            registered_us: w.entry.as_ref().map(|e| e.registered_us),
+            last_seen_us,
+            current_blocks: w
+                .assigned
+                .iter()
+                .filter(|(t, _, _)| (*t as usize) < self.plan.len())
+                .map(|&(t, block_id, attempt)| CurrentBlock {
+                    task: self.plan.name(t as usize).to_string(),
+                    block_id,
+                    attempt,
+                })
+                .collect(),
+            state,
+            bye_reason: bye.as_ref().map(|b| b.0.clone()),
+            ended_reason: ended.as_ref().map(|e| e.0.clone()),
+            ended_us: ended.map(|e| e.1).or(bye.map(|b| b.1)),
+            scheduler_state: None,
+        }
+    }
+}
+
+/// Parses the task file stored in the ledger header.
+fn tasks_of(view: &LedgerView) -> Result<TaskFile, StatusError> {
+    parse_task_file("ledger.json", &view.header.tasks.to_string()).map_err(|source| {
+        StatusError::Tasks {
+            root: view.root.clone(),
+            source,
+        }
+    })
+}
+
+fn eta(remaining: u64, rate: Option<f64>) -> Option<f64> {
+    match rate {
+        Some(r) if r > 0.0 && remaining > 0 => Some(remaining as f64 / r),
+        _ => None,
+    }
+}
+
+/// The JSON and human name of a run's end.
+pub(crate) fn reason_name(reason: RunEndReason) -> &'static str {
+    match reason {
+        RunEndReason::Completed => "completed",
+        RunEndReason::BlocksFailed => "blocks_failed",
+        RunEndReason::Interrupted => "interrupted",
+        RunEndReason::Superseded => "superseded",
+        RunEndReason::Error => "error",
+    }
+}
