@@ -8,6 +8,7 @@ pub mod ledger;
 pub mod orchestrator;
 pub mod plan;
 pub mod schedule;
+pub mod status;
 pub mod task;
 pub mod template;
 pub mod worker;

@@ -1,8 +1,10 @@
 //! The command line: argument parsing, output modes and exit codes.
 
 mod args;
+mod cancel_cmd;
 mod exit;
 mod plan_cmd;
+mod status_cmd;
 mod submit_cmd;
 mod worker_cmd;
 
@@ -18,11 +20,12 @@ pub fn main() -> i32 {
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Submit(args) => submit_cmd::run(args),
+        Command::Status(args) => status_cmd::run(args),
+        Command::Cancel(args) => cancel_cmd::run(args),
         Command::Worker(args) => match worker_cmd::run(args) {
             Ok(code) => return code,
             Err(err) => Err(err),
         },
-        other => Err(anyhow::anyhow!("{other:?} is being built")),
     };
     match result {
         Ok(code) => code as i32,

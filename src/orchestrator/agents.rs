@@ -25,8 +25,6 @@ pub struct Agent {
     pub outgoing: Vec<InboxRecord>,
     /// Attempts assigned and not yet reported on.
     pub in_flight: BTreeSet<InFlight>,
-    /// When it was launched or adopted.
-    pub since: Instant,
     /// Last time anything arrived from it.
     pub last_seen: Instant,
     /// Its Hello arrived.
@@ -62,7 +60,6 @@ impl Agent {
             inbox: None,
             outgoing: Vec::new(),
             in_flight: BTreeSet::new(),
-            since: now,
             last_seen: now,
             said_hello: false,
             finished_any: false,

@@ -49,9 +49,12 @@ pub fn judge_loss(
     infra_losses: u32,
     limits: RetryLimits,
 ) -> Verdict {
-    if charged && charged_failures > limits.max_retries {
-        Verdict::Fail
-    } else if !charged && infra_losses > limits.infra_retries {
+    let exhausted = if charged {
+        charged_failures > limits.max_retries
+    } else {
+        infra_losses > limits.infra_retries
+    };
+    if exhausted {
         Verdict::Fail
     } else {
         Verdict::Retry

@@ -26,11 +26,9 @@ impl Run {
                     break;
                 };
                 let t = task as u32;
-                let attempt = self.journal.state().next_attempt(t, block.id).max(
-                    // Attempts assigned earlier in this (uncommitted) iteration are not in the
-                    // state yet; a block is popped at most once per iteration, so this is exact.
-                    1,
-                );
+                // A block is popped at most once per iteration, so the committed state's next
+                // attempt is exact even with this iteration's assignments still uncommitted.
+                let attempt = self.journal.state().next_attempt(t, block.id);
                 let worker = self.agents[i].index;
                 self.journal.append(OrchestratorRecord::Assigned {
                     task: t,
@@ -189,7 +187,7 @@ impl Run {
                 continue;
             }
             if rt.launches >= rt.max_launches {
-                if !rt.fatal.is_some() && live == 0 {
+                if rt.fatal.is_none() && live == 0 {
                     self.tasks[task].fatal = Some(format!(
                         "task {:?} started {} workers without finishing its blocks (the bound is \
                          --max-launches); see the worker logs under {}",
@@ -259,10 +257,6 @@ impl Run {
         let outbox = LogReader::new(self.ledger.outbox_path(&id));
         self.agents.push(Agent::new(index, launched, slots, outbox));
         Ok(self.agents.len() - 1)
-    }
-
-    fn pending_registrations(&self) -> u32 {
-        0
     }
 
     /// Sends `Stop` to agents of tasks with nothing left to hand out.

@@ -16,7 +16,7 @@ mod scheduler;
 mod snapshot;
 mod tail;
 
-pub use blocks::{write_block_lines, AttemptLine, BlockLine};
+pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockLine};
 pub use cancel::{
     cancel_targets, execute_cancel, signal_owner, wait_for_exit, CancelReport, CancelTargets,
     CancelledJob, JobTarget, LocalTarget, OwnerAction, SkippedWorker, SystemTerminator,
@@ -24,7 +24,7 @@ pub use cancel::{
 };
 pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};
-pub use map::{CellState, FixedAxis, MapView, SliceRequest, MAP_MAX_CELLS};
+pub use map::{CellState, FixedAxis, MapCounts, MapView, SliceRequest, MAP_MAX_CELLS};
 pub use model::{
     BlockCounts, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
     TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
@@ -32,5 +32,5 @@ pub use model::{
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
 pub use scheduler::{NoScheduler, SchedulerProbe};
-pub use snapshot::LedgerSnapshot;
+pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};
 pub use tail::{read_tail, TailRead};

@@ -1,0 +1,168 @@
+//! `blockorch status`: a run's progress from its ledger (read-only, from any node).
+
+use std::io::{BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::args::StatusArgs;
+use super::exit::{render, CliFailure, ExitCode};
+use crate::status::{
+    find_ledger, write_block_lines, BlockDumpError, HumanOutput, JsonOutput, LedgerSnapshot,
+    MapView, NoScheduler, SliceRequest, StatusError, StatusOutput,
+};
+
+/// Time between refreshes of `--watch`.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+/// `--watch` gives up after this many failed reads in a row (a single one is usually a file
+/// being replaced on a network file system).
+const WATCH_MAX_FAILURES: u32 = 5;
+/// Clears a terminal and moves the cursor home.
+const CLEAR: &str = "\x1b[H\x1b[2J";
+
+/// Runs `blockorch status`.
+pub fn run(args: &StatusArgs) -> Result<ExitCode> {
+    if !args.map && (args.task.is_some() || !args.axis.is_empty() || !args.index.is_empty()) {
+        return Err(CliFailure(
+            ExitCode::BadInput,
+            "--task, --axis and --index only apply to --map".into(),
+        )
+        .into());
+    }
+    let root = resolve_ledger(args.ledger.as_deref())?;
+    if args.blocks {
+        return dump_blocks(&root);
+    }
+    let output: Box<dyn StatusOutput> = if args.json {
+        Box::new(JsonOutput {
+            pretty: !args.watch,
+        })
+    } else {
+        Box::new(HumanOutput { color: use_color() })
+    };
+    let request = SliceRequest {
+        axes: args.axis.clone(),
+        indexes: args.index.clone(),
+    };
+    let render_once = |need_report: bool| -> Result<(String, bool)> {
+        let snap = LedgerSnapshot::load(&root).map_err(failure)?;
+        let report = if need_report || !args.map {
+            Some(snap.report(&mut NoScheduler).map_err(failure)?)
+        } else {
+            None
+        };
+        let text = if args.map {
+            let map = MapView::build(&snap, args.task.as_deref(), &request).map_err(failure)?;
+            output.map(&map)
+        } else {
+            output.status(report.as_ref().expect("built above"))
+        };
+        Ok((text, report.is_some_and(|r| r.run_over)))
+    };
+    if !args.watch {
+        let (text, _) = render_once(false)?;
+        print_flush(&text)?;
+        return Ok(ExitCode::Success);
+    }
+    watch(render_once, !args.json && std::io::stdout().is_terminal())
+}
+
+/// Redraws every [`WATCH_INTERVAL`] until the run is over or Ctrl-C.
+fn watch(
+    render_once: impl Fn(bool) -> Result<(String, bool)>,
+    clear: bool,
+) -> Result<ExitCode> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&interrupted))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let mut failures = 0;
+    let mut first = true;
+    loop {
+        match render_once(true) {
+            Ok((text, over)) => {
+                failures = 0;
+                if clear {
+                    print_flush(&format!("{CLEAR}{text}"))?;
+                } else {
+                    if !first {
+                        print_flush("\n")?;
+                    }
+                    print_flush(&text)?;
+                }
+                first = false;
+                if over {
+                    return Ok(ExitCode::Success);
+                }
+            }
+            Err(err) if first => return Err(err),
+            Err(err) => {
+                failures += 1;
+                if failures >= WATCH_MAX_FAILURES {
+                    return Err(err);
+                }
+                eprintln!("warning: {} (retrying)", render(&err));
+            }
+        }
+        let until = Instant::now() + WATCH_INTERVAL;
+        while Instant::now() < until {
+            if interrupted.load(Ordering::SeqCst) {
+                return Ok(ExitCode::Success);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `--blocks`: JSON lines on stdout.
+fn dump_blocks(root: &Path) -> Result<ExitCode> {
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    match write_block_lines(root, &mut out) {
+        Ok(_) => Ok(ExitCode::Success),
+        Err(BlockDumpError::Write(e)) => Err(anyhow::Error::new(e).context("writing to stdout")),
+        Err(BlockDumpError::Status(e)) => Err(failure(e)),
+    }
+}
+
+/// The ledger named on the command line, or the only `*.ledger` directory here (shown
+/// relative to the current directory).
+pub(super) fn resolve_ledger(given: Option<&Path>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let root = find_ledger(given, &cwd).map_err(failure)?;
+    Ok(match given {
+        Some(_) => root,
+        None => root
+            .strip_prefix(&cwd)
+            .map(Path::to_path_buf)
+            .unwrap_or(root),
+    })
+}
+
+/// Maps status errors onto the documented exit codes (2 for a bad ledger or option).
+pub(super) fn failure(err: StatusError) -> anyhow::Error {
+    if err.is_bad_input() {
+        let text = render(&anyhow::Error::new(err));
+        CliFailure(ExitCode::BadInput, text).into()
+    } else {
+        err.into()
+    }
+}
+
+/// ANSI colours only on a terminal, and not with `NO_COLOR` or `TERM=dumb`.
+fn use_color() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var("TERM").map_or(true, |t| t != "dumb")
+}
+
+fn print_flush(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
+}

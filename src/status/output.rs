@@ -1,0 +1,482 @@
+//! Output modes behind one trait: [`HumanOutput`] (tables for a terminal) and [`JsonOutput`]
+//! (the typed structs serialized).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::cancel::{CancelReport, OwnerAction};
+use super::map::{CellState, MapView};
+use super::model::{
+    InitState, OwnerReport, OwnerState, StatusReport, TaskStatus, WorkerState, WorkerStatus,
+};
+use crate::backend::JobStatus;
+use crate::ledger::{format_age, format_utc};
+
+/// Up to this many workers are listed one by one; more are collapsed.
+const WORKERS_LISTED: usize = 12;
+/// Workers listed when collapsed (the most recently active).
+const WORKERS_WHEN_COLLAPSED: usize = 10;
+/// Block ids listed per worker in the human table.
+const BLOCKS_LISTED: usize = 3;
+
+/// Renders what status and cancel show.
+pub trait StatusOutput {
+    /// The status of a run.
+    fn status(&self, report: &StatusReport) -> String;
+    /// A map of a task's blocks.
+    fn map(&self, map: &MapView) -> String;
+    /// What cancel did.
+    fn cancel(&self, report: &CancelReport) -> String;
+}
+
+/// One JSON document per call (pretty, or on one line for `--watch`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct JsonOutput {
+    /// Indent the document (otherwise one line).
+    pub pretty: bool,
+}
+
+impl JsonOutput {
+    fn render<T: serde::Serialize>(&self, value: &T) -> String {
+        let mut text = if self.pretty {
+            serde_json::to_string_pretty(value)
+        } else {
+            serde_json::to_string(value)
+        }
+        .expect("status structs always serialize");
+        text.push('\n');
+        text
+    }
+}
+
+impl StatusOutput for JsonOutput {
+    fn status(&self, report: &StatusReport) -> String {
+        self.render(report)
+    }
+    fn map(&self, map: &MapView) -> String {
+        self.render(map)
+    }
+    fn cancel(&self, report: &CancelReport) -> String {
+        self.render(report)
+    }
+}
+
+/// Tables and a map for people; ANSI colours in the map when `color` is set.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HumanOutput {
+    /// Colour the map cells.
+    pub color: bool,
+}
+
+impl StatusOutput for HumanOutput {
+    fn status(&self, r: &StatusReport) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "ledger  {}", r.ledger);
+        let _ = writeln!(out, "owner   {}", owner_line(r.owner.as_ref(), r.now_us));
+        if let Some(end) = r.owner.as_ref().and_then(|o| o.run_end.as_ref()) {
+            let _ = writeln!(
+                out,
+                "run     {} at {}{}",
+                end.reason.replace('_', " "),
+                format_utc(end.time_us),
+                if end.message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", end.message)
+                }
+            );
+        }
+        out.push('\n');
+        task_table(&mut out, r);
+        worker_table(&mut out, r);
+        if !r.warnings.is_empty() {
+            let _ = writeln!(out, "\nwarnings (damaged data skipped while reading):");
+            for w in &r.warnings {
+                let _ = writeln!(out, "  {w}");
+            }
+        }
+        out
+    }
+
+    fn map(&self, m: &MapView) -> String {
+        let mut out = String::new();
+        let shape: Vec<String> = m.grid_shape.iter().map(i64::to_string).collect();
+        let _ = writeln!(out, "task {}: grid {} blocks", m.task, shape.join(" × "));
+        let axis = |a: Option<usize>, n: u64| match a {
+            Some(a) => format!("axis {a} ({n} blocks)"),
+            None => "-".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "rows: {}, columns: {}",
+            axis(m.row_axis, m.slice_shape[0]),
+            axis(m.col_axis, m.slice_shape[1])
+        );
+        if !m.fixed.is_empty() {
+            let fixed: Vec<String> = m
+                .fixed
+                .iter()
+                .map(|f| format!("axis {} at index {}", f.axis, f.index))
+                .collect();
+            let _ = writeln!(out, "slice: {}", fixed.join(", "));
+        }
+        if m.scale > 1 {
+            let _ = writeln!(
+                out,
+                "scale: 1 cell = {s} × {s} blocks, showing its most urgent state (failed, \
+                 orphaned, running, pending, skipped, done){}",
+                if m.sampled {
+                    "; large cells are sampled"
+                } else {
+                    ""
+                },
+                s = m.scale
+            );
+        } else {
+            let _ = writeln!(out, "scale: 1 cell = 1 block");
+        }
+        out.push('\n');
+        for row in &m.cells {
+            for &c in row {
+                out.push_str(&self.cell(c));
+            }
+            if self.color {
+                out.push_str(RESET);
+            }
+            out.push('\n');
+        }
+        out.push('\n');
+        let legend: Vec<String> = CellState::ALL
+            .iter()
+            .map(|&s| format!("{} {} {}", self.cell(s), s.name(), m.counts.get(s)))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{}{}",
+            legend.join("   "),
+            if m.sampled { "  (sampled blocks)" } else { "" }
+        );
+        if !m.orphans_computed {
+            let _ = writeln!(out, "(no block failed: nothing is orphaned)");
+        }
+        out
+    }
+
+    fn cancel(&self, r: &CancelReport) -> String {
+        let mut out = String::new();
+        match &r.owner {
+            OwnerAction::NotRunning => {}
+            OwnerAction::Remote { host, pid } => {
+                let _ = writeln!(
+                    out,
+                    "orchestrator pid {pid} runs on host {host}: not signalled; it may start \
+                     new workers: stop it there (kill -TERM {pid}) and run cancel again"
+                );
+            }
+            OwnerAction::Signalled { pid, stopped } => {
+                let _ = writeln!(
+                    out,
+                    "orchestrator pid {pid}: sent SIGTERM, {}",
+                    if *stopped {
+                        "it stopped (its in-flight blocks were given back)"
+                    } else {
+                        "it is still shutting down"
+                    }
+                );
+            }
+            OwnerAction::Failed { pid, error } => {
+                let _ = writeln!(out, "orchestrator pid {pid}: cannot send SIGTERM: {error}");
+            }
+        }
+        for backend in ["slurm", "lsf", "local"] {
+            let jobs: Vec<&str> = r
+                .cancelled
+                .iter()
+                .filter(|c| c.backend == backend)
+                .map(|c| c.id.as_str())
+                .collect();
+            if jobs.is_empty() {
+                continue;
+            }
+            let (what, how) = match backend {
+                "slurm" => ("job", "scancel"),
+                "lsf" => ("job", "bkill"),
+                _ => ("agent pid", "SIGTERM"),
+            };
+            let _ = writeln!(
+                out,
+                "{backend}: {how} {} {what}{}: {}",
+                jobs.len(),
+                if jobs.len() == 1 { "" } else { "s" },
+                jobs.join(" ")
+            );
+        }
+        for s in &r.skipped {
+            let _ = writeln!(out, "left alone: worker {}: {}", s.worker_id, s.reason);
+        }
+        for f in &r.failures {
+            let _ = writeln!(out, "failed: {f}");
+        }
+        if r.nothing_to_cancel() {
+            let _ = writeln!(out, "nothing left to cancel in {}", r.ledger);
+        }
+        out
+    }
+}
+
+const RESET: &str = "\x1b[0m";
+
+impl HumanOutput {
+    fn cell(&self, state: CellState) -> String {
+        if !self.color {
+            return state.letter().to_string();
+        }
+        let (code, glyph) = match state {
+            CellState::Pending => ("90", "·"),
+            CellState::Running => ("33", "█"),
+            CellState::Done => ("32", "█"),
+            CellState::Skipped => ("36", "█"),
+            CellState::Failed => ("31", "█"),
+            CellState::Orphaned => ("35", "█"),
+        };
+        format!("\x1b[{code}m{glyph}{RESET}")
+    }
+}
+
+fn owner_line(owner: Option<&OwnerReport>, now_us: u64) -> String {
+    let Some(o) = owner else {
+        return "none (no orchestrator has claimed this ledger)".to_string();
+    };
+    let state = match o.state {
+        OwnerState::Alive => "alive",
+        OwnerState::Stale => "stale (no heartbeat: probably dead; a new submit may take over)",
+        OwnerState::Dead => "dead (its process is gone)",
+        OwnerState::Ended => "ended",
+    };
+    format!(
+        "pid {} on {} (epoch {}), since {}, heartbeat {} ago: {state}",
+        o.pid,
+        o.host,
+        o.epoch,
+        format_utc(o.since_us),
+        format_age(Duration::from_micros(
+            now_us.saturating_sub(o.heartbeat_us.unwrap_or(o.since_us))
+        )),
+    )
+}
+
+fn task_table(out: &mut String, r: &StatusReport) {
+    let header = [
+        "task", "progress", "total", "done", "skipped", "running", "failed", "orphaned", "pending",
+        "init", "rate/s", "ETA",
+    ];
+    let mut rows: Vec<Vec<String>> = r.tasks.iter().map(task_row).collect();
+    if r.tasks.len() > 1 {
+        let all = TaskStatus {
+            name: "all".into(),
+            counts: r.totals.counts,
+            init: InitState::None,
+            rate_per_s: r.totals.rate_per_s,
+            eta_s: r.totals.eta_s,
+        };
+        let mut row = task_row(&all);
+        row[9] = String::new();
+        rows.push(row);
+    }
+    table(out, &header, &rows, &[0, 9]);
+    if let Some(w) = r.totals.rate_window_s {
+        let _ = writeln!(
+            out,
+            "rates over the last {}",
+            format_age(Duration::from_secs_f64(w))
+        );
+    }
+    for t in &r.tasks {
+        if let InitState::Failed { output_tail, .. } = &t.init {
+            let last = output_tail.trim().lines().last().unwrap_or("");
+            let _ = writeln!(out, "init of task {} failed: {last}", t.name);
+        }
+    }
+}
+
+fn task_row(t: &TaskStatus) -> Vec<String> {
+    let c = &t.counts;
+    vec![
+        t.name.clone(),
+        format!("{:.1}%", c.fraction_ok() * 100.0),
+        c.total.to_string(),
+        c.done.to_string(),
+        c.skipped.to_string(),
+        c.running.to_string(),
+        c.failed.to_string(),
+        c.orphaned.to_string(),
+        c.pending.to_string(),
+        match t.init {
+            InitState::None => "-".into(),
+            InitState::NotRun => "not run".into(),
+            InitState::Ok { .. } => "ok".into(),
+            InitState::Failed { .. } => "FAILED".into(),
+        },
+        t.rate_per_s.map_or("-".into(), format_rate),
+        t.eta_s.map_or("-".into(), |s| {
+            format_age(Duration::from_secs_f64(s.min(1e9)))
+        }),
+    ]
+}
+
+fn format_rate(r: f64) -> String {
+    if r >= 100.0 {
+        format!("{r:.0}")
+    } else if r >= 1.0 {
+        format!("{r:.1}")
+    } else {
+        format!("{r:.3}")
+    }
+}
+
+fn worker_table(out: &mut String, r: &StatusReport) {
+    let w = &r.workers;
+    let c = w.counts;
+    let _ = writeln!(
+        out,
+        "\nworkers {}: {} starting, {} active, {} silent, {} ended",
+        w.workers.len(),
+        c.starting,
+        c.active,
+        c.silent,
+        c.ended
+    );
+    if w.workers.is_empty() {
+        return;
+    }
+    let mut shown: Vec<&WorkerStatus> = w.workers.iter().collect();
+    let collapsed = shown.len() > WORKERS_LISTED;
+    if collapsed {
+        shown.sort_by_key(|w| {
+            std::cmp::Reverse(
+                w.last_seen_us
+                    .unwrap_or(0)
+                    .max(w.registered_us.unwrap_or(0)),
+            )
+        });
+        shown.truncate(WORKERS_WHEN_COLLAPSED);
+    }
+    let header = [
+        "worker",
+        "job",
+        "host",
+        "pid",
+        "slots",
+        "blocks",
+        "last seen",
+        "state",
+    ];
+    let dash = || "-".to_string();
+    let rows: Vec<Vec<String>> = shown
+        .iter()
+        .map(|w| {
+            vec![
+                w.worker_id.clone(),
+                w.job_id.clone().unwrap_or_else(dash),
+                w.host.clone().unwrap_or_else(dash),
+                w.pid.map_or_else(dash, |p| p.to_string()),
+                w.slots.map_or_else(dash, |s| s.to_string()),
+                blocks_cell(w),
+                w.last_seen_us.map_or_else(dash, |t| {
+                    format!(
+                        "{} ago",
+                        format_age(Duration::from_micros(r.now_us.saturating_sub(t)))
+                    )
+                }),
+                worker_state(w),
+            ]
+        })
+        .collect();
+    table(out, &header, &rows, &[0, 1, 2, 5, 6, 7]);
+    if collapsed {
+        let _ = writeln!(
+            out,
+            "(the {} most recently active of {} workers; all of them with --json)",
+            shown.len(),
+            w.workers.len()
+        );
+    }
+}
+
+fn blocks_cell(w: &WorkerStatus) -> String {
+    let n = w.current_blocks.len();
+    if n == 0 {
+        return "-".into();
+    }
+    let ids: Vec<String> = w
+        .current_blocks
+        .iter()
+        .take(BLOCKS_LISTED)
+        .map(|b| b.block_id.to_string())
+        .collect();
+    let more = if n > BLOCKS_LISTED {
+        format!(" +{}", n - BLOCKS_LISTED)
+    } else {
+        String::new()
+    };
+    format!("{}{more}", ids.join(","))
+}
+
+fn worker_state(w: &WorkerStatus) -> String {
+    let mut text = match w.state {
+        WorkerState::Starting => "starting".to_string(),
+        WorkerState::Active => "active".to_string(),
+        WorkerState::Silent => "silent".to_string(),
+        WorkerState::Ended => match w.bye_reason.as_ref().or(w.ended_reason.as_ref()) {
+            Some(reason) => format!("ended: {reason}"),
+            None => "ended".to_string(),
+        },
+    };
+    if let Some(s) = &w.scheduler_state {
+        let _ = write!(text, " [{}]", scheduler_name(s));
+    }
+    text
+}
+
+fn scheduler_name(s: &JobStatus) -> String {
+    match s {
+        JobStatus::Queued => "queued".into(),
+        JobStatus::Running => "running".into(),
+        JobStatus::Suspended => "suspended".into(),
+        JobStatus::Ended(end) => format!("ended: {end:?}").to_lowercase(),
+        JobStatus::Unknown(s) => s.clone(),
+    }
+}
+
+/// Appends an aligned table; columns in `left` are left-aligned, the others right-aligned.
+fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: &[usize]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            if left.contains(&i) {
+                s.push_str(cell);
+                if i + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            } else {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(cell);
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let _ = writeln!(out, "{}", line(header.to_vec()));
+    for row in rows {
+        let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
