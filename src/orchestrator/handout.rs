@@ -240,7 +240,7 @@ impl Run {
         let index = match self.journal.state().find_worker(&launched.worker_id) {
             Some(index) => index,
             None => {
-                let index = self.journal.state().next_worker_index() + self.pending_registrations();
+                let index = self.journal.state().next_worker_index();
                 self.journal.append(OrchestratorRecord::WorkerRegistered {
                     index,
                     worker_id: launched.worker_id.clone(),
