@@ -42,7 +42,10 @@ fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let json = args.iter().any(|a| a == "--json");
     let Some(root) = args.iter().find(|a| !a.starts_with("--")) else {
         eprintln!("usage: ledger_timeline LEDGER_DIR [--json]");
@@ -52,7 +55,10 @@ fn main() {
     let mut blocks: HashMap<Key, Path5> = HashMap::new();
     let mut workers_by_index: HashMap<u32, String> = HashMap::new();
     let mut orch_records = 0u64;
-    for epoch in layout.list_orchestrator_logs().expect("list orchestrator logs") {
+    for epoch in layout
+        .list_orchestrator_logs()
+        .expect("list orchestrator logs")
+    {
         let log = LogReader::<OrchestratorRecord>::read_closed(layout.orchestrator_log_path(epoch))
             .expect("read orchestrator log");
         for r in log.records {
@@ -103,8 +109,8 @@ fn main() {
                 }
             }
         }
-        let outbox = LogReader::<OutboxRecord>::read_closed(layout.outbox_path(&wid))
-            .expect("read outbox");
+        let outbox =
+            LogReader::<OutboxRecord>::read_closed(layout.outbox_path(&wid)).expect("read outbox");
         for r in outbox.records {
             outbox_records += 1;
             match r {

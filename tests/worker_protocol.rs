@@ -251,3 +251,25 @@ fn stop_drains_queued_blocks_first() {
         .iter()
         .all(|r| !matches!(r, OutboxRecord::Abandoned { .. })));
 }
+
+#[test]
+fn hand_out_latency_stays_low_with_a_slow_idle_poll() {
+    let mut h = Harness::new(task(json!({
+        "worker": python_worker("for_loop.py", &[], false),
+    })));
+    let mut opts = h.options();
+    opts.poll = Duration::from_millis(500);
+    let agent = h.spawn_agent(opts);
+    h.wait_for("Hello", T, |r| !r.is_empty());
+    // The orchestrator hands out the next block only after the previous one finished.
+    let started = std::time::Instant::now();
+    for (i, block) in [0u64, 1, 2, 3, 5, 6, 7, 8, 9].iter().enumerate() {
+        h.assign(&[*block]);
+        h.wait_for("the block", T, |r| finished(r).len() == i + 1);
+    }
+    let elapsed = started.elapsed();
+    // Polling at the idle interval (500 ms) would take over two seconds on average.
+    assert!(elapsed < Duration::from_millis(1500), "{elapsed:?}");
+    h.stop();
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+}

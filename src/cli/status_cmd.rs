@@ -71,10 +71,7 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
 }
 
 /// Redraws every [`WATCH_INTERVAL`] until the run is over or Ctrl-C.
-fn watch(
-    render_once: impl Fn(bool) -> Result<(String, bool)>,
-    clear: bool,
-) -> Result<ExitCode> {
+fn watch(render_once: impl Fn(bool) -> Result<(String, bool)>, clear: bool) -> Result<ExitCode> {
     let interrupted = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))

@@ -8,9 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::StatusError;
-use crate::ledger::{
-    BlockState, Layout, Ledger, LogReader, OutboxRecord, Outcome, WorkerId,
-};
+use crate::ledger::{BlockState, Layout, Ledger, LogReader, OutboxRecord, Outcome, WorkerId};
 use crate::task::parse_task_file;
 
 /// One block of `status --blocks`.
@@ -178,7 +176,11 @@ fn read_attempts(layout: &Layout) -> crate::ledger::Result<Attempts> {
     Ok(attempts)
 }
 
-fn fold_outbox(layout: &Layout, id: &WorkerId, attempts: &mut Attempts) -> crate::ledger::Result<()> {
+fn fold_outbox(
+    layout: &Layout,
+    id: &WorkerId,
+    attempts: &mut Attempts,
+) -> crate::ledger::Result<()> {
     let worker = id.as_str();
     let contents = LogReader::<OutboxRecord>::read_closed(layout.outbox_path(id))?;
     for record in contents.records {
@@ -250,13 +252,19 @@ fn fold_outbox(layout: &Layout, id: &WorkerId, attempts: &mut Attempts) -> crate
                 a.error = Some(reason);
                 a.end_us = Some(time_us);
             }
-            OutboxRecord::Hello { .. } | OutboxRecord::Heartbeat { .. } | OutboxRecord::Bye { .. } => {}
+            OutboxRecord::Hello { .. }
+            | OutboxRecord::Heartbeat { .. }
+            | OutboxRecord::Bye { .. } => {}
         }
     }
     Ok(())
 }
 
-fn find<'a>(list: &'a mut [AttemptLine], worker: &str, attempt: u32) -> Option<&'a mut AttemptLine> {
+fn find<'a>(
+    list: &'a mut [AttemptLine],
+    worker: &str,
+    attempt: u32,
+) -> Option<&'a mut AttemptLine> {
     list.iter_mut()
         .find(|a| a.attempt == attempt && a.worker == worker)
 }

@@ -132,21 +132,19 @@ pub fn cancel_targets(view: &LedgerView, this_host: &str) -> CancelTargets {
                         "it runs on host {} (pid {}); run cancel there",
                         h.host, h.pid
                     ))),
-                    Some(h) if !pid_alive(h.pid) => {
-                        out.skipped.push(skip(format!("its process {} is gone", h.pid)))
-                    }
-                    Some(h) if !cmdline_mentions(h.pid, &w.worker_id) => out.skipped.push(skip(
-                        format!("pid {} is now another process", h.pid),
-                    )),
+                    Some(h) if !pid_alive(h.pid) => out
+                        .skipped
+                        .push(skip(format!("its process {} is gone", h.pid))),
+                    Some(h) if !cmdline_mentions(h.pid, &w.worker_id) => out
+                        .skipped
+                        .push(skip(format!("pid {} is now another process", h.pid))),
                     Some(h) => out.local.push(LocalTarget {
                         worker_id: w.worker_id.clone(),
                         pid: h.pid,
                     }),
                 }
             }
-            other => out
-                .skipped
-                .push(skip(format!("unknown backend {other:?}"))),
+            other => out.skipped.push(skip(format!("unknown backend {other:?}"))),
         }
     }
     out
@@ -159,9 +157,7 @@ fn cmdline_mentions(pid: u32, needle: &str) -> bool {
         return true;
     }
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(bytes) => bytes
-            .split(|&b| b == 0)
-            .any(|arg| arg == needle.as_bytes()),
+        Ok(bytes) => bytes.split(|&b| b == 0).any(|arg| arg == needle.as_bytes()),
         Err(_) => false,
     }
 }

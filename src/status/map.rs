@@ -172,13 +172,15 @@ impl MapView {
         let names = snapshot.task_names();
         let t = match task {
             None => 0,
-            Some(name) => names
-                .iter()
-                .position(|n| n == name)
-                .ok_or_else(|| StatusError::NoSuchTask {
-                    name: name.to_string(),
-                    available: names.clone(),
-                })?,
+            Some(name) => {
+                names
+                    .iter()
+                    .position(|n| n == name)
+                    .ok_or_else(|| StatusError::NoSuchTask {
+                        name: name.to_string(),
+                        available: names.clone(),
+                    })?
+            }
         };
         let task_name = names.get(t).cloned().unwrap_or_default();
         let tp = snapshot.plan().task(t);

@@ -19,8 +19,7 @@ mod tail;
 pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockLine};
 pub use cancel::{
     cancel_targets, execute_cancel, signal_owner, wait_for_exit, CancelReport, CancelTargets,
-    CancelledJob, JobTarget, LocalTarget, OwnerAction, SkippedWorker, SystemTerminator,
-    Terminator,
+    CancelledJob, JobTarget, LocalTarget, OwnerAction, SkippedWorker, SystemTerminator, Terminator,
 };
 pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};

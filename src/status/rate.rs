@@ -74,8 +74,7 @@ pub fn throughput(
     let span = now_us.saturating_sub(start);
     Throughput {
         finished,
-        window_s: (covered_from_us.is_some() && span >= MIN_WINDOW_US)
-            .then(|| span as f64 / 1e6),
+        window_s: (covered_from_us.is_some() && span >= MIN_WINDOW_US).then(|| span as f64 / 1e6),
     }
 }
 
@@ -148,6 +147,9 @@ mod tests {
         assert_eq!(t.total_rate(), Some(1.0 / 150.0));
         // Nothing read, or too short a window: no rate.
         assert_eq!(throughput(&[], 2, 5, None).rate(0), None);
-        assert_eq!(throughput(&recs, 2, 900_000_000, Some(900_000_000)).window_s, None);
+        assert_eq!(
+            throughput(&recs, 2, 900_000_000, Some(900_000_000)).window_s,
+            None
+        );
     }
 }

@@ -14,8 +14,8 @@ use super::model::{
 use super::rate::log_throughput;
 use super::scheduler::SchedulerProbe;
 use crate::ledger::{
-    now_us, summarize_outbox, BlockState, Layout, LedgerView, Liveness, OutboxDetail,
-    RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
+    now_us, summarize_outbox, BlockState, Layout, LedgerView, Liveness, OutboxDetail, RunEndReason,
+    WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
 };
 use crate::plan::{Block, Plan};
 use crate::schedule::{BlockPhase, Known, ReadySet};
@@ -60,10 +60,12 @@ impl LedgerSnapshot {
             }
         }
         let tasks = tasks_of(&view)?;
-        let plan = Arc::new(Plan::from_task_file(&tasks).map_err(|source| StatusError::Plan {
-            root: root.to_path_buf(),
-            source,
-        })?);
+        let plan = Arc::new(
+            Plan::from_task_file(&tasks).map_err(|source| StatusError::Plan {
+                root: root.to_path_buf(),
+                source,
+            })?,
+        );
         let state = &view.loaded.state;
         let ready = (state.total_counts().failed > 0).then(|| {
             ReadySet::new(Arc::clone(&plan), |task, id| {

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 /// Time between ticks (timeouts, heartbeats, signals and the parent are checked per tick).
 const TICK: Duration = Duration::from_millis(50);
+/// Most events handled before the outbox is committed.
+const MAX_BATCH: usize = 64;
 /// How long programs may take to exit after their stdin was closed.
 const EXIT_WAIT: Duration = Duration::from_secs(30);
 
@@ -128,6 +130,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     let mut exit = None;
     let first = state.start(Now::current());
     carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
+    let _ = outbox.commit();
     let mut parent_reported = false;
     let mut last_tick = Instant::now();
     while exit.is_none() {
@@ -138,6 +141,13 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             Err(RecvTimeoutError::Disconnected) => None,
         };
         let mut events: Vec<Event> = event.into_iter().collect();
+        // Handle whatever else is already waiting, so one fsync covers the whole batch.
+        while events.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(event) => events.push(event),
+                Err(_) => break,
+            }
+        }
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             if let Some(sig) = signals.take() {
@@ -160,6 +170,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             let actions = state.handle_event(event, Now::current());
             carry_out(actions, &mut executor, &mut outbox, &mut exit, &inbox);
         }
+        let _ = outbox.commit();
     }
     inbox.stop();
     // Make sure the Bye is durable before exiting (retry briefly on a full disk).
@@ -180,9 +191,6 @@ fn carry_out(
     exit: &mut Option<AgentExit>,
     inbox: &super::inbox::InboxThread,
 ) {
-    if actions.is_empty() {
-        return;
-    }
     for action in actions {
         match action {
             Action::Record(record) => {
@@ -198,5 +206,4 @@ fn carry_out(
             Action::Exit(code) => *exit = Some(code),
         }
     }
-    let _ = outbox.commit();
 }

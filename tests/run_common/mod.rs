@@ -41,10 +41,7 @@ pub fn now_ns() -> u128 {
 /// A command object running `tests/fixtures/run/<script>` with `python3` and `args`, with the
 /// Python helper on `PYTHONPATH`, plus `env`.
 pub fn python_command(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let mut command = vec![
-        "python3".to_string(),
-        fixture(script).display().to_string(),
-    ];
+    let mut command = vec!["python3".to_string(), fixture(script).display().to_string()];
     command.extend(args.iter().map(|a| a.to_string()));
     let mut e = serde_json::Map::new();
     e.insert(
@@ -325,11 +322,7 @@ impl Job {
                 conflict: t["read_write_conflict"].as_bool().unwrap_or(true),
                 upstream: t["upstream_tasks"]
                     .as_array()
-                    .map(|u| {
-                        u.iter()
-                            .map(|n| n.as_str().unwrap().to_string())
-                            .collect()
-                    })
+                    .map(|u| u.iter().map(|n| n.as_str().unwrap().to_string()).collect())
                     .unwrap_or_default(),
             })
             .collect();
@@ -433,8 +426,8 @@ impl Job {
 
     /// The task's output volume (`out/<task>.raw`), one value per cell of its total ROI.
     pub fn output(&self, task: &TaskInfo) -> Vec<i64> {
-        let bytes = fs::read(self.root.join("out").join(format!("{}.raw", task.name)))
-            .unwrap_or_default();
+        let bytes =
+            fs::read(self.root.join("out").join(format!("{}.raw", task.name))).unwrap_or_default();
         let n = task.total.volume() as usize;
         let mut values: Vec<i64> = bytes
             .chunks_exact(8)
@@ -844,7 +837,13 @@ pub fn assert_ledger_all(job: &Job, plan: &Plan, want: BlockState) {
         let got = state
             .block(plan.task_index(&b.task), b.id)
             .map(|e| e.state());
-        assert_eq!(got, Some(want), "block {} of {} in the ledger", b.id, b.task);
+        assert_eq!(
+            got,
+            Some(want),
+            "block {} of {} in the ledger",
+            b.id,
+            b.task
+        );
     }
 }
 
