@@ -171,6 +171,13 @@ pub struct WorkerArgs {
     /// Seconds between SIGTERM and SIGKILL when stopping a program.
     #[arg(long, value_name = "SECS")]
     pub kill_grace: Option<f64>,
+    /// Safety margin before the walltime deadline: a block starts only if the mean block
+    /// duration plus this margin still fits.
+    #[arg(long, value_name = "SECS")]
+    pub deadline_margin: Option<f64>,
+    /// Give up when a slot's program dies this many times in a row without finishing a block.
+    #[arg(long, value_name = "N")]
+    pub max_program_crashes: Option<u32>,
 }
 
 /// Arguments of `blockorch plan`.

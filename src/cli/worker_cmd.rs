@@ -19,6 +19,12 @@ pub fn run(args: &WorkerArgs) -> Result<i32> {
     if let Some(grace) = args.kill_grace {
         opts.kill_grace = Duration::from_secs_f64(grace.max(0.0));
     }
+    if let Some(margin) = args.deadline_margin {
+        opts.deadline_margin = Duration::from_secs_f64(margin.max(0.0));
+    }
+    if let Some(n) = args.max_program_crashes {
+        opts.max_program_crashes = n;
+    }
     let exit = run_agent(&opts)?;
     Ok(exit.code())
 }

@@ -26,7 +26,12 @@ pub struct InboxFollower {
     layout: Layout,
     worker: WorkerId,
     current: Option<(u64, LogReader<InboxRecord>)>,
+    last_listing: Option<std::time::Instant>,
 }
+
+/// While an inbox is being followed, the worker directory is listed for a newer epoch's inbox
+/// at most this often (a takeover is rare; listing on every poll costs a getdents per block).
+const RELIST_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl InboxFollower {
     /// A follower of `worker`'s inboxes in the ledger at `layout`.
@@ -35,6 +40,7 @@ impl InboxFollower {
             layout,
             worker,
             current: None,
+            last_listing: None,
         }
     }
 
@@ -45,7 +51,14 @@ impl InboxFollower {
 
     /// Reads new instructions (lists the worker directory, then reads the followed inbox).
     pub fn poll(&mut self) -> Result<InboxPoll> {
-        let highest = self.layout.list_inboxes(&self.worker)?.last().copied();
+        let relist = self.current.is_none()
+            || self.last_listing.is_none_or(|t| t.elapsed() >= RELIST_EVERY);
+        let highest = if relist {
+            self.last_listing = Some(std::time::Instant::now());
+            self.layout.list_inboxes(&self.worker)?.last().copied()
+        } else {
+            None
+        };
         let mut switched = false;
         if let Some(h) = highest {
             if self.epoch().is_none_or(|e| e < h) {

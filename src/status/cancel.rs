@@ -219,15 +219,24 @@ pub fn signal_owner(owner: Option<&OwnerStatus>, now_us: u64, this_host: &str) -
 }
 
 /// Waits until process `pid` (on this host) is gone or `timeout` passes; true if it is gone.
+/// A zombie (exited, not yet reaped by its parent) counts as gone.
 pub fn wait_for_exit(pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    while pid_alive(pid) {
+    while pid_alive(pid) && !is_zombie(pid) {
         if Instant::now() >= deadline {
             return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     true
+}
+
+/// Whether `pid` is a zombie, per `/proc/<pid>/stat` (false where `/proc` is unavailable).
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+    })
 }
 
 fn sigterm(pid: u32) -> std::io::Result<()> {

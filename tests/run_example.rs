@@ -1,0 +1,67 @@
+//! The bundled example (`examples/smoothing`) runs to the end on the local backend from a copy
+//! and its `verify.py` confirms the result equals a single-process computation.
+
+mod run_common;
+
+use blockorch::ledger::BlockState;
+use run_common::*;
+use std::fs;
+use std::process::Command;
+
+#[test]
+fn bundled_smoothing_example_completes_and_verifies() {
+    let tmp = tempfile::tempdir().unwrap();
+    // smooth.py finds the helper at ../../python relative to itself: keep that layout.
+    let example = tmp.path().join("examples/smoothing");
+    fs::create_dir_all(&example).unwrap();
+    fs::create_dir_all(tmp.path().join("python")).unwrap();
+    fs::copy(
+        repo().join("python/blockorch_worker.py"),
+        tmp.path().join("python/blockorch_worker.py"),
+    )
+    .unwrap();
+    let source = repo().join("examples/smoothing");
+    for entry in fs::read_dir(&source).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.ends_with(".py") || name == "task.json" {
+            fs::copy(&path, example.join(&name)).unwrap();
+        }
+    }
+    let out = Command::new(bin())
+        .args(["submit", "task.json", "--quiet"])
+        .current_dir(&example)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for task in ["smooth", "count"] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(task))
+            .unwrap_or_else(|| panic!("no row for {task}: {stdout}"));
+        let cols: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cols[1..], ["210", "210", "0", "0", "0"], "{row}");
+    }
+    let state = blockorch::ledger::Ledger::open(example.join("task.ledger"))
+        .unwrap()
+        .load_state()
+        .unwrap()
+        .state;
+    for t in state.tasks() {
+        assert_eq!(t.counts().get(BlockState::Done), 210);
+    }
+    let verify = Command::new("python3")
+        .arg("verify.py")
+        .current_dir(&example)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "verify.py failed:\n{text}");
+    assert!(
+        text.contains("OK: the blockwise result equals the single-process computation"),
+        "{text}"
+    );
+    assert!(text.contains("95400/95400 voxels"), "{text}");
+}

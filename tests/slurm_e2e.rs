@@ -1,0 +1,356 @@
+//! `blockorch submit --backend slurm` end to end against the real test cluster of
+//! `cluster-tests/` (start it with `bash cluster-tests/start-cluster.sh`; these tests FAIL, never
+//! skip, when it is not up).
+//!
+//! Every test runs the real binary on a job directory of its own under /tmp (every node of the
+//! single-host cluster sees it) with a Python standard-library worker
+//! (`tests/fixtures/slurm/worker.py`), so every test has its own ledger and hence its own job
+//! name. The guards of `tests/fixtures/slurm/common.rs` cancel each test's jobs and resume
+//! nodes even when the test fails. Jobs stay off node3, except in the node-failure test, which
+//! uses only node3.
+
+#[path = "fixtures/slurm/common.rs"]
+mod common;
+
+use blockorch::ledger::{BlockState, OrchestratorRecord, Outcome};
+use common::*;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// Upper bound for one whole `submit` in these tests (a safety net against hangs).
+const RUN_LIMIT: Duration = Duration::from_secs(150);
+
+/// A small 2-D task without conflicts: `blocks` blocks of 10×10 in a row.
+fn row_task(name: &str, blocks: i64, env: &[(&str, &str)], extra: serde_json::Value) -> serde_json::Value {
+    let mut extra = extra;
+    extra
+        .as_object_mut()
+        .unwrap()
+        .entry("read_write_conflict")
+        .or_insert(json!(false));
+    task(
+        name,
+        (&[0, 0], &[10 * blocks, 10]),
+        (&[0, 0], &[10, 10]),
+        (&[0, 0], &[10, 10]),
+        env,
+        extra,
+    )
+}
+
+/// The ledger's verdict on the block a `slow` event was about, after a run in which that
+/// attempt was lost to the cluster: it was returned without being charged, and a later attempt
+/// by another worker finished it.
+fn assert_returned_uncharged_then_done(job: &Job, slow: &Ev) {
+    let task = job.task_index(&slow.task);
+    let state = job.state();
+    let entry = state.block(task, slow.block).expect("the block is in the ledger");
+    assert_eq!(entry.state(), BlockState::Done, "{entry:?}");
+    assert_eq!(
+        entry.failures_in_budget(),
+        0,
+        "the lost attempt was charged to the block: {entry:?}"
+    );
+    assert!(entry.infra_returns() >= 1, "{entry:?}");
+    let records = job.orchestrator_records();
+    let returned: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            OrchestratorRecord::Returned {
+                task: t,
+                block,
+                attempt,
+                reason,
+                counts_against_block,
+                ..
+            } if *t == task && *block == slow.block && *attempt == slow.attempt => {
+                Some((reason.clone(), *counts_against_block))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(returned.len(), 1, "one Returned for the lost attempt: {records:?}");
+    assert!(!returned[0].1, "charged: {returned:?}");
+    let finished: Vec<_> = records
+        .iter()
+        .filter_map(|r| match r {
+            OrchestratorRecord::Finished {
+                task: t,
+                block,
+                attempt,
+                worker,
+                outcome,
+                ..
+            } if *t == task && *block == slow.block => Some((*attempt, *worker, outcome.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert!(finished[0].0 > slow.attempt, "{finished:?}");
+    assert_eq!(finished[0].2, Outcome::Done);
+    let by = &state.workers()[finished[0].1 as usize].worker_id;
+    assert_ne!(by, &slow.worker, "a replacement worker finished it");
+    // The worker program's own view: the lost attempt never ended, a later one did.
+    let attempts = job.attempts();
+    let mine: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.task == slow.task && a.block == slow.block)
+        .collect();
+    assert!(mine.iter().any(|a| a.attempt == slow.attempt && a.end.is_none()), "{mine:?}");
+    assert!(mine.iter().any(|a| a.attempt > slow.attempt && a.end.is_some()), "{mine:?}");
+}
+
+/// Ends every block of the run reached `Done`.
+fn assert_all_done(job: &Job, expected: u64) {
+    let state = job.state();
+    let done: u64 = state
+        .tasks()
+        .iter()
+        .map(|t| t.blocks().filter(|(_, e)| e.state() == BlockState::Done).count() as u64)
+        .sum();
+    assert_eq!(done, expected, "blocks done");
+}
+
+/// 1. A two-task, 3-D job with conflicts gives the same output on SLURM as on the local backend.
+#[test]
+fn two_task_3d_job_on_slurm_equals_local() {
+    let env = [("SLURM_E2E_OUTPUT", "1")];
+    let tasks = [
+        task(
+            "a",
+            (&[0, 0, 0], &[44, 44, 44]),
+            (&[0, 0, 0], &[14, 14, 14]),
+            (&[2, 2, 2], &[10, 10, 10]),
+            &env,
+            json!({"num_workers": 3}),
+        ),
+        task(
+            "b",
+            (&[2, 2, 2], &[40, 40, 40]),
+            (&[0, 0, 0], &[12, 12, 12]),
+            (&[1, 1, 1], &[10, 10, 10]),
+            &env,
+            json!({"num_workers": 2, "upstream_tasks": ["a"]}),
+        ),
+    ];
+    let local = Job::new("eq-local", &tasks);
+    let on_slurm = Job::new("eq-slurm", &tasks);
+    let out = local.run(&["submit", "task.json", "--quiet"], RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "local: {}", out.text());
+    let out = on_slurm.spawn_submit(&[]).wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "slurm: {}", out.text());
+
+    let (want, got) = (local.outputs(), on_slurm.outputs());
+    assert_eq!(want.keys().filter(|k| k.starts_with("a/")).count(), 64);
+    assert_eq!(want.keys().filter(|k| k.starts_with("b/")).count(), 27);
+    assert_eq!(got, want, "the SLURM run wrote other data than the local run");
+
+    // It really ran on SLURM: every block in a job of the run, several jobs per task.
+    let events = on_slurm.events();
+    assert!(events.iter().all(|e| e.job.is_some() && e.node.is_some()));
+    for (t, workers) in [("a", 3), ("b", 2)] {
+        let jobs: BTreeSet<_> = events.iter().filter(|e| e.task == t).map(|e| &e.job).collect();
+        assert!(jobs.len() > 1 && jobs.len() <= workers, "task {t}: jobs {jobs:?}");
+    }
+    let attempts = on_slurm.attempts();
+    assert_no_overlapping_attempts(&attempts);
+    assert_conflicts_never_overlap(&attempts);
+    assert_all_done(&on_slurm, 64 + 27);
+}
+
+/// 2. A worker job that hits its walltime (TIMEOUT): its in-flight block is returned without
+/// being charged and a replacement finishes it.
+#[test]
+fn walltime_timeout_returns_block_to_a_replacement() {
+    let job = Job::new(
+        "timeout",
+        &[row_task(
+            "t",
+            3,
+            &[],
+            json!({"num_workers": 1, "max_retries": 0,
+                   "slurm": {"time": "1", "extra_directives": [format!("--exclude={FAIL_NODE}")]}}),
+        )],
+    );
+    job.ctl("slow-any");
+    let run = job.spawn_submit(&[]);
+    let slow = job.wait_event("slow", Duration::from_secs(60), &run);
+    let id = slow.job.clone().expect("the worker runs in a SLURM job");
+    slurm("scontrol", &["update", &format!("JobId={id}"), "EndTime=now+2"]);
+    let out = run.wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(sacct_state(&id, Duration::from_secs(30)), "TIMEOUT");
+    assert_returned_uncharged_then_done(&job, &slow);
+    assert_all_done(&job, 3);
+}
+
+/// 3. The node under a running worker goes DOWN (NODE_FAIL): its blocks are returned and a
+/// replacement finishes the run once the node is back.
+#[test]
+fn node_failure_returns_blocks_to_a_replacement() {
+    let job = Job::new(
+        "nodefail",
+        &[row_task(
+            "t",
+            3,
+            &[],
+            json!({"num_workers": 1, "max_retries": 0,
+                   "slurm": {"extra_directives": [format!("--nodelist={FAIL_NODE}")]}}),
+        )],
+    );
+    job.ctl("slow-any");
+    let run = job.spawn_submit(&[]);
+    let slow = job.wait_event("slow", Duration::from_secs(60), &run);
+    assert_eq!(slow.node.as_deref(), Some(FAIL_NODE));
+    let id = slow.job.clone().unwrap();
+    let node = NodeGuard::down(FAIL_NODE);
+    // The orchestrator notices the failure and returns the block while the node is down.
+    let task = job.task_index(&slow.task);
+    wait_for(
+        "the lost block to be returned",
+        Duration::from_secs(60),
+        || {
+            job.orchestrator_records().into_iter().find(|r| {
+                matches!(r, OrchestratorRecord::Returned { task: t, block, .. }
+                         if *t == task && *block == slow.block)
+            })
+        },
+        || run.output_so_far(),
+    );
+    node.resume();
+    let out = run.wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(sacct_state(&id, Duration::from_secs(30)), "NODE_FAIL");
+    assert_returned_uncharged_then_done(&job, &slow);
+    assert_all_done(&job, 3);
+}
+
+/// 4. A worker cancelled by hand (`scancel`) is replaced and the run completes.
+#[test]
+fn worker_cancelled_by_hand_is_replaced() {
+    let job = Job::new(
+        "scancel",
+        &[row_task("t", 3, &[], json!({"num_workers": 1, "max_retries": 0}))],
+    );
+    job.ctl("slow-any");
+    let run = job.spawn_submit(&[]);
+    let slow = job.wait_event("slow", Duration::from_secs(60), &run);
+    let id = slow.job.clone().unwrap();
+    slurm("scancel", &[&id]);
+    let out = run.wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(
+        sacct_state(&id, Duration::from_secs(30)).starts_with("CANCELLED"),
+        "{id}"
+    );
+    assert_returned_uncharged_then_done(&job, &slow);
+    assert_all_done(&job, 3);
+}
+
+/// 5. A block that always fails fails after `max_retries + 1` attempts, its dependents are
+/// orphaned, and submit exits with 3.
+#[test]
+fn always_failing_block_fails_and_orphans_dependents() {
+    let tasks = [
+        row_task("up", 3, &[], json!({"num_workers": 2, "max_retries": 2})),
+        row_task(
+            "down",
+            3,
+            &[],
+            json!({"num_workers": 1, "upstream_tasks": ["up"]}),
+        ),
+    ];
+    let job = Job::new("failing", &tasks);
+    // Block 0 of `up` (the first in the row) feeds block 0 of `down`.
+    job.ctl("fail-up-0");
+    let out = job.spawn_submit(&[]).wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    let attempts = job.attempts();
+    let tries: Vec<_> = attempts
+        .iter()
+        .filter(|a| a.task == "up" && a.block == 0)
+        .collect();
+    assert_eq!(tries.len(), 3, "max_retries 2 → 3 attempts: {tries:?}");
+    assert!(!attempts.iter().any(|a| a.task == "down" && a.block == 0));
+    let state = job.state();
+    let entry = state.block(job.task_index("up"), 0).unwrap();
+    assert_eq!(entry.state(), BlockState::Failed);
+    assert_eq!(entry.failures_in_budget(), 3);
+    let down = job.task_index("down");
+    assert!(state.block(down, 0).is_none_or(|e| e.state() != BlockState::Done));
+    // The summary line of `down`: 3 blocks, 2 done, 0 skipped, 0 failed, 1 orphaned.
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("down"))
+        .unwrap_or_else(|| panic!("no summary line for down: {}", out.text()));
+    let cells: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(cells[1..6], ["3", "2", "0", "0", "1"], "{line}");
+    assert_eq!(live_jobs(&job.run_name()), vec![], "jobs left behind");
+}
+
+/// 6. The orchestrator is SIGKILLed mid-run; a second `submit` adopts the live worker jobs
+/// (never more than num_workers alive), finishes, and nothing runs twice at once.
+#[test]
+fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
+    let workers = 3;
+    let job = Job::new(
+        "resume",
+        &[task(
+            "t",
+            (&[0, 0], &[54, 54]),
+            (&[0, 0], &[14, 14]),
+            (&[2, 2], &[10, 10]),
+            &[("SLURM_E2E_SLEEP_S", "1")],
+            json!({"num_workers": workers}),
+        )],
+    );
+    let first = job.spawn_submit(&[]);
+    wait_for(
+        "four finished blocks",
+        Duration::from_secs(90),
+        || (job.events().iter().filter(|e| e.ev == "end").count() >= 4).then_some(()),
+        || first.output_so_far(),
+    );
+    first.kill9();
+    let killed_at = now_ns();
+    let before: BTreeSet<String> = live_jobs(&job.run_name()).into_iter().map(|j| j.id).collect();
+    assert!(!before.is_empty(), "worker jobs are alive after the kill");
+
+    let mut second = job.spawn_submit(&[]);
+    let mut most_alive = 0;
+    let mut seen = BTreeSet::new();
+    let deadline = Instant::now() + RUN_LIMIT;
+    while second.exited().is_none() && Instant::now() < deadline {
+        let alive = live_jobs(&job.run_name());
+        most_alive = most_alive.max(alive.len());
+        seen.extend(alive.into_iter().map(|j| j.id));
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = second.wait(Duration::from_secs(5));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(most_alive <= workers, "{most_alive} worker jobs alive at once");
+    // The jobs alive at the kill kept working for the second orchestrator.
+    let events = job.events();
+    let adopted_work: BTreeSet<_> = events
+        .iter()
+        .filter(|e| e.ev == "end" && e.t > killed_at)
+        .filter_map(|e| e.job.clone())
+        .collect();
+    assert!(
+        before.iter().any(|id| seen.contains(id)),
+        "no job of the first run was alive during the second: {before:?} / {seen:?}"
+    );
+    assert!(!adopted_work.is_empty());
+    let attempts = job.attempts();
+    assert!(attempts.iter().all(|a| a.end.is_some()), "an attempt never ended");
+    assert_no_overlapping_attempts(&attempts);
+    assert_conflicts_never_overlap(&attempts);
+    let done: BTreeMap<u64, usize> = attempts.iter().fold(BTreeMap::new(), |mut m, a| {
+        *m.entry(a.block).or_default() += 1;
+        m
+    });
+    assert_eq!(done.len(), 25, "every block ran");
+    assert_all_done(&job, 25);
+}
