@@ -28,14 +28,13 @@ fn bundled_smoothing_example_completes_and_verifies() {
             fs::copy(&path, example.join(&name)).unwrap();
         }
     }
-    let out = Command::new(bin())
+    let mut submit = Command::new(bin());
+    submit
         .args(["submit", "task.json", "--quiet"])
-        .current_dir(&example)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+        .current_dir(&example);
+    let out = spawn_logged(submit, tmp.path(), "submit").wait(SAFETY);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let stdout = &out.stdout;
     for task in ["smooth", "count"] {
         let row = stdout
             .lines()
@@ -52,13 +51,11 @@ fn bundled_smoothing_example_completes_and_verifies() {
     for t in state.tasks() {
         assert_eq!(t.counts().get(BlockState::Done), 210);
     }
-    let verify = Command::new("python3")
-        .arg("verify.py")
-        .current_dir(&example)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&verify.stdout);
-    assert!(verify.status.success(), "verify.py failed:\n{text}");
+    let mut verify = Command::new("python3");
+    verify.arg("verify.py").current_dir(&example);
+    let verify = spawn_logged(verify, tmp.path(), "verify").wait(SAFETY);
+    let text = &verify.stdout;
+    assert_eq!(verify.code, Some(0), "verify.py failed:\n{}", verify.text());
     assert!(
         text.contains("OK: the blockwise result equals the single-process computation"),
         "{text}"

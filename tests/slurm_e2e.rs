@@ -12,7 +12,7 @@
 #[path = "fixtures/slurm/common.rs"]
 mod common;
 
-use blockorch::ledger::{BlockState, OrchestratorRecord, Outcome};
+use blockorch::ledger::{BlockState, OrchestratorRecord, OutboxRecord, Outcome};
 use common::*;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,7 +22,12 @@ use std::time::{Duration, Instant};
 const RUN_LIMIT: Duration = Duration::from_secs(150);
 
 /// A small 2-D task without conflicts: `blocks` blocks of 10×10 in a row.
-fn row_task(name: &str, blocks: i64, env: &[(&str, &str)], extra: serde_json::Value) -> serde_json::Value {
+fn row_task(
+    name: &str,
+    blocks: i64,
+    env: &[(&str, &str)],
+    extra: serde_json::Value,
+) -> serde_json::Value {
     let mut extra = extra;
     extra
         .as_object_mut()
@@ -45,7 +50,9 @@ fn row_task(name: &str, blocks: i64, env: &[(&str, &str)], extra: serde_json::Va
 fn assert_returned_uncharged_then_done(job: &Job, slow: &Ev) {
     let task = job.task_index(&slow.task);
     let state = job.state();
-    let entry = state.block(task, slow.block).expect("the block is in the ledger");
+    let entry = state
+        .block(task, slow.block)
+        .expect("the block is in the ledger");
     assert_eq!(entry.state(), BlockState::Done, "{entry:?}");
     assert_eq!(
         entry.failures_in_budget(),
@@ -70,7 +77,12 @@ fn assert_returned_uncharged_then_done(job: &Job, slow: &Ev) {
             _ => None,
         })
         .collect();
-    assert_eq!(returned.len(), 1, "one Returned for the lost attempt: {records:?}");
+    assert_eq!(
+        returned.len(),
+        1,
+        "one Returned for the lost attempt: {records:?}"
+    );
+    eprintln!("returned: {returned:?}");
     assert!(!returned[0].1, "charged: {returned:?}");
     let finished: Vec<_> = records
         .iter()
@@ -97,8 +109,16 @@ fn assert_returned_uncharged_then_done(job: &Job, slow: &Ev) {
         .iter()
         .filter(|a| a.task == slow.task && a.block == slow.block)
         .collect();
-    assert!(mine.iter().any(|a| a.attempt == slow.attempt && a.end.is_none()), "{mine:?}");
-    assert!(mine.iter().any(|a| a.attempt > slow.attempt && a.end.is_some()), "{mine:?}");
+    assert!(
+        mine.iter()
+            .any(|a| a.attempt == slow.attempt && a.end.is_none()),
+        "{mine:?}"
+    );
+    assert!(
+        mine.iter()
+            .any(|a| a.attempt > slow.attempt && a.end.is_some()),
+        "{mine:?}"
+    );
 }
 
 /// Ends every block of the run reached `Done`.
@@ -107,7 +127,11 @@ fn assert_all_done(job: &Job, expected: u64) {
     let done: u64 = state
         .tasks()
         .iter()
-        .map(|t| t.blocks().filter(|(_, e)| e.state() == BlockState::Done).count() as u64)
+        .map(|t| {
+            t.blocks()
+                .filter(|(_, e)| e.state() == BlockState::Done)
+                .count() as u64
+        })
         .sum();
     assert_eq!(done, expected, "blocks done");
 }
@@ -144,14 +168,24 @@ fn two_task_3d_job_on_slurm_equals_local() {
     let (want, got) = (local.outputs(), on_slurm.outputs());
     assert_eq!(want.keys().filter(|k| k.starts_with("a/")).count(), 64);
     assert_eq!(want.keys().filter(|k| k.starts_with("b/")).count(), 27);
-    assert_eq!(got, want, "the SLURM run wrote other data than the local run");
+    assert_eq!(
+        got, want,
+        "the SLURM run wrote other data than the local run"
+    );
 
     // It really ran on SLURM: every block in a job of the run, several jobs per task.
     let events = on_slurm.events();
     assert!(events.iter().all(|e| e.job.is_some() && e.node.is_some()));
     for (t, workers) in [("a", 3), ("b", 2)] {
-        let jobs: BTreeSet<_> = events.iter().filter(|e| e.task == t).map(|e| &e.job).collect();
-        assert!(jobs.len() > 1 && jobs.len() <= workers, "task {t}: jobs {jobs:?}");
+        let jobs: BTreeSet<_> = events
+            .iter()
+            .filter(|e| e.task == t)
+            .map(|e| &e.job)
+            .collect();
+        assert!(
+            jobs.len() > 1 && jobs.len() <= workers,
+            "task {t}: jobs {jobs:?}"
+        );
     }
     let attempts = on_slurm.attempts();
     assert_no_overlapping_attempts(&attempts);
@@ -177,7 +211,10 @@ fn walltime_timeout_returns_block_to_a_replacement() {
     let run = job.spawn_submit(&[]);
     let slow = job.wait_event("slow", Duration::from_secs(60), &run);
     let id = slow.job.clone().expect("the worker runs in a SLURM job");
-    slurm("scontrol", &["update", &format!("JobId={id}"), "EndTime=now+2"]);
+    slurm(
+        "scontrol",
+        &["update", &format!("JobId={id}"), "EndTime=now+2"],
+    );
     let out = run.wait(RUN_LIMIT);
     assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(sacct_state(&id, Duration::from_secs(30)), "TIMEOUT");
@@ -231,7 +268,12 @@ fn node_failure_returns_blocks_to_a_replacement() {
 fn worker_cancelled_by_hand_is_replaced() {
     let job = Job::new(
         "scancel",
-        &[row_task("t", 3, &[], json!({"num_workers": 1, "max_retries": 0}))],
+        &[row_task(
+            "t",
+            3,
+            &[],
+            json!({"num_workers": 1, "max_retries": 0}),
+        )],
     );
     job.ctl("slow-any");
     let run = job.spawn_submit(&[]);
@@ -278,7 +320,9 @@ fn always_failing_block_fails_and_orphans_dependents() {
     assert_eq!(entry.state(), BlockState::Failed);
     assert_eq!(entry.failures_in_budget(), 3);
     let down = job.task_index("down");
-    assert!(state.block(down, 0).is_none_or(|e| e.state() != BlockState::Done));
+    assert!(state
+        .block(down, 0)
+        .is_none_or(|e| e.state() != BlockState::Done));
     // The summary line of `down`: 3 blocks, 2 done, 0 skipped, 0 failed, 1 orphaned.
     let line = out
         .stdout
@@ -315,7 +359,10 @@ fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
     );
     first.kill9();
     let killed_at = now_ns();
-    let before: BTreeSet<String> = live_jobs(&job.run_name()).into_iter().map(|j| j.id).collect();
+    let before: BTreeSet<String> = live_jobs(&job.run_name())
+        .into_iter()
+        .map(|j| j.id)
+        .collect();
     assert!(!before.is_empty(), "worker jobs are alive after the kill");
 
     let mut second = job.spawn_submit(&[]);
@@ -330,7 +377,10 @@ fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
     }
     let out = second.wait(Duration::from_secs(5));
     assert_eq!(out.code, Some(0), "{}", out.text());
-    assert!(most_alive <= workers, "{most_alive} worker jobs alive at once");
+    assert!(
+        most_alive <= workers,
+        "{most_alive} worker jobs alive at once"
+    );
     // The jobs alive at the kill kept working for the second orchestrator.
     let events = job.events();
     let adopted_work: BTreeSet<_> = events
@@ -344,7 +394,10 @@ fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
     );
     assert!(!adopted_work.is_empty());
     let attempts = job.attempts();
-    assert!(attempts.iter().all(|a| a.end.is_some()), "an attempt never ended");
+    assert!(
+        attempts.iter().all(|a| a.end.is_some()),
+        "an attempt never ended"
+    );
     assert_no_overlapping_attempts(&attempts);
     assert_conflicts_never_overlap(&attempts);
     let done: BTreeMap<u64, usize> = attempts.iter().fold(BTreeMap::new(), |mut m, a| {
@@ -353,4 +406,98 @@ fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
     });
     assert_eq!(done.len(), 25, "every block ran");
     assert_all_done(&job, 25);
+}
+
+/// 9a. Walltime awareness: an agent whose job has too little walltime left for another block
+/// stops taking blocks, gives its queued ones back (not charged) and exits cleanly before SLURM
+/// signals or kills it; replacements finish the run.
+#[test]
+fn agent_stops_taking_blocks_near_its_walltime() {
+    let job = Job::new(
+        "walltime",
+        &[row_task(
+            "t",
+            12,
+            &[("SLURM_E2E_SLEEP_S", "6")],
+            json!({"num_workers": 3, "max_retries": 0,
+                   "slurm": {"time": "1", "extra_directives": [format!("--exclude={FAIL_NODE}")]}}),
+        )],
+    );
+    let out = job.spawn_submit(&[]).wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_all_done(&job, 12);
+    let outboxes = job.outbox_records();
+    let stopped: BTreeSet<String> = outboxes
+        .iter()
+        .filter_map(|(w, r)| match r {
+            OutboxRecord::Bye { reason, .. } if reason.contains("walltime") => Some(w.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(!stopped.is_empty(), "no agent stopped for its walltime: {outboxes:?}");
+    for (w, r) in &outboxes {
+        if let OutboxRecord::Bye { reason, .. } = r {
+            assert!(!reason.contains("SIG"), "{w} was signalled: {reason}");
+        }
+    }
+    // Nothing was cut short: every attempt a worker program started ended.
+    let attempts = job.attempts();
+    assert!(attempts.iter().all(|a| a.end.is_some()), "{attempts:?}");
+    assert_eq!(attempts.len(), 12, "each block ran once: {attempts:?}");
+    // The stopped agents' jobs ended normally, not by TIMEOUT.
+    let state = job.state();
+    for w in &stopped {
+        let entry = state.workers().iter().find(|e| &e.worker_id == w).unwrap();
+        let id = entry.job_id.clone().unwrap();
+        assert_eq!(sacct_state(&id, Duration::from_secs(30)), "COMPLETED", "{w}");
+    }
+    for (_, e) in state.tasks()[0].blocks() {
+        assert_eq!(e.failures_in_budget(), 0, "{e:?}");
+    }
+}
+
+/// 9b. The `--signal=B:TERM@…` of the job script: an agent still running a block when its
+/// walltime nears gets SIGTERM, gives the block back (not charged) and leaves before the kill.
+#[test]
+fn walltime_signal_gives_in_flight_block_back() {
+    let job = Job::new(
+        "sigterm",
+        &[row_task(
+            "t",
+            2,
+            &[],
+            json!({"num_workers": 1, "max_retries": 0,
+                   "slurm": {"time": "1", "extra_directives": [format!("--exclude={FAIL_NODE}")]}}),
+        )],
+    );
+    job.ctl("slow-any");
+    let run = job.spawn_submit(&[]);
+    let slow = job.wait_event("slow", Duration::from_secs(60), &run);
+    let id = slow.job.clone().unwrap();
+    let out = run.wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let outboxes = job.outbox_records();
+    let abandoned: Vec<_> = outboxes
+        .iter()
+        .filter_map(|(w, r)| match r {
+            OutboxRecord::Abandoned {
+                block,
+                attempt,
+                reason,
+                ..
+            } if *w == slow.worker => Some((*block, *attempt, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        abandoned
+            .iter()
+            .any(|(b, a, r)| *b == slow.block && *a == slow.attempt && r.contains("SIGTERM")),
+        "{abandoned:?}"
+    );
+    assert_returned_uncharged_then_done(&job, &slow);
+    // It left on the signal, before SLURM's walltime kill.
+    let end = sacct_state(&id, Duration::from_secs(30));
+    assert_ne!(end, "TIMEOUT", "the agent did not leave before the kill");
+    assert_all_done(&job, 2);
 }

@@ -126,11 +126,17 @@ fn cancels_exactly_the_live_registered_jobs() {
         if let Some(s) = agent.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "agent not signalled");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "agent not signalled"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.signal(), Some(libc::SIGTERM));
-    assert!(stdout.contains("slurm: scancel 2 jobs: 77_0 77_1"), "{stdout}");
+    assert!(
+        stdout.contains("slurm: scancel 2 jobs: 77_0 77_1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("lsf: bkill 1 job: 88[3]"), "{stdout}");
     assert!(
         stdout.contains(&format!("local: SIGTERM 1 agent pid: {}", agent.id())),
@@ -174,7 +180,10 @@ fn cancel_interrupts_a_running_local_run_through_its_orchestrator() {
     // Wait until blocks are running, and look at the live run.
     let started = Instant::now();
     let live = loop {
-        assert!(started.elapsed() < Duration::from_secs(60), "run never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "run never started"
+        );
         std::thread::sleep(Duration::from_millis(100));
         if !d.join("t.ledger/ledger.json").exists() {
             continue;

@@ -93,6 +93,24 @@ fn plan_totals(dir: &Path) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Every file under `dir` with its size and modification time.
+fn listing(dir: &Path) -> Vec<(std::path::PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let m = e.metadata().unwrap();
+            if m.is_dir() {
+                stack.push(e.path());
+            }
+            out.push((e.path(), m.len(), m.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 fn task<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["tasks"]
         .as_array()
@@ -111,6 +129,7 @@ fn completed_run_counts_blocks_map_and_human_table() {
     assert_eq!(code, 0);
 
     // --json: counts equal the plan.
+    let before = listing(&d.join("t.ledger"));
     let s = status_json(d);
     let totals = plan_totals(d);
     for (name, total) in &totals {
@@ -143,7 +162,10 @@ fn completed_run_counts_blocks_map_and_human_table() {
         let a = &attempts[0];
         assert_eq!(a["outcome"], "done");
         assert_eq!(a["attempt"], 1);
-        let (start, end) = (a["start_us"].as_u64().unwrap(), a["end_us"].as_u64().unwrap());
+        let (start, end) = (
+            a["start_us"].as_u64().unwrap(),
+            a["end_us"].as_u64().unwrap(),
+        );
         assert!(start > 1_600_000_000_000_000 && end >= start, "{a}");
         let wall = a["wall_s"].as_f64().unwrap();
         assert!((0.0..60.0).contains(&wall), "{a}");
@@ -166,7 +188,11 @@ fn completed_run_counts_blocks_map_and_human_table() {
     let shape = down.task(1).grid_shape();
     assert_eq!(grid.len() as i64, shape[0], "{text}");
     assert!(grid.iter().all(|r| r.len() as i64 == shape[1]), "{text}");
-    let done = grid.iter().flat_map(|r| r.chars()).filter(|&c| c == '#').count();
+    let done = grid
+        .iter()
+        .flat_map(|r| r.chars())
+        .filter(|&c| c == '#')
+        .count();
     assert_eq!(done as u64, totals[1].1);
     assert!(!text.contains('\x1b'), "no colours when piped");
     assert!(text.contains(&format!("# done {}", totals[1].1)), "{text}");
@@ -180,14 +206,28 @@ fn completed_run_counts_blocks_map_and_human_table() {
     assert_eq!(m["cells"][0].as_str().unwrap(), "######");
     let out = blockorch(
         d,
-        &["status", "--map", "--task", "cube", "--axis", "2", "--index", "0", "--json"],
+        &[
+            "status", "--map", "--task", "cube", "--axis", "2", "--index", "0", "--json",
+        ],
     );
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((m["row_axis"].clone(), m["col_axis"].clone()), (json!(0), json!(1)));
+    assert_eq!(
+        (m["row_axis"].clone(), m["col_axis"].clone()),
+        (json!(0), json!(1))
+    );
     assert_eq!(m["cells"].as_array().unwrap().len(), 4);
-    let out = blockorch(d, &["status", "--map", "--task", "cube", "--axis", "2", "--index", "6"]);
+    let out = blockorch(
+        d,
+        &[
+            "status", "--map", "--task", "cube", "--axis", "2", "--index", "6",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--index 6 for axis 2"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--index 6 for axis 2"),
+        "{}",
+        stderr(&out)
+    );
 
     // Human output: header lines, one row per task with its counts, the workers.
     let out = blockorch(d, &["status"]);
@@ -195,7 +235,10 @@ fn completed_run_counts_blocks_map_and_human_table() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "ledger  t.ledger");
-    assert!(lines[1].starts_with("owner   pid ") && lines[1].ends_with(": ended"), "{text}");
+    assert!(
+        lines[1].starts_with("owner   pid ") && lines[1].ends_with(": ended"),
+        "{text}"
+    );
     assert!(lines[2].starts_with("run     completed at "), "{text}");
     let header: Vec<&str> = lines[4].split_whitespace().collect();
     assert_eq!(
@@ -210,12 +253,34 @@ fn completed_run_counts_blocks_map_and_human_table() {
         let n = total.to_string();
         assert_eq!(
             row,
-            [name.as_str(), "100.0%", &n, &n, "0", "0", "0", "0", "0", "-", "-", "-"]
+            [
+                name.as_str(),
+                "100.0%",
+                &n,
+                &n,
+                "0",
+                "0",
+                "0",
+                "0",
+                "0",
+                "-",
+                "-",
+                "-"
+            ]
         );
     }
     assert!(lines[8].starts_with("all "), "{text}");
-    assert!(text.contains("\nworkers 3: 0 starting, 0 active, 0 silent, 3 ended\n"), "{text}");
+    assert!(
+        text.contains("\nworkers 3: 0 starting, 0 active, 0 silent, 3 ended\n"),
+        "{text}"
+    );
     assert!(text.contains("ended: "), "{text}");
+
+    assert_eq!(
+        listing(&d.join("t.ledger")),
+        before,
+        "status never writes to the ledger"
+    );
 
     // --watch stops by itself once the run is over.
     let started = Instant::now();
@@ -267,7 +332,11 @@ fn failed_block_shows_failed_and_orphaned_as_submit_printed() {
         .map(|r| r.as_str().unwrap())
         .collect();
     assert_eq!(cells.chars().filter(|&c| c == 'F').count(), 1);
-    assert_eq!(cells.chars().next(), Some('F'), "block 0 is the first corner");
+    assert_eq!(
+        cells.chars().next(),
+        Some('F'),
+        "block 0 is the first corner"
+    );
     assert_eq!(
         cells.chars().filter(|&c| c == 'o').count() as u64,
         task(&s, "up")["orphaned"].as_u64().unwrap()
@@ -342,13 +411,21 @@ fn default_ledger_discovery_and_bad_ledgers_are_clear_errors() {
     let d = dir.path();
     let out = blockorch(d, &["status"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("no *.ledger directory in"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no *.ledger directory in"),
+        "{}",
+        stderr(&out)
+    );
 
     std::fs::create_dir(d.join("a.ledger")).unwrap();
     std::fs::create_dir(d.join("b.ledger")).unwrap();
     let out = blockorch(d, &["status"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("(a.ledger, b.ledger)"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("(a.ledger, b.ledger)"),
+        "{}",
+        stderr(&out)
+    );
     let out = blockorch(d, &["cancel"]);
     assert_eq!(out.status.code(), Some(2));
 

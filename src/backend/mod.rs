@@ -6,6 +6,7 @@
 
 mod job_state;
 pub mod local;
+pub mod lsf;
 pub mod slurm;
 
 pub use job_state::{Blame, JobEnd, JobStatus};

@@ -110,25 +110,29 @@ pub enum SlurmModeArg {
 pub struct StatusArgs {
     /// The ledger directory [default: the only *.ledger directory here].
     pub ledger: Option<PathBuf>,
-    /// Machine-readable output.
+    /// One JSON document (for --map: the map) instead of tables.
     #[arg(long)]
     pub json: bool,
-    /// Refresh every few seconds until the run ends.
+    /// Redraw every 2 s until the run is over (or Ctrl-C).
     #[arg(long)]
     pub watch: bool,
-    /// One JSON line per block that has a record, with its attempts.
+    /// One JSON line per block that has a record: its state and every attempt (worker,
+    /// times, CPU, peak memory, exit, error, log). Reads every outbox: slow on huge runs.
     #[arg(long, conflicts_with_all = ["map", "watch"])]
     pub blocks: bool,
-    /// Draw a 2-D slice of a task's block grid coloured by state.
+    /// Draw a 2-D slice of a task's block grid coloured by state (letters when piped:
+    /// . pending, r running, # done, s skipped, F failed, o orphaned).
     #[arg(long)]
     pub map: bool,
     /// With --map: the task to draw [default: the first].
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
-    /// With --map on a 3-D or higher grid: the axis held fixed (repeat for more axes).
+    /// With --map on a grid of 3 or more axes: an axis (0-based) held fixed; repeat for
+    /// more. Axes not drawn and not given are held at their middle.
     #[arg(long, value_name = "N")]
     pub axis: Vec<usize>,
-    /// With --map: the grid index along each --axis [default: the middle].
+    /// With --map: the 0-based grid index along each --axis, in the same order [default:
+    /// the middle].
     #[arg(long, value_name = "K")]
     pub index: Vec<i64>,
 }
@@ -136,7 +140,9 @@ pub struct StatusArgs {
 /// Arguments of `blockorch cancel`.
 #[derive(Debug, Args)]
 pub struct CancelArgs {
-    /// The ledger directory [default: the only *.ledger directory here].
+    /// The ledger directory [default: the only *.ledger directory here]. Cancels the jobs
+    /// its worker registry lists as not ended (scancel/bkill by job id, SIGTERM to local
+    /// agents on this host) and stops its orchestrator if it runs on this host.
     pub ledger: Option<PathBuf>,
 }
 

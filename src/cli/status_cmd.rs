@@ -11,8 +11,8 @@ use anyhow::{Context, Result};
 use super::args::StatusArgs;
 use super::exit::{render, CliFailure, ExitCode};
 use crate::status::{
-    find_ledger, write_block_lines, BlockDumpError, HumanOutput, JsonOutput, LedgerSnapshot,
-    MapView, NoScheduler, SliceRequest, StatusError, StatusOutput,
+    find_ledger, scheduler_probe, write_block_lines, BlockDumpError, HumanOutput, JsonOutput,
+    LedgerSnapshot, MapView, SliceRequest, StatusError, StatusOutput,
 };
 
 /// Time between refreshes of `--watch`.
@@ -50,7 +50,7 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
     let render_once = |need_report: bool| -> Result<(String, bool)> {
         let snap = LedgerSnapshot::load(&root).map_err(failure)?;
         let report = if need_report || !args.map {
-            Some(snap.report(&mut NoScheduler).map_err(failure)?)
+            Some(snap.report(scheduler_probe().as_mut()).map_err(failure)?)
         } else {
             None
         };

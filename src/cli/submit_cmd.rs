@@ -3,6 +3,7 @@
 use super::args::{BackendKind, SlurmModeArg, SubmitArgs};
 use super::exit::{CliFailure, ExitCode};
 use crate::backend::local::LocalBackend;
+use crate::backend::lsf::{LsfBackend, LsfConfig};
 use crate::backend::slurm::{
     resolve_mode, AllocationBackend, ModeRequest, SlurmBackend, SlurmConfig, SlurmMode,
 };
@@ -43,6 +44,13 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| default_ledger(&task_file)),
     )?;
+    if args.dry_run && args.backend == BackendKind::Local {
+        return Err(CliFailure(
+            ExitCode::BadInput,
+            "--dry-run shows job scripts: use it with --backend slurm or --backend lsf".into(),
+        )
+        .into());
+    }
     if args.detach {
         return detach(args, &ledger);
     }
@@ -86,15 +94,23 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             (backend, opts)
         }
         BackendKind::Lsf => {
-            return Err(CliFailure(
-                ExitCode::BadInput,
-                format!(
-                    "the {:?} backend is not available in this build",
-                    args.backend
-                )
-                .to_lowercase(),
-            )
-            .into())
+            let file = crate::task::load_task_file(&task_file)?;
+            let run_name = crate::orchestrator::run_name(&ledger);
+            let mut config = LsfConfig::from_task_file(&file, &run_name, exe);
+            if let Some(template) = &args.template {
+                let template = absolute(template)?;
+                for task in &mut config.tasks {
+                    task.template = Some(template.clone());
+                }
+            }
+            if args.dry_run {
+                return dry_run_lsf(&file, config, &ledger, &run_name);
+            }
+            let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
+            let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
+            let opts = SubmitOptions::cluster(task_file, ledger, poll, max_poll);
+            let backend: Box<dyn Backend> = Box::new(LsfBackend::new(config));
+            (backend, opts)
         }
     };
     opts.force = args.force;
@@ -187,6 +203,36 @@ fn dry_run(
     run_name: &str,
 ) -> Result<ExitCode> {
     let mut backend = SlurmBackend::new(config);
+    let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
+    for (index, task) in file.tasks.iter().enumerate() {
+        let request = LaunchRequest {
+            task: index,
+            task_name: task.name.clone(),
+            count: task.num_workers,
+            slots_per_agent: 1,
+            ledger: ledger.to_path_buf(),
+            run_name: run_name.to_string(),
+            epoch: 0,
+            workdir: workdir.clone(),
+        };
+        for submission in backend.dry_run(&request)? {
+            println!("# task {}: {}", task.name, submission.script_path.display());
+            println!("{}", submission.script);
+            println!("# submit with:\n{}\n", submission.command_line);
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `submit --dry-run --backend lsf`: the rendered job script and exact bsub command of every
+/// task's first wave, submitting nothing.
+fn dry_run_lsf(
+    file: &crate::task::TaskFile,
+    config: LsfConfig,
+    ledger: &Path,
+    run_name: &str,
+) -> Result<ExitCode> {
+    let mut backend = LsfBackend::new(config);
     let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
     for (index, task) in file.tasks.iter().enumerate() {
         let request = LaunchRequest {

@@ -41,6 +41,12 @@ pub struct Agent {
     pub host_pid: Option<(String, u32)>,
     /// Fully accounted for: its blocks are returned and `WorkerEnded` is written.
     pub retired: bool,
+    /// Started by an earlier orchestrator and adopted by this one (its end says nothing about
+    /// whether this run's launches work).
+    pub adopted: bool,
+    /// It gave an attempt back (`Abandoned`): it is shutting down (walltime near, signalled,
+    /// gave up) and must not be given more blocks, or it would give them straight back.
+    pub leaving: bool,
 }
 
 impl Agent {
@@ -68,6 +74,8 @@ impl Agent {
             stop_sent: false,
             host_pid: None,
             retired: false,
+            adopted: false,
+            leaving: false,
         }
     }
 
@@ -78,7 +86,11 @@ impl Agent {
 
     /// True while it may take more blocks.
     pub fn accepts_blocks(&self) -> bool {
-        !self.retired && self.bye.is_none() && self.job_end.is_none() && !self.stop_sent
+        !self.retired
+            && !self.leaving
+            && self.bye.is_none()
+            && self.job_end.is_none()
+            && !self.stop_sent
     }
 
     /// How many more attempts it may be given now.

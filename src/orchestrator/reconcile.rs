@@ -107,6 +107,7 @@ impl Run {
                 ..
             } => {
                 self.agents[i].in_flight.remove(&(task, block, attempt));
+                self.agents[i].leaving = true;
                 self.return_attempt(task, block, attempt, &reason, false)?;
             }
             OutboxRecord::Bye { reason, .. } => {
@@ -273,11 +274,14 @@ impl Run {
         let agent = &mut self.agents[i];
         agent.retired = true;
         let task = agent.task();
-        let gave_up = agent
-            .bye
-            .as_deref()
-            .is_some_and(|b| b.starts_with("gave up"));
-        let ended_badly = !agent.finished_any && !agent.stop_sent;
+        let gave_up = !agent.adopted
+            && agent
+                .bye
+                .as_deref()
+                .is_some_and(|b| b.starts_with("gave up"));
+        // An adopted agent usually leaves because its own orchestrator died: that is no sign
+        // that launching agents fails, so it must not delay this run's launches.
+        let ended_badly = !agent.finished_any && !agent.stop_sent && !agent.adopted;
         if gave_up {
             let why = agent.bye.clone().unwrap_or_default();
             self.tasks[task].fatal.get_or_insert(format!(

@@ -191,6 +191,7 @@ impl Run {
                 .unwrap_or(1);
             let outbox = LogReader::new(self.ledger.outbox_path(&id));
             let mut agent = Agent::new(index, launched, slots, outbox);
+            agent.adopted = true;
             for &(task, block, attempt) in &attempts {
                 agent.in_flight.insert((task, block, attempt));
                 agent.outgoing.push(crate::ledger::InboxRecord::Assign {

@@ -231,13 +231,15 @@ impl HumanOutput {
         if !self.color {
             return state.letter().to_string();
         }
+        // Done is a solid block; the rarer states keep their letter so they stay readable
+        // without colour vision.
         let (code, glyph) = match state {
             CellState::Pending => ("90", "·"),
-            CellState::Running => ("33", "█"),
+            CellState::Running => ("1;33", "r"),
             CellState::Done => ("32", "█"),
-            CellState::Skipped => ("36", "█"),
-            CellState::Failed => ("31", "█"),
-            CellState::Orphaned => ("35", "█"),
+            CellState::Skipped => ("36", "s"),
+            CellState::Failed => ("1;31", "F"),
+            CellState::Orphaned => ("35", "o"),
         };
         format!("\x1b[{code}m{glyph}{RESET}")
     }
@@ -325,7 +327,9 @@ fn task_row(t: &TaskStatus) -> Vec<String> {
 }
 
 fn format_rate(r: f64) -> String {
-    if r >= 100.0 {
+    if r == 0.0 {
+        "0".to_string()
+    } else if r >= 100.0 {
         format!("{r:.0}")
     } else if r >= 1.0 {
         format!("{r:.1}")
@@ -478,5 +482,192 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: &[usize]
     let _ = writeln!(out, "{}", line(header.to_vec()));
     for row in rows {
         let _ = writeln!(out, "{}", line(row.iter().map(String::as_str).collect()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::model::{BlockCounts, CurrentBlock, RunEnd, Totals, WorkerTable};
+    use crate::status::{WorkerStateCounts, WorkerStatus};
+
+    const NOW: u64 = 1_700_000_100_000_000;
+
+    fn worker(i: u64, state: WorkerState) -> WorkerStatus {
+        WorkerStatus {
+            worker_id: format!("slurm-4242_{i}"),
+            backend: Some("slurm".into()),
+            job_id: Some(format!("4242_{i}")),
+            host: Some(format!("node{i:02}")),
+            pid: Some(1000 + i as u32),
+            slots: Some(1),
+            registered_us: Some(NOW - 90_000_000),
+            last_seen_us: Some(NOW - 1_000_000 * (i + 1)),
+            current_blocks: if state == WorkerState::Active {
+                (0..i)
+                    .map(|b| CurrentBlock {
+                        task: "predict".into(),
+                        block_id: 10 + b,
+                        attempt: 1,
+                    })
+                    .collect()
+            } else {
+                vec![]
+            },
+            state,
+            bye_reason: (state == WorkerState::Ended).then(|| "stopped: walltime".into()),
+            ended_reason: None,
+            ended_us: None,
+            scheduler_state: (state == WorkerState::Active).then_some(JobStatus::Running),
+        }
+    }
+
+    fn report(workers: Vec<WorkerStatus>) -> StatusReport {
+        let predict = BlockCounts {
+            total: 1000,
+            done: 600,
+            skipped: 20,
+            running: 4,
+            failed: 1,
+            orphaned: 3,
+            pending: 372,
+        };
+        let relabel = BlockCounts {
+            total: 500,
+            pending: 500,
+            ..BlockCounts::default()
+        };
+        let mut all = predict;
+        all.add(&relabel);
+        let mut counts = WorkerStateCounts::default();
+        for w in &workers {
+            match w.state {
+                WorkerState::Active => counts.active += 1,
+                WorkerState::Ended => counts.ended += 1,
+                WorkerState::Starting => counts.starting += 1,
+                WorkerState::Silent => counts.silent += 1,
+            }
+        }
+        StatusReport {
+            ledger: "/scratch/run.ledger".into(),
+            now_us: NOW,
+            created_us: NOW - 100_000_000,
+            plan_hash: "abc".into(),
+            owner: Some(OwnerReport {
+                epoch: 2,
+                host: "login1".into(),
+                pid: 777,
+                since_us: 1_700_000_000_000_000,
+                heartbeat_us: Some(NOW - 2_000_000),
+                heartbeat_age_s: 2.0,
+                state: OwnerState::Alive,
+                run_end: None,
+            }),
+            run_over: false,
+            tasks: vec![
+                TaskStatus {
+                    name: "predict".into(),
+                    counts: predict,
+                    init: InitState::Ok { time_us: 1 },
+                    rate_per_s: Some(2.5),
+                    eta_s: Some(150.4),
+                },
+                TaskStatus {
+                    name: "relabel".into(),
+                    counts: relabel,
+                    init: InitState::Failed {
+                        time_us: 1,
+                        output_tail: "loading\nNo such file: seg.zarr\n".into(),
+                    },
+                    rate_per_s: Some(0.0),
+                    eta_s: None,
+                },
+            ],
+            totals: Totals {
+                counts: all,
+                rate_per_s: Some(2.5),
+                eta_s: Some(350.0),
+                rate_window_s: Some(300.0),
+            },
+            workers: WorkerTable { counts, workers },
+            warnings: vec!["orchestrator/epoch-00000002.log: incomplete last frame".into()],
+        }
+    }
+
+    #[test]
+    fn human_status_snapshot() {
+        let r = report(vec![
+            worker(0, WorkerState::Ended),
+            worker(1, WorkerState::Active),
+            worker(4, WorkerState::Active),
+        ]);
+        let expected = "\
+ledger  /scratch/run.ledger
+owner   pid 777 on login1 (epoch 2), since 2023-11-14 22:13:20 UTC, heartbeat 2s ago: alive
+
+task     progress  total  done  skipped  running  failed  orphaned  pending  init    rate/s    ETA
+predict     62.0%   1000   600       20        4       1         3      372  ok         2.5  2m30s
+relabel      0.0%    500     0        0        0       0         0      500  FAILED       0      -
+all         41.3%   1500   600       20        4       1         3      872             2.5  5m50s
+rates over the last 5m00s
+init of task relabel failed: No such file: seg.zarr
+
+workers 3: 0 starting, 2 active, 0 silent, 1 ended
+worker        job     host     pid  slots  blocks       last seen  state
+slurm-4242_0  4242_0  node00  1000      1  -            1s ago     ended: stopped: walltime
+slurm-4242_1  4242_1  node01  1001      1  10           2s ago     active [running]
+slurm-4242_4  4242_4  node04  1004      1  10,11,12 +1  5s ago     active [running]
+
+warnings (damaged data skipped while reading):
+  orchestrator/epoch-00000002.log: incomplete last frame
+";
+        assert_eq!(HumanOutput::default().status(&r), expected);
+    }
+
+    #[test]
+    fn many_workers_are_collapsed_to_the_most_recent() {
+        let workers = (0..30)
+            .map(|i| {
+                worker(
+                    i,
+                    if i % 3 == 0 {
+                        WorkerState::Ended
+                    } else {
+                        WorkerState::Active
+                    },
+                )
+            })
+            .collect();
+        let mut r = report(workers);
+        r.owner.as_mut().unwrap().run_end = Some(RunEnd {
+            reason: "blocks_failed",
+            message: "run finished".into(),
+            time_us: NOW,
+        });
+        let text = HumanOutput::default().status(&r);
+        assert!(text.contains("workers 30: 0 starting, 20 active, 0 silent, 10 ended\n"));
+        assert!(text.contains("run     blocks failed at 2023-11-14 22:15:00 UTC: run finished\n"));
+        let listed: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("slurm-"))
+            .map(|l| l.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(listed.len(), 10);
+        assert_eq!(listed[0], "slurm-4242_0", "most recently seen first");
+        assert!(
+            text.contains("(the 10 most recently active of 30 workers; all of them with --json)")
+        );
+    }
+
+    #[test]
+    fn json_is_the_typed_structs() {
+        let r = report(vec![worker(1, WorkerState::Active)]);
+        let v: serde_json::Value =
+            serde_json::from_str(&JsonOutput { pretty: false }.status(&r)).unwrap();
+        assert_eq!(v["tasks"][0]["done"], 600);
+        assert_eq!(v["tasks"][1]["init"]["state"], "failed");
+        assert_eq!(v["owner"]["state"], "alive");
+        assert_eq!(v["workers"]["workers"][0]["scheduler_state"], "Running");
+        assert_eq!(v["totals"]["pending"], 872);
     }
 }

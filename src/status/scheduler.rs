@@ -23,3 +23,9 @@ impl SchedulerProbe for NoScheduler {
         vec![None; workers.len()]
     }
 }
+
+/// The probe `blockorch status` uses. No backend answers yet; the SLURM backend adds one
+/// `squeue` for the `slurm` workers here (other workers keep `None`).
+pub fn scheduler_probe() -> Box<dyn SchedulerProbe> {
+    Box::new(NoScheduler)
+}

@@ -186,6 +186,27 @@ impl Drop for Running {
     }
 }
 
+/// Starts `command` with stdin closed and stdout/stderr going to `<log_dir>/<tag>.stdout` and
+/// `.stderr` (files, so a chatty process never blocks on a full pipe).
+pub fn spawn_logged(mut command: Command, log_dir: &Path, tag: &str) -> Running {
+    let out = log_dir.join(format!("{tag}.stdout"));
+    let err = log_dir.join(format!("{tag}.stderr"));
+    let started_ns = now_ns();
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    Running {
+        child,
+        started_ns,
+        started: Instant::now(),
+        out,
+        err,
+    }
+}
+
 /// One job in its own temporary directory: `task.json`, the ledger `task.ledger`, and the
 /// files the workers write (`events/`, `out/`, `done/`, `ctl/`).
 pub struct Job {
@@ -245,24 +266,9 @@ impl Job {
     pub fn spawn(&self, args: &[&str]) -> Running {
         let n = self.runs.get() + 1;
         self.runs.set(n);
-        let out = self.root.join(format!("blockorch-{n}.stdout"));
-        let err = self.root.join(format!("blockorch-{n}.stderr"));
-        let started_ns = now_ns();
-        let child = Command::new(bin())
-            .args(args)
-            .current_dir(&self.root)
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&out).unwrap())
-            .stderr(fs::File::create(&err).unwrap())
-            .spawn()
-            .unwrap();
-        Running {
-            child,
-            started_ns,
-            started: Instant::now(),
-            out,
-            err,
-        }
+        let mut command = Command::new(bin());
+        command.args(args).current_dir(&self.root);
+        spawn_logged(command, &self.root, &format!("blockorch-{n}"))
     }
 
     /// Runs `blockorch <args>` in the job directory to its end.
@@ -890,4 +896,33 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 /// Reads a file that must exist.
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The direct children of process `pid` (from `/proc/<pid>/task/*/children`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for task in tasks.flatten() {
+        if let Ok(text) = fs::read_to_string(task.path().join("children")) {
+            out.extend(text.split_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+        }
+    }
+    out
+}
+
+/// A small deterministic pseudo-random generator (SplitMix64) for seeded test delays.
+pub struct SplitMix(pub u64);
+
+impl SplitMix {
+    /// The next value in `[lo, hi)`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        lo + z % (hi - lo)
+    }
 }

@@ -1,14 +1,11 @@
 """Entry point shared by the programs in ../bin: dispatches on the program's name."""
 
-import os
 import sys
 
 from . import bjobs, bkill, bsub, hooks, state
 
 
-def main():
-    program = os.path.basename(sys.argv[0])
-    argv = sys.argv[1:]
+def main(program, argv):
     commands = {
         "bsub": bsub.main,
         "bjobs": bjobs.main,

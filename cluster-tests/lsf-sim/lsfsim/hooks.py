@@ -11,6 +11,8 @@
     lsf-sim config [KEY=VALUE...]             shows / changes the settings (state.DEFAULTS)
     lsf-sim show ID                           the records of a job, as JSON
     lsf-sim wait ID [SECONDS]                 waits until every element of ID has finished
+    lsf-sim kill-all                          SIGKILLs every job and supervisor of this
+                                              directory (test clean-up; records stay as they are)
     lsf-sim supervise JOB INDEX               (internal) the supervisor of one element
 """
 
@@ -42,6 +44,26 @@ def bparams(argv):
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def kill_all():
+    import os
+    import signal
+    for job_id in state.job_ids():
+        job = state.load_job(job_id)
+        for element in state.elements(job) if job else []:
+            if state.is_finished(element):
+                continue
+            for pid, group in ((element.get("supervisor_pid"), False), (element.get("pid"), True)):
+                if not pid:
+                    continue
+                try:
+                    if group:
+                        os.killpg(pid, signal.SIGKILL)
+                    else:
+                        os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
 
 
 def one_element(text):
@@ -118,6 +140,9 @@ def main(argv):
             job, elements = found
             print(json.dumps({"job": {k: v for k, v in job.items() if k != "env"},
                               "elements": elements}, indent=2, sort_keys=True))
+            return 0
+        if command == "kill-all":
+            kill_all()
             return 0
         if command == "wait":
             limit = time.time() + (float(args[1]) if len(args) > 1 else 60)

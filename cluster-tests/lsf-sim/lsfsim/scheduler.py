@@ -76,7 +76,7 @@ def start(job, element, host):
     env = dict(os.environ)
     env["BLOCKORCH_LSF_SIM_DIR"] = state.sim_dir()
     supervisor = subprocess.Popen(
-        [sys.executable, state.SIM_TOOL, "supervise", str(job["id"]), str(element["index"])],
+        [sys.executable, state.MAIN, "lsf-sim", "supervise", str(job["id"]), str(element["index"])],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

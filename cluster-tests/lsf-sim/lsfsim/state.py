@@ -23,7 +23,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SIM_TOOL = os.path.join(ROOT, "bin", "lsf-sim")
+MAIN = os.path.join(ROOT, "lsfsim_main.py")
 
 # Settings and their defaults. Each can be given as BLOCKORCH_LSF_SIM_<NAME upper-case> the
 # first time a command runs against a fresh directory, or changed with `lsf-sim config`.

@@ -179,6 +179,8 @@ def main(job_id, index):
         current = state.load_element(job_id, index)
         current["pid"] = child.pid
         current["run_host"] = socket.gethostname()
+        # Run time (and so the run limit) counts from the job's start, not its dispatch.
+        current["start"] = element["start"] = time.time()
         state.save_element(job_id, current)
 
     started = element["start"]

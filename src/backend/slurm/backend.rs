@@ -4,7 +4,7 @@
 use super::array::{chunks, parse_max_array_size, ArrayChunk, DEFAULT_MAX_ARRAY_SIZE};
 use super::cancel::{only_already_finished, scancel_batches};
 use super::command::{command_line, CommandCounts, CommandRunner};
-use super::config::SlurmConfig;
+use super::config::{signal_lead, SlurmConfig};
 use super::job_id::{base_id, element_key};
 use super::sacct::{self, parse_sacct, sacct_args};
 use super::script::{render_script, EnvVar, RunParts, ScriptContext};
@@ -176,7 +176,11 @@ impl SlurmBackend {
                 array: chunk.spec(),
                 log_dir: &log_dir,
                 workdir: &request.workdir,
-                signal_grace_seconds: self.config.signal_grace.as_secs(),
+                signal_grace_seconds: signal_lead(
+                    self.config.signal_grace,
+                    task.settings.time.as_ref(),
+                )
+                .as_secs(),
                 requeue: self.config.requeue,
                 blockorch: &self.config.blockorch,
                 ledger: &request.ledger,

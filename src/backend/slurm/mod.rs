@@ -26,7 +26,7 @@ pub use cancel::scancel_batches;
 pub use command::{
     command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
 };
-pub use config::{SlurmConfig, SlurmTask};
+pub use config::{signal_lead, SlurmConfig, SlurmTask, SLURM_TIME_TICK};
 pub use job_id::JobRef;
 pub use parse::ParseError;
 pub use poll_interval::PollInterval;

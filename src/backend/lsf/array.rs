@@ -1,0 +1,126 @@
+//! Job arrays: one `bsub -J "name[1-N]%M"` per wave of workers, chunked to MAX_JOB_ARRAY_SIZE.
+//! Element indices are 1-based (`LSB_JOBINDEX`); even one worker is a one-element array
+//! (`name[1]`), so every worker id has the form `lsf-<job>_<index>`.
+
+/// LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
+pub const DEFAULT_MAX_JOB_ARRAY_SIZE: u32 = 1000;
+
+/// One array submission: elements `1..=count`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArrayChunk {
+    /// Number of elements (at least 1).
+    pub count: u32,
+    /// At most this many elements run at once (`%M`), if limited.
+    pub max_running: Option<u32>,
+}
+
+impl ArrayChunk {
+    /// The index list: `1-10`, or `1` for one element.
+    pub fn indices(&self) -> String {
+        if self.count == 1 {
+            "1".to_owned()
+        } else {
+            format!("1-{}", self.count)
+        }
+    }
+
+    /// The `-J` value: `name[1-10]`, `name[1-10]%4`.
+    pub fn job_name(&self, name: &str) -> String {
+        let base = format!("{name}[{}]", self.indices());
+        match self.max_running {
+            Some(m) if m < self.count => format!("{base}%{m}"),
+            _ => base,
+        }
+    }
+}
+
+/// Splits `count` workers into arrays of at most `max_array_size` elements, each limited to
+/// `max_running` running at once.
+pub fn chunks(count: u32, max_array_size: u32, max_running: Option<u32>) -> Vec<ArrayChunk> {
+    let size = max_array_size.max(1);
+    let mut left = count;
+    let mut out = Vec::new();
+    while left > 0 {
+        let n = left.min(size);
+        out.push(ArrayChunk {
+            count: n,
+            max_running: max_running.filter(|&m| m > 0),
+        });
+        left -= n;
+    }
+    out
+}
+
+/// The arguments of the `bparams` call that shows MAX_JOB_ARRAY_SIZE.
+pub fn bparams_args() -> Vec<String> {
+    vec!["-a".into()]
+}
+
+/// Reads `MAX_JOB_ARRAY_SIZE = 1000` from `bparams -a` (or `bparams -l`) output.
+pub fn parse_max_job_array_size(bparams: &str) -> Option<u32> {
+    bparams.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "MAX_JOB_ARRAY_SIZE").then(|| value.trim().parse().ok())?
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        let one = ArrayChunk {
+            count: 1,
+            max_running: Some(4),
+        };
+        assert_eq!(one.job_name("bo"), "bo[1]");
+        let ten = ArrayChunk {
+            count: 10,
+            max_running: None,
+        };
+        assert_eq!(ten.job_name("bo"), "bo[1-10]");
+        assert_eq!(
+            ArrayChunk {
+                max_running: Some(4),
+                ..ten
+            }
+            .job_name("bo"),
+            "bo[1-10]%4"
+        );
+        assert_eq!(
+            ArrayChunk {
+                max_running: Some(10),
+                ..ten
+            }
+            .job_name("bo"),
+            "bo[1-10]"
+        );
+    }
+
+    #[test]
+    fn chunking() {
+        assert_eq!(chunks(0, 1000, None), vec![]);
+        let c = chunks(2500, 1000, Some(100));
+        assert_eq!(
+            c.iter().map(|c| c.count).collect::<Vec<_>>(),
+            [1000, 1000, 500]
+        );
+        assert_eq!(c[0].job_name("r"), "r[1-1000]%100");
+        assert_eq!(chunks(3, 0, Some(0)).len(), 3);
+        assert_eq!(chunks(3, 0, Some(0))[0].max_running, None);
+    }
+
+    #[test]
+    fn max_job_array_size_from_bparams() {
+        assert_eq!(
+            parse_max_job_array_size(include_str!("testdata/bparams_a.txt")),
+            Some(1000)
+        );
+        assert_eq!(
+            parse_max_job_array_size("Maximum number of jobs in a job array:\n MAX_JOB_ARRAY_SIZE = 5000\n"),
+            Some(5000)
+        );
+        assert_eq!(parse_max_job_array_size("MBD_SLEEP_TIME = 10\n"), None);
+    }
+}

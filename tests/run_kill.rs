@@ -1,0 +1,202 @@
+//! The orchestrator dies (kill -9 at seeded random moments) or is interrupted (SIGINT) in the
+//! middle of a conflicting two-task job; the next `submit` finishes it. Checked from the
+//! workers' own timestamps and the ledger: nothing is lost, only blocks in flight at the kill
+//! run again, conflicting blocks never overlap across runs, and the killed orchestrator's agents
+//! leave by themselves.
+
+mod run_common;
+
+use blockorch::ledger::BlockState;
+use run_common::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// How far a worker's timestamps may be from the moment of a kill and still count as "at the
+/// kill": an agent notices its orchestrator is gone at its next tick (50 ms).
+const AT_KILL_NS: u128 = 100_000_000;
+
+/// A 3-D conflicting task with context (64 blocks) and a downstream task (64 blocks); every
+/// block sleeps 20–50 ms.
+fn tasks() -> Vec<Value> {
+    let sleep = Some((20, 50));
+    vec![
+        task(
+            "a",
+            (&[0, 0, 0], &[26, 26, 26]),
+            (&[0, 0, 0], &[8, 8, 8]),
+            (&[1, 1, 1], &[6, 6, 6]),
+            json!({"num_workers": 3, "worker": blockwork(sleep)}),
+        ),
+        task(
+            "b",
+            (&[1, 1, 1], &[24, 24, 24]),
+            (&[0, 0, 0], &[6, 6, 6]),
+            (&[0, 0, 0], &[6, 6, 6]),
+            json!({"upstream_tasks": ["a"], "read_write_conflict": false, "num_workers": 2,
+                   "worker": blockwork(sleep)}),
+        ),
+    ]
+}
+
+/// (a), (b), (c) and an all-done ledger.
+fn check_complete(job: &Job, plan: &Plan) -> Vec<Attempt> {
+    let attempts = job.attempts();
+    assert_outputs(job, plan, &attempts);
+    assert!(assert_no_conflicting_overlap(plan, &attempts) > 0);
+    assert!(assert_upstream_order(plan, &attempts) > 0);
+    assert_ledger_all(job, plan, BlockState::Done);
+    attempts
+}
+
+/// Kills the orchestrator `kills` times at seeded random moments, then lets a last `submit`
+/// finish. With `wait_for_agents`, each restart waits until the killed orchestrator's agents
+/// are gone; otherwise it restarts at once (the new orchestrator meets them still alive).
+fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
+    let job = Job::new(&tasks());
+    let plan = job.plan();
+    let mut rng = SplitMix(seed);
+    let mut kill_times = Vec::new();
+    let mut pending_victims = Vec::new();
+    for round in 0..kills {
+        let mut run = job.spawn_submit(&["--quiet"]);
+        // A random moment after this round's first block started: every block sleeps and the
+        // job needs well over a second, so it is mid-run.
+        wait_until(SAFETY, "a block starting", || {
+            job.attempts().iter().any(|a| a.start > run.started_ns)
+        });
+        let delay = rng.range(0, 700);
+        std::thread::sleep(Duration::from_millis(delay));
+        assert!(
+            run.exited().is_none(),
+            "round {round}: the run ended before the kill"
+        );
+        let agents = children_of(run.pid());
+        let killed = run.kill9();
+        kill_times.push(killed);
+        // The agents, and the worker programs that ran before the kill.
+        let mut victims = agents;
+        victims.extend(
+            job.attempts()
+                .iter()
+                .filter(|a| a.start < killed)
+                .map(|a| a.pid),
+        );
+        if wait_for_agents {
+            assert_gone_within(
+                &victims,
+                Duration::from_secs(10),
+                "agents and programs of the killed orchestrator",
+            );
+        } else {
+            pending_victims.extend(victims);
+        }
+    }
+    let last = job.spawn_submit(&["--quiet"]);
+    if !wait_for_agents {
+        assert_gone_within(
+            &pending_victims,
+            Duration::from_secs(10),
+            "agents and programs of the killed orchestrators",
+        );
+    }
+    let out = last.wait(SAFETY);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let attempts = check_complete(&job, &plan);
+
+    // Only blocks in flight at a kill ran again: every run of a block but its last one was
+    // started before some kill and had not finished before it.
+    let mut cut = 0;
+    for ((task, block), runs) in by_block(&attempts) {
+        assert!(
+            runs.len() <= 1 + kills,
+            "block {block} of {task} ran {} times: {runs:?}",
+            runs.len()
+        );
+        assert!(runs.last().unwrap().completed(), "{runs:?}");
+        for early in &runs[..runs.len() - 1] {
+            let at_a_kill = kill_times.iter().any(|&k| {
+                early.start < k + AT_KILL_NS
+                    && !(early.completed() && early.end.unwrap() + AT_KILL_NS < k)
+            });
+            assert!(
+                at_a_kill,
+                "block {block} of {task} ran again although its run {early:?} was not in \
+                 flight at any kill (kills at {kill_times:?})"
+            );
+            cut += 1;
+        }
+    }
+    assert!(
+        cut > 0 || attempts.iter().any(|a| !a.completed()),
+        "no kill hit a running block: the scenario did not happen"
+    );
+}
+
+#[test]
+fn kill_9_at_random_moments_then_resume_seed_1() {
+    kill_and_resume(1, 2, true);
+}
+
+#[test]
+fn kill_9_at_random_moments_then_resume_seed_2() {
+    kill_and_resume(2, 1, true);
+}
+
+#[test]
+fn kill_9_and_restart_at_once_seed_3() {
+    kill_and_resume(3, 2, false);
+}
+
+#[test]
+fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
+    let job = Job::new(&tasks());
+    let plan = job.plan();
+    let run = job.spawn_submit(&["--quiet"]);
+    wait_until(SAFETY, "ten finished blocks", || {
+        job.attempts().iter().filter(|a| a.completed()).count() >= 10
+    });
+    let agents = children_of(run.pid());
+    let interrupted_at = now_ns();
+    run.signal(libc::SIGINT);
+    let out = run.wait(Duration::from_secs(30));
+    assert_eq!(out.code, Some(130), "{}", out.text());
+    assert!(out.stdout.contains("interrupted"), "{}", out.text());
+    assert_gone_within(&agents, Duration::from_secs(5), "agents after Ctrl-C");
+
+    // Nothing lost: no block is left assigned, and every block a worker finished before the
+    // interrupt is done in the ledger.
+    let state = job.ledger_state();
+    let mut done = BTreeSet::new();
+    for b in &plan.blocks {
+        let entry = state.block(plan.task_index(&b.task), b.id);
+        let s = entry.map(|e| e.state());
+        assert_ne!(s, Some(BlockState::Assigned), "block {} of {}", b.id, b.task);
+        if s == Some(BlockState::Done) {
+            done.insert((b.task.clone(), b.id));
+        }
+    }
+    for a in job.attempts() {
+        if a.completed() && a.end.unwrap() + AT_KILL_NS < interrupted_at {
+            assert!(
+                done.contains(&(a.task.clone(), a.block)),
+                "block {} of {} finished before Ctrl-C but is not done: {a:?}",
+                a.block,
+                a.task
+            );
+        }
+    }
+    assert!(done.len() >= 10 && done.len() < plan.blocks.len(), "{done:?}");
+
+    let second = job.submit(&["--quiet"]);
+    assert_eq!(second.code, Some(0), "{}", second.text());
+    let attempts = check_complete(&job, &plan);
+    let rerun: Vec<&Attempt> = attempts
+        .iter()
+        .filter(|a| a.start > second.started_ns && done.contains(&(a.task.clone(), a.block)))
+        .collect();
+    assert!(
+        rerun.is_empty(),
+        "blocks done before Ctrl-C ran again: {rerun:?}"
+    );
+}
