@@ -129,7 +129,15 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     }
     assert!(
         cut > 0 || attempts.iter().any(|a| !a.completed()),
-        "no kill hit a running block: the scenario did not happen"
+        "no kill hit a running block: the scenario did not happen (kills at {kill_times:?}):\n{}",
+        attempts
+            .iter()
+            .filter(|a| kill_times
+                .iter()
+                .any(|&k| a.start < k + 500_000_000 && a.end_or_max() + 500_000_000 > k))
+            .map(|a| format!("{a:?}"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
 
@@ -171,7 +179,13 @@ fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
     for b in &plan.blocks {
         let entry = state.block(plan.task_index(&b.task), b.id);
         let s = entry.map(|e| e.state());
-        assert_ne!(s, Some(BlockState::Assigned), "block {} of {}", b.id, b.task);
+        assert_ne!(
+            s,
+            Some(BlockState::Assigned),
+            "block {} of {}",
+            b.id,
+            b.task
+        );
         if s == Some(BlockState::Done) {
             done.insert((b.task.clone(), b.id));
         }
@@ -186,7 +200,10 @@ fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
             );
         }
     }
-    assert!(done.len() >= 10 && done.len() < plan.blocks.len(), "{done:?}");
+    assert!(
+        done.len() >= 10 && done.len() < plan.blocks.len(),
+        "{done:?}"
+    );
 
     let second = job.submit(&["--quiet"]);
     assert_eq!(second.code, Some(0), "{}", second.text());

@@ -434,7 +434,10 @@ fn agent_stops_taking_blocks_near_its_walltime() {
             _ => None,
         })
         .collect();
-    assert!(!stopped.is_empty(), "no agent stopped for its walltime: {outboxes:?}");
+    assert!(
+        !stopped.is_empty(),
+        "no agent stopped for its walltime: {outboxes:?}"
+    );
     for (w, r) in &outboxes {
         if let OutboxRecord::Bye { reason, .. } = r {
             assert!(!reason.contains("SIG"), "{w} was signalled: {reason}");
@@ -449,7 +452,11 @@ fn agent_stops_taking_blocks_near_its_walltime() {
     for w in &stopped {
         let entry = state.workers().iter().find(|e| &e.worker_id == w).unwrap();
         let id = entry.job_id.clone().unwrap();
-        assert_eq!(sacct_state(&id, Duration::from_secs(30)), "COMPLETED", "{w}");
+        assert_eq!(
+            sacct_state(&id, Duration::from_secs(30)),
+            "COMPLETED",
+            "{w}"
+        );
     }
     for (_, e) in state.tasks()[0].blocks() {
         assert_eq!(e.failures_in_budget(), 0, "{e:?}");
@@ -500,4 +507,346 @@ fn walltime_signal_gives_in_flight_block_back() {
     let end = sacct_state(&id, Duration::from_secs(30));
     assert_ne!(end, "TIMEOUT", "the agent did not leave before the kill");
     assert_all_done(&job, 2);
+}
+
+/// 7. Inside an allocation on the gpu partition (`salloc … --gres=gpu:2 -n2`), `submit` runs
+/// its workers as job steps, one GPU each: N workers see N distinct GPU ids.
+#[test]
+fn allocation_mode_gives_each_worker_its_own_gpu() {
+    let job = Job::new(
+        "gpu",
+        &[row_task(
+            "t",
+            8,
+            &[("SLURM_E2E_SLEEP_S", "0.5")],
+            json!({"num_workers": 2, "slurm": {"partition": "gpu", "gpus_per_worker": 1}}),
+        )],
+    );
+    // Named like a detached orchestrator, so the job's guard cancels it on failure.
+    let name = format!("{}-orchestrator", job.run_name());
+    let mut salloc = std::process::Command::new("salloc");
+    salloc
+        .args(["-p", "gpu", "-N1", "--gres=gpu:2", "-n2"])
+        .args(["-x", FAIL_NODE, "-J", &name, bin(), "submit", "task.json"])
+        .args(["--backend", "slurm", "--poll-interval", "0.5", "--quiet"]);
+    let out = job.spawn_command(salloc).wait(RUN_LIMIT);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(
+        out.stderr.contains("job steps"),
+        "allocation mode was not chosen: {}",
+        out.text()
+    );
+    assert_all_done(&job, 8);
+    let events = job.events();
+    let mut gpus: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    for e in &events {
+        gpus.entry(e.worker.clone())
+            .or_default()
+            .insert(e.cuda.clone());
+    }
+    assert_eq!(gpus.len(), 2, "two workers: {gpus:?}");
+    let alloc = events[0].job.clone().unwrap();
+    for (worker, ids) in &gpus {
+        assert!(
+            worker.starts_with(&format!("slurm-{alloc}.")),
+            "{worker} is not a step of allocation {alloc}"
+        );
+        assert_eq!(ids.len(), 1, "{worker} saw several GPU sets: {ids:?}");
+        assert!(ids.iter().all(|i| i.is_some()), "{worker} saw no GPU");
+    }
+    let distinct: BTreeSet<_> = gpus.values().flatten().collect();
+    assert_eq!(distinct.len(), 2, "the workers shared a GPU: {gpus:?}");
+}
+
+/// Scheduler commands wrapped so that every call is logged (`calls.log`: the caller's
+/// SLURM_JOB_ID or `-`, then the command line) before the real command runs.
+fn wrap_scheduler_commands(job: &mut Job) -> std::path::PathBuf {
+    let bin_dir = job.root.join("wrapped-bin");
+    std::fs::create_dir_all(&bin_dir).unwrap();
+    let log = job.root.join("calls.log");
+    for program in ["squeue", "sacct", "sbatch", "scancel", "scontrol", "srun"] {
+        let real = String::from_utf8(
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {program}")])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap();
+        let real = real.trim();
+        assert!(!real.is_empty(), "{program} is not installed");
+        let script = format!(
+            "#!/bin/sh\nprintf '%s %s\\n' \"${{SLURM_JOB_ID:--}}\" \"{program} $*\" >> '{}'\nexec '{real}' \"$@\"\n",
+            log.display()
+        );
+        let path = bin_dir.join(program);
+        std::fs::write(&path, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    job.env.push(("PATH".into(), path));
+    log
+}
+
+/// 8. Scheduler load: 16 workers on 2,000 and on 8,000 tiny blocks. The orchestrator's
+/// scheduler calls are bounded by the run's duration over the poll interval (one squeue, at
+/// most one sacct per poll, plus the submissions), not by the number of blocks.
+#[test]
+fn scheduler_calls_are_bounded_by_polls_not_blocks() {
+    let mut report = Vec::new();
+    for rows in [40, 160] {
+        let blocks = rows * 50;
+        let mut job = Job::new(
+            "load",
+            &[task(
+                "t",
+                (&[0, 0], &[rows, 50]),
+                (&[0, 0], &[1, 1]),
+                (&[0, 0], &[1, 1]),
+                &[],
+                json!({"num_workers": 16, "read_write_conflict": false}),
+            )],
+        );
+        let log = wrap_scheduler_commands(&mut job);
+        let out = job
+            .spawn(&[
+                "submit",
+                "task.json",
+                "--backend",
+                "slurm",
+                "--slurm-mode",
+                "submit",
+                "--poll-interval",
+                "0.5",
+                "--max-poll-interval",
+                "0.5",
+                "--quiet",
+            ])
+            .wait(RUN_LIMIT);
+        assert_eq!(out.code, Some(0), "{}", out.text());
+        assert_all_done(&job, blocks as u64);
+        let calls = std::fs::read_to_string(&log).unwrap();
+        let count = |from_jobs: bool, program: &str| {
+            calls
+                .lines()
+                .filter(|l| l.starts_with("- ") != from_jobs)
+                .filter(|l| l.split_whitespace().nth(1) == Some(program))
+                .count()
+        };
+        let polls = count(false, "squeue") + count(false, "sacct");
+        let others = count(false, "sbatch") + count(false, "scancel") + count(false, "scontrol");
+        let from_jobs: usize = ["squeue", "sacct", "sbatch", "scancel", "scontrol", "srun"]
+            .iter()
+            .map(|p| count(true, p))
+            .sum();
+        let workers = job.state().workers().len();
+        let seconds = out.elapsed.as_secs_f64();
+        report.push(format!(
+            "{blocks} blocks in {seconds:.1} s: {polls} squeue/sacct, {others} other calls by \
+             the orchestrator, {from_jobs} by {workers} workers"
+        ));
+        // One squeue and at most one sacct per 0.5 s poll.
+        let bound = 2.0 * (seconds / 0.5 + 2.0);
+        assert!(
+            (polls as f64) <= bound,
+            "{polls} squeue/sacct calls in {seconds:.1} s (bound {bound:.0})\n{calls}"
+        );
+        assert!(others <= 4 + workers, "{others} other calls\n{calls}");
+        // The agents ask once each (their walltime), never per block.
+        assert!(
+            from_jobs <= 2 * workers,
+            "{from_jobs} calls from jobs\n{calls}"
+        );
+        assert!(
+            (polls + others + from_jobs) * 10 < blocks as usize,
+            "scheduler calls grow with the blocks: {report:?}"
+        );
+    }
+    eprintln!("{}", report.join("\n"));
+}
+
+/// A job of another name (`sleep 300`) that must survive the run's cancellation; cancelled
+/// when dropped.
+struct OtherJob(String);
+
+impl OtherJob {
+    fn start() -> OtherJob {
+        let name = format!("bo-e2e-other-{}", std::process::id());
+        let out = slurm(
+            "sbatch",
+            &[
+                "--parsable",
+                "-J",
+                &name,
+                &format!("--exclude={FAIL_NODE}"),
+                "-o",
+                "/dev/null",
+                "--wrap",
+                "sleep 300",
+            ],
+        );
+        OtherJob(out.trim().split(';').next().unwrap().to_string())
+    }
+
+    fn state(&self) -> String {
+        slurm("squeue", &["-h", "-j", &self.0, "-o", "%T"])
+            .trim()
+            .to_string()
+    }
+}
+
+impl Drop for OtherJob {
+    fn drop(&mut self) {
+        let _ = slurm_cmd("scancel", &[&self.0]);
+    }
+}
+
+/// Waits until no job named `name` is alive.
+fn wait_all_gone(name: &str, limit: Duration) {
+    wait_for(
+        &format!("every job named {name} to end"),
+        limit,
+        || live_jobs(name).is_empty().then_some(()),
+        || format!("{:?}", live_jobs(name)),
+    );
+}
+
+/// No block got done or charged: everything in flight was given back.
+fn assert_nothing_charged(job: &Job) {
+    let state = job.state();
+    for t in state.tasks() {
+        for (id, e) in t.blocks() {
+            assert_eq!(e.failures_in_budget(), 0, "block {id}: {e:?}");
+        }
+    }
+}
+
+/// 10. `blockorch cancel LEDGER` after the orchestrator died (SIGKILL): it cancels every worker
+/// job of the run by id, and nothing else (a job of another name keeps running).
+#[test]
+fn cancel_cancels_the_runs_jobs_and_nothing_else() {
+    let other = OtherJob::start();
+    let job = Job::new(
+        "cancel",
+        &[row_task(
+            "t",
+            6,
+            &[("SLURM_E2E_SLEEP_S", "120")],
+            json!({"num_workers": 3}),
+        )],
+    );
+    let run = job.spawn_submit(&[]);
+    wait_for(
+        "three running blocks",
+        Duration::from_secs(60),
+        || (job.events().iter().filter(|e| e.ev == "start").count() >= 3).then_some(()),
+        || run.output_so_far(),
+    );
+    // What status shows meanwhile: each worker's job id (and, through the SLURM probe, its
+    // scheduler state and node).
+    let status = job.run(&["status", "task.ledger", "--json"], Duration::from_secs(30));
+    assert_eq!(status.code, Some(0), "{}", status.text());
+    let doc: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let listed = doc["workers"]["workers"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    assert!(listed.iter().all(|w| w["job_id"].is_string()), "{listed:?}");
+    let mut probe = blockorch::backend::slurm::SlurmProbe::new(
+        blockorch::backend::slurm::CommandConfig {
+            env: vec![("SLURM_CONF".into(), slurm_conf().into())],
+            ..Default::default()
+        },
+    );
+    let state = job.state();
+    let entries: Vec<_> = state.workers().iter().collect();
+    use blockorch::status::SchedulerProbe;
+    let seen = probe.states(&entries);
+    assert!(
+        seen.iter()
+            .all(|s| *s == Some(blockorch::backend::JobStatus::Running)),
+        "{seen:?}"
+    );
+    for e in &entries {
+        let node = probe.node(e.job_id.as_deref().unwrap());
+        assert!(node.is_some_and(|n| n.starts_with("node")), "{node:?}");
+    }
+
+    run.kill9();
+    assert_eq!(live_jobs(&job.run_name()).len(), 3);
+    let out = job.run(&["cancel", "task.ledger"], Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    wait_all_gone(&job.run_name(), Duration::from_secs(30));
+    assert_eq!(other.state(), "RUNNING", "the other job was touched");
+    for e in &entries {
+        let end = sacct_state(e.job_id.as_deref().unwrap(), Duration::from_secs(20));
+        assert!(end.starts_with("CANCELLED"), "{}: {end}", e.worker_id);
+    }
+    assert_nothing_charged(&job);
+}
+
+/// 11. `submit --detach --backend slurm`: the orchestrator runs as its own small job
+/// (`<run>-orchestrator`), says how to follow it, and finishes the run; `blockorch cancel`
+/// stops a detached run: orchestrator job and workers, nothing else.
+#[test]
+fn detached_orchestrator_runs_as_its_own_job() {
+    // A run to its end.
+    let job = Job::new(
+        "detach",
+        &[row_task("t", 4, &[("SLURM_E2E_SLEEP_S", "0.2")], json!({"num_workers": 2}))],
+    );
+    let mut args = vec!["submit", "task.json", "--detach"];
+    args.extend_from_slice(SUBMIT);
+    let out = job.run(&args, Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert!(
+        out.stdout.contains("blockorch status") && out.stdout.contains("--watch"),
+        "{}",
+        out.text()
+    );
+    let id = blockorch::backend::slurm::recorded_orchestrator_job(&job.ledger())
+        .expect("the orchestrator's job id is recorded in the ledger");
+    assert!(out.stdout.contains(&id), "{}", out.text());
+    let orchestrator = format!("{}-orchestrator", job.run_name());
+    wait_all_gone(&orchestrator, Duration::from_secs(90));
+    assert_eq!(sacct_state(&id, Duration::from_secs(20)), "COMPLETED");
+    assert_all_done(&job, 4);
+    let events = job.events();
+    assert!(events.iter().all(|e| e.job.as_deref() != Some(id.as_str())));
+    let log = std::fs::read_dir(job.ledger().join("logs/slurm"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n == &format!("orchestrator-{id}.out"));
+    assert!(log.is_some(), "the orchestrator's output is in the ledger");
+
+    // A detached run cancelled while its workers run.
+    let other = OtherJob::start();
+    let job = Job::new(
+        "detach-cancel",
+        &[row_task(
+            "t",
+            4,
+            &[("SLURM_E2E_SLEEP_S", "120")],
+            json!({"num_workers": 2}),
+        )],
+    );
+    let out = job.run(&args, Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    wait_for(
+        "two running blocks",
+        Duration::from_secs(60),
+        || (job.events().iter().filter(|e| e.ev == "start").count() >= 2).then_some(()),
+        || String::new(),
+    );
+    let orchestrator = format!("{}-orchestrator", job.run_name());
+    assert_eq!(live_jobs(&orchestrator).len(), 1);
+    let out = job.run(&["cancel", "task.ledger"], Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    wait_all_gone(&job.run_name(), Duration::from_secs(30));
+    wait_all_gone(&orchestrator, Duration::from_secs(30));
+    assert_eq!(other.state(), "RUNNING", "the other job was touched");
+    assert_nothing_charged(&job);
 }

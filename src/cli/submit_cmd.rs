@@ -5,7 +5,8 @@ use super::exit::{CliFailure, ExitCode};
 use crate::backend::local::LocalBackend;
 use crate::backend::lsf::{LsfBackend, LsfConfig};
 use crate::backend::slurm::{
-    resolve_mode, AllocationBackend, ModeRequest, SlurmBackend, SlurmConfig, SlurmMode,
+    orchestrator_job_name, resolve_mode, submit_orchestrator, AllocationBackend, CommandConfig,
+    ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig, SlurmMode,
 };
 use crate::backend::{Backend, LaunchRequest};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
@@ -152,7 +153,18 @@ fn classify(err: OrchestratorError) -> anyhow::Error {
 /// Starts the same submit in the background, detached from the terminal, and returns.
 fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
-    std::fs::create_dir_all(ledger).with_context(|| format!("creating {}", ledger.display()))?;
+    // Create (or check) the ledger here: a bad task file or a ledger of another definition is
+    // reported now rather than in a log, and the directory is a ledger before the detached
+    // orchestrator's output goes into it (a non-empty directory without ledger.json is refused).
+    let task_file = absolute(&args.task_file)?;
+    let file = crate::task::load_task_file(&task_file)?;
+    crate::plan::Plan::from_task_file(&file)
+        .map_err(OrchestratorError::from)
+        .map_err(classify)?;
+    crate::orchestrator::open_ledger(&file, ledger).map_err(classify)?;
+    if args.backend == BackendKind::Slurm {
+        return detach_slurm(args, &file, &task_file, ledger, exe);
+    }
     let log_path = ledger.join("orchestrator.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -190,6 +202,88 @@ fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
         ledger.display(),
         ledger.display(),
         log_path.display()
+    );
+    Ok(ExitCode::Success)
+}
+
+/// `submit --detach --backend slurm`: the orchestrator runs as a small job of its own (login
+/// nodes kill long-running processes), named `<run>-orchestrator`, with the same arguments
+/// (minus `--detach`) and its output in the ledger.
+fn detach_slurm(
+    args: &SubmitArgs,
+    file: &crate::task::TaskFile,
+    task_file: &Path,
+    ledger: &Path,
+    exe: PathBuf,
+) -> Result<ExitCode> {
+    if args.slurm_mode == SlurmModeArg::Allocation {
+        return Err(CliFailure(
+            ExitCode::BadInput,
+            "--detach runs the orchestrator as a job of its own, which submits worker arrays: \
+             it cannot be combined with --slurm-mode allocation"
+                .into(),
+        )
+        .into());
+    }
+    let run_name = crate::orchestrator::run_name(ledger);
+    let mut argv: Vec<String> = vec![
+        exe.display().to_string(),
+        "submit".into(),
+        task_file.display().to_string(),
+        "--ledger".into(),
+        ledger.display().to_string(),
+        "--backend".into(),
+        "slurm".into(),
+        // Inside its own job SLURM_JOB_ID is set: the workers must still be submitted as arrays.
+        "--slurm-mode".into(),
+        "submit".into(),
+        "--quiet".into(),
+        "--poll-interval".into(),
+        args.poll_interval.to_string(),
+        "--max-poll-interval".into(),
+        args.max_poll_interval.to_string(),
+    ];
+    if args.force {
+        argv.push("--force".into());
+    }
+    if let Some(n) = args.max_launches {
+        argv.extend(["--max-launches".into(), n.to_string()]);
+    }
+    if let Some(template) = &args.template {
+        argv.extend([
+            "--template".into(),
+            absolute(template)?.display().to_string(),
+        ]);
+    }
+    let env: Vec<(String, String)> = ["SLURM_CONF", "RUST_LOG"]
+        .iter()
+        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+        .collect();
+    let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let default_settings = crate::task::SlurmSettings::default();
+    let job = OrchestratorJob {
+        run_name: &run_name,
+        ledger,
+        workdir: &workdir,
+        settings: file.tasks.first().map_or(&default_settings, |t| &t.slurm),
+        argv,
+        env,
+    };
+    let (id, script) = submit_orchestrator(&job, CommandConfig::default())
+        .map_err(|e| anyhow::anyhow!("cannot start the detached orchestrator: {e}"))?;
+    let output = ledger
+        .join("logs")
+        .join("slurm")
+        .join(format!("orchestrator-{id}.out"));
+    println!(
+        "submitted orchestrator job {id} ({}) on ledger {}\nfollow it with: blockorch status {} \
+         --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}",
+        orchestrator_job_name(&run_name),
+        ledger.display(),
+        ledger.display(),
+        output.display(),
+        script.display(),
+        ledger.display()
     );
     Ok(ExitCode::Success)
 }

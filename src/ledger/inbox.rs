@@ -52,7 +52,9 @@ impl InboxFollower {
     /// Reads new instructions (lists the worker directory, then reads the followed inbox).
     pub fn poll(&mut self) -> Result<InboxPoll> {
         let relist = self.current.is_none()
-            || self.last_listing.is_none_or(|t| t.elapsed() >= RELIST_EVERY);
+            || self
+                .last_listing
+                .is_none_or(|t| t.elapsed() >= RELIST_EVERY);
         let highest = if relist {
             self.last_listing = Some(std::time::Instant::now());
             self.layout.list_inboxes(&self.worker)?.last().copied()

@@ -10,20 +10,51 @@ use std::time::Instant;
 
 impl Run {
     /// Assigns ready blocks to agents with free capacity. True if any was assigned.
+    ///
+    /// Only agents that are running (said Hello) get blocks: a job still waiting in the
+    /// scheduler's queue must not hold blocks that running agents could do. Blocks go round
+    /// robin, one per agent and round, and no agent holds more than its fair share of its
+    /// task's ready and in-flight blocks (at least its slots), so that a short queue is spread
+    /// over every agent — also over those still starting — instead of filling the first
+    /// agents' prefetch while the others get nothing and are stopped.
     pub(super) fn hand_out(&mut self) -> Result<bool, OrchestratorError> {
         let mut any = false;
-        for i in 0..self.agents.len() {
-            let task = self.agents[i].task();
-            if !self.agents[i].accepts_blocks()
-                || !matches!(self.tasks[task].init, InitPhase::Ok)
-                || self.tasks[task].fatal.is_some()
-            {
-                continue;
-            }
-            let mut free = self.agents[i].free_capacity(self.opts.prefetch_per_slot);
-            while free > 0 {
+        let mut fair: Vec<(u64, u64)> = vec![(0, 0); self.tasks.len()];
+        for agent in self.agents.iter().filter(|a| a.accepts_blocks()) {
+            let (pool, agents) = &mut fair[agent.task()];
+            *pool += agent.in_flight.len() as u64;
+            *agents += 1;
+        }
+        let share: Vec<usize> = fair
+            .iter()
+            .enumerate()
+            .map(|(task, &(in_flight, agents))| {
+                let pool = in_flight + self.ready.ready_count(task);
+                pool.div_ceil(agents.max(1)) as usize
+            })
+            .collect();
+        let mut open: Vec<usize> = (0..self.agents.len())
+            .filter(|&i| {
+                let task = self.agents[i].task();
+                self.agents[i].accepts_blocks()
+                    && self.agents[i].said_hello
+                    && matches!(self.tasks[task].init, InitPhase::Ok)
+                    && self.tasks[task].fatal.is_none()
+            })
+            .collect();
+        while !open.is_empty() {
+            let mut still_open = Vec::with_capacity(open.len());
+            for i in open {
+                let task = self.agents[i].task();
+                let agent = &self.agents[i];
+                let limit = share[task].max(agent.slots as usize);
+                if agent.free_capacity(self.opts.prefetch_per_slot) == 0
+                    || agent.in_flight.len() >= limit
+                {
+                    continue;
+                }
                 let Some(block) = self.ready.pop_ready(task) else {
-                    break;
+                    continue;
                 };
                 let t = task as u32;
                 // A block is popped at most once per iteration, so the committed state's next
@@ -45,9 +76,10 @@ impl Run {
                     attempt,
                     time_us: now_us(),
                 });
-                free -= 1;
                 any = true;
+                still_open.push(i);
             }
+            open = still_open;
         }
         Ok(any)
     }

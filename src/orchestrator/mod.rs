@@ -21,7 +21,7 @@ pub use options::SubmitOptions;
 pub use progress::{Progress, ProgressMode};
 pub use report::{FailedBlock, RunReport, TaskReport};
 pub use run::Run;
-pub use setup::{plan_hash, prepare, run_name};
+pub use setup::{open_ledger, plan_hash, prepare, run_name};
 
 use crate::backend::Backend;
 use std::sync::atomic::AtomicBool;

@@ -12,7 +12,7 @@ use crate::ledger::{
 };
 use crate::plan::Plan;
 use crate::schedule::{Known, ReadySet};
-use crate::task::{diff_task_files, load_task_file};
+use crate::task::{diff_task_files, load_task_file, TaskFile};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,6 +34,32 @@ pub fn run_name(ledger: &Path) -> String {
     format!("blockorch-{short}")
 }
 
+/// Creates the ledger of `file` at `root`, or opens it if it exists; a ledger of another task
+/// definition is refused with the difference (`PlanChanged`).
+pub fn open_ledger(file: &TaskFile, root: &Path) -> Result<Ledger, OrchestratorError> {
+    let canonical = file.canonical_json();
+    match Ledger::create_or_open(root, &plan_hash(&canonical), &canonical) {
+        Ok(l) => Ok(l),
+        Err(LedgerError::PlanChanged {
+            root,
+            old_tasks,
+            new_tasks,
+            ..
+        }) => {
+            let diff = diff_task_files(&old_tasks, &new_tasks);
+            Err(OrchestratorError::PlanChanged {
+                ledger: root.display().to_string(),
+                diff: diff
+                    .iter()
+                    .map(|l| format!("  {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            })
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Opens (or creates) the ledger, claims it and builds the run.
 pub fn prepare(
     opts: SubmitOptions,
@@ -42,27 +68,7 @@ pub fn prepare(
 ) -> Result<Run, OrchestratorError> {
     let file = load_task_file(&opts.task_file)?;
     let plan = Arc::new(Plan::from_task_file(&file)?);
-    let canonical = file.canonical_json();
-    let ledger = match Ledger::create_or_open(&opts.ledger, &plan_hash(&canonical), &canonical) {
-        Ok(l) => l,
-        Err(LedgerError::PlanChanged {
-            root,
-            old_tasks,
-            new_tasks,
-            ..
-        }) => {
-            let diff = diff_task_files(&old_tasks, &new_tasks);
-            return Err(OrchestratorError::PlanChanged {
-                ledger: root.display().to_string(),
-                diff: diff
-                    .iter()
-                    .map(|l| format!("  {l}"))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            });
-        }
-        Err(err) => return Err(err.into()),
-    };
+    let ledger = open_ledger(&file, &opts.ledger)?;
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,
         ..ClaimOptions::default()

@@ -93,7 +93,7 @@ pub fn parse_lsf_time_left(text: &str) -> Option<Duration> {
 /// query fails (the agent then runs without walltime awareness).
 pub fn scheduler_deadline(env: &dyn Fn(&str) -> Option<String>) -> Option<f64> {
     let now = unix_now();
-    if let Some(job) = env("SLURM_JOB_ID") {
+    if let Some(job) = slurm_job_ref(env) {
         let out = run(Command::new("squeue").args(["-h", "-j", &job, "-o", "%L"]))?;
         return parse_slurm_time_left(&out).map(|left| now + left.as_secs_f64());
     }
@@ -106,6 +106,17 @@ pub fn scheduler_deadline(env: &dyn Fn(&str) -> Option<String>) -> Option<f64> {
         return parse_lsf_time_left(&out).map(|left| now + left.as_secs_f64());
     }
     None
+}
+
+/// The id to ask squeue about this job: `<array job>_<task>` for an array element, else
+/// `SLURM_JOB_ID`. (The last element of an array has the array's own id as its
+/// `SLURM_JOB_ID`, and `squeue -j <that id>` lists every element of the array.)
+fn slurm_job_ref(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(array), Some(task)) => Some(format!("{array}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
 }
 
 fn run(command: &mut Command) -> Option<String> {
@@ -156,6 +167,25 @@ mod tests {
         assert_eq!(mean.mean(), Some(Duration::from_secs(6)));
         assert!(block_fits(4.0, Some(20.0), &mean, margin));
         assert!(!block_fits(5.0, Some(20.0), &mean, margin));
+    }
+
+    #[test]
+    fn array_elements_are_asked_about_by_array_id() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let element = env(&[
+            ("SLURM_JOB_ID", "331"),
+            ("SLURM_ARRAY_JOB_ID", "331"),
+            ("SLURM_ARRAY_TASK_ID", "2"),
+        ]);
+        assert_eq!(slurm_job_ref(&element).as_deref(), Some("331_2"));
+        let plain = env(&[("SLURM_JOB_ID", "77")]);
+        assert_eq!(slurm_job_ref(&plain).as_deref(), Some("77"));
     }
 
     #[test]

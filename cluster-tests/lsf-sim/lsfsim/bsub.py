@@ -7,7 +7,6 @@ Answers as documented: `Job <123> is submitted to queue <gpu>.` when -q was give
 
 import getpass
 import os
-import shlex
 import socket
 import sys
 import time
@@ -117,7 +116,8 @@ def main(argv):
     cfg = state.config()
     try:
         cli, words = opt.parse_args(argv, "bsub")
-        script = (shlex.join(words) + "\n") if words else sys.stdin.read()
+        # Like LSF, the command words are joined with spaces and run by the shell.
+        script = (" ".join(words) + "\n") if words else sys.stdin.read()
         if not script.strip():
             raise opt.Rejected("No command or script given. Job not submitted.")
         job = build_job(cli, words, script, cfg)

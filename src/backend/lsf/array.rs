@@ -118,7 +118,9 @@ mod tests {
             Some(1000)
         );
         assert_eq!(
-            parse_max_job_array_size("Maximum number of jobs in a job array:\n MAX_JOB_ARRAY_SIZE = 5000\n"),
+            parse_max_job_array_size(
+                "Maximum number of jobs in a job array:\n MAX_JOB_ARRAY_SIZE = 5000\n"
+            ),
             Some(5000)
         );
         assert_eq!(parse_max_job_array_size("MBD_SLEEP_TIME = 10\n"), None);

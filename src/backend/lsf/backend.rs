@@ -5,8 +5,8 @@ use super::array::{
     bparams_args, chunks, parse_max_job_array_size, ArrayChunk, DEFAULT_MAX_JOB_ARRAY_SIZE,
 };
 use super::bjobs::{
-    bjobs_args, bjobs_by_name_args, only_not_found, parse_bjobs, refuses_exit_reason,
-    BjobsFormat, BjobsOutput,
+    bjobs_args, bjobs_by_name_args, only_not_found, parse_bjobs, refuses_exit_reason, BjobsFormat,
+    BjobsOutput,
 };
 use super::cancel::{bkill_batches, only_already_finished};
 use super::config::LsfConfig;

@@ -46,12 +46,7 @@ impl BjobsFormat {
 
 /// The arguments of the one `bjobs` call per poll: the jobs `ids` (array ids or elements).
 pub fn bjobs_args(ids: &[String], format: BjobsFormat) -> Vec<String> {
-    let mut args = vec![
-        "-a".into(),
-        "-noheader".into(),
-        "-o".into(),
-        format.spec(),
-    ];
+    let mut args = vec!["-a".into(), "-noheader".into(), "-o".into(), format.spec()];
     args.extend(ids.iter().cloned());
     args
 }

@@ -79,7 +79,10 @@ mod tests {
                 index: None
             }
         );
-        assert_eq!((j.to_string(), j.worker_id()), ("55".into(), "lsf-55".into()));
+        assert_eq!(
+            (j.to_string(), j.worker_id()),
+            ("55".into(), "lsf-55".into())
+        );
         assert_eq!(LsfJobId::parse("55[0]").unwrap().index, None);
         for bad in ["", "-", "12a", "[3]", "12[x]", "12[3", "12]"] {
             assert_eq!(LsfJobId::parse(bad), None, "{bad:?}");

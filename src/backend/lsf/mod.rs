@@ -26,6 +26,9 @@ pub use bjobs::{
 pub use cancel::{bkill_batches, only_already_finished};
 pub use config::{LsfConfig, LsfTask};
 pub use job_id::LsfJobId;
-pub use script::{render_script, ExtraOption, RunParts, ScriptContext, BUILTIN_TEMPLATE};
+pub use script::{
+    quoted_resource, render_script, warning_minutes, ExtraOption, RunParts, ScriptContext,
+    BUILTIN_TEMPLATE,
+};
 pub use states::{end_for_reason, failure, is_terminal, job_status, reason_keyword, Warnings};
 pub use submit::{bsub_args, parse_bsub, parse_submission, SubmitError, Submitted};

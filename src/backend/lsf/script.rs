@@ -3,7 +3,7 @@
 
 use super::array::ArrayChunk;
 use crate::backend::slurm::EnvVar;
-use crate::task::LsfSettings;
+use crate::task::{LsfSettings, LsfWalltime};
 use crate::template::{render_file, render_str, TemplateError};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -70,7 +70,12 @@ pub struct ScriptContext {
     /// The same, split into name and value.
     pub extra_options: Vec<ExtraOption>,
     /// Minutes before the run limit at which LSF sends SIGTERM (`-wa TERM -wt`); 0: none.
+    /// See [`warning_minutes`].
     pub signal_grace_minutes: u64,
+    /// The agent's `--deadline-margin`: it starts a block only if the block should end this
+    /// many seconds before the run limit (the warning lead plus 30 s, as LSF checks limits
+    /// periodically and may send the warning that much early).
+    pub deadline_margin_seconds: u64,
     /// Absolute path of the blockorch binary.
     pub blockorch: String,
     /// The ledger directory.
@@ -138,6 +143,18 @@ pub fn quoted_resource(value: &str) -> Option<String> {
     (!value.trim().is_empty() && value.chars().all(allowed)).then(|| format!("\"{value}\""))
 }
 
+/// The `-wt` lead in whole minutes for a SIGTERM lead of `grace_seconds` and run limit
+/// `walltime`: `grace` rounded up, but at most a quarter of the run limit (rounded down), so
+/// that a short job is not warned as soon as it starts; 0 (no warning) when a quarter of the
+/// run limit is under a minute.
+pub fn warning_minutes(grace_seconds: u64, walltime: Option<&LsfWalltime>) -> u64 {
+    let grace = grace_seconds.div_ceil(60);
+    match walltime.map(|w| w.duration().as_secs()) {
+        Some(limit) if limit > 0 => grace.min(limit / 60 / 4),
+        _ => grace,
+    }
+}
+
 impl ScriptContext {
     /// The context for `settings` and the run's parts.
     pub fn new(settings: &LsfSettings, run: RunParts<'_>) -> ScriptContext {
@@ -181,7 +198,15 @@ impl ScriptContext {
             resource_requirement: resource_requirement(settings),
             extra_directives,
             extra_options,
-            signal_grace_minutes: run.signal_grace_seconds.div_ceil(60),
+            signal_grace_minutes: warning_minutes(
+                run.signal_grace_seconds,
+                settings.walltime.as_ref(),
+            ),
+            deadline_margin_seconds: warning_minutes(
+                run.signal_grace_seconds,
+                settings.walltime.as_ref(),
+            ) * 60
+                + 30,
             blockorch: text(run.blockorch),
             ledger: text(run.ledger),
             task: run.task.to_owned(),
@@ -210,7 +235,7 @@ pub fn render_script(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::task::{LsfDirective, LsfResource, LsfWalltime, Memory, SchedulerName};
+    use crate::task::{LsfDirective, LsfResource, Memory, SchedulerName};
 
     fn context(settings: &LsfSettings, count: u32, max_running: Option<u32>) -> ScriptContext {
         ScriptContext::new(
@@ -255,7 +280,8 @@ mod tests {
         assert!(
             script.ends_with(
                 "exec /opt/bin/blockorch worker \\\n    --ledger /ledger \\\n    --task seg \\\n    \
-                 --slots 1 \\\n    --worker-id \"lsf-${LSB_JOBID}_${LSB_JOBINDEX}\"\n"
+                 --slots 1 \\\n    --deadline-margin 150 \\\n    \
+                 --worker-id \"lsf-${LSB_JOBID}_${LSB_JOBINDEX}\"\n"
             ),
             "{script}"
         );
@@ -300,6 +326,21 @@ mod tests {
                 "#BSUB -wt 2",
             ]
         );
+        assert!(
+            script.contains("    --deadline-margin 150 \\\n"),
+            "{script}"
+        );
+    }
+
+    #[test]
+    fn warning_lead_is_at_most_a_quarter_of_the_run_limit() {
+        let w = |t: &str| LsfWalltime::try_from(t).unwrap();
+        assert_eq!(warning_minutes(120, None), 2);
+        assert_eq!(warning_minutes(90, None), 2);
+        assert_eq!(warning_minutes(0, None), 0);
+        assert_eq!(warning_minutes(120, Some(&w("3"))), 0);
+        assert_eq!(warning_minutes(120, Some(&w("4"))), 1);
+        assert_eq!(warning_minutes(120, Some(&w("2:00"))), 2);
     }
 
     #[test]

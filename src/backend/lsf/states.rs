@@ -75,8 +75,15 @@ pub fn end_for_reason(keyword: &str, exit_code: Option<i32>) -> Option<JobEnd> {
         // The host or LSF itself failed: host lost (TERM_HOST), job exited while LSF was down
         // (TERM_ZOMBIE), hung job removed, the working directory missing on the host, failed
         // pre-execution or data staging, integrations (RMS, SLURM, CSM, Kubernetes).
-        "TERM_HOST" | "TERM_ZOMBIE" | "TERM_REMOVE_HUNG_JOB" | "TERM_CWD_NOTEXIST"
-        | "TERM_PRE_EXEC_FAIL" | "TERM_DATA" | "TERM_RMS" | "TERM_SLURM" | "TERM_CSM_ALLOC"
+        "TERM_HOST"
+        | "TERM_ZOMBIE"
+        | "TERM_REMOVE_HUNG_JOB"
+        | "TERM_CWD_NOTEXIST"
+        | "TERM_PRE_EXEC_FAIL"
+        | "TERM_DATA"
+        | "TERM_RMS"
+        | "TERM_SLURM"
+        | "TERM_CSM_ALLOC"
         | "TERM_KUBE" => JobEnd::NodeFail,
         // The job's own fault: a signal from outside LSF (the kernel's OOM killer…), a
         // process or thread limit, or no particular reason.

@@ -110,8 +110,14 @@ mod tests {
         let grace = Duration::from_secs(120);
         let time = |t: &str| SlurmTime::try_from(t).unwrap();
         assert_eq!(signal_lead(grace, None), grace);
-        assert_eq!(signal_lead(grace, Some(&time("1"))), Duration::from_secs(15));
-        assert_eq!(signal_lead(grace, Some(&time("4"))), Duration::from_secs(60));
+        assert_eq!(
+            signal_lead(grace, Some(&time("1"))),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            signal_lead(grace, Some(&time("4"))),
+            Duration::from_secs(60)
+        );
         assert_eq!(signal_lead(grace, Some(&time("10"))), grace);
         assert_eq!(signal_lead(grace, Some(&time("1-0"))), grace);
     }

@@ -7,9 +7,11 @@ mod backend;
 mod cancel;
 mod command;
 mod config;
+mod detach;
 mod job_id;
 mod parse;
 mod poll_interval;
+mod probe;
 mod retry;
 mod sacct;
 mod script;
@@ -27,9 +29,14 @@ pub use command::{
     command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
 };
 pub use config::{signal_lead, SlurmConfig, SlurmTask, SLURM_TIME_TICK};
+pub use detach::{
+    orchestrator_job_file, orchestrator_job_name, orchestrator_script, recorded_orchestrator_job,
+    submit_orchestrator, OrchestratorJob,
+};
 pub use job_id::JobRef;
 pub use parse::ParseError;
 pub use poll_interval::PollInterval;
+pub use probe::SlurmProbe;
 pub use retry::Backoff;
 pub use sacct::{parse_sacct, sacct_args, SacctRow, SACCT_FORMAT};
 pub use script::{render_script, EnvVar, RunParts, ScriptContext, BUILTIN_TEMPLATE};

@@ -208,6 +208,7 @@ mod tests {
         assert!(script.contains("export SLURM_CONF=/etc/slurm/slurm.conf\n"));
         assert!(script.contains(
             "exec /opt/bin/blockorch worker \\\n    --ledger /ledger \\\n    --task seg \\\n    --slots 1 \\\n    \
+             --deadline-margin 150 \\\n    \
              --worker-id \"slurm-${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
         ), "{script}");
     }
