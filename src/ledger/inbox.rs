@@ -26,12 +26,7 @@ pub struct InboxFollower {
     layout: Layout,
     worker: WorkerId,
     current: Option<(u64, LogReader<InboxRecord>)>,
-    last_listing: Option<std::time::Instant>,
 }
-
-/// While an inbox is being followed, the worker directory is listed for a newer epoch's inbox
-/// at most this often (a takeover is rare; listing on every poll costs a getdents per block).
-const RELIST_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl InboxFollower {
     /// A follower of `worker`'s inboxes in the ledger at `layout`.
@@ -40,7 +35,6 @@ impl InboxFollower {
             layout,
             worker,
             current: None,
-            last_listing: None,
         }
     }
 
