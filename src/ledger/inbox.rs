@@ -45,16 +45,9 @@ impl InboxFollower {
 
     /// Reads new instructions (lists the worker directory, then reads the followed inbox).
     pub fn poll(&mut self) -> Result<InboxPoll> {
-        let relist = self.current.is_none()
-            || self
-                .last_listing
-                .is_none_or(|t| t.elapsed() >= RELIST_EVERY);
-        let highest = if relist {
-            self.last_listing = Some(std::time::Instant::now());
-            self.layout.list_inboxes(&self.worker)?.last().copied()
-        } else {
-            None
-        };
+        // Listing on every poll (not now and then) keeps the window in which a superseded
+        // orchestrator's assignments could still be followed as small as possible.
+        let highest = self.layout.list_inboxes(&self.worker)?.last().copied();
         let mut switched = false;
         if let Some(h) = highest {
             if self.epoch().is_none_or(|e| e < h) {
