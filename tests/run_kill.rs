@@ -13,8 +13,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// How far a worker's timestamps may be from the moment of a kill and still count as "at the
-/// kill": an agent notices its orchestrator is gone at its next tick (50 ms).
-const AT_KILL_NS: u128 = 100_000_000;
+/// kill": an agent notices its orchestrator is gone at its next tick (50 ms), later on a
+/// loaded machine; until then it goes on with the blocks it holds.
+const AT_KILL_NS: u128 = 1_000_000_000;
 
 /// A 3-D conflicting task with context (64 blocks) and a downstream task (64 blocks); every
 /// block sleeps 20–50 ms.
@@ -46,6 +47,7 @@ fn check_complete(job: &Job, plan: &Plan) -> Vec<Attempt> {
     assert!(assert_no_conflicting_overlap(plan, &attempts) > 0);
     assert!(assert_upstream_order(plan, &attempts) > 0);
     assert_ledger_all(job, plan, BlockState::Done);
+    assert_status_agrees(job, plan, &attempts);
     attempts
 }
 
@@ -60,13 +62,16 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     let mut pending_victims = Vec::new();
     for round in 0..kills {
         let mut run = job.spawn_submit(&["--quiet"]);
-        // A random moment after this round's first block started: every block sleeps and the
-        // job needs well over a second, so it is mid-run.
+        // A random moment after this round's first block started, once blocks are in flight:
+        // the job needs well over a second, so it is mid-run.
         wait_until(SAFETY, "a block starting", || {
             job.attempts().iter().any(|a| a.start > run.started_ns)
         });
         let delay = rng.range(0, 700);
         std::thread::sleep(Duration::from_millis(delay));
+        wait_until(SAFETY, "a block in flight", || {
+            job.attempts().iter().any(|a| a.end.is_none())
+        });
         assert!(
             run.exited().is_none(),
             "round {round}: the run ended before the kill"
@@ -105,7 +110,8 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     let attempts = check_complete(&job, &plan);
 
     // Only blocks in flight at a kill ran again: every run of a block but its last one was
-    // started before some kill and had not finished before it.
+    // started before some kill, had not finished before it, and no agent reported it done.
+    let reported = reported_done(&job, &plan);
     let mut cut = 0;
     for ((task, block), runs) in by_block(&attempts) {
         assert!(
@@ -115,6 +121,10 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
         );
         assert!(runs.last().unwrap().completed(), "{runs:?}");
         for early in &runs[..runs.len() - 1] {
+            assert!(
+                !reported.contains(&(task.clone(), block, early.attempt)),
+                "block {block} of {task} ran again although a worker reported {early:?} done"
+            );
             let at_a_kill = kill_times.iter().any(|&k| {
                 early.start < k + AT_KILL_NS
                     && !(early.completed() && early.end.unwrap() + AT_KILL_NS < k)
@@ -129,15 +139,7 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     }
     assert!(
         cut > 0 || attempts.iter().any(|a| !a.completed()),
-        "no kill hit a running block: the scenario did not happen (kills at {kill_times:?}):\n{}",
-        attempts
-            .iter()
-            .filter(|a| kill_times
-                .iter()
-                .any(|&k| a.start < k + 500_000_000 && a.end_or_max() + 500_000_000 > k))
-            .map(|a| format!("{a:?}"))
-            .collect::<Vec<_>>()
-            .join("\n")
+        "no kill hit a running block: the scenario did not happen (kills at {kill_times:?})"
     );
 }
 
@@ -165,15 +167,14 @@ fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
         job.attempts().iter().filter(|a| a.completed()).count() >= 10
     });
     let agents = children_of(run.pid());
-    let interrupted_at = now_ns();
     run.signal(libc::SIGINT);
     let out = run.wait(Duration::from_secs(30));
     assert_eq!(out.code, Some(130), "{}", out.text());
     assert!(out.stdout.contains("interrupted"), "{}", out.text());
     assert_gone_within(&agents, Duration::from_secs(5), "agents after Ctrl-C");
 
-    // Nothing lost: no block is left assigned, and every block a worker finished before the
-    // interrupt is done in the ledger.
+    // Nothing lost: no block is left assigned, and every attempt a worker reported done is
+    // done in the ledger.
     let state = job.ledger_state();
     let mut done = BTreeSet::new();
     for b in &plan.blocks {
@@ -190,18 +191,16 @@ fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
             done.insert((b.task.clone(), b.id));
         }
     }
-    for a in job.attempts() {
-        if a.completed() && a.end.unwrap() + AT_KILL_NS < interrupted_at {
-            assert!(
-                done.contains(&(a.task.clone(), a.block)),
-                "block {} of {} finished before Ctrl-C but is not done: {a:?}",
-                a.block,
-                a.task
-            );
-        }
+    let reported = reported_done(&job, &plan);
+    for (task, block, attempt) in &reported {
+        assert!(
+            done.contains(&(task.clone(), *block)),
+            "attempt {attempt} of block {block} of {task} was reported done before Ctrl-C but \
+             the block is not done"
+        );
     }
     assert!(
-        done.len() >= 10 && done.len() < plan.blocks.len(),
+        !reported.is_empty() && done.len() < plan.blocks.len(),
         "{done:?}"
     );
 

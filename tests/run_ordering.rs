@@ -31,6 +31,7 @@ fn run_and_check(tasks: &[serde_json::Value]) -> (Job, Plan) {
     assert!(conflicts > 0, "the job has no conflicting pairs to check");
     assert_upstream_order(&plan, &attempts);
     assert_ledger_all(&job, &plan, BlockState::Done);
+    assert_status_agrees(&job, &plan, &attempts);
     // Nothing failed, so every block ran exactly once.
     for (key, runs) in by_block(&attempts) {
         assert_eq!(runs.len(), 1, "{key:?} ran more than once: {runs:?}");

@@ -94,7 +94,9 @@ impl Run {
         }
         let epoch = self.journal.epoch();
         for agent in &mut self.agents {
-            if agent.outgoing.is_empty() {
+            // An adopted agent gets this epoch's inbox at once, even with nothing to say: it
+            // waits for it to follow the new orchestrator (and leaves if none appears).
+            if agent.outgoing.is_empty() && !(agent.adopted && agent.inbox.is_none()) {
                 continue;
             }
             if agent.inbox.is_none() {

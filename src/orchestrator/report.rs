@@ -12,7 +12,7 @@ pub struct FailedBlock {
     pub block_id: u64,
     /// The last error recorded for it.
     pub error: String,
-    /// Log of its last failed attempt, if known.
+    /// Log of its last failed attempt (absolute path), if known.
     pub log: Option<String>,
 }
 
@@ -148,7 +148,12 @@ impl Run {
                                 .and_then(|e| e.last_error().map(str::to_string))
                                 .or_else(|| self.tasks[t].fatal.clone())
                                 .unwrap_or_else(|| "failed".into()),
-                            log: self.failure_logs.get(&(t as u32, b.id)).cloned(),
+                            // Agents report log paths relative to the ledger; the summary
+                            // shows one the user can open from anywhere.
+                            log: self
+                                .failure_logs
+                                .get(&(t as u32, b.id))
+                                .map(|p| self.ledger.root().join(p).display().to_string()),
                         }
                     })
                     .collect();

@@ -160,6 +160,7 @@ impl Run {
                 .push((task, block, attempt));
         }
         let workers = self.journal.state().workers().to_vec();
+        let mut unknown = Vec::new();
         for (index, entry) in workers.iter().enumerate() {
             let index = index as u32;
             let attempts = by_worker.remove(&index).unwrap_or_default();
@@ -177,13 +178,37 @@ impl Run {
                 })?;
                 continue;
             }
-            let Some(task) = self
-                .file
-                .tasks
-                .iter()
-                .position(|t| entry.worker_id.contains(&format!("-{}-", t.name)))
-                .or_else(|| attempts.first().map(|a| a.0 as usize))
-            else {
+            // The task: from its blocks in flight, else from the worker id (local agents are
+            // `local-e<epoch>-<task>-<n>`; the longest matching name wins), else the only task.
+            // A SLURM/LSF worker of a multi-task run that has nothing in flight does not say
+            // its task: it is cancelled, since it would otherwise stay alive unused while this
+            // run launches `num_workers` of its own.
+            let task = attempts
+                .first()
+                .map(|a| a.0 as usize)
+                .or_else(|| {
+                    self.file
+                        .tasks
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, t)| entry.worker_id.contains(&format!("-{}-", t.name)))
+                        .max_by_key(|(_, t)| t.name.len())
+                        .map(|(i, _)| i)
+                })
+                .or_else(|| (self.file.tasks.len() == 1).then_some(0));
+            let Some(task) = task else {
+                if entry.job_id.is_some() {
+                    unknown.push(LaunchedAgent {
+                        worker_id: entry.worker_id.clone(),
+                        job_id: entry.job_id.clone(),
+                        task: 0,
+                    });
+                    self.journal.append(OrchestratorRecord::WorkerEnded {
+                        worker: index,
+                        reason: "cancelled on resume: idle, and its task is unknown".into(),
+                        time_us: now_us(),
+                    })?;
+                }
                 continue;
             };
             let launched = LaunchedAgent {
@@ -222,6 +247,12 @@ impl Run {
         self.journal.commit()?;
         let adopted: Vec<LaunchedAgent> = self.agents.iter().map(|a| a.launched.clone()).collect();
         self.backend.adopt(&adopted);
+        if !unknown.is_empty() {
+            self.backend.adopt(&unknown);
+            if let Err(err) = self.backend.cancel(&unknown) {
+                tracing::warn!("{err}");
+            }
+        }
         Ok(())
     }
 }

@@ -528,8 +528,8 @@ impl Roi {
     /// Row-major index of `cell` (inside this ROI).
     pub fn index_of(&self, cell: &[i64]) -> usize {
         let mut index = 0i64;
-        for d in 0..cell.len() {
-            index = index * self.shape[d] + (cell[d] - self.offset[d]);
+        for ((c, o), s) in cell.iter().zip(&self.offset).zip(&self.shape) {
+            index = index * s + (c - o);
         }
         index as usize
     }
@@ -821,6 +821,11 @@ pub fn assert_outputs(job: &Job, plan: &Plan, attempts: &[Attempt]) {
             }
         }
     }
+    assert_volumes(job, plan);
+}
+
+/// Every task's output volume equals the direct computation, cell by cell.
+pub fn assert_volumes(job: &Job, plan: &Plan) {
     for task in &plan.tasks {
         let got = job.output(task);
         let want = plan.expected_output(&task.name);
@@ -927,5 +932,176 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^= z >> 31;
         lo + z % (hi - lo)
+    }
+}
+
+/// (task name, block, attempt) of every `Finished` record with outcome `Done` in any outbox.
+pub fn reported_done(job: &Job, plan: &Plan) -> BTreeSet<(String, u64, u32)> {
+    job.outbox_records()
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            OutboxRecord::Finished {
+                task,
+                block,
+                attempt,
+                outcome: blockorch::ledger::Outcome::Done,
+                ..
+            } => Some((plan.tasks[task as usize].name.clone(), block, attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The summary row of `task` in `submit`'s output: total, done, skipped, failed, orphaned.
+pub fn summary_row(out: &RunOutput, task: &str) -> [u64; 5] {
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(task))
+        .unwrap_or_else(|| panic!("no summary row for task {task}:\n{}", out.text()));
+    let cols: Vec<u64> = row
+        .split_whitespace()
+        .skip(1)
+        .map(|c| {
+            c.parse()
+                .unwrap_or_else(|_| panic!("bad summary row {row:?}"))
+        })
+        .collect();
+    cols.try_into()
+        .unwrap_or_else(|_| panic!("bad summary row {row:?}"))
+}
+
+/// The outbox `Finished` records of one block: (attempt, outcome, stats), by attempt.
+pub fn finished_records(
+    job: &Job,
+    plan: &Plan,
+    task: &str,
+    block: u64,
+) -> Vec<(
+    u32,
+    blockorch::ledger::Outcome,
+    blockorch::ledger::AttemptStats,
+)> {
+    let index = plan.task_index(task);
+    let mut out: Vec<_> = job
+        .outbox_records()
+        .into_iter()
+        .filter_map(|(_, r)| match r {
+            OutboxRecord::Finished {
+                task: t,
+                block: b,
+                attempt,
+                outcome,
+                stats,
+                ..
+            } if t == index && b == block => Some((attempt, outcome, stats)),
+            _ => None,
+        })
+        .collect();
+    out.sort_by_key(|r| r.0);
+    out
+}
+
+/// `blockorch status LEDGER --blocks`: one JSON object per block the ledger has a record of.
+pub fn status_blocks(job: &Job) -> BTreeMap<(String, u64), Value> {
+    let ledger = job.ledger().display().to_string();
+    let out = job.run(&["status", &ledger, "--blocks"]);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    out.stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("status --blocks line {line:?}: {e}"));
+            let key = (
+                v["task"].as_str().unwrap().to_string(),
+                v["block_id"].as_u64().unwrap(),
+            );
+            (key, v)
+        })
+        .collect()
+}
+
+/// `blockorch status --blocks` agrees with the ledger (read through the library) and with the
+/// workers' own files: each block's state; each reported attempt ran in a registered worker,
+/// its agent-measured interval contains the program's own start and end, its wall time is
+/// end − start, and it has a peak RSS; a done block's last attempt is its one `done` attempt.
+pub fn assert_status_agrees(job: &Job, plan: &Plan, attempts: &[Attempt]) {
+    let status = status_blocks(job);
+    let state = job.ledger_state();
+    let workers: BTreeSet<String> = state
+        .workers()
+        .iter()
+        .map(|w| w.worker_id.clone())
+        .collect();
+    let ran: HashMap<(String, u64, u32), &Attempt> = attempts
+        .iter()
+        .map(|a| ((a.task.clone(), a.block, a.attempt), a))
+        .collect();
+    for b in &plan.blocks {
+        let key = (b.task.clone(), b.id);
+        let entry = state.block(plan.task_index(&b.task), b.id);
+        let Some(s) = status.get(&key) else {
+            assert!(
+                entry.is_none_or(|e| e.state() == BlockState::Pending && e.last_attempt() == 0),
+                "status --blocks has no line for {key:?} but the ledger has {entry:?}"
+            );
+            continue;
+        };
+        let want = match entry.map(|e| e.state()).unwrap_or_default() {
+            BlockState::Pending => "pending",
+            BlockState::Assigned => "running",
+            BlockState::Done => "done",
+            BlockState::Skipped => "skipped",
+            BlockState::Failed => "failed",
+        };
+        assert_eq!(s["state"], want, "{key:?}: {s}");
+        let list = s["attempts"].as_array().unwrap();
+        let mut done = 0;
+        for a in list {
+            let outcome = a["outcome"].as_str().unwrap();
+            if outcome != "done" && outcome != "failed" {
+                continue;
+            }
+            let worker = a["worker"].as_str().unwrap();
+            assert!(workers.contains(worker), "{key:?}: unknown worker {worker}");
+            let (start, end) = (
+                a["start_us"].as_u64().unwrap(),
+                a["end_us"].as_u64().unwrap(),
+            );
+            let wall = a["wall_s"].as_f64().unwrap();
+            assert!(start <= end, "{key:?}: {a}");
+            assert!(
+                (wall - (end - start) as f64 / 1e6).abs() < 1e-3,
+                "{key:?}: {a}"
+            );
+            assert!(a["peak_rss_bytes"].as_u64().unwrap() > 0, "{key:?}: {a}");
+            assert!(a["cpu_s"].as_f64().unwrap() >= 0.0, "{key:?}: {a}");
+            let number = a["attempt"].as_u64().unwrap() as u32;
+            if outcome == "done" {
+                done += 1;
+                assert_eq!(
+                    s["last_attempt"].as_u64(),
+                    Some(number as u64),
+                    "{key:?}: {s}"
+                );
+            }
+            // Check-only attempts (skipped blocks) never reach the program.
+            let Some(py) = ran.get(&(b.task.clone(), b.id, number)) else {
+                panic!("{key:?}: attempt {number} reported {outcome} but the program never ran it");
+            };
+            let closing = if outcome == "done" { "end" } else { "fail" };
+            if py.how.as_deref() == Some(closing) {
+                let slack = 1000; // µs
+                assert!(
+                    start <= (py.start / 1000) as u64 + slack
+                        && (py.end.unwrap() / 1000) as u64 <= end + slack,
+                    "{key:?}: the agent's interval [{start}, {end}] µs does not contain the \
+                     program's {py:?}"
+                );
+            }
+        }
+        if want == "done" {
+            assert_eq!(done, 1, "{key:?}: {s}");
+        }
     }
 }
