@@ -102,6 +102,40 @@ def run(name, cmd, *, cwd=None, stdout_path=None, env=None, timeout=None, check=
     return m
 
 
+PERF_EVENTS = [
+    "syscalls:sys_enter_fdatasync",
+    "syscalls:sys_enter_openat",
+    "raw_syscalls:sys_enter",
+    "context-switches",
+    "task-clock",
+]
+
+
+def perf_counts(name, cmd, **kw):
+    """Runs cmd under `perf stat` (children included) and returns the counts, or None when
+    perf or its syscall tracepoints are not available."""
+    if not shutil.which("perf"):
+        return None
+    out = os.path.join(ARGS.out, "logs", name + ".perf")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    probe = subprocess.run(["perf", "stat", "-x,", "-e", ",".join(PERF_EVENTS), "--", "true"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or "not supported" in probe.stderr or "<not" in probe.stderr:
+        log(f"  {name}: skipped (perf stat cannot count syscalls here)")
+        return None
+    m = run(name, ["perf", "stat", "-x,", "-o", out, "-e", ",".join(PERF_EVENTS), "--"] + cmd, **kw)
+    counts = {}
+    for line in open(out):
+        parts = line.strip().split(",")
+        if len(parts) > 2 and parts[2]:
+            try:
+                counts[parts[2]] = float(parts[0])
+            except ValueError:
+                pass
+    m["counts"] = counts
+    return m
+
+
 def last_json(m):
     lines = [l for l in m.get("stdout", "").splitlines() if l.startswith("{")]
     return json.loads(lines[-1]) if lines else {}
@@ -314,6 +348,19 @@ def bench_throughput():
             m["timeline"] = timeline(ledger)
             d[f"prefetch_{pf}"] = m
             shutil.rmtree(ledger)
+        ledger = fresh(os.path.join(w, "tp-perf.ledger"))
+        m = perf_counts("perf-blockorch", [ARGS.blockorch, "submit", "-q", tp, "--ledger", ledger],
+                        stdout_path=os.path.join(w, "submit.txt"))
+        if m:
+            d["perf_blockorch"] = m
+            ddir = fresh(os.path.join(w, "daisy-perf"))
+            os.makedirs(ddir)
+            m = perf_counts("perf-daisy", daisy + ["run", str(n), os.path.join(ddir, "tracking")],
+                            cwd=ddir, stdout_path=os.path.join(w, "daisy_run.json"))
+            d["perf_daisy"] = m
+            shutil.rmtree(ddir)
+        if os.path.exists(ledger):
+            shutil.rmtree(ledger)
         for window in (1, 5):
             m = run(f"protocol-window-{window}",
                     [ARGS.bin["protocol_roundtrip"], "--blocks", "20000", "--window", str(window),
@@ -425,12 +472,13 @@ def med(ms, key="wall_s"):
 def fmt_s(s):
     if s is None:
         return "–"
-    v = s["median"]
-    txt = f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    def one(v):
+        if v < 0.001:
+            return f"{v * 1e6:.0f} µs"
+        return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
+    txt = one(s["median"])
     if s["runs"] > 1:
-        lo, hi = s["min"], s["max"]
-        rng = f"{lo * 1000:.0f}–{hi * 1000:.0f} ms" if hi < 1 else f"{lo:.2f}–{hi:.2f} s"
-        txt += f" ({rng})"
+        txt += f" ({one(s['min'])} – {one(s['max'])})"
     return txt
 
 
@@ -463,7 +511,8 @@ def report():
     out.append(f"work dir {mach['work_dir']} ({mach['work_fs']}); fdatasync of a 100-byte append: "
                + ", ".join(f"{k} {v} µs" for k, v in mach["fdatasync_us"].items())
                + f"; load average at start {mach['load1_at_start']}")
-    out.append(f"runs per measurement: {ARGS.runs}; values are medians (min–max)")
+    out.append(f"runs per measurement: {RESULTS['args']['runs']}; values are medians (min – max); "
+               f"peak RSS from {mach.get('peak_rss_from', 'wait4')}")
     out.append("")
     if "planning" in b:
         p = b["planning"]
@@ -532,7 +581,7 @@ def report():
             out.append("Where a block's time goes (from the ledger's own timestamps; mean / p90 ms):")
             out.append("")
             out.append("| run | blocks/s (steady) | slots busy | assign→started | started→reported | "
-                       "reported→recorded | slot gap | ")
+                       "reported→recorded | slot gap |")
             out.append("|---|---|---|---|---|---|---|")
             for name, x in rows:
                 def mp(k):
@@ -554,6 +603,24 @@ def report():
                 res = v["result"]
                 extra.append(f"worker protocol alone (Python helper, window {res['window']}): "
                              f"{res['us_per_block']:.1f} µs/block = {res['blocks_per_s']:,.0f} blocks/s per program")
+        if d.get("perf_blockorch"):
+            per = {}
+            for who in ("blockorch", "daisy"):
+                c = (d.get("perf_" + who) or {}).get("counts", {})
+                per[who] = {k: v / t["blocks"] for k, v in c.items()}
+            def cnt(who, ev, unit=""):
+                v = per[who].get(ev)
+                return "–" if v is None else f"{v:.2f}{unit}"
+            extra.append(
+                "per block, all processes (`perf stat`, one extra run each): fdatasync "
+                f"{cnt('blockorch', 'syscalls:sys_enter_fdatasync')} vs daisy "
+                f"{cnt('daisy', 'syscalls:sys_enter_fdatasync')}; syscalls "
+                f"{cnt('blockorch', 'raw_syscalls:sys_enter')} vs {cnt('daisy', 'raw_syscalls:sys_enter')}; "
+                f"openat {cnt('blockorch', 'syscalls:sys_enter_openat')} vs "
+                f"{cnt('daisy', 'syscalls:sys_enter_openat')}; context switches "
+                f"{cnt('blockorch', 'context-switches')} vs {cnt('daisy', 'context-switches')}; "
+                f"CPU {per['blockorch'].get('task-clock', 0) * 1000:.0f} µs vs "
+                f"{per['daisy'].get('task-clock', 0) * 1000:.0f} µs")
         for e in extra:
             out.append(f"- {e}")
         if extra:
@@ -631,7 +698,12 @@ def parse_args():
 
 
 def main():
-    global ARGS
+    global ARGS, RESULTS
+    if len(sys.argv) == 3 and sys.argv[1] == "--report-only":
+        # Re-render the tables of an earlier run: run_bench.py --report-only results.json
+        RESULTS = json.load(open(sys.argv[2]))
+        print(report())
+        return
     ARGS = parse_args()
     os.makedirs(ARGS.work, exist_ok=True)
     t0 = time.perf_counter()

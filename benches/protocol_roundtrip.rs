@@ -37,7 +37,10 @@ fn main() {
         .skip(1)
         .filter(|a| a != "--bench")
         .collect();
-    let split = args.iter().position(|a| a == "--").unwrap_or_else(|| usage());
+    let split = args
+        .iter()
+        .position(|a| a == "--")
+        .unwrap_or_else(|| usage());
     let (opts, program) = (&args[..split], &args[split + 1..]);
     if program.is_empty() {
         usage();
@@ -46,7 +49,10 @@ fn main() {
     let mut window = 1u64;
     let mut it = opts.iter();
     while let Some(a) = it.next() {
-        let value = it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| usage());
+        let value = it
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| usage());
         match a.as_str() {
             "--blocks" => blocks = value,
             "--window" => window = value.max(1),
@@ -58,7 +64,8 @@ fn main() {
     // SAFETY: pipe2 writes two descriptors into the array.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: pipe2 just created them and nothing else owns them.
-    let (read_end, write_end) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (read_end, write_end) =
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let w = write_end.as_raw_fd();
     let mut command = Command::new(&program[0]);
     command
@@ -81,7 +88,11 @@ fn main() {
     let mut reports = BufReader::new(std::fs::File::from(read_end));
 
     let message = |i: u64| {
-        let off = [(i % 40) as i64 * 10, (i / 40 % 40) as i64 * 10, (i / 1600 % 40) as i64 * 10];
+        let off = [
+            (i % 40) as i64 * 10,
+            (i / 40 % 40) as i64 * 10,
+            (i / 1600 % 40) as i64 * 10,
+        ];
         let write_off = [off[0] + 2, off[1] + 2, off[2] + 2];
         let mut line = BlockMessage {
             task: "noop".into(),
@@ -89,7 +100,10 @@ fn main() {
             attempt: 1,
             read_roi: Roi::new(Coordinate::new(&off), Coordinate::new(&[14, 14, 14])),
             write_roi: Roi::new(Coordinate::new(&write_off), Coordinate::new(&[10, 10, 10])),
-            total_roi: Roi::new(Coordinate::new(&[0, 0, 0]), Coordinate::new(&[404, 404, 404])),
+            total_roi: Roi::new(
+                Coordinate::new(&[0, 0, 0]),
+                Coordinate::new(&[404, 404, 404]),
+            ),
         }
         .to_json();
         line.push('\n');

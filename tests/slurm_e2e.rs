@@ -878,6 +878,12 @@ fn cancel_cancels_the_runs_jobs_and_nothing_else() {
     let listed = doc["workers"]["workers"].as_array().unwrap();
     assert_eq!(listed.len(), 3, "{listed:?}");
     assert!(listed.iter().all(|w| w["job_id"].is_string()), "{listed:?}");
+    // `status` shows the scheduler's state and node next to the ledger's view.
+    assert!(
+        listed.iter().all(|w| w["scheduler_state"] == "Running"
+            && w["node"].as_str().is_some_and(|n| n.starts_with("node"))),
+        "{listed:?}"
+    );
     let mut probe =
         blockorch::backend::slurm::SlurmProbe::new(blockorch::backend::slurm::CommandConfig {
             env: vec![("SLURM_CONF".into(), slurm_conf().into())],
@@ -888,8 +894,10 @@ fn cancel_cancels_the_runs_jobs_and_nothing_else() {
     use blockorch::status::SchedulerProbe;
     let seen = probe.states(&entries);
     assert!(
-        seen.iter()
-            .all(|s| *s == Some(blockorch::backend::JobStatus::Running)),
+        seen.iter().all(|s| s
+            .as_ref()
+            .is_some_and(|v| v.state == blockorch::backend::JobStatus::Running
+                && v.node.as_deref().is_some_and(|n| n.starts_with("node")))),
         "{seen:?}"
     );
     for e in &entries {

@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::args::CancelArgs;
 use super::exit::ExitCode;
 use super::status_cmd::{failure, resolve_ledger};
+use crate::backend::slurm::recorded_orchestrator_job;
 use crate::ledger::{hostname, now_us, LedgerView};
 use crate::status::{
     cancel_targets, execute_cancel, signal_owner, wait_for_exit, HumanOutput, OwnerAction,
@@ -32,6 +33,17 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
     let view = open()?;
     let mut targets = cancel_targets(&view, &host);
     let mut owner = signal_owner(view.owner.as_ref(), now_us(), &host);
+    if matches!(owner, OwnerAction::Remote { .. }) {
+        // A detached orchestrator runs as its own SLURM job on another host: SIGTERM it
+        // through SLURM so it still gives its workers' blocks back, then cancel what is left.
+        if let Some(job) = recorded_orchestrator_job(&root) {
+            if stop_orchestrator_job(&job) {
+                targets.local.clear();
+                targets.skipped.clear();
+                targets.merge(cancel_targets(&open()?, &host));
+            }
+        }
+    }
     if let OwnerAction::Signalled { pid, stopped } = &mut owner {
         eprintln!(
             "sent SIGTERM to orchestrator pid {pid}; waiting up to {}s for it to stop its \
@@ -58,4 +70,34 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Internal
     })
+}
+
+/// Sends SIGTERM to every process of the detached orchestrator's SLURM job and waits (bounded)
+/// until the job has left the queue. True if it is gone.
+fn stop_orchestrator_job(job: &str) -> bool {
+    let signalled = std::process::Command::new("scancel")
+        .args(["--signal=TERM", "--full", job])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !signalled {
+        return false;
+    }
+    eprintln!(
+        "sent SIGTERM to the detached orchestrator (SLURM job {job}); waiting up to {}s for it \
+         to stop its workers and give their blocks back",
+        OWNER_WAIT.as_secs()
+    );
+    let deadline = std::time::Instant::now() + OWNER_WAIT;
+    while std::time::Instant::now() < deadline {
+        let listed = std::process::Command::new("squeue")
+            .args(["-h", "-j", job, "-o", "%i"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        match listed {
+            Ok(text) if text.is_empty() => return true,
+            Err(_) => return false,
+            Ok(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+    false
 }

@@ -241,8 +241,10 @@ pub struct WorkerStatus {
     pub ended_reason: Option<String>,
     /// When it ended.
     pub ended_us: Option<u64>,
-    /// What the scheduler says about its job (SLURM: squeue), when asked.
+    /// What the scheduler says about its job (SLURM: squeue, sacct), when asked.
     pub scheduler_state: Option<JobStatus>,
+    /// The node its job runs or ran on, when the scheduler says.
+    pub node: Option<String>,
 }
 
 /// A block assigned to a worker.

@@ -437,7 +437,11 @@ fn worker_state(w: &WorkerStatus) -> String {
         },
     };
     if let Some(s) = &w.scheduler_state {
-        let _ = write!(text, " [{}]", scheduler_name(s));
+        let _ = write!(text, " [{}", scheduler_name(s));
+        if let Some(node) = &w.node {
+            let _ = write!(text, " on {node}");
+        }
+        text.push(']');
     }
     text
 }
@@ -519,6 +523,7 @@ mod tests {
             ended_reason: None,
             ended_us: None,
             scheduler_state: (state == WorkerState::Active).then_some(JobStatus::Running),
+            node: None,
         }
     }
 

@@ -3,6 +3,16 @@
 
 use crate::backend::JobStatus;
 use crate::ledger::WorkerEntry;
+use serde::Serialize;
+
+/// What a scheduler says about one worker's job.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SchedulerView {
+    /// The job's state.
+    pub state: JobStatus,
+    /// The node(s) it runs or ran on, when the scheduler says.
+    pub node: Option<String>,
+}
 
 /// Asks a scheduler about workers, one query for all of them.
 ///
@@ -11,7 +21,7 @@ use crate::ledger::WorkerEntry;
 pub trait SchedulerProbe {
     /// The scheduler's state of each worker in `workers` (same order); `None` when unknown
     /// or not a job of this scheduler.
-    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<JobStatus>>;
+    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<SchedulerView>>;
 }
 
 /// A probe that knows nothing: every worker's scheduler state is `None`.
@@ -19,13 +29,16 @@ pub trait SchedulerProbe {
 pub struct NoScheduler;
 
 impl SchedulerProbe for NoScheduler {
-    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<JobStatus>> {
+    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<SchedulerView>> {
         vec![None; workers.len()]
     }
 }
 
-/// The probe `blockorch status` uses. No backend answers yet; the SLURM backend adds one
-/// `squeue` for the `slurm` workers here (other workers keep `None`).
+/// The probe `blockorch status` uses: SLURM answers for `slurm` workers (one `squeue`, and
+/// one `sacct` for jobs that left the queue; no call at all when the run has no SLURM worker);
+/// other workers keep `None`.
 pub fn scheduler_probe() -> Box<dyn SchedulerProbe> {
-    Box::new(NoScheduler)
+    Box::new(crate::backend::slurm::SlurmProbe::new(
+        crate::backend::slurm::CommandConfig::default(),
+    ))
 }

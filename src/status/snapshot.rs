@@ -282,8 +282,11 @@ impl LedgerSnapshot {
             .iter()
             .filter_map(|&i| self.view.workers[i].entry.as_ref())
             .collect();
-        for (i, s) in live.into_iter().zip(probe.states(&entries)) {
-            workers[i].scheduler_state = s;
+        for (i, view) in live.into_iter().zip(probe.states(&entries)) {
+            if let Some(view) = view {
+                workers[i].scheduler_state = Some(view.state);
+                workers[i].node = view.node;
+            }
         }
         let mut counts = WorkerStateCounts::default();
         for w in &workers {
@@ -341,6 +344,7 @@ impl LedgerSnapshot {
             ended_reason: ended.as_ref().map(|e| e.0.clone()),
             ended_us: ended.map(|e| e.1).or(bye.map(|b| b.1)),
             scheduler_state: None,
+            node: None,
         }
     }
 }

@@ -9,7 +9,7 @@ use super::squeue::{self, parse_squeue};
 use super::states::job_status;
 use crate::backend::JobStatus;
 use crate::ledger::WorkerEntry;
-use crate::status::SchedulerProbe;
+use crate::status::{SchedulerProbe, SchedulerView};
 use std::collections::{BTreeSet, HashMap};
 
 /// Asks SLURM about the `slurm` workers of a ledger's registry (others get `None`).
@@ -43,7 +43,7 @@ impl SlurmProbe {
 }
 
 impl SchedulerProbe for SlurmProbe {
-    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<JobStatus>> {
+    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<SchedulerView>> {
         let keys: Vec<Option<&str>> = workers
             .iter()
             .map(|w| {
@@ -92,7 +92,14 @@ impl SchedulerProbe for SlurmProbe {
             .map(|(k, (_, nodes))| (k.clone(), nodes.clone()))
             .collect();
         keys.iter()
-            .map(|k| k.and_then(|k| found.get(k).map(|(s, _)| s.clone())))
+            .map(|k| {
+                let k = (*k)?;
+                let (state, _) = found.get(k)?;
+                Some(SchedulerView {
+                    state: state.clone(),
+                    node: self.node(k).map(str::to_owned),
+                })
+            })
             .collect()
     }
 }
