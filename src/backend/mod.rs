@@ -74,6 +74,17 @@ pub enum BackendError {
     },
 }
 
+/// What `submit --dry-run` shows for one submission (a job array).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DrySubmission {
+    /// Where the script would be written.
+    pub script_path: PathBuf,
+    /// The rendered script.
+    pub script: String,
+    /// The exact `sbatch` command line.
+    pub command_line: String,
+}
+
 /// A place where worker agents run.
 pub trait Backend {
     /// Short name (`local`, `slurm`, `lsf`).
@@ -99,5 +110,15 @@ pub trait Backend {
     /// the backend tracks them like its own.
     fn adopt(&mut self, agents: &[LaunchedAgent]) {
         let _ = agents;
+    }
+
+    /// What [`launch`](Self::launch) would submit for `request` (scripts and exact commands),
+    /// submitting nothing; `None` for backends without job scripts.
+    fn dry_run(
+        &mut self,
+        request: &LaunchRequest,
+    ) -> Option<Result<Vec<DrySubmission>, BackendError>> {
+        let _ = request;
+        None
     }
 }

@@ -56,17 +56,19 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         return detach(args, &ledger);
     }
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
-    let (backend, mut opts): (Box<dyn Backend>, SubmitOptions) = match args.backend {
+    let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
+    let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
+    let run_name = crate::orchestrator::run_name(&ledger);
+    let template = args.template.as_deref().map(absolute).transpose()?;
+    let (mut backend, mut opts): (Box<dyn Backend>, SubmitOptions) = match args.backend {
         BackendKind::Local => (
             Box::new(LocalBackend::new(exe)),
-            SubmitOptions::local(task_file, ledger),
+            SubmitOptions::local(task_file.clone(), ledger.clone()),
         ),
         BackendKind::Slurm => {
             let file = crate::task::load_task_file(&task_file)?;
-            let run_name = crate::orchestrator::run_name(&ledger);
             let mut config = SlurmConfig::from_task_file(&file, &run_name, exe);
-            if let Some(template) = &args.template {
-                let template = absolute(template)?;
+            if let Some(template) = &template {
                 for task in &mut config.tasks {
                     task.template = Some(template.clone());
                 }
@@ -79,41 +81,32 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             };
             let mode = resolve_mode(mode, slurm_job.as_deref())
                 .map_err(|e| CliFailure(ExitCode::BadInput, e))?;
-            if args.dry_run {
-                return dry_run(&file, config, &ledger, &run_name);
-            }
-            let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
-            let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
-            let opts = SubmitOptions::cluster(task_file, ledger, poll, max_poll);
             let backend: Box<dyn Backend> = match mode {
-                SlurmMode::Submit => Box::new(SlurmBackend::new(config)),
-                SlurmMode::Allocation { job_id } => {
+                SlurmMode::Allocation { job_id } if !args.dry_run => {
                     tracing::warn!("inside SLURM allocation {job_id}: workers run as job steps");
                     Box::new(AllocationBackend::new(&job_id, config))
                 }
+                _ => Box::new(SlurmBackend::new(config)),
             };
+            let opts = SubmitOptions::cluster(task_file.clone(), ledger.clone(), poll, max_poll);
             (backend, opts)
         }
         BackendKind::Lsf => {
             let file = crate::task::load_task_file(&task_file)?;
-            let run_name = crate::orchestrator::run_name(&ledger);
             let mut config = LsfConfig::from_task_file(&file, &run_name, exe);
-            if let Some(template) = &args.template {
-                let template = absolute(template)?;
+            if let Some(template) = &template {
                 for task in &mut config.tasks {
                     task.template = Some(template.clone());
                 }
             }
-            if args.dry_run {
-                return dry_run_lsf(&file, config, &ledger, &run_name);
-            }
-            let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
-            let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
-            let opts = SubmitOptions::cluster(task_file, ledger, poll, max_poll);
-            let backend: Box<dyn Backend> = Box::new(LsfBackend::new(config));
-            (backend, opts)
+            let opts = SubmitOptions::cluster(task_file.clone(), ledger.clone(), poll, max_poll);
+            (Box::new(LsfBackend::new(config)), opts)
         }
     };
+    if args.dry_run {
+        let file = crate::task::load_task_file(&task_file)?;
+        return dry_run(&file, backend.as_mut(), &ledger, &run_name);
+    }
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
     if args.quiet || args.json {
@@ -288,58 +281,34 @@ fn detach_slurm(
     Ok(ExitCode::Success)
 }
 
-/// `submit --dry-run`: the rendered job script and exact sbatch command of every task's first
-/// wave, submitting nothing.
+/// `submit --dry-run`: the rendered job script and exact submission command of every task's
+/// first wave, submitting nothing.
 fn dry_run(
     file: &crate::task::TaskFile,
-    config: SlurmConfig,
+    backend: &mut dyn Backend,
     ledger: &Path,
     run_name: &str,
 ) -> Result<ExitCode> {
-    let mut backend = SlurmBackend::new(config);
     let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
     for (index, task) in file.tasks.iter().enumerate() {
         let request = LaunchRequest {
             task: index,
             task_name: task.name.clone(),
             count: task.num_workers,
-            slots_per_agent: 1,
+            slots_per_agent: backend.slots_per_agent(task.num_workers),
             ledger: ledger.to_path_buf(),
             run_name: run_name.to_string(),
             epoch: 0,
             workdir: workdir.clone(),
         };
-        for submission in backend.dry_run(&request)? {
-            println!("# task {}: {}", task.name, submission.script_path.display());
-            println!("{}", submission.script);
-            println!("# submit with:\n{}\n", submission.command_line);
-        }
-    }
-    Ok(ExitCode::Success)
-}
-
-/// `submit --dry-run --backend lsf`: the rendered job script and exact bsub command of every
-/// task's first wave, submitting nothing.
-fn dry_run_lsf(
-    file: &crate::task::TaskFile,
-    config: LsfConfig,
-    ledger: &Path,
-    run_name: &str,
-) -> Result<ExitCode> {
-    let mut backend = LsfBackend::new(config);
-    let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
-    for (index, task) in file.tasks.iter().enumerate() {
-        let request = LaunchRequest {
-            task: index,
-            task_name: task.name.clone(),
-            count: task.num_workers,
-            slots_per_agent: 1,
-            ledger: ledger.to_path_buf(),
-            run_name: run_name.to_string(),
-            epoch: 0,
-            workdir: workdir.clone(),
+        let Some(submissions) = backend.dry_run(&request) else {
+            return Err(CliFailure(
+                ExitCode::BadInput,
+                format!("the {} backend has no job scripts to show", backend.name()),
+            )
+            .into());
         };
-        for submission in backend.dry_run(&request)? {
+        for submission in submissions? {
             println!("# task {}: {}", task.name, submission.script_path.display());
             println!("{}", submission.script);
             println!("# submit with:\n{}\n", submission.command_line);

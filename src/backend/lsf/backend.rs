@@ -14,7 +14,8 @@ use super::job_id::LsfJobId;
 use super::script::{render_script, RunParts, ScriptContext};
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub, SubmitError};
-use crate::backend::slurm::{CommandCounts, CommandRunner, DrySubmission, EnvVar};
+use crate::backend::slurm::{CommandCounts, CommandRunner, EnvVar};
+use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
 use crate::template::shell_quote;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -307,6 +308,13 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 impl Backend for LsfBackend {
+    fn dry_run(
+        &mut self,
+        request: &LaunchRequest,
+    ) -> Option<Result<Vec<DrySubmission>, BackendError>> {
+        Some(LsfBackend::dry_run(self, request))
+    }
+
     fn name(&self) -> &'static str {
         "lsf"
     }

@@ -11,21 +11,11 @@ use super::script::{render_script, EnvVar, RunParts, ScriptContext};
 use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args, SubmitError};
+use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// What `submit --dry-run` shows for one array submission.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DrySubmission {
-    /// Where the script would be written.
-    pub script_path: PathBuf,
-    /// The rendered script.
-    pub script: String,
-    /// The exact `sbatch` command line.
-    pub command_line: String,
-}
 
 /// The directory of a task's job logs and scripts in the ledger.
 pub fn log_dir(ledger: &Path, task: &str) -> PathBuf {
@@ -284,6 +274,13 @@ fn error_chain(error: &dyn std::error::Error) -> String {
 }
 
 impl Backend for SlurmBackend {
+    fn dry_run(
+        &mut self,
+        request: &LaunchRequest,
+    ) -> Option<Result<Vec<DrySubmission>, BackendError>> {
+        Some(SlurmBackend::dry_run(self, request))
+    }
+
     fn adopt(&mut self, agents: &[LaunchedAgent]) {
         SlurmBackend::adopt(self, agents)
     }

@@ -23,7 +23,7 @@ pub use allocation::{
     resolve_mode, srun_args, AllocationBackend, ModeRequest, SlurmMode, StepSpec,
 };
 pub use array::{chunks, parse_max_array_size, ArrayChunk, DEFAULT_MAX_ARRAY_SIZE};
-pub use backend::{log_dir, DrySubmission, SlurmBackend};
+pub use backend::{log_dir, SlurmBackend};
 pub use cancel::scancel_batches;
 pub use command::{
     command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
