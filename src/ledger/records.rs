@@ -130,6 +130,16 @@ pub enum OrchestratorRecord {
         /// When.
         time_us: u64,
     },
+    /// The task a registered worker serves (written right after `WorkerRegistered`), so a
+    /// later orchestrator can adopt the worker even when it has nothing in flight.
+    WorkerServes {
+        /// Worker index.
+        worker: u32,
+        /// Task index.
+        task: u32,
+        /// When.
+        time_us: u64,
+    },
 }
 
 impl LogRecord for OrchestratorRecord {

@@ -155,6 +155,8 @@ pub struct WorkerEntry {
     pub registered_us: u64,
     /// Why and when it ended, once it did.
     pub ended: Option<(String, u64)>,
+    /// The task it serves, when recorded (`WorkerServes`).
+    pub task: Option<u32>,
 }
 
 /// One orchestrator epoch seen in the logs.
@@ -267,9 +269,18 @@ impl LedgerState {
                     job_id: job_id.clone(),
                     registered_us: *time_us,
                     ended: None,
+                    task: None,
                 });
                 Applied::Changed
             }
+            R::WorkerServes { worker, task, .. } => match self.workers.get_mut(*worker as usize) {
+                Some(w) if w.task.is_none() => {
+                    w.task = Some(*task);
+                    Applied::Changed
+                }
+                Some(_) => Applied::Stale,
+                None => Applied::Invalid,
+            },
             R::WorkerEnded {
                 worker,
                 reason,

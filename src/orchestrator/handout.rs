@@ -282,6 +282,11 @@ impl Run {
                     job_id: launched.job_id.clone(),
                     time_us: now_us(),
                 })?;
+                self.journal.append(OrchestratorRecord::WorkerServes {
+                    worker: index,
+                    task: launched.task as u32,
+                    time_us: now_us(),
+                })?;
                 // Registrations must be in the state before assignments name the worker.
                 self.journal.commit()?;
                 self.apply_verdicts();

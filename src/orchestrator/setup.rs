@@ -183,9 +183,10 @@ impl Run {
             // A SLURM/LSF worker of a multi-task run that has nothing in flight does not say
             // its task: it is cancelled, since it would otherwise stay alive unused while this
             // run launches `num_workers` of its own.
-            let task = attempts
-                .first()
-                .map(|a| a.0 as usize)
+            let task = entry
+                .task
+                .map(|t| t as usize)
+                .or_else(|| attempts.first().map(|a| a.0 as usize))
                 .or_else(|| {
                     self.file
                         .tasks

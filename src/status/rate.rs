@@ -105,7 +105,8 @@ fn record_time(r: &OrchestratorRecord) -> u64 {
         | R::Finished { time_us, .. }
         | R::Returned { time_us, .. }
         | R::RetryBudgetReset { time_us }
-        | R::RunEnded { time_us, .. } => *time_us,
+        | R::RunEnded { time_us, .. }
+        | R::WorkerServes { time_us, .. } => *time_us,
     }
 }
 
