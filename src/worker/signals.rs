@@ -1,5 +1,6 @@
-//! SIGTERM and SIGINT (Ctrl-C, `scancel`, SLURM `--signal=B:TERM@…`): the handler only records
-//! the signal; the event loop turns it into an event at its next turn (at most one tick later).
+//! SIGTERM and SIGINT (Ctrl-C, `scancel`, SLURM `--signal=B:TERM@…`) and SIGUSR2 (LSF's
+//! warning before a run-limit kill): the handler only records the signal; the event loop turns
+//! it into an event at its next turn (at most one tick later).
 
 use std::sync::atomic::{AtomicI32, Ordering};
 
@@ -16,11 +17,11 @@ pub struct SignalGuard {
 }
 
 impl SignalGuard {
-    /// Installs the recording handler for SIGTERM and SIGINT.
+    /// Installs the recording handler for SIGTERM, SIGINT and SIGUSR2.
     pub fn install() -> std::io::Result<Self> {
         RECEIVED.store(0, Ordering::SeqCst);
         let mut previous = Vec::new();
-        for sig in [libc::SIGTERM, libc::SIGINT] {
+        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR2] {
             // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic, which
             // is async-signal-safe.
             unsafe {
