@@ -14,6 +14,16 @@ const T: Duration = Duration::from_secs(20);
 
 #[test]
 fn sigterm_gives_back_in_flight_and_queued_blocks() {
+    gives_back_on(libc::SIGTERM, "SIGTERM");
+}
+
+/// LSF sends SIGUSR2 at the run limit: the agent gives its blocks back just as on SIGTERM.
+#[test]
+fn sigusr2_gives_back_in_flight_and_queued_blocks() {
+    gives_back_on(libc::SIGUSR2, "SIGUSR2");
+}
+
+fn gives_back_on(signal: i32, name: &str) {
     let mut h = Harness::new(task(json!({
         "worker": python_worker("misbehave.py", &[], false),
     })));
@@ -30,7 +40,7 @@ fn sigterm_gives_back_in_flight_and_queued_blocks() {
     h.assign(&[2, 3]);
     let victim: i32 = wait_file(&h.workdir.join("victim.pid"), T).parse().unwrap();
     // SAFETY: kill has no memory-safety preconditions.
-    assert_eq!(unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) }, 0);
+    assert_eq!(unsafe { libc::kill(agent.id() as i32, signal) }, 0);
     let until = Instant::now() + T;
     let status = loop {
         if let Some(status) = agent.try_wait().unwrap() {
@@ -38,11 +48,11 @@ fn sigterm_gives_back_in_flight_and_queued_blocks() {
         }
         assert!(
             Instant::now() < until,
-            "the agent did not exit after SIGTERM"
+            "the agent did not exit after {name}"
         );
         std::thread::sleep(Duration::from_millis(10));
     };
-    assert_eq!(status.code(), Some(143));
+    assert_eq!(status.code(), Some(128 + signal));
     let records = h.outbox();
     let given_back: Vec<(u64, String)> = records
         .iter()
@@ -54,12 +64,12 @@ fn sigterm_gives_back_in_flight_and_queued_blocks() {
     assert_eq!(
         given_back,
         [
-            (3, "agent terminated (SIGTERM)".to_string()),
-            (2, "agent terminated (SIGTERM)".to_string())
+            (3, format!("agent terminated ({name})")),
+            (2, format!("agent terminated ({name})"))
         ]
     );
     assert!(finished(&records).is_empty(), "{records:#?}");
-    assert!(bye(&records).unwrap().contains("SIGTERM"));
+    assert!(bye(&records).unwrap().contains(name));
     assert!(matches!(records.last(), Some(OutboxRecord::Bye { .. })));
     assert!(!running(victim), "the program was terminated");
 }
