@@ -6,7 +6,7 @@
 
 mod run_common;
 
-use blockorch::ledger::BlockState;
+use blockorch::ledger::{BlockState, OrchestratorRecord};
 use run_common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -18,7 +18,7 @@ use std::time::Duration;
 const AT_KILL_NS: u128 = 1_000_000_000;
 
 /// A 3-D conflicting task with context (64 blocks) and a downstream task (64 blocks); every
-/// block sleeps 20–50 ms.
+/// block sleeps 20–50 ms; each task's `init.py` zeroes its output volume.
 fn tasks() -> Vec<Value> {
     let sleep = Some((20, 50));
     vec![
@@ -27,7 +27,7 @@ fn tasks() -> Vec<Value> {
             (&[0, 0, 0], &[26, 26, 26]),
             (&[0, 0, 0], &[8, 8, 8]),
             (&[1, 1, 1], &[6, 6, 6]),
-            json!({"num_workers": 3, "worker": blockwork(sleep)}),
+            json!({"num_workers": 3, "worker": blockwork(sleep), "init": init()}),
         ),
         task(
             "b",
@@ -35,9 +35,44 @@ fn tasks() -> Vec<Value> {
             (&[0, 0, 0], &[6, 6, 6]),
             (&[0, 0, 0], &[6, 6, 6]),
             json!({"upstream_tasks": ["a"], "read_write_conflict": false, "num_workers": 2,
-                   "worker": blockwork(sleep)}),
+                   "worker": blockwork(sleep), "init": init()}),
         ),
     ]
+}
+
+fn init() -> Value {
+    python_command("init.py", &[], &[])
+}
+
+/// Once the ledger records that a task's init succeeded, it never runs again (it would wipe
+/// the output of done blocks); every task's init ran to its end once.
+fn assert_init_ran_once(job: &Job) {
+    let mut first_ok: std::collections::BTreeMap<u32, u64> = Default::default();
+    for (_, r) in orchestrator_records(job) {
+        if let OrchestratorRecord::TaskInit {
+            task,
+            ok: true,
+            time_us,
+            ..
+        } = r
+        {
+            first_ok.entry(task).or_insert(time_us);
+        }
+    }
+    assert_eq!(first_ok.len(), 2, "{first_ok:?}");
+    let log = init_log(job);
+    for (index, name) in ["a", "b"].iter().enumerate() {
+        let ok_at = first_ok[&(index as u32)] as u128 * 1000;
+        let late: Vec<_> = log
+            .iter()
+            .filter(|l| l.0 == *name && l.1 == "start" && l.2 > ok_at)
+            .collect();
+        assert!(
+            late.is_empty(),
+            "init of {name} ran again after it succeeded: {late:?}"
+        );
+        assert!(log.iter().any(|l| l.0 == *name && l.1 == "end"), "{log:?}");
+    }
 }
 
 /// (a), (b), (c) and an all-done ledger.
@@ -48,6 +83,7 @@ fn check_complete(job: &Job, plan: &Plan) -> Vec<Attempt> {
     assert!(assert_upstream_order(plan, &attempts) > 0);
     assert_ledger_all(job, plan, BlockState::Done);
     assert_status_agrees(job, plan, &attempts);
+    assert_init_ran_once(job);
     attempts
 }
 
@@ -215,4 +251,32 @@ fn ctrl_c_exits_130_loses_nothing_and_resume_skips_done_blocks() {
         rerun.is_empty(),
         "blocks done before Ctrl-C ran again: {rerun:?}"
     );
+}
+
+#[test]
+fn init_command_dies_with_a_killed_orchestrator_and_runs_again_on_resume() {
+    let job = Job::new(&tasks());
+    let plan = job.plan();
+    job.ctl("init-slow-a");
+    let run = job.spawn_submit(&["--quiet"]);
+    wait_until(SAFETY, "the init of a starting", || {
+        init_log(&job).iter().any(|l| l.1 == "start")
+    });
+    let init_pid = init_log(&job)[0].3;
+    run.kill9();
+    assert_gone_within(
+        &[init_pid],
+        Duration::from_secs(5),
+        "the init command of the killed orchestrator",
+    );
+    job.rm_ctl("init-slow-a");
+    let out = job.submit(&["--quiet"]);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    check_complete(&job, &plan);
+    let starts: Vec<u32> = init_log(&job)
+        .iter()
+        .filter(|l| l.0 == "a" && l.1 == "start")
+        .map(|l| l.3)
+        .collect();
+    assert_eq!(starts.len(), 2, "{:?}", init_log(&job));
 }

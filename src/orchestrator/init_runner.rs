@@ -1,6 +1,7 @@
 //! Runs a task's `init.command` once, in the background, and reports its result.
 
 use crate::task::CommandSpec;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, TryRecvError};
@@ -60,14 +61,30 @@ fn run(spec: &CommandSpec, task: &str, workdir: &Path, ledger: &Path, log: &Path
             output_tail: "init.command is empty".into(),
         };
     };
-    let output = Command::new(program)
+    let mut command = Command::new(program);
+    command
         .args(args)
         .current_dir(workdir)
         .envs(&spec.env)
         .env("BLOCKORCH_TASK", task)
         .env("BLOCKORCH_LEDGER", ledger)
-        .stdin(Stdio::null())
-        .output();
+        .stdin(Stdio::null());
+    // An init must not outlive its orchestrator: after a kill -9 or Ctrl-C the next `submit`
+    // runs it again (its success was not recorded), and two inits must never overlap.
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != parent {
+                return Err(std::io::Error::other("the orchestrator is gone"));
+            }
+            Ok(())
+        });
+    }
+    let output = command.output();
     match output {
         Ok(out) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();

@@ -112,6 +112,16 @@ pub fn prepare(
     let tasks = (0..file.tasks.len())
         .map(|t| {
             let mut rt = Run::task_runtime(&file, t);
+            // init.command runs once per ledger: a resume must not run it again once it
+            // succeeded (it typically creates the outputs the done blocks have written to).
+            let init_ok = journal
+                .state()
+                .task(t as u32)
+                .and_then(|s| s.init())
+                .is_some_and(|i| i.ok);
+            if init_ok && std::env::var_os("XX_NOFIX").is_none() {
+                rt.init = super::run::InitPhase::Ok;
+            }
             rt.max_launches = opts
                 .max_launches_per_task
                 .unwrap_or(4 * file.tasks[t].num_workers + 8);

@@ -1105,3 +1105,42 @@ pub fn assert_status_agrees(job: &Job, plan: &Plan, attempts: &[Attempt]) {
         }
     }
 }
+
+/// The lines of `init.log` written by `init.py`: (task, "start" or "end", time ns, pid).
+pub fn init_log(job: &Job) -> Vec<(String, String, u128, u32)> {
+    fs::read_to_string(job.path("init.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let p: Vec<&str> = l.split_whitespace().collect();
+            (
+                p[0].to_string(),
+                p[1].to_string(),
+                p[2].parse().unwrap(),
+                p[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Every record of every orchestrator epoch log, with its epoch.
+pub fn orchestrator_records(job: &Job) -> Vec<(u64, blockorch::ledger::OrchestratorRecord)> {
+    let mut out = Vec::new();
+    let Ok(dir) = fs::read_dir(job.ledger().join("orchestrator")) else {
+        return out;
+    };
+    let mut paths: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    paths.sort();
+    for path in &paths {
+        let epoch: u64 = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| s.strip_prefix("epoch-"))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected file {}", path.display()));
+        let contents =
+            LogReader::<blockorch::ledger::OrchestratorRecord>::read_closed(path).unwrap();
+        out.extend(contents.records.into_iter().map(|r| (epoch, r)));
+    }
+    out
+}
