@@ -294,4 +294,18 @@ fn failing_init_command_fails_its_task_and_orphans_the_downstream_task() {
     let state = job.ledger_state();
     let init = state.tasks()[0].init().expect("init result in the ledger");
     assert!(!init.ok && init.output_tail.contains("disk quota exceeded"));
+
+    // Once the cause is fixed, a resume runs the failed init again, then every block.
+    job.rm_ctl("init-fail-a");
+    let again = job.submit(&["--quiet"]);
+    assert_eq!(again.code, Some(0), "{}", again.text());
+    let plan = job.plan();
+    let attempts = job.attempts();
+    assert_outputs(&job, &plan, &attempts);
+    assert_upstream_order(&plan, &attempts);
+    let inits: Vec<String> = init_log(&job)
+        .iter()
+        .map(|l| format!("{} {}", l.0, l.1))
+        .collect();
+    assert_eq!(inits, ["a start", "a start", "a end", "b start", "b end"]);
 }

@@ -98,15 +98,20 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     let mut pending_victims = Vec::new();
     for round in 0..kills {
         let mut run = job.spawn_submit(&["--quiet"]);
-        // A random moment after this round's first block started, once blocks are in flight:
-        // the job needs well over a second, so it is mid-run.
+        // A random moment after this round's first block started, once blocks of this round
+        // are in flight: the blocks sleep about 4.5 s in all on 5 slots, so it is mid-run.
+        let since = run.started_ns;
         wait_until(SAFETY, "a block starting", || {
-            job.attempts().iter().any(|a| a.start > run.started_ns)
+            job.attempts().iter().any(|a| a.start > since)
         });
-        let delay = rng.range(0, 700);
+        let delay = rng.range(0, 400);
         std::thread::sleep(Duration::from_millis(delay));
         wait_until(SAFETY, "a block in flight", || {
-            job.attempts().iter().any(|a| a.end.is_none())
+            run.exited().is_some()
+                || job
+                    .attempts()
+                    .iter()
+                    .any(|a| a.start > since && a.end.is_none())
         });
         assert!(
             run.exited().is_none(),

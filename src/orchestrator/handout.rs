@@ -68,6 +68,7 @@ impl Run {
                     worker,
                     time_us: now_us(),
                 })?;
+                self.blocks_changed = true;
                 let agent = &mut self.agents[i];
                 agent.in_flight.insert((t, block.id, attempt));
                 agent.outgoing.push(InboxRecord::Assign {
@@ -89,8 +90,7 @@ impl Run {
     pub(super) fn flush_inboxes(&mut self) -> Result<(), OrchestratorError> {
         if self.journal.pending_records() > 0 {
             // Never let an inbox get ahead of the journal.
-            self.journal.commit()?;
-            self.apply_verdicts();
+            self.commit_journal()?;
         }
         let epoch = self.journal.epoch();
         for agent in &mut self.agents {
@@ -288,8 +288,7 @@ impl Run {
                     time_us: now_us(),
                 })?;
                 // Registrations must be in the state before assignments name the worker.
-                self.journal.commit()?;
-                self.apply_verdicts();
+                self.commit_journal()?;
                 index
             }
         };

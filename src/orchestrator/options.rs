@@ -17,6 +17,8 @@ pub struct SubmitOptions {
     pub progress: ProgressMode,
     /// Blocks queued per worker slot beyond the one it runs (hides hand-out latency).
     pub prefetch_per_slot: u32,
+    /// Longest time reports wait to share one journal fsync (group commit).
+    pub commit_every: Duration,
     /// Longest sleep between iterations when nothing happens.
     pub idle_sleep: Duration,
     /// Time between backend polls (local: waitpid; clusters: one squeue/bjobs).
@@ -45,7 +47,8 @@ impl SubmitOptions {
             ledger,
             force: false,
             progress: ProgressMode::Auto,
-            prefetch_per_slot: 4,
+            prefetch_per_slot: 16,
+            commit_every: Duration::from_millis(2),
             idle_sleep: Duration::from_millis(20),
             backend_poll: Duration::from_millis(100),
             max_backend_poll: Duration::from_millis(500),
@@ -66,6 +69,7 @@ impl SubmitOptions {
     ) -> Self {
         Self {
             prefetch_per_slot: 2,
+            commit_every: Duration::from_millis(20),
             idle_sleep: Duration::from_millis(100),
             backend_poll: poll,
             max_backend_poll: max_poll,

@@ -85,6 +85,7 @@ impl Run {
                 } else {
                     self.agents[i].finished_any = true;
                 }
+                self.blocks_changed = true;
                 self.journal.append(OrchestratorRecord::Finished {
                     task,
                     block,
@@ -132,6 +133,7 @@ impl Run {
         if !current {
             return Ok(());
         }
+        self.blocks_changed = true;
         self.journal.append(OrchestratorRecord::Returned {
             task,
             block,
@@ -255,6 +257,11 @@ impl Run {
         charged: bool,
         kind: Option<FailureKind>,
     ) -> Result<(), OrchestratorError> {
+        // Its assignments of a pending group commit must be in the state before they can be
+        // returned (fencing checks the committed state).
+        if self.journal.pending_records() > 0 {
+            self.commit_journal()?;
+        }
         // Read what it wrote last before deciding about its blocks.
         let polled = self.agents[i].outbox.poll()?;
         for record in polled.records {
@@ -407,8 +414,7 @@ impl Run {
                 self.retire(i, reason, false, None)?;
             }
         }
-        self.journal.commit()?;
-        self.apply_verdicts();
+        self.commit_journal()?;
         Ok(())
     }
 

@@ -18,6 +18,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Most records one group commit waits for before it commits anyway.
+const MAX_GROUP_COMMIT: usize = 1024;
+
 /// Where a task's init step stands.
 pub(super) enum InitPhase {
     /// Not started (the task has no ready block yet, or no init command).
@@ -62,6 +65,10 @@ pub struct Run {
     pub(super) backend_interval: Duration,
     pub(super) last_snapshot: Instant,
     pub(super) last_heartbeat: Instant,
+    /// When the oldest uncommitted journal record was appended.
+    pub(super) pending_since: Option<Instant>,
+    /// Some block changed in this run (else the end needs no new snapshot).
+    pub(super) blocks_changed: bool,
     pub(super) interrupted: Arc<AtomicBool>,
 }
 
@@ -106,7 +113,10 @@ impl Run {
             }
             self.housekeeping()?;
             if busy {
+                // Work is flowing: a short nap instead of a spin leaves the CPU to the
+                // workers and lets more reports gather for the next group commit.
                 sleep = Duration::from_millis(1);
+                std::thread::sleep(Duration::from_micros(250));
             } else {
                 std::thread::sleep(sleep);
                 sleep = (sleep * 2).min(self.opts.idle_sleep);
@@ -116,23 +126,43 @@ impl Run {
 
     /// One iteration; true if anything happened.
     fn step(&mut self) -> Result<bool, OrchestratorError> {
-        let mut busy = self.read_outboxes()?;
+        let arrivals = self.read_outboxes()?;
+        let mut busy = arrivals;
         busy |= self.poll_backend()?;
         busy |= self.retire_dead_agents()?;
         busy |= self.poll_inits()?;
         busy |= self.fail_fatal_tasks();
         busy |= self.hand_out()?;
-        if self.journal.pending_records() > 0 {
-            self.journal.commit()?;
-            self.apply_verdicts();
-            busy = true;
+        let pending = self.journal.pending_records();
+        if pending > 0 {
+            let since = *self.pending_since.get_or_insert_with(Instant::now);
+            // Group commit: while reports keep arriving, gather them for up to
+            // `commit_every`; commit at once when the burst is over.
+            let due = !arrivals
+                || since.elapsed() >= self.opts.commit_every
+                || pending >= MAX_GROUP_COMMIT;
+            if due {
+                self.commit_journal()?;
+                busy = true;
+            }
         }
-        self.flush_inboxes()?;
         self.start_inits();
         self.launch_agents()?;
         self.stop_idle_agents()?;
-        self.flush_inboxes()?;
+        if self.journal.pending_records() == 0 {
+            // Inboxes only ever carry assignments that are already durable.
+            self.flush_inboxes()?;
+        }
         Ok(busy)
+    }
+
+    /// Makes every appended record durable (one fsync), then lets the ready set learn the
+    /// outcomes they carry.
+    pub(super) fn commit_journal(&mut self) -> Result<(), OrchestratorError> {
+        self.journal.commit()?;
+        self.pending_since = None;
+        self.apply_verdicts();
+        Ok(())
     }
 
     fn any_init_running(&self) -> bool {
@@ -194,7 +224,9 @@ impl Run {
             time_us: crate::ledger::now_us(),
         })?;
         self.journal.commit()?;
-        self.journal.write_snapshot()?;
+        if self.blocks_changed {
+            self.journal.write_snapshot()?;
+        }
         self.journal.ownership().release()?;
         Ok(())
     }

@@ -99,14 +99,21 @@ pub fn prepare(
     }
     let ready = {
         let state = journal.state();
-        ReadySet::new(Arc::clone(&plan), |task, id| {
-            state.block(task as u32, id).and_then(|e| match e.state() {
-                BlockState::Done => Some(Known::Done),
-                BlockState::Skipped => Some(Known::Skipped),
-                BlockState::Assigned => Some(Known::Running),
-                _ => None,
+        let known = state.tasks().iter().enumerate().flat_map(|(task, t)| {
+            t.blocks().filter_map(move |(id, e)| {
+                let known = match e.state() {
+                    BlockState::Done => Known::Done,
+                    BlockState::Skipped => Known::Skipped,
+                    BlockState::Assigned => Known::Running,
+                    _ => return None,
+                };
+                Some((task, id, known))
             })
-        })
+        });
+        ReadySet::from_known(
+            Arc::clone(&plan),
+            known.filter(|&(task, _, _)| task < plan.len()),
+        )
     };
     let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
     let tasks = (0..file.tasks.len())
@@ -119,7 +126,7 @@ pub fn prepare(
                 .task(t as u32)
                 .and_then(|s| s.init())
                 .is_some_and(|i| i.ok);
-            if init_ok && std::env::var_os("XX_NOFIX").is_none() {
+            if init_ok {
                 rt.init = super::run::InitPhase::Ok;
             }
             rt.max_launches = opts
@@ -150,6 +157,8 @@ pub fn prepare(
         last_backend_poll: Instant::now() - Duration::from_secs(3600),
         last_snapshot: Instant::now(),
         last_heartbeat: Instant::now(),
+        pending_since: None,
+        blocks_changed: false,
         interrupted,
     };
     run.adopt_in_flight()?;

@@ -38,17 +38,16 @@ pub fn cantor_coords(id: u64, dims: usize) -> Coordinate {
     let mut upper_sum: Option<u128> = None;
     for k in (1..=dims as u32).rev() {
         let term = |s: u128| binomial(s + k as u128 - 1, k).unwrap_or(u128::MAX);
-        let (mut lo, mut hi) = (0u128, 1u128);
-        while term(hi) <= rest {
-            hi *= 2;
+        // C(s + k - 1, k) ≈ s^k / k!, so s ≈ (rest · k!)^(1/k): start just below that guess
+        // and step to the exact answer (a few evaluations instead of a binary search).
+        let factorial: f64 = (1..=k).map(f64::from).product();
+        let guess = ((rest as f64) * factorial).powf(1.0 / f64::from(k));
+        let mut lo = (guess as u128).saturating_sub(k as u128 + 1);
+        while term(lo) > rest {
+            lo -= 1;
         }
-        while hi - lo > 1 {
-            let mid = (lo + hi) / 2;
-            if term(mid) <= rest {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
+        while term(lo + 1) <= rest {
+            lo += 1;
         }
         let s_k = lo;
         rest -= term(s_k);

@@ -24,50 +24,97 @@ pub enum Known {
 pub struct ReadySet {
     plan: Arc<Plan>,
     phases: Vec<Vec<u8>>,
+    /// Per waiting block, how many of its dependencies are not finished yet (so releasing
+    /// dependents is a decrement, not a recomputation of their dependencies).
+    remaining: Vec<Vec<u32>>,
     ready: Vec<VecDeque<u64>>,
     counts: Vec<PhaseCounts>,
 }
+
+/// Phase byte of a block not classified yet (only during construction).
+const UNSET: u8 = u8::MAX;
 
 impl ReadySet {
     /// Classifies every block: what `known` says, else ready if all its dependencies are done
     /// or skipped, orphaned if one is failed or orphaned, waiting otherwise.
     pub fn new(plan: Arc<Plan>, known: impl Fn(usize, u64) -> Option<Known>) -> ReadySet {
-        let n = plan.len();
-        let mut set = ReadySet {
-            phases: (0..n)
-                .map(|t| vec![0u8; plan.task(t).num_blocks() as usize])
-                .collect(),
-            ready: vec![VecDeque::new(); n],
-            counts: (0..n)
-                .map(|t| {
-                    let total = plan.task(t).num_blocks() as u64;
-                    PhaseCounts {
-                        total,
-                        waiting: total,
-                        ..Default::default()
-                    }
-                })
-                .collect(),
-            plan,
-        };
-        for task in topological_order(&set.plan) {
-            let plan = Arc::clone(&set.plan);
-            for coords in blocks_in_level_order(&plan, task) {
-                let block = plan.task(task).block_at(coords);
-                let phase = match known(task, block.id) {
-                    Some(Known::Done) => BlockPhase::Done,
-                    Some(Known::Skipped) => BlockPhase::Skipped,
-                    Some(Known::Failed) => BlockPhase::Failed,
-                    Some(Known::Running) => BlockPhase::Running,
-                    None => set.classify(task, &block),
-                };
-                set.set_phase(task, &block, phase);
-                if phase == BlockPhase::Ready {
-                    set.ready[task].push_back(plan.task(task).linear_index(&block.coords));
+        let mut set = ReadySet::unset(plan);
+        let plan = Arc::clone(&set.plan);
+        for task in 0..plan.len() {
+            for (i, block) in plan.task(task).blocks().enumerate() {
+                if let Some(k) = known(task, block.id) {
+                    set.phases[task][i] = phase_of(k) as u8;
                 }
             }
         }
+        set.classify_unset();
         set
+    }
+
+    /// Like [`new`](Self::new), from a list of what the ledger knows (`(task, block id,
+    /// known)`); cheaper when most blocks are known, e.g. when resuming a finished run.
+    pub fn from_known(
+        plan: Arc<Plan>,
+        known: impl IntoIterator<Item = (usize, u64, Known)>,
+    ) -> ReadySet {
+        let mut set = ReadySet::unset(plan);
+        let plan = Arc::clone(&set.plan);
+        for (task, id, k) in known {
+            let tp = plan.task(task);
+            let coords = crate::plan::cantor_coords(id, tp.dims());
+            if tp.contains_coords(&coords) {
+                set.phases[task][tp.linear_index(&coords) as usize] = phase_of(k) as u8;
+            }
+        }
+        set.classify_unset();
+        set
+    }
+
+    fn unset(plan: Arc<Plan>) -> ReadySet {
+        let n = plan.len();
+        ReadySet {
+            phases: (0..n)
+                .map(|t| vec![UNSET; plan.task(t).num_blocks() as usize])
+                .collect(),
+            remaining: (0..n)
+                .map(|t| vec![0u32; plan.task(t).num_blocks() as usize])
+                .collect(),
+            ready: vec![VecDeque::new(); n],
+            counts: vec![PhaseCounts::default(); n],
+            plan,
+        }
+    }
+
+    /// Classifies every block still `UNSET` in dependency order (tasks topologically, blocks
+    /// level by level, so dependencies are classified first), then counts phases.
+    fn classify_unset(&mut self) {
+        let plan = Arc::clone(&self.plan);
+        for task in topological_order(&plan) {
+            let tp = plan.task(task);
+            for coords in blocks_in_level_order(&plan, task) {
+                let i = tp.linear_index(&coords) as usize;
+                if self.phases[task][i] != UNSET {
+                    continue;
+                }
+                let block = tp.block_at(coords);
+                let (phase, unfinished) = self.classify(task, &block);
+                self.phases[task][i] = phase as u8;
+                self.remaining[task][i] = unfinished;
+                if phase == BlockPhase::Ready {
+                    self.ready[task].push_back(i as u64);
+                }
+            }
+        }
+        for task in 0..plan.len() {
+            let mut counts = PhaseCounts {
+                total: self.phases[task].len() as u64,
+                ..Default::default()
+            };
+            for &p in &self.phases[task] {
+                *counts.slot(BlockPhase::from_u8(p)) += 1;
+            }
+            self.counts[task] = counts;
+        }
     }
 
     /// The plan this set schedules.
@@ -92,18 +139,27 @@ impl ReadySet {
         self.phases[task][i] = phase as u8;
     }
 
-    /// What a not-yet-known block's phase is, given its dependencies' phases.
-    fn classify(&self, task: usize, block: &Block) -> BlockPhase {
-        let mut phase = BlockPhase::Ready;
+    /// What a not-yet-known block's phase is, given its dependencies' phases, and how many
+    /// of its dependencies are unfinished.
+    fn classify(&self, task: usize, block: &Block) -> (BlockPhase, u32) {
+        let mut dead = false;
+        let mut unfinished = 0u32;
         self.plan.for_each_dependency(task, block, |t, dep| {
             let p = self.phase(t, &dep);
             if p.is_dead() {
-                phase = BlockPhase::Orphaned;
-            } else if !p.is_finished_ok() && phase != BlockPhase::Orphaned {
-                phase = BlockPhase::Waiting;
+                dead = true;
+            } else if !p.is_finished_ok() {
+                unfinished += 1;
             }
         });
-        phase
+        let phase = if dead {
+            BlockPhase::Orphaned
+        } else if unfinished > 0 {
+            BlockPhase::Waiting
+        } else {
+            BlockPhase::Ready
+        };
+        (phase, unfinished)
     }
 
     /// Takes the oldest ready block of `task` and marks it running.
@@ -151,11 +207,16 @@ impl ReadySet {
         let plan = Arc::clone(&self.plan);
         let mut released = 0;
         plan.for_each_dependent(task, block, |t, dependent| {
-            if self.phase(t, &dependent) == BlockPhase::Waiting
-                && self.classify(t, &dependent) == BlockPhase::Ready
-            {
+            if self.phase(t, &dependent) != BlockPhase::Waiting {
+                return;
+            }
+            let i = plan.task(t).linear_index(&dependent.coords);
+            let left = &mut self.remaining[t][i as usize];
+            debug_assert!(*left > 0, "a waiting block counts this dependency");
+            *left = left.saturating_sub(1);
+            if *left == 0 {
                 self.set_phase(t, &dependent, BlockPhase::Ready);
-                self.ready[t].push_back(plan.task(t).linear_index(&dependent.coords));
+                self.ready[t].push_back(i);
                 released += 1;
             }
         });
@@ -204,6 +265,15 @@ impl ReadySet {
             .filter(|(_, &p)| BlockPhase::from_u8(p) == phase)
             .map(|(i, _)| plan.block_at(plan.coords_of_index(i as u64)))
             .collect()
+    }
+}
+
+fn phase_of(known: Known) -> BlockPhase {
+    match known {
+        Known::Done => BlockPhase::Done,
+        Known::Skipped => BlockPhase::Skipped,
+        Known::Failed => BlockPhase::Failed,
+        Known::Running => BlockPhase::Running,
     }
 }
 
@@ -352,6 +422,32 @@ mod tests {
             prop_assert!(set.all_settled());
             let total: u64 = (0..2).map(|t| set.counts(t).total).sum();
             prop_assert_eq!(finished.len() as u64, total);
+        }
+    }
+
+    proptest! {
+        /// Building from a list of known blocks gives the same set as asking block by block.
+        #[test]
+        fn from_known_equals_new(seed in any::<u64>(), fit in prop_oneof![Just(Fit::Valid), Just(Fit::Shrink)]) {
+            let plan = two_task_plan(true, fit);
+            let mut known = Vec::new();
+            let mut rng = seed | 1;
+            for t in 0..2 {
+                for b in plan.task(t).blocks() {
+                    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+                    let k = match rng % 7 { 0 => Some(Known::Done), 1 => Some(Known::Skipped), 2 => Some(Known::Running), 3 => Some(Known::Failed), _ => None };
+                    if let Some(k) = k { known.push((t, b.id, k)); }
+                }
+            }
+            let map: std::collections::HashMap<(usize, u64), Known> = known.iter().map(|&(t, id, k)| ((t, id), k)).collect();
+            let a = ReadySet::new(Arc::clone(&plan), |t, id| map.get(&(t, id)).copied());
+            let b = ReadySet::from_known(Arc::clone(&plan), known.iter().copied());
+            for t in 0..2 {
+                prop_assert_eq!(a.counts(t), b.counts(t));
+                for blk in plan.task(t).blocks() {
+                    prop_assert_eq!(a.phase(t, &blk), b.phase(t, &blk));
+                }
+            }
         }
     }
 

@@ -38,6 +38,8 @@ pub struct Executor {
     tx: Sender<Event>,
     kill_grace: Duration,
     procs: HashMap<ProcId, Proc>,
+    /// Each slot's log files, opened once for the per-block marker lines.
+    markers: std::cell::RefCell<HashMap<u32, (std::fs::File, std::fs::File)>>,
 }
 
 impl Executor {
@@ -48,6 +50,7 @@ impl Executor {
             tx,
             kill_grace,
             procs: HashMap::new(),
+            markers: std::cell::RefCell::new(HashMap::new()),
         }
     }
 
@@ -88,12 +91,21 @@ impl Executor {
             "=== blockorch: task {} block {} attempt {}{what} ===\n",
             block.task, block.block_id, block.attempt
         );
-        if let Some((out, err)) = self.launcher.logs.get(slot as usize) {
-            for path in [out, err] {
-                if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
-                    let _ = f.write_all(line.as_bytes());
-                }
-            }
+        let mut markers = self.markers.borrow_mut();
+        if !markers.contains_key(&slot) {
+            let Some((out, err)) = self.launcher.logs.get(slot as usize) else {
+                return;
+            };
+            let open = |path| OpenOptions::new().create(true).append(true).open(path);
+            let (Ok(out), Ok(err)) = (open(out), open(err)) else {
+                return;
+            };
+            markers.insert(slot, (out, err));
+        }
+        if let Some((out, err)) = markers.get_mut(&slot) {
+            // O_APPEND: interleaves correctly with the program's own writes to the same files.
+            let _ = out.write_all(line.as_bytes());
+            let _ = err.write_all(line.as_bytes());
         }
     }
 

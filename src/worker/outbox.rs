@@ -26,6 +26,11 @@ impl Outbox {
         self.pending.push(record);
     }
 
+    /// True when records wait for a commit.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
     /// Makes every queued record durable; on failure they stay queued for the next call.
     pub fn commit(&mut self) -> Result<(), LedgerError> {
         if self.pending.is_empty() {
