@@ -48,6 +48,18 @@ fn grid_tasks(max_retries: u32) -> Vec<Value> {
     ]
 }
 
+/// The retry went to the agent that was already running: it was not stopped while the failed
+/// attempt's report waited for the journal commit (which would launch a new agent for it).
+fn assert_one_agent(job: &Job) {
+    let workers: Vec<String> = job
+        .ledger_state()
+        .workers()
+        .iter()
+        .map(|w| w.worker_id.clone())
+        .collect();
+    assert_eq!(workers.len(), 1, "{workers:?}");
+}
+
 #[test]
 fn worker_program_killed_mid_block_is_retried() {
     let job = Job::new(&[line_task(json!({}))]);
@@ -80,6 +92,7 @@ fn worker_program_killed_mid_block_is_retried() {
         "{outcome:?}"
     );
     assert_eq!(stats.signal, Some(libc::SIGKILL), "{stats:?}");
+    assert_one_agent(&job);
     // The other blocks ran once.
     for (key, runs) in by_block(&attempts) {
         if key.1 != 3 {
@@ -90,7 +103,9 @@ fn worker_program_killed_mid_block_is_retried() {
 
 #[test]
 fn block_past_its_timeout_is_killed_with_its_grandchild_and_retried() {
-    let job = Job::new(&[line_task(json!({"timeout": 1}))]);
+    // The timeout also covers the start-up of a fresh worker program, which can take a
+    // second on a loaded machine: 3 s keeps the other blocks clear of it.
+    let job = Job::new(&[line_task(json!({"timeout": 3}))]);
     job.ctl("hang-t-2");
     let plan = job.plan();
     let out = job.submit(&["--quiet"]);
@@ -114,7 +129,8 @@ fn block_past_its_timeout_is_killed_with_its_grandchild_and_retried() {
         ),
         "{outcome:?}"
     );
-    assert!(stats.wall_s >= 1.0, "{stats:?}");
+    assert!(stats.wall_s >= 3.0, "{stats:?}");
+    assert_one_agent(&job);
     let grandchild: u32 = read(&job.path("ctl/hang-t-2.grandchild"))
         .trim()
         .parse()

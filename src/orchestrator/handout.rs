@@ -299,10 +299,21 @@ impl Run {
 
     /// Sends `Stop` to agents of tasks with nothing left to hand out.
     pub(super) fn stop_idle_agents(&mut self) -> Result<(), OrchestratorError> {
+        // Reports read but not committed yet (group commit) are not in the ready set: a failed
+        // attempt among them is about to be requeued, so its task is not finished.
+        let undecided: std::collections::HashSet<u32> = self
+            .verdicts
+            .iter()
+            .map(|v| match v {
+                super::reconcile::PendingVerdict::Outcome { task, .. }
+                | super::reconcile::PendingVerdict::Loss { task, .. } => *task,
+            })
+            .collect();
         for i in 0..self.agents.len() {
             let task = self.agents[i].task();
             let counts = self.ready.counts(task);
-            let nothing_left = counts.ready == 0 && counts.waiting == 0;
+            let nothing_left =
+                counts.ready == 0 && counts.waiting == 0 && !undecided.contains(&(task as u32));
             if (nothing_left || self.tasks[task].fatal.is_some())
                 && self.agents[i].in_flight.is_empty()
                 && !self.agents[i].stop_sent
