@@ -96,23 +96,19 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
     let mut rng = SplitMix(seed);
     let mut kill_times = Vec::new();
     let mut pending_victims = Vec::new();
+    // Block 0 of `a` (the first level) sleeps 1.5 s on every attempt; each kill comes at a
+    // random moment 0–1 s into its run, with the rest of the job wherever it got to.
+    job.ctl("slow-a-0");
     for round in 0..kills {
         let mut run = job.spawn_submit(&["--quiet"]);
-        // A random moment after this round's first block started, once blocks of this round
-        // are in flight: the blocks sleep about 4.5 s in all on 5 slots, so it is mid-run.
         let since = run.started_ns;
-        wait_until(SAFETY, "a block starting", || {
-            job.attempts().iter().any(|a| a.start > since)
+        wait_until(SAFETY, "block 0 of a starting", || {
+            job.attempts()
+                .iter()
+                .any(|a| a.task == "a" && a.block == 0 && a.start > since)
         });
-        let delay = rng.range(0, 400);
+        let delay = rng.range(0, 1000);
         std::thread::sleep(Duration::from_millis(delay));
-        wait_until(SAFETY, "a block in flight", || {
-            run.exited().is_some()
-                || job
-                    .attempts()
-                    .iter()
-                    .any(|a| a.start > since && a.end.is_none())
-        });
         assert!(
             run.exited().is_none(),
             "round {round}: the run ended before the kill"
@@ -178,10 +174,16 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
             cut += 1;
         }
     }
+    // Every kill hit block 0 of `a` while it ran: it was terminated and ran again each time.
+    let slow = &by_block(&attempts)[&("a".to_string(), 0)];
+    assert_eq!(slow.len(), kills + 1, "{slow:?}");
     assert!(
-        cut > 0 || attempts.iter().any(|a| !a.completed()),
-        "no kill hit a running block: the scenario did not happen (kills at {kill_times:?})"
+        slow[..kills]
+            .iter()
+            .all(|a| a.how.as_deref() == Some("term")),
+        "{slow:?}"
     );
+    assert!(cut >= kills);
 }
 
 #[test]

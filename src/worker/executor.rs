@@ -92,21 +92,22 @@ impl Executor {
             block.task, block.block_id, block.attempt
         );
         let mut markers = self.markers.borrow_mut();
-        if !markers.contains_key(&slot) {
-            let Some((out, err)) = self.launcher.logs.get(slot as usize) else {
-                return;
-            };
-            let open = |path| OpenOptions::new().create(true).append(true).open(path);
-            let (Ok(out), Ok(err)) = (open(out), open(err)) else {
-                return;
-            };
-            markers.insert(slot, (out, err));
-        }
-        if let Some((out, err)) = markers.get_mut(&slot) {
-            // O_APPEND: interleaves correctly with the program's own writes to the same files.
-            let _ = out.write_all(line.as_bytes());
-            let _ = err.write_all(line.as_bytes());
-        }
+        let (out, err) = match markers.entry(slot) {
+            std::collections::hash_map::Entry::Occupied(files) => files.into_mut(),
+            std::collections::hash_map::Entry::Vacant(slot_files) => {
+                let Some((out, err)) = self.launcher.logs.get(slot as usize) else {
+                    return;
+                };
+                let open = |path| OpenOptions::new().create(true).append(true).open(path);
+                let (Ok(out), Ok(err)) = (open(out), open(err)) else {
+                    return;
+                };
+                slot_files.insert((out, err))
+            }
+        };
+        // O_APPEND: interleaves correctly with the program's own writes to the same files.
+        let _ = out.write_all(line.as_bytes());
+        let _ = err.write_all(line.as_bytes());
     }
 
     fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch) {
