@@ -1,5 +1,6 @@
 """Worker of task `count`: counts smoothed voxels above the threshold in each block and appends
-`block_id count` to data/counts.txt (one short O_APPEND write per block)."""
+`block_id count` to data/counts.txt (one short O_APPEND write per block). A block run again
+after a crash appends the same line again; verify.py counts each block once."""
 
 import os
 import sys
