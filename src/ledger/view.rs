@@ -85,8 +85,10 @@ impl LedgerView {
                 w.assigned.push((task, block, attempt));
             }
         }
+        let registered: std::collections::HashSet<&str> =
+            state.workers().iter().map(|w| w.worker_id.as_str()).collect();
         for id in ledger.layout().list_workers()? {
-            if state.find_worker(id.as_str()).is_none() {
+            if !registered.contains(id.as_str()) {
                 workers.push(WorkerSummary {
                     worker_id: id.as_str().to_string(),
                     index: None,
