@@ -4,6 +4,7 @@
 //! whether they are alive (one query per poll for the whole run) and cancels them. Everything
 //! about blocks goes through the ledger, never through the backend.
 
+mod array_chunk;
 mod job_state;
 pub mod local;
 pub mod lsf;

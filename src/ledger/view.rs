@@ -85,8 +85,11 @@ impl LedgerView {
                 w.assigned.push((task, block, attempt));
             }
         }
-        let registered: std::collections::HashSet<&str> =
-            state.workers().iter().map(|w| w.worker_id.as_str()).collect();
+        let registered: std::collections::HashSet<&str> = state
+            .workers()
+            .iter()
+            .map(|w| w.worker_id.as_str())
+            .collect();
         for id in ledger.layout().list_workers()? {
             if !registered.contains(id.as_str()) {
                 workers.push(WorkerSummary {

@@ -5,14 +5,7 @@
 /// LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
 pub const DEFAULT_MAX_JOB_ARRAY_SIZE: u32 = 1000;
 
-/// One array submission: elements `1..=count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArrayChunk {
-    /// Number of elements (at least 1).
-    pub count: u32,
-    /// At most this many elements run at once (`%M`), if limited.
-    pub max_running: Option<u32>,
-}
+pub use crate::backend::array_chunk::{chunks, ArrayChunk};
 
 impl ArrayChunk {
     /// The index list: `1-10`, or `1` for one element.
@@ -27,28 +20,11 @@ impl ArrayChunk {
     /// The `-J` value: `name[1-10]`, `name[1-10]%4`.
     pub fn job_name(&self, name: &str) -> String {
         let base = format!("{name}[{}]", self.indices());
-        match self.max_running {
-            Some(m) if m < self.count => format!("{base}%{m}"),
-            _ => base,
+        match self.effective_limit() {
+            Some(m) => format!("{base}%{m}"),
+            None => base,
         }
     }
-}
-
-/// Splits `count` workers into arrays of at most `max_array_size` elements, each limited to
-/// `max_running` running at once.
-pub fn chunks(count: u32, max_array_size: u32, max_running: Option<u32>) -> Vec<ArrayChunk> {
-    let size = max_array_size.max(1);
-    let mut left = count;
-    let mut out = Vec::new();
-    while left > 0 {
-        let n = left.min(size);
-        out.push(ArrayChunk {
-            count: n,
-            max_running: max_running.filter(|&m| m > 0),
-        });
-        left -= n;
-    }
-    out
 }
 
 /// The arguments of the `bparams` call that shows MAX_JOB_ARRAY_SIZE.

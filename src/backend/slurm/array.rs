@@ -3,14 +3,7 @@
 /// SLURM's default `MaxArraySize`: indices go from 0 to 1000.
 pub const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
 
-/// One array submission: `count` elements with indices `0..count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ArrayChunk {
-    /// Number of elements (at least 1).
-    pub count: u32,
-    /// At most this many elements run at once (`%M`), if limited.
-    pub max_running: Option<u32>,
-}
+pub use crate::backend::array_chunk::{chunks, ArrayChunk};
 
 impl ArrayChunk {
     /// The `--array` value: `0-9`, `0-9%2`, or `0` for one element.
@@ -20,28 +13,11 @@ impl ArrayChunk {
         } else {
             format!("0-{}", self.count - 1)
         };
-        match self.max_running {
-            Some(m) if m < self.count => format!("{range}%{m}"),
-            _ => range,
+        match self.effective_limit() {
+            Some(m) => format!("{range}%{m}"),
+            None => range,
         }
     }
-}
-
-/// Splits `count` workers into arrays of at most `max_array_size` elements (indices must stay
-/// below MaxArraySize), each limited to `max_running` running at once.
-pub fn chunks(count: u32, max_array_size: u32, max_running: Option<u32>) -> Vec<ArrayChunk> {
-    let size = max_array_size.max(1);
-    let mut left = count;
-    let mut out = Vec::new();
-    while left > 0 {
-        let n = left.min(size);
-        out.push(ArrayChunk {
-            count: n,
-            max_running: max_running.filter(|&m| m > 0),
-        });
-        left -= n;
-    }
-    out
 }
 
 /// Reads `MaxArraySize` from `scontrol show config` output.
