@@ -5,12 +5,15 @@
 //! about blocks goes through the ledger, never through the backend.
 
 mod array_chunk;
+pub mod command;
 mod job_state;
 pub mod local;
 pub mod lsf;
 pub mod slurm;
+mod submit_error;
 
 pub use job_state::{Blame, JobEnd, JobStatus};
+pub use submit_error::SubmitError;
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -8,8 +8,7 @@
 //! retried with back-off by the backend, after asking bjobs whether the failed call created the
 //! job after all (reconciliation by job name), so that no worker array is submitted twice.
 
-use crate::backend::slurm::{CommandError, CommandOutput};
-use thiserror::Error;
+use crate::backend::slurm::CommandOutput;
 
 /// What `bsub` answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,47 +21,7 @@ pub struct Submitted {
     pub default_queue: bool,
 }
 
-/// What went wrong with one `bsub` call.
-#[derive(Debug, Error)]
-pub enum SubmitError {
-    /// bsub refused the job for a reason retrying cannot fix (no such queue, bad option…).
-    #[error("{}", .0.describe())]
-    Rejected(CommandOutput),
-    /// bsub failed in a way that may be transient.
-    #[error("{}", .0.describe())]
-    Transient(CommandOutput),
-    /// bsub succeeded but printed no `Job <id> is submitted …` line.
-    #[error("cannot read a job id in the answer of {command_line}: {stdout:?}")]
-    Unreadable {
-        /// The command.
-        command_line: String,
-        /// What it printed.
-        stdout: String,
-    },
-    /// bsub could not be run or timed out.
-    #[error(transparent)]
-    Command(#[from] CommandError),
-}
-
-impl SubmitError {
-    /// True when retrying may help.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SubmitError::Transient(_) => true,
-            SubmitError::Command(e) => e.is_ambiguous(),
-            _ => false,
-        }
-    }
-
-    /// True when the job may exist although the call failed: reconcile before resubmitting.
-    pub fn is_ambiguous(&self) -> bool {
-        match self {
-            SubmitError::Transient(_) | SubmitError::Unreadable { .. } => true,
-            SubmitError::Command(e) => e.is_ambiguous(),
-            SubmitError::Rejected(_) => false,
-        }
-    }
-}
+pub use crate::backend::SubmitError;
 
 /// The arguments of `bsub`: none, everything is in the script's `#BSUB` lines, which bsub reads
 /// from standard input (`bsub < script`).

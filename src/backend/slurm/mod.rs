@@ -5,7 +5,6 @@ mod allocation;
 mod array;
 mod backend;
 mod cancel;
-mod command;
 mod config;
 mod detach;
 mod job_id;
@@ -19,15 +18,16 @@ mod squeue;
 mod states;
 mod submit;
 
+pub(crate) use crate::backend::command;
+pub use crate::backend::command::{
+    command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
+};
 pub use allocation::{
     resolve_mode, srun_args, AllocationBackend, ModeRequest, SlurmMode, StepSpec,
 };
 pub use array::{chunks, parse_max_array_size, ArrayChunk, DEFAULT_MAX_ARRAY_SIZE};
 pub use backend::{log_dir, SlurmBackend};
 pub use cancel::scancel_batches;
-pub use command::{
-    command_line, CommandConfig, CommandCounts, CommandError, CommandOutput, CommandRunner,
-};
 pub use config::{signal_lead, SlurmConfig, SlurmTask, SLURM_TIME_TICK};
 pub use detach::{
     orchestrator_job_file, orchestrator_job_name, orchestrator_script, recorded_orchestrator_job,

@@ -6,9 +6,8 @@
 //! is retried with back-off, but only after asking `squeue` whether the failed call created
 //! the job after all ("reconcile by job name"), so that no worker array is submitted twice.
 
-use super::command::{CommandError, CommandOutput};
+use super::command::CommandOutput;
 use std::path::Path;
-use thiserror::Error;
 
 /// The answer of `sbatch --parsable`: `123` or `123;cluster`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,48 +18,7 @@ pub struct Submitted {
     pub cluster: Option<String>,
 }
 
-/// What went wrong with one `sbatch` call.
-#[derive(Debug, Error)]
-pub enum SubmitError {
-    /// sbatch refused the job for a reason retrying cannot fix (bad partition, bad option…).
-    #[error("{}", .0.describe())]
-    Rejected(CommandOutput),
-    /// sbatch failed in a way that may be transient.
-    #[error("{}", .0.describe())]
-    Transient(CommandOutput),
-    /// sbatch succeeded but printed something that is not a job id.
-    #[error("cannot read a job id in the answer of {command_line}: {stdout:?}")]
-    Unreadable {
-        /// The command.
-        command_line: String,
-        /// What it printed.
-        stdout: String,
-    },
-    /// sbatch could not be run or timed out.
-    #[error(transparent)]
-    Command(#[from] CommandError),
-}
-
-impl SubmitError {
-    /// True when retrying may help.
-    pub fn is_transient(&self) -> bool {
-        match self {
-            SubmitError::Transient(_) => true,
-            SubmitError::Command(e) => e.is_ambiguous(),
-            _ => false,
-        }
-    }
-
-    /// True when the job may exist although the call failed: reconcile before resubmitting.
-    pub fn is_ambiguous(&self) -> bool {
-        match self {
-            // "Socket timed out" and friends can be reported after slurmctld created the job.
-            SubmitError::Transient(_) | SubmitError::Unreadable { .. } => true,
-            SubmitError::Command(e) => e.is_ambiguous(),
-            SubmitError::Rejected(_) => false,
-        }
-    }
-}
+pub use crate::backend::SubmitError;
 
 /// The arguments of `sbatch` for the script at `script`.
 pub fn sbatch_args(script: &Path) -> Vec<String> {

@@ -1,8 +1,9 @@
 //! Running scheduler commands: a timeout, captured output, and a count of every call.
 //!
-//! Every `sbatch`, `squeue`, `sacct`, `scancel`, `scontrol` and `srun` the backend runs goes
-//! through one [`CommandRunner`], which counts the calls per program so that tests (and the
-//! `--verbose` log) can check the load blockorch puts on the scheduler.
+//! Every scheduler command a cluster backend runs (`sbatch`, `squeue`, `sacct`, `scancel`,
+//! `scontrol`, `srun`; `bsub`, `bjobs`, `bkill`, `bparams`) goes through one [`CommandRunner`],
+//! which counts the calls per program so that tests (and the `--verbose` log) can check the
+//! load blockorch puts on the scheduler.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
