@@ -24,4 +24,9 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 
 step "cargo test"
 export BLOCKORCH_REQUIRE_SLURM=1
-cargo test --release --no-fail-fast 2>&1 | tee target/test-output.txt
+status=0
+cargo test --release --no-fail-fast --lib --bins --tests 2>&1 | tee target/test-output.txt || status=$?
+# One closing line for the whole suite (the sum of every test binary's result line).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' \
+    target/test-output.txt
+exit "$status"
