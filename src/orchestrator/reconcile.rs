@@ -157,8 +157,10 @@ impl Run {
             return Ok(false);
         }
         self.last_backend_poll = Instant::now();
+        // Retired agents too: a worker that said goodbye may still be a job in the queue, and
+        // the run only ends once its jobs are gone.
         let live: Vec<usize> = (0..self.agents.len())
-            .filter(|&i| !self.agents[i].retired && self.agents[i].job_end.is_none())
+            .filter(|&i| self.agents[i].job_end.is_none())
             .collect();
         if live.is_empty() {
             return Ok(false);
@@ -390,19 +392,40 @@ impl Run {
             }
             self.flush_inboxes()?;
         }
+        // Wait until the backend sees every agent's job/process gone (a Bye is an agent's last
+        // record, but its job may still be finishing): the run must not end with workers of it
+        // still in the scheduler. Bounded by `shutdown_wait`; polls at the shortest interval.
         let deadline = Instant::now() + self.opts.shutdown_wait;
+        self.backend_interval = self.opts.backend_poll;
+        self.last_backend_poll = Instant::now() - self.backend_interval;
         loop {
             self.read_outboxes()?;
-            self.last_backend_poll = Instant::now() - self.backend_interval;
             self.poll_backend()?;
-            let waiting: Vec<usize> = (0..self.agents.len())
-                .filter(|&i| !self.agents[i].retired)
-                .filter(|&i| self.agents[i].job_end.is_none() && self.agents[i].bye.is_none())
-                .collect();
-            if waiting.is_empty() || Instant::now() >= deadline {
+            self.backend_interval = self.opts.backend_poll;
+            let waiting = (0..self.agents.len())
+                .filter(|&i| self.agents[i].job_end.is_none())
+                .count();
+            if waiting == 0 || Instant::now() >= deadline {
                 break;
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+        // Never leave workers of this run behind in the scheduler.
+        let leftover: Vec<_> = self
+            .agents
+            .iter()
+            .filter(|a| a.job_end.is_none())
+            .map(|a| a.launched.clone())
+            .collect();
+        if !leftover.is_empty() {
+            tracing::warn!(
+                "{} worker(s) still running {:?} after the run: cancelling them",
+                leftover.len(),
+                self.opts.shutdown_wait
+            );
+            if let Err(err) = self.backend.cancel(&leftover) {
+                tracing::warn!("{err}");
+            }
         }
         for i in 0..self.agents.len() {
             if !self.agents[i].retired {
