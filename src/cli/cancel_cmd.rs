@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::args::CancelArgs;
 use super::exit::ExitCode;
 use super::status_cmd::{failure, resolve_ledger};
+use crate::backend::command::{CommandConfig, CommandRunner};
 use crate::backend::slurm::recorded_orchestrator_job;
 use crate::ledger::{hostname, now_us, LedgerView};
 use crate::status::{
@@ -73,12 +74,14 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
 }
 
 /// Sends SIGTERM to every process of the detached orchestrator's SLURM job and waits (bounded)
-/// until the job has left the queue. True if it is gone.
+/// until the job has left the queue. True if it is gone. Runs `scancel`/`squeue` through the
+/// backends' command runner (timeouts, counted calls).
 fn stop_orchestrator_job(job: &str) -> bool {
-    let signalled = std::process::Command::new("scancel")
-        .args(["--signal=TERM", "--full", job])
-        .status()
-        .is_ok_and(|s| s.success());
+    let runner = CommandRunner::new(CommandConfig::default());
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let signalled = runner
+        .run("scancel", &args(&["--signal=TERM", "--full", job]), None)
+        .is_ok_and(|out| out.success());
     if !signalled {
         return false;
     }
@@ -89,12 +92,8 @@ fn stop_orchestrator_job(job: &str) -> bool {
     );
     let deadline = std::time::Instant::now() + OWNER_WAIT;
     while std::time::Instant::now() < deadline {
-        let listed = std::process::Command::new("squeue")
-            .args(["-h", "-j", job, "-o", "%i"])
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-        match listed {
-            Ok(text) if text.is_empty() => return true,
+        match runner.run("squeue", &args(&["-h", "-j", job, "-o", "%i"]), None) {
+            Ok(out) if out.stdout.trim().is_empty() => return true,
             Err(_) => return false,
             Ok(_) => std::thread::sleep(Duration::from_secs(1)),
         }

@@ -52,8 +52,10 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         )
         .into());
     }
+    // Read and validated once here: bad input is reported before anything starts.
+    let file = crate::task::load_task_file(&task_file)?;
     if args.detach {
-        return detach(args, &ledger);
+        return detach(args, &file, &task_file, &ledger);
     }
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
     let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
@@ -66,7 +68,6 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             SubmitOptions::local(task_file.clone(), ledger.clone()),
         ),
         BackendKind::Slurm => {
-            let file = crate::task::load_task_file(&task_file)?;
             let mut config = SlurmConfig::from_task_file(&file, &run_name, exe);
             if let Some(template) = &template {
                 for task in &mut config.tasks {
@@ -92,7 +93,6 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             (backend, opts)
         }
         BackendKind::Lsf => {
-            let file = crate::task::load_task_file(&task_file)?;
             let mut config = LsfConfig::from_task_file(&file, &run_name, exe);
             if let Some(template) = &template {
                 for task in &mut config.tasks {
@@ -104,7 +104,6 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         }
     };
     if args.dry_run {
-        let file = crate::task::load_task_file(&task_file)?;
         return dry_run(&file, backend.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
@@ -144,19 +143,22 @@ fn classify(err: OrchestratorError) -> anyhow::Error {
 }
 
 /// Starts the same submit in the background, detached from the terminal, and returns.
-fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
+fn detach(
+    args: &SubmitArgs,
+    file: &crate::task::TaskFile,
+    task_file: &Path,
+    ledger: &Path,
+) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
     // Create (or check) the ledger here: a bad task file or a ledger of another definition is
     // reported now rather than in a log, and the directory is a ledger before the detached
     // orchestrator's output goes into it (a non-empty directory without ledger.json is refused).
-    let task_file = absolute(&args.task_file)?;
-    let file = crate::task::load_task_file(&task_file)?;
-    crate::plan::Plan::from_task_file(&file)
+    crate::plan::Plan::from_task_file(file)
         .map_err(OrchestratorError::from)
         .map_err(classify)?;
-    crate::orchestrator::open_ledger(&file, ledger).map_err(classify)?;
+    crate::orchestrator::open_ledger(file, ledger).map_err(classify)?;
     if args.backend == BackendKind::Slurm {
-        return detach_slurm(args, &file, &task_file, ledger, exe);
+        return detach_slurm(args, file, task_file, ledger, exe);
     }
     let log_path = ledger.join("orchestrator.log");
     let log = std::fs::OpenOptions::new()
@@ -167,7 +169,7 @@ fn detach(args: &SubmitArgs, ledger: &Path) -> Result<ExitCode> {
     let mut command = std::process::Command::new(exe);
     command
         .arg("submit")
-        .arg(absolute(&args.task_file)?)
+        .arg(task_file)
         .arg("--ledger")
         .arg(ledger)
         .arg("--quiet");
