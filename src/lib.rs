@@ -7,6 +7,7 @@ pub mod geometry;
 pub mod ledger;
 pub mod orchestrator;
 pub mod plan;
+pub mod recent;
 pub mod schedule;
 pub mod status;
 pub mod task;

@@ -273,3 +273,75 @@ fn hand_out_latency_stays_low_with_a_slow_idle_poll() {
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
 }
+
+/// Short blocks are written ahead to the program's stdin (several per read), still run one
+/// at a time in order on each slot, and every block is reported exactly once.
+#[test]
+fn short_blocks_are_written_ahead_and_run_in_order() {
+    let mut h = Harness::new(task(json!({
+        "total_roi": {"offset": [0], "shape": [4000]},
+        "worker": python_worker("queue_probe.py", &[], false),
+    })));
+    let mut opts = h.options();
+    opts.slots = 2;
+    let agent = h.spawn_agent(opts);
+    let blocks: Vec<u64> = (0..400).collect();
+    h.assign(&blocks);
+    let records = h.wait_for("400 blocks", T, |r| finished(r).len() == 400);
+    let done = finished(&records);
+    let ids: std::collections::BTreeSet<u64> = done.iter().map(|(b, _, _)| *b).collect();
+    assert_eq!(ids.len(), 400, "every block reported exactly once");
+    assert!(done.iter().all(|(_, o, _)| *o == Outcome::Done));
+    // Per slot: attempts never overlap (each starts after the one before it ended).
+    let mut slot_of = std::collections::HashMap::new();
+    for r in &records {
+        if let OutboxRecord::Started { block, slot, .. } = r {
+            assert!(
+                slot_of.insert(*block, *slot).is_none(),
+                "started twice: {block}"
+            );
+        }
+    }
+    for slot in 0..2u32 {
+        let mut spans: Vec<(u64, u64)> = done
+            .iter()
+            .filter(|(b, _, _)| slot_of[b] == slot)
+            .map(|(_, _, s)| (s.start_us, s.end_us))
+            .collect();
+        spans.sort();
+        for pair in spans.windows(2) {
+            assert!(pair[1].0 >= pair[0].1, "slot {slot} overlaps: {pair:?}");
+        }
+    }
+    // The programs saw blocks arrive several at a time, and in the order they started.
+    let mut most_per_read = 0;
+    let mut seen = 0;
+    for slot in 0..2 {
+        let probe = std::fs::read_to_string(h.workdir.join(format!("probe-{slot}.txt"))).unwrap();
+        let order: Vec<u64> = probe
+            .lines()
+            .map(|l| {
+                let mut f = l.split(' ').map(|v| v.parse::<u64>().unwrap());
+                let (block, per_read) = (f.next().unwrap(), f.next().unwrap());
+                most_per_read = most_per_read.max(per_read);
+                block
+            })
+            .collect();
+        let started: Vec<u64> = records
+            .iter()
+            .filter_map(|r| match r {
+                OutboxRecord::Started { block, slot: s, .. } if *s == slot => Some(*block),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            order, started,
+            "slot {slot} ran its blocks in the order they started"
+        );
+        seen += order.len();
+    }
+    assert_eq!(seen, 400);
+    assert!(most_per_read > 1, "no block was written ahead");
+    h.stop();
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+}

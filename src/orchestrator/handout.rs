@@ -42,15 +42,23 @@ impl Run {
                     && self.tasks[task].fatal.is_none()
             })
             .collect();
+        let prefetch: Vec<u32> = self
+            .tasks
+            .iter()
+            .map(|t| {
+                let min = self.opts.prefetch_per_slot as usize;
+                let max = self.opts.max_prefetch_per_slot as usize;
+                t.block_seconds
+                    .count_within(self.opts.handout_latency, min, max) as u32
+            })
+            .collect();
         while !open.is_empty() {
             let mut still_open = Vec::with_capacity(open.len());
             for i in open {
                 let task = self.agents[i].task();
                 let agent = &self.agents[i];
                 let limit = share[task].max(agent.slots as usize);
-                if agent.free_capacity(self.opts.prefetch_per_slot) == 0
-                    || agent.in_flight.len() >= limit
-                {
+                if agent.free_capacity(prefetch[task]) == 0 || agent.in_flight.len() >= limit {
                     continue;
                 }
                 let Some(block) = self.ready.pop_ready(task) else {

@@ -15,8 +15,14 @@ pub struct SubmitOptions {
     pub force: bool,
     /// Progress display.
     pub progress: ProgressMode,
-    /// Blocks queued per worker slot beyond the one it runs (hides hand-out latency).
+    /// Fewest blocks queued per worker slot beyond the one it runs (hides hand-out latency).
     pub prefetch_per_slot: u32,
+    /// Most blocks queued per worker slot: short blocks get more, up to this, so that an
+    /// agent holds about `handout_latency` of work per slot.
+    pub max_prefetch_per_slot: u32,
+    /// The hand-out round trip (orchestrator → agent → orchestrator) the queued blocks must
+    /// cover, so slots never wait for their next block.
+    pub handout_latency: Duration,
     /// Longest time reports wait to share one journal fsync (group commit).
     pub commit_every: Duration,
     /// Longest sleep between iterations when nothing happens.
@@ -47,7 +53,9 @@ impl SubmitOptions {
             ledger,
             force: false,
             progress: ProgressMode::Auto,
-            prefetch_per_slot: 16,
+            prefetch_per_slot: 2,
+            max_prefetch_per_slot: 256,
+            handout_latency: Duration::from_millis(10),
             commit_every: Duration::from_millis(2),
             idle_sleep: Duration::from_millis(20),
             backend_poll: Duration::from_millis(100),
@@ -69,6 +77,8 @@ impl SubmitOptions {
     ) -> Self {
         Self {
             prefetch_per_slot: 2,
+            max_prefetch_per_slot: 64,
+            handout_latency: Duration::from_millis(500),
             commit_every: Duration::from_millis(20),
             idle_sleep: Duration::from_millis(100),
             backend_poll: poll,

@@ -70,9 +70,12 @@ impl Run {
                 attempt,
                 outcome,
                 log_path,
-                ..
+                stats,
             } => {
                 self.agents[i].in_flight.remove(&(task, block, attempt));
+                if let Some(t) = self.tasks.get_mut(task as usize) {
+                    t.block_seconds.add_seconds(stats.wall_s);
+                }
                 if !self
                     .journal
                     .state()

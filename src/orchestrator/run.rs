@@ -10,6 +10,7 @@ use super::report::RunReport;
 use crate::backend::Backend;
 use crate::ledger::{Journal, Ledger, OrchestratorRecord, RunEndReason};
 use crate::plan::Plan;
+use crate::recent::RecentMean;
 use crate::schedule::{PhaseCounts, ReadySet};
 use crate::task::TaskFile;
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ pub(super) struct TaskRuntime {
     pub next_launch_after: Instant,
     /// Set when the task cannot go on (init failed, worker program crashes at start-up).
     pub fatal: Option<String>,
+    /// Recent attempts' wall time (sizes how many blocks an agent holds).
+    pub block_seconds: RecentMean,
 }
 
 /// One `submit`: everything the loop needs.
@@ -95,6 +98,7 @@ impl Run {
             consecutive_agent_failures: 0,
             next_launch_after: Instant::now(),
             fatal: None,
+            block_seconds: RecentMean::default(),
         }
     }
 

@@ -133,6 +133,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     let mut exit = None;
     let first = state.start(Now::current());
     carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
+    executor.flush();
     let _ = outbox.commit();
     let mut parent_reported = false;
     let mut last_tick = Instant::now();
@@ -177,6 +178,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             let actions = state.handle_event(event, Now::current());
             carry_out(actions, &mut executor, &mut outbox, &mut exit, &inbox);
         }
+        executor.flush();
         if outbox.has_pending() && (last_commit.elapsed() >= COMMIT_EVERY || exit.is_some()) {
             let _ = outbox.commit();
             last_commit = Instant::now();

@@ -5,7 +5,7 @@
 use super::events::{Event, ProcId, ProcKind};
 use super::launch::Launcher;
 use super::program::{self, log_tail, Launch, Started};
-use super::usage::BlockMeter;
+use super::usage::ProgramMeter;
 use super::wire::BlockMessage;
 use std::collections::HashMap;
 use std::fs::OpenOptions;
@@ -24,12 +24,16 @@ const REPORT_DRAIN: Duration = Duration::from_millis(500);
 /// Longest accepted fd-3 line.
 const MAX_REPORT_LINE: u64 = 1 << 20;
 
-type Meter = Arc<Mutex<Option<BlockMeter>>>;
+type Meter = Arc<Mutex<ProgramMeter>>;
 
 struct Proc {
     pid: i32,
     stdin: Option<ChildStdin>,
-    meter: Meter,
+    /// Present for persistent programs (the ones with a report pipe).
+    meter: Option<Meter>,
+    /// Block lines waiting for [`Executor::flush`], and how many blocks they hold.
+    input: Vec<u8>,
+    input_blocks: usize,
 }
 
 /// Runs the processes of one agent.
@@ -40,6 +44,8 @@ pub struct Executor {
     procs: HashMap<ProcId, Proc>,
     /// Each slot's log files, opened once for the per-block marker lines.
     markers: std::cell::RefCell<HashMap<u32, (std::fs::File, std::fs::File)>>,
+    /// Marker lines of sent blocks waiting for [`Executor::flush`], per slot.
+    pending_marks: HashMap<u32, String>,
 }
 
 impl Executor {
@@ -51,6 +57,7 @@ impl Executor {
             kill_grace,
             procs: HashMap::new(),
             markers: std::cell::RefCell::new(HashMap::new()),
+            pending_marks: HashMap::new(),
         }
     }
 
@@ -87,10 +94,10 @@ impl Executor {
 
     /// Appends a marker line to the slot's logs so a block's output can be found.
     fn mark(&self, slot: u32, block: &BlockMessage, what: &str) {
-        let line = format!(
-            "=== blockorch: task {} block {} attempt {}{what} ===\n",
-            block.task, block.block_id, block.attempt
-        );
+        self.write_marks(slot, &marker(block, what));
+    }
+
+    fn write_marks(&self, slot: u32, text: &str) {
         let mut markers = self.markers.borrow_mut();
         let (out, err) = match markers.entry(slot) {
             std::collections::hash_map::Entry::Occupied(files) => files.into_mut(),
@@ -106,17 +113,19 @@ impl Executor {
             }
         };
         // O_APPEND: interleaves correctly with the program's own writes to the same files.
-        let _ = out.write_all(line.as_bytes());
-        let _ = err.write_all(line.as_bytes());
+        let _ = out.write_all(text.as_bytes());
+        let _ = err.write_all(text.as_bytes());
     }
 
     fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch) {
         let pid = started.pid;
-        let meter: Meter = Arc::new(Mutex::new(None));
+        let mut meter = None;
         let (drained_tx, drained_rx) = mpsc::channel::<()>();
         if let Some(report) = started.report.take() {
             let tx = self.tx.clone();
-            let meter = meter.clone();
+            let program_meter: Meter = Arc::new(Mutex::new(ProgramMeter::new(pid)));
+            meter = Some(program_meter.clone());
+            let meter = program_meter;
             let reader = thread::Builder::new()
                 .name(format!("report-{pid}"))
                 .spawn(move || read_reports(proc, report, &meter, &tx, drained_tx));
@@ -158,25 +167,62 @@ impl Executor {
                 pid,
                 stdin: started.stdin.take(),
                 meter,
+                input: Vec::new(),
+                input_blocks: 0,
             },
         );
     }
 
-    /// Writes `block` to the program's stdin and starts measuring the block.
+    /// Queues `block` for the program's stdin; [`flush`](Self::flush) writes it (so blocks
+    /// sent in one turn of the event loop cost one write).
     pub fn send(&mut self, slot: u32, proc: ProcId, block: &BlockMessage) {
-        self.mark(slot, block, "");
         let Some(p) = self.procs.get_mut(&proc) else {
             return; // it failed to start: SpawnFailed is on its way
         };
-        if let Ok(mut m) = p.meter.lock() {
-            *m = Some(BlockMeter::start(p.pid));
+        if p.stdin.is_none() {
+            return;
         }
+        self.pending_marks
+            .entry(slot)
+            .or_default()
+            .push_str(&marker(block, ""));
+        p.input.extend_from_slice(block.to_json().as_bytes());
+        p.input.push(b'\n');
+        p.input_blocks += 1;
+    }
+
+    /// Writes the queued marker lines, then the queued blocks, and starts measuring them.
+    pub fn flush(&mut self) {
+        for (slot, text) in std::mem::take(&mut self.pending_marks) {
+            self.write_marks(slot, &text);
+        }
+        let waiting: Vec<ProcId> = self
+            .procs
+            .iter()
+            .filter(|(_, p)| !p.input.is_empty())
+            .map(|(&proc, _)| proc)
+            .collect();
+        for proc in waiting {
+            self.write_input(proc);
+        }
+    }
+
+    fn write_input(&mut self, proc: ProcId) {
+        let Some(p) = self.procs.get_mut(&proc) else {
+            return;
+        };
+        let input = std::mem::take(&mut p.input);
+        let blocks = std::mem::take(&mut p.input_blocks);
         let Some(stdin) = p.stdin.as_mut() else {
             return;
         };
-        let mut line = block.to_json();
-        line.push('\n');
-        match stdin.write_all(line.as_bytes()) {
+        if input.is_empty() {
+            return;
+        }
+        if let Some(Ok(mut m)) = p.meter.as_ref().map(|m| m.lock()) {
+            m.sent(blocks);
+        }
+        match stdin.write_all(&input) {
             Ok(()) => {}
             // The program is gone; its exit event follows.
             Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
@@ -193,6 +239,7 @@ impl Executor {
 
     /// Closes the program's stdin.
     pub fn close_stdin(&mut self, proc: ProcId) {
+        self.flush();
         if let Some(p) = self.procs.get_mut(&proc) {
             p.stdin = None;
         }
@@ -209,6 +256,14 @@ impl Executor {
     pub fn forget(&mut self, proc: ProcId) {
         self.procs.remove(&proc);
     }
+}
+
+/// The line that introduces a block's output in the slot's logs.
+fn marker(block: &BlockMessage, what: &str) -> String {
+    format!(
+        "=== blockorch: task {} block {} attempt {}{what} ===\n",
+        block.task, block.block_id, block.attempt
+    )
 }
 
 fn read_reports(
@@ -230,12 +285,7 @@ fn read_reports(
         if line.is_empty() {
             continue;
         }
-        let usage = meter
-            .lock()
-            .ok()
-            .and_then(|mut m| m.take())
-            .map(|m| m.finish())
-            .unwrap_or_default();
+        let usage = meter.lock().map(|mut m| m.end_block()).unwrap_or_default();
         if tx.send(Event::Report { proc, line, usage }).is_err() {
             break;
         }

@@ -12,6 +12,7 @@ mod launch;
 mod liveness;
 mod options;
 mod outbox;
+mod pipeline;
 mod placeholders;
 mod program;
 mod shutdown;

@@ -4,6 +4,7 @@
 use super::events::{Job, ProcId};
 use super::program::Exit;
 use super::usage::Usage;
+use std::collections::VecDeque;
 use std::time::Instant;
 
 /// The slot's persistent program (always [`Program::Absent`] in per-block mode).
@@ -130,6 +131,9 @@ pub struct Slot {
     pub program: Program,
     /// The attempt it runs, if any.
     pub attempt: Option<Attempt>,
+    /// Blocks already written to the persistent program's stdin behind the running attempt
+    /// (not started yet; each starts when the program reports the one before it).
+    pub piped: VecDeque<Job>,
     /// Program deaths (or failed starts) in a row without a block report in between.
     pub crashes: u32,
 }
@@ -137,11 +141,13 @@ pub struct Slot {
 impl Slot {
     /// True when the slot has nothing running and no process to wait for.
     pub fn is_quiet(&self) -> bool {
-        self.attempt.is_none() && self.program == Program::Absent
+        self.attempt.is_none() && self.piped.is_empty() && self.program == Program::Absent
     }
 
     /// True when the slot can take a block now (no attempt; its program, if any, accepts one).
     pub fn can_take(&self) -> bool {
-        self.attempt.is_none() && matches!(self.program, Program::Absent | Program::Up(_))
+        self.attempt.is_none()
+            && self.piped.is_empty()
+            && matches!(self.program, Program::Absent | Program::Up(_))
     }
 }

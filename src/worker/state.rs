@@ -2,12 +2,14 @@
 //! [`Action`]s to carry out. No I/O and no processes here, so every rule is unit-tested.
 
 use super::events::{Action, AttemptKey, Event, Job, Now, ProcId, ProcKind};
+use super::pipeline::{depth, refill};
 use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};
 use super::walltime::{block_fits, DurationMean};
 use super::wire::{parse_report, BlockMessage, ReportStatus};
 use crate::ledger::{AttemptStats, FailureKind, OutboxRecord, Outcome};
+use crate::recent::RecentMean;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
@@ -57,6 +59,7 @@ pub struct AgentState {
     shutdown: Option<Shutdown>,
     last_heartbeat: Option<std::time::Instant>,
     durations: DurationMean,
+    recent: RecentMean,
     spawn_failures: u32,
     done: bool,
 }
@@ -86,6 +89,7 @@ impl AgentState {
             shutdown: None,
             last_heartbeat: None,
             durations: DurationMean::default(),
+            recent: RecentMean::default(),
             spawn_failures: 0,
             done: false,
         }
@@ -247,6 +251,25 @@ impl AgentState {
         if let Some(i) = self
             .slots
             .iter()
+            .position(|s| s.piped.iter().any(|j| j.key == key))
+        {
+            // It is in the program's stdin already: only stopping the program keeps it from
+            // running. The running block goes back to the orchestrator, the others are
+            // queued again when the program has ended.
+            self.slots[i].piped.retain(|j| j.key != key);
+            let head = self.slots[i].attempt.as_ref().filter(|a| a.kill.is_none());
+            if let Some(head) = head.map(|a| a.job.key) {
+                if self.reports() {
+                    let why = "a block queued behind it was revoked".to_owned();
+                    out.push(abandoned(head, why, now));
+                }
+                self.kill_attempt(i, KillReason::Shutdown, now, out);
+            }
+            return;
+        }
+        if let Some(i) = self
+            .slots
+            .iter()
             .position(|s| s.attempt.as_ref().is_some_and(|a| a.job.key == key))
         {
             self.kill_attempt(i, KillReason::Revoked, now, out);
@@ -298,6 +321,11 @@ impl AgentState {
             return;
         }
         for i in 0..self.slots.len() {
+            for job in std::mem::take(&mut self.slots[i].piped) {
+                if reports {
+                    out.push(abandoned(job.key, reason.clone(), now));
+                }
+            }
             if let Some(att) = &self.slots[i].attempt {
                 if att.kill.is_none() {
                     if reports {
@@ -361,16 +389,105 @@ impl AgentState {
                     self.start_attempt(i, job, now, out);
                 }
             }
+            self.fill_pipes(now, out);
         }
         let closing = self.shutdown.is_some() && (self.queue.is_empty() || !runs_queue);
         if closing {
             for slot in &mut self.slots {
-                if let (None, Program::Up(proc)) = (&slot.attempt, slot.program) {
+                if let (None, true, Program::Up(proc)) =
+                    (&slot.attempt, slot.piped.is_empty(), slot.program)
+                {
                     out.push(Action::CloseStdin(proc));
                     slot.program = Program::Closing {
                         proc,
                         since: now.at,
                     };
+                }
+            }
+        }
+    }
+
+    /// Writes queued blocks ahead to the stdin of persistent programs that run short blocks
+    /// (see `pipeline`), one block per slot in turn so the slots share the queue.
+    fn fill_pipes(&mut self, now: Now, out: &mut Vec<Action>) {
+        if self.policy.per_block || self.policy.has_check || self.shutdown.is_some() {
+            return;
+        }
+        let depth = depth(&self.recent);
+        if depth <= 1 || self.queue.is_empty() {
+            return;
+        }
+        let mut wants: Vec<(usize, ProcId, usize)> = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let (Some(att), Program::Up(proc)) = (&slot.attempt, slot.program) else {
+                continue;
+            };
+            if att.phase != Phase::Run(proc) || att.kill.is_some() {
+                continue;
+            }
+            let n = refill(1 + slot.piped.len(), depth);
+            if n > 0 {
+                wants.push((i, proc, n));
+            }
+        }
+        while !wants.is_empty() && !self.queue.is_empty() {
+            if !self.fits(now) {
+                return; // the idle-slot dispatch escalates when a block no longer fits
+            }
+            for want in &mut wants {
+                let Some(job) = self.queue.pop_front() else {
+                    break;
+                };
+                let (i, proc, _) = *want;
+                out.push(Action::Send {
+                    slot: i as u32,
+                    proc,
+                    block: job.message.clone(),
+                });
+                self.slots[i].piped.push_back(job);
+                want.2 -= 1;
+            }
+            wants.retain(|w| w.2 > 0);
+        }
+    }
+
+    /// Starts the next block waiting in the stdin of slot `i`'s program, once the one before
+    /// it was reported (the program takes it up right away).
+    fn advance_pipe(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let slot = &mut self.slots[i];
+        let Program::Up(proc) = slot.program else {
+            return;
+        };
+        if slot.attempt.is_some() {
+            return;
+        }
+        let Some(job) = slot.piped.pop_front() else {
+            return;
+        };
+        out.push(Action::Record(OutboxRecord::Started {
+            task: job.key.task,
+            block: job.key.block,
+            attempt: job.key.attempt,
+            slot: i as u32,
+            time_us: now.unix_us,
+        }));
+        slot.attempt = Some(Attempt::new(job, Phase::Run(proc), now.at, now.unix_us));
+    }
+
+    /// Blocks that were waiting in the stdin of slot `i`'s ended program: queued again in
+    /// their order (they never started), or given back when the agent no longer runs its
+    /// queue.
+    fn requeue_piped(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let piped = std::mem::take(&mut self.slots[i].piped);
+        let runs_queue = self.shutdown.as_ref().is_none_or(Shutdown::runs_queue);
+        if runs_queue {
+            for job in piped.into_iter().rev() {
+                self.queue.push_front(job);
+            }
+        } else if let Some(s) = &self.shutdown {
+            if s.reports() {
+                for job in piped {
+                    out.push(abandoned(job.key, s.give_back_reason(), now));
                 }
             }
         }
@@ -508,6 +625,7 @@ impl AgentState {
                 self.finish(i, failed(FailureKind::BlockError, error), None, now, out)
             }
         }
+        self.advance_pipe(i, now, out);
     }
 
     fn on_exited(&mut self, proc: ProcId, exit: Exit, tail: &str, now: Now, out: &mut Vec<Action>) {
@@ -616,6 +734,7 @@ impl AgentState {
                 }
             }
         }
+        self.requeue_piped(i, now, out);
         if !unexpected {
             if self.shutdown.is_none() {
                 self.ensure_program(i, out);
@@ -785,7 +904,9 @@ impl AgentState {
             return;
         };
         if outcome != Outcome::Skipped {
-            self.durations.add(now.at.duration_since(att.started));
+            let took = now.at.duration_since(att.started);
+            self.durations.add(took);
+            self.recent.add(took);
         }
         if !self.reports() {
             return;

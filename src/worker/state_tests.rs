@@ -560,3 +560,208 @@ fn announced_exit_is_not_a_crash() {
         |x| matches!(x, Action::Send { proc, block, .. } if *proc == new && block.block_id == 2)
     ));
 }
+
+fn sent(actions: &[Action]) -> Vec<u64> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send { block, .. } => Some(block.block_id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn started(actions: &[Action]) -> Vec<u64> {
+    records(actions)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Started { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A persistent agent that ran block 100 in 10 µs (so blocks are short), with blocks
+/// `1..=n` assigned afterwards; returns the actions of the last assignment.
+fn short_blocks_queued(n: u64) -> (AgentState, Clock, ProcId, Vec<Action>) {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(
+        Event::Assign(key(100), Ok(Box::new(message(100)))),
+        clock.now(),
+    );
+    clock.advance(Duration::from_micros(10));
+    st.handle_event(
+        report(prog, r#"{"block_id":100,"status":"done"}"#),
+        clock.now(),
+    );
+    let mut last = Vec::new();
+    for b in 1..=n {
+        last = st.handle_event(Event::Assign(key(b), Ok(Box::new(message(b)))), clock.now());
+    }
+    (st, clock, prog, last)
+}
+
+#[test]
+fn short_blocks_are_written_ahead_and_start_in_order() {
+    let (mut st, mut clock, prog) = persistent(false);
+    // Nothing observed yet: one block at a time.
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
+    assert!(sent(&a).is_empty(), "{a:?}");
+    assert_eq!(st.queued(), 1);
+    // Block 1 took 10 µs: block 2 starts, and the queue is written ahead.
+    for b in 3..=6 {
+        st.handle_event(Event::Assign(key(b), Ok(Box::new(message(b)))), clock.now());
+    }
+    clock.advance(Duration::from_micros(10));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    assert_eq!(sent(&a), [2, 3, 4, 5, 6], "{a:?}");
+    assert_eq!(started(&a), [2]);
+    assert_eq!(st.queued(), 0);
+    // Reporting block 2 starts block 3 without another write.
+    clock.advance(Duration::from_micros(10));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":2,"status":"done"}"#),
+        clock.now(),
+    );
+    assert!(sent(&a).is_empty(), "{a:?}");
+    assert_eq!(started(&a), [3]);
+    assert_eq!(outcome(&a), Some(&Outcome::Done));
+    // A report out of order is a protocol error.
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":5,"status":"done"}"#),
+        clock.now(),
+    );
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+}
+
+#[test]
+fn written_ahead_blocks_of_a_dead_program_are_run_again_not_failed() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(4);
+    clock.advance(Duration::from_millis(1));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(9)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    let finished: Vec<(u64, Outcome)> = records(&a)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Finished { block, outcome, .. } => Some((*block, outcome.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(finished.len(), 1, "only the running block fails: {a:?}");
+    assert_eq!(finished[0].0, 1);
+    assert!(matches!(
+        finished[0].1,
+        Outcome::Failed {
+            kind: FailureKind::ProgramDied,
+            ..
+        }
+    ));
+    // A new program is started and the others go to it in order, block 2 first.
+    let spawns = spawned(&a);
+    assert_eq!(spawns.len(), 1);
+    let new_prog = spawns[0].0;
+    assert_ne!(new_prog, prog);
+    assert_eq!(started(&a), [2]);
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { proc, block, .. } if *proc == new_prog && block.block_id == 2)
+    ));
+}
+
+#[test]
+fn signal_gives_back_written_ahead_blocks() {
+    let (mut st, clock, prog, _) = short_blocks_queued(3);
+    let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
+    let mut given_back: Vec<u64> = records(&a)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Abandoned { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect();
+    given_back.sort();
+    assert_eq!(given_back, [1, 2, 3]);
+    assert!(a.contains(&Action::Terminate(prog)));
+}
+
+#[test]
+fn timeout_of_the_running_block_requeues_those_behind_it() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(3);
+    clock.advance(Duration::from_secs(11));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(failure_kind(&a), Some(FailureKind::Timeout));
+    let failed: Vec<u64> = records(&a)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Finished { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed, [1]);
+    assert_eq!(started(&a), [2]);
+}
+
+#[test]
+fn long_blocks_are_not_written_ahead() {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    for b in 2..=4 {
+        st.handle_event(Event::Assign(key(b), Ok(Box::new(message(b)))), clock.now());
+    }
+    clock.advance(Duration::from_millis(50));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    assert_eq!(sent(&a), [2], "{a:?}");
+    assert_eq!(st.queued(), 2);
+}
+
+#[test]
+fn revoking_a_written_ahead_block_stops_the_program() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(3);
+    let a = st.handle_event(Event::Revoke(key(3)), clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    let abandoned: Vec<u64> = records(&a)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Abandoned { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(abandoned, [1], "the running block goes back: {a:?}");
+    clock.advance(Duration::from_millis(1));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert!(outcome(&a).is_none(), "{a:?}");
+    assert_eq!(
+        started(&a),
+        [2],
+        "block 2 runs on the new program, 3 never: {a:?}"
+    );
+    assert_eq!(st.queued(), 0);
+}

@@ -3,14 +3,17 @@
 //! - Per-block processes (and checks): CPU seconds (`ru_utime + ru_stime`) and peak RSS
 //!   (`ru_maxrss`) from the `rusage` that `wait4` returns; both include the process's waited-for
 //!   descendants.
-//! - Persistent programs: CPU seconds are the change over the block of `utime + stime +
-//!   cutime + cstime` summed over the program and its live descendants (`/proc/<pid>/stat`,
-//!   descendants found through `/proc/<p>/task/<p>/children`, the main thread's); peak RSS is the program's
-//!   `VmHWM` (`/proc/<pid>/status`) after the block, with the high-water mark reset at the block's
-//!   start (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it — otherwise it is the
-//!   peak since the program started.
+//! - Persistent programs ([`ProgramMeter`]): CPU seconds are the change, since the previous
+//!   block's report, of `utime + stime + cutime + cstime` in `/proc/<pid>/stat` (summed over
+//!   the live descendants too once the program was seen with children, found through
+//!   `/proc/<p>/task/<p>/children`). Peak RSS is the program's `VmHWM` (`/proc/<pid>/status`),
+//!   reset after each reading (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it,
+//!   read after every block of 5 ms or more and at least every 100 ms; a shorter block in
+//!   between gets the resident size at its report (`/proc/<pid>/stat`), so sub-millisecond
+//!   blocks cost one `pread` each.
 
 use std::fs;
+use std::time::{Duration, Instant};
 
 /// CPU time and peak memory of one attempt, as far as they could be measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -42,14 +45,41 @@ fn ticks_per_second() -> f64 {
     }
 }
 
-/// `utime + stime + cutime + cstime` of one process in clock ticks, from its stat line.
-pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
+/// What one `/proc/<pid>/stat` line says about resource use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatReading {
+    /// `utime + stime + cutime + cstime` in clock ticks.
+    pub ticks: u64,
+    /// Resident set size now, in bytes.
+    pub rss_bytes: u64,
+}
+
+/// The CPU ticks and resident size in a stat line.
+pub fn parse_stat(stat: &str) -> Option<StatReading> {
     // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     let rest = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); utime is field 14 → index 11.
-    let field = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok());
-    Some(field(11)? + field(12)? + field(13).unwrap_or(0) + field(14).unwrap_or(0))
+    let mut fields = rest.split_whitespace();
+    // rest starts at field 3 (state): utime is field 14, rss (in pages) field 24.
+    let mut field = |skip: usize| fields.nth(skip).and_then(|v| v.parse::<u64>().ok());
+    let utime = field(11)?;
+    let stime = field(0)?;
+    let cutime = field(0).unwrap_or(0);
+    let cstime = field(0).unwrap_or(0);
+    let rss_pages = field(6).unwrap_or(0);
+    Some(StatReading {
+        ticks: utime + stime + cutime + cstime,
+        rss_bytes: rss_pages * page_size(),
+    })
+}
+
+fn page_size() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if size > 0 {
+        size as u64
+    } else {
+        4096
+    }
 }
 
 /// Reads a small `/proc` file with one `read` (std's `read_to_string` probes files that report
@@ -93,17 +123,17 @@ fn descendants(pid: i32) -> Vec<i32> {
     out
 }
 
-/// CPU seconds used so far by `pid` and its live descendants (including what they waited for).
-pub fn tree_cpu_seconds(pid: i32) -> Option<f64> {
+/// CPU ticks used so far by the processes `tree` (including what they waited for).
+fn tree_ticks(tree: &[i32]) -> Option<u64> {
     let mut ticks = 0u64;
     let mut any = false;
-    for p in descendants(pid) {
-        if let Some(t) = read_proc(&format!("/proc/{p}/stat")).and_then(|s| parse_stat_ticks(&s)) {
-            ticks += t;
+    for p in tree {
+        if let Some(t) = read_proc(&format!("/proc/{p}/stat")).and_then(|s| parse_stat(&s)) {
+            ticks += t.ticks;
             any = true;
         }
     }
-    any.then(|| ticks as f64 / ticks_per_second())
+    any.then_some(ticks)
 }
 
 /// `VmHWM` of `pid` in bytes.
@@ -124,33 +154,123 @@ pub fn reset_peak_rss(pid: i32) -> bool {
     fs::write(format!("/proc/{pid}/clear_refs"), b"5").is_ok()
 }
 
-/// A persistent program's counters at a block's start, to measure the block's share.
-#[derive(Clone, Copy, Debug)]
-pub struct BlockMeter {
+/// Meters the blocks of one persistent program: CPU seconds and peak RSS per block, cheaply
+/// enough for sub-millisecond blocks.
+///
+/// Every block costs one `pread` of the kept-open `/proc/<pid>/stat` (CPU ticks and the
+/// resident size). The expensive readings — the live descendants, `VmHWM` and its reset —
+/// are taken only after a block of at least [`FULL_READING_BLOCK`], or when the last one is
+/// older than [`FULL_READING_EVERY`], or on every block once the program was seen with
+/// children.
+#[derive(Debug)]
+pub struct ProgramMeter {
     pid: i32,
-    cpu_at_start: Option<f64>,
+    stat: Option<fs::File>,
+    has_children: bool,
+    /// CPU ticks (program and, if it has any, live descendants) when the current block began.
+    block_ticks: Option<u64>,
+    block_started: Option<Instant>,
+    /// Ticks at the previous block's report: reused as the next block's start.
+    last_ticks: Option<u64>,
+    /// Blocks handed to the program and not reported yet.
+    outstanding: usize,
+    last_full: Option<Instant>,
 }
 
-impl BlockMeter {
-    /// Starts measuring a block run by the persistent program `pid`.
-    pub fn start(pid: i32) -> Self {
+/// Blocks at least this long get a full reading (descendants, `VmHWM`).
+pub const FULL_READING_BLOCK: Duration = Duration::from_millis(5);
+/// A full reading is taken at least this often while blocks are reported.
+pub const FULL_READING_EVERY: Duration = Duration::from_millis(100);
+
+impl ProgramMeter {
+    /// A meter for the persistent program `pid` (its high-water mark is reset now, so the
+    /// first block does not inherit the program's start-up peak where the kernel allows it).
+    pub fn new(pid: i32) -> Self {
         reset_peak_rss(pid);
         Self {
             pid,
-            cpu_at_start: tree_cpu_seconds(pid),
+            stat: fs::File::open(format!("/proc/{pid}/stat")).ok(),
+            has_children: false,
+            block_ticks: None,
+            block_started: None,
+            last_ticks: None,
+            outstanding: 0,
+            last_full: Some(Instant::now()),
         }
     }
 
-    /// The block's usage so far (call when the program reports the block).
-    pub fn finish(&self) -> Usage {
-        let cpu = match (self.cpu_at_start, tree_cpu_seconds(self.pid)) {
-            (Some(a), Some(b)) => Some((b - a).max(0.0)),
+    /// Counts `n` blocks handed to the program; the first starts now if it had none.
+    pub fn sent(&mut self, n: usize) {
+        if self.outstanding == 0 && n > 0 {
+            self.begin_block();
+        }
+        self.outstanding += n;
+    }
+
+    fn begin_block(&mut self) {
+        self.block_started = Some(Instant::now());
+        self.block_ticks = self.last_ticks.take().or_else(|| self.ticks());
+    }
+
+    /// The finished block's usage (call when the program reports it); the next block handed
+    /// to it, if any, starts now.
+    pub fn end_block(&mut self) -> Usage {
+        let now = Instant::now();
+        let long = self
+            .block_started
+            .take()
+            .is_some_and(|t| now.duration_since(t) >= FULL_READING_BLOCK);
+        let due = self
+            .last_full
+            .is_none_or(|t| now.duration_since(t) >= FULL_READING_EVERY);
+        let own = self.own_stat();
+        let mut peak = own.map(|s| s.rss_bytes);
+        let mut ticks = own.map(|s| s.ticks);
+        if long || due || self.has_children {
+            let tree = descendants(self.pid);
+            self.has_children = tree.len() > 1;
+            if self.has_children {
+                ticks = tree_ticks(&tree);
+            }
+            if let Some(hwm) = peak_rss_bytes(self.pid) {
+                peak = Some(peak.unwrap_or(0).max(hwm));
+            }
+            reset_peak_rss(self.pid);
+            self.last_full = Some(now);
+        }
+        let cpu = match (self.block_ticks.take(), ticks) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a) as f64 / ticks_per_second()),
             _ => None,
         };
+        self.outstanding = self.outstanding.saturating_sub(1);
+        if self.outstanding > 0 {
+            self.block_started = Some(now);
+            self.block_ticks = ticks;
+        } else {
+            self.last_ticks = ticks;
+        }
         Usage {
             cpu_seconds: cpu,
-            peak_rss_bytes: peak_rss_bytes(self.pid),
+            peak_rss_bytes: peak,
         }
+    }
+
+    /// CPU ticks of the program (and its live descendants when it has any).
+    fn ticks(&mut self) -> Option<u64> {
+        if self.has_children {
+            tree_ticks(&descendants(self.pid))
+        } else {
+            self.own_stat().map(|s| s.ticks)
+        }
+    }
+
+    fn own_stat(&mut self) -> Option<StatReading> {
+        use std::os::unix::fs::FileExt;
+        let file = self.stat.as_ref()?;
+        let mut buf = [0u8; 2048];
+        let n = file.read_at(&mut buf, 0).ok()?;
+        let text = std::str::from_utf8(&buf[..n]).ok()?;
+        parse_stat(text)
     }
 }
 
@@ -162,8 +282,10 @@ mod tests {
     fn stat_line_with_odd_command_name() {
         let line = "1234 (we ird) name)) S 1 1234 1234 0 -1 4194560 100 0 0 0 \
                     250 50 7 3 20 0 1 0 100 1000 10";
-        assert_eq!(parse_stat_ticks(line), Some(250 + 50 + 7 + 3));
-        assert_eq!(parse_stat_ticks("garbage"), None);
+        let reading = parse_stat(line).unwrap();
+        assert_eq!(reading.ticks, 250 + 50 + 7 + 3);
+        assert_eq!(reading.rss_bytes, 10 * page_size());
+        assert_eq!(parse_stat("garbage"), None);
     }
 
     #[test]
@@ -174,6 +296,28 @@ mod tests {
     }
 
     #[test]
+    fn program_meter_measures_a_busy_block() {
+        let pid = std::process::id() as i32;
+        let mut meter = ProgramMeter::new(pid);
+        meter.sent(1);
+        let busy_until = Instant::now() + Duration::from_millis(200);
+        let mut x = 0u64;
+        while Instant::now() < busy_until {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let usage = meter.end_block();
+        assert!(usage.cpu_seconds.unwrap() >= 0.1, "{usage:?}");
+        assert!(usage.peak_rss_bytes.unwrap() > 1 << 20, "{usage:?}");
+        // Two short blocks handed at once: cheap readings, still CPU figures and a resident size.
+        meter.sent(2);
+        for _ in 0..2 {
+            let usage = meter.end_block();
+            assert!(usage.cpu_seconds.unwrap() < 0.1, "{usage:?}");
+            assert!(usage.peak_rss_bytes.unwrap() > 1 << 20, "{usage:?}");
+        }
+    }
+
+    #[test]
     fn own_process_is_measurable() {
         let pid = std::process::id() as i32;
         let mut x = 0u64;
@@ -181,7 +325,7 @@ mod tests {
             x = x.wrapping_add(i * i);
         }
         assert!(x > 0);
-        assert!(tree_cpu_seconds(pid).is_some());
+        assert!(tree_ticks(&descendants(pid)).is_some());
         assert!(peak_rss_bytes(pid).unwrap() > 0);
     }
 }
