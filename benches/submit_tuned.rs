@@ -5,6 +5,9 @@
 //!   cargo bench --bench submit_tuned -- TASK_FILE LEDGER_DIR [--prefetch N] [--idle-sleep-ms MS]
 //!       [--blockorch PATH]
 //!
+//! `--prefetch N` fixes the hand-out window at N blocks queued per slot (minimum and maximum
+//! both N) instead of the adaptive default.
+//!
 //! The agents are started from the `blockorch` executable given by `--blockorch` (default:
 //! `target/release/blockorch` next to this crate). Prints one JSON line: the options used,
 //! wall seconds and blocks/s of the `submit` call.
@@ -59,6 +62,7 @@ fn main() {
     opts.progress = ProgressMode::Quiet;
     if let Some(p) = prefetch {
         opts.prefetch_per_slot = p;
+        opts.max_prefetch_per_slot = p;
     }
     if let Some(ms) = idle_sleep_ms {
         opts.idle_sleep = Duration::from_millis(ms);
