@@ -5,7 +5,7 @@ slot and fed many blocks, so expensive set-up (loading a model) happens once::
 
     from blockorch_worker import blocks
 
-    model = load_model()                    # once per program
+    model = load_model()                    # once per program, before asking for blocks
     for block in blocks():                  # one block at a time, as the agent assigns them
         data = read(block.read_roi)         # block.read_roi.to_slices() for numpy/zarr
         write(block.write_roi, model(data))
@@ -28,6 +28,9 @@ exits 0 for done, anything else for failed.
 
 Protocol (see docs/workers.md): blocks arrive as JSON lines on stdin; reports go as JSON lines
 to the file descriptor in ``BLOCKORCH_REPORT_FD`` (3), so ``print`` can never disturb them.
+When the loop first asks for a block, the helper tells the agent the program is ready
+(``{"ready": true}``): the start-up before it (loading a model) does not count against the
+first block's timeout.
 """
 
 import atexit
@@ -152,6 +155,20 @@ def report(block_id, error=None, exiting=False):
     stream.flush()
 
 
+_said_ready = False
+
+
+def _say_ready():
+    """Tells the agent, once, that the program is set up and asks for its first block: its
+    start-up (imports, loading a model) is over, and the block's timeout starts now."""
+    global _said_ready
+    if not _said_ready:
+        _said_ready = True
+        stream = _report_stream()
+        stream.write('{"ready": true}\n')
+        stream.flush()
+
+
 def _read_blocks(stdin):
     while True:
         line = stdin.readline()
@@ -197,7 +214,7 @@ def blocks(stdin=None):
         _hooked = True
         sys.excepthook = _excepthook
         atexit.register(_at_exit)
-    _report_stream()
+    _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
         _current = block
         yield block
@@ -212,7 +229,7 @@ def run(process_block, stdin=None):
     raises; either way the program goes on with the next block, like a daisy worker.
     ``KeyboardInterrupt`` and ``SystemExit`` are not caught.
     """
-    _report_stream()
+    _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
         try:
             process_block(block)

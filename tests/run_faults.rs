@@ -103,8 +103,8 @@ fn worker_program_killed_mid_block_is_retried() {
 
 #[test]
 fn block_past_its_timeout_is_killed_with_its_grandchild_and_retried() {
-    // The timeout also covers the start-up of a fresh worker program, which can take a
-    // second on a loaded machine: 3 s keeps the other blocks clear of it.
+    // 3 s keeps the other blocks (a few milliseconds each) clear of the timeout even on a
+    // loaded machine.
     let job = Job::new(&[line_task(json!({"timeout": 3}))]);
     job.ctl("hang-t-2");
     let plan = job.plan();

@@ -264,6 +264,15 @@ fn every_duration_form() {
     assert_eq!(timeout("milliseconds"), Some(Duration::from_millis(500)));
     assert_eq!(timeout("days_and_more"), Some(Duration::from_secs(93_784)));
     assert_eq!(timeout("none"), None);
+    let startup = |name: &str| file.task(name).and_then(|t| t.worker.startup_timeout);
+    assert_eq!(startup("startup"), Some(Duration::from_secs(300)));
+    assert_eq!(startup("none"), None);
+    // Left out of the canonical form when unset, so ledgers of older task files still match.
+    let canonical = file.canonical_json();
+    assert_eq!(canonical["tasks"][9]["worker"]["startup_timeout"], 300);
+    assert!(canonical["tasks"][8]["worker"]
+        .as_object()
+        .is_some_and(|w| !w.contains_key("startup_timeout")));
 }
 
 // ---------------------------------------------------------------------------------------------

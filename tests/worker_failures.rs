@@ -109,3 +109,48 @@ fn missing_program_gives_up_too() {
     let reason = bye(&h.outbox()).unwrap();
     assert!(reason.contains("no-such-worker"), "{reason}");
 }
+
+#[test]
+fn slow_start_up_is_not_counted_against_the_block_timeout() {
+    // 2.5 s of start-up, a 1.5 s block timeout: the start-up allowance covers it, and the
+    // block's clock starts when the helper says it is ready.
+    let mut h = Harness::new(task(json!({
+        "worker": {
+            "command": ["python3", fixtures().join("slow_start.py").display().to_string(), "2.5"],
+            "env": {"PYTHONPATH": python_dir().display().to_string()},
+            "startup_timeout": 20,
+        },
+        "timeout": 1.5,
+    })));
+    let agent = h.spawn_agent(h.options());
+    h.assign(&[1, 2]);
+    let records = h.wait_for("two blocks", T, |r| finished(r).len() == 2);
+    assert_eq!(outcome_of(&records, 1), Some(Outcome::Done));
+    assert_eq!(outcome_of(&records, 2), Some(Outcome::Done));
+    h.stop();
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+}
+
+#[test]
+fn start_up_longer_than_the_limit_fails_with_a_hint() {
+    let mut h = Harness::new(task(json!({
+        "worker": {
+            "command": ["python3", fixtures().join("slow_start.py").display().to_string(), "4"],
+            "env": {"PYTHONPATH": python_dir().display().to_string()},
+        },
+        "timeout": 1,
+    })));
+    let agent = h.spawn_agent(h.options());
+    h.assign(&[1]);
+    let records = h.wait_for("block 1", T, |r| finished(r).len() == 1);
+    match outcome_of(&records, 1) {
+        Some(Outcome::Failed { kind, message }) => {
+            assert_eq!(kind, FailureKind::Timeout);
+            assert!(message.contains("neither said it was ready"), "{message}");
+            assert!(message.contains("worker.startup_timeout"), "{message}");
+        }
+        other => panic!("block 1: {other:?}"),
+    }
+    h.stop();
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+}

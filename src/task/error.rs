@@ -268,6 +268,9 @@ pub enum Problem {
     /// `num_workers: 0`.
     #[error("must be at least 1, got 0; num_workers is how many workers process this task's blocks at once")]
     ZeroWorkers,
+    /// `worker.startup_timeout` with `per_block: true`.
+    #[error("applies only to persistent worker programs, but this worker has \"per_block\": true (each block starts its own process, and the task's timeout covers it); remove startup_timeout")]
+    StartupTimeoutPerBlock,
     /// `command: []`.
     #[error("the command is empty; give the program and its arguments, e.g. [\"python\", \"worker.py\"]")]
     EmptyCommand,

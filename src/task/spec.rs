@@ -110,6 +110,15 @@ pub struct WorkerSpec {
     /// Extra environment variables.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Longest time a freshly started persistent program may take to get ready for its first
+    /// block (loading a model); `None`: the task's `timeout`. See `docs/workers.md`.
+    #[serde(
+        default,
+        deserialize_with = "duration::deserialize_opt",
+        serialize_with = "duration::serialize_opt",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub startup_timeout: Option<Duration>,
 }
 
 /// A helper program (`check`, `init`): argv and extra environment.

@@ -74,6 +74,8 @@ pub enum Event {
         /// CPU and memory of the block so far.
         usage: Usage,
     },
+    /// A persistent program said `{"ready": true}` on fd 3: its start-up is over.
+    Ready(ProcId),
     /// A process ended (after its fd-3 lines, if any, were delivered).
     Exited {
         /// The process.

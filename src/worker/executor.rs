@@ -6,7 +6,7 @@ use super::events::{Event, ProcId, ProcKind};
 use super::launch::Launcher;
 use super::program::{self, log_tail, Launch, Started};
 use super::usage::ProgramMeter;
-use super::wire::BlockMessage;
+use super::wire::{is_ready_line, BlockMessage};
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
@@ -283,6 +283,12 @@ fn read_reports(
         }
         let line = String::from_utf8_lossy(&buf).trim().to_owned();
         if line.is_empty() {
+            continue;
+        }
+        if is_ready_line(&line) {
+            if tx.send(Event::Ready(proc)).is_err() {
+                break;
+            }
             continue;
         }
         let usage = meter.lock().map(|mut m| m.end_block()).unwrap_or_default();

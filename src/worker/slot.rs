@@ -5,7 +5,7 @@ use super::events::{Job, ProcId};
 use super::program::Exit;
 use super::usage::Usage;
 use std::collections::VecDeque;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The slot's persistent program (always [`Program::Absent`] in per-block mode).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -68,6 +68,9 @@ impl Phase {
 pub enum KillReason {
     /// The attempt ran past the task's timeout: reported as a failed attempt.
     Timeout,
+    /// The slot's fresh program was not ready within the start-up limit: reported as a failed
+    /// attempt (kind `Timeout`) and counted as a program crash.
+    StartupTimeout(Duration),
     /// The orchestrator revoked the attempt: nothing is reported.
     Revoked,
     /// The agent is shutting down: the attempt was already given back (or is left to the next
@@ -136,6 +139,11 @@ pub struct Slot {
     pub piped: VecDeque<Job>,
     /// Program deaths (or failed starts) in a row without a block report in between.
     pub crashes: u32,
+    /// When the current persistent program was started.
+    pub program_started: Option<Instant>,
+    /// The current persistent program said it is ready, or reported a block: its start-up
+    /// is over.
+    pub program_ready: bool,
 }
 
 impl Slot {

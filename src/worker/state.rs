@@ -32,6 +32,8 @@ pub struct Policy {
     pub has_check: bool,
     /// Longest time one attempt may take.
     pub timeout: Option<Duration>,
+    /// Longest time a fresh persistent program may take to get ready (`None`: `timeout`).
+    pub startup_timeout: Option<Duration>,
     /// Program deaths in a row (per slot) that make the agent give up.
     pub max_program_crashes: u32,
     /// Time between heartbeats.
@@ -125,7 +127,7 @@ impl AgentState {
         })];
         self.last_heartbeat = Some(now.at);
         for i in 0..self.slots.len() {
-            self.ensure_program(i, &mut out);
+            self.ensure_program(i, now, &mut out);
         }
         out
     }
@@ -147,6 +149,7 @@ impl AgentState {
             Event::Report { proc, line, usage } => {
                 self.on_report(proc, &line, &usage, now, &mut out)
             }
+            Event::Ready(proc) => self.on_ready(proc, now),
             Event::Exited {
                 proc,
                 exit,
@@ -184,7 +187,7 @@ impl AgentState {
         })
     }
 
-    fn ensure_program(&mut self, i: usize, out: &mut Vec<Action>) -> Option<ProcId> {
+    fn ensure_program(&mut self, i: usize, now: Now, out: &mut Vec<Action>) -> Option<ProcId> {
         if self.policy.per_block {
             return None;
         }
@@ -193,6 +196,8 @@ impl AgentState {
             Program::Absent => {
                 let proc = self.new_proc();
                 self.slots[i].program = Program::Up(proc);
+                self.slots[i].program_started = Some(now.at);
+                self.slots[i].program_ready = false;
                 out.push(Action::Spawn {
                     slot: i as u32,
                     proc,
@@ -543,7 +548,7 @@ impl AgentState {
             });
             proc
         } else {
-            let Some(proc) = self.ensure_program(i, out) else {
+            let Some(proc) = self.ensure_program(i, now, out) else {
                 let msg = "the worker program was being stopped when the block was due".into();
                 self.finish(i, failed(FailureKind::ProgramDied, msg), None, now, out);
                 return;
@@ -569,6 +574,27 @@ impl AgentState {
                 kind: ProcKind::Check(att.job.message.clone()),
             });
             att.phase = Phase::PostCheck(proc);
+        }
+    }
+
+    /// The program finished starting: the block it was handed (if any) starts its timeout
+    /// clock now, since it was not running while the program loaded.
+    fn on_ready(&mut self, proc: ProcId, now: Now) {
+        let Some(slot) = self
+            .slots
+            .iter_mut()
+            .find(|s| s.program == Program::Up(proc))
+        else {
+            return;
+        };
+        if slot.program_ready {
+            return;
+        }
+        slot.program_ready = true;
+        if let Some(att) = slot.attempt.as_mut() {
+            if att.phase == Phase::Run(proc) && att.kill.is_none() {
+                att.started = now.at;
+            }
         }
     }
 
@@ -610,6 +636,7 @@ impl AgentState {
         };
         att.add_usage(usage);
         self.slots[i].crashes = 0;
+        self.slots[i].program_ready = true;
         if report.exiting {
             // It said it ends after this report: no more blocks for it, and no crash.
             out.push(Action::CloseStdin(proc));
@@ -737,22 +764,30 @@ impl AgentState {
         self.requeue_piped(i, now, out);
         if !unexpected {
             if self.shutdown.is_none() {
-                self.ensure_program(i, out);
+                self.ensure_program(i, now, out);
             }
             return;
         }
+        let last = format!("{how}{}", tail_suffix(tail));
+        if !self.count_crash(i, &last, now, out) && self.shutdown.is_none() {
+            self.ensure_program(i, now, out);
+        }
+    }
+
+    /// Counts a program crash on slot `i` (`last` says how it ended); gives up (true) after
+    /// too many in a row.
+    fn count_crash(&mut self, i: usize, last: &str, now: Now, out: &mut Vec<Action>) -> bool {
         self.slots[i].crashes += 1;
         let crashes = self.slots[i].crashes;
-        if crashes >= self.policy.max_program_crashes {
-            let why = format!(
-                "the worker program of slot {i} ended {crashes} times in a row without \
-                 finishing a block (last: {how}){}",
-                tail_suffix(tail)
-            );
-            self.escalate(Shutdown::GaveUp(why), now, out);
-        } else if self.shutdown.is_none() {
-            self.ensure_program(i, out);
+        if crashes < self.policy.max_program_crashes {
+            return false;
         }
+        let why = format!(
+            "the worker program of slot {i} ended {crashes} times in a row without finishing a \
+             block (last: {last})"
+        );
+        self.escalate(Shutdown::GaveUp(why), now, out);
+        true
     }
 
     fn on_spawn_failed(&mut self, proc: ProcId, error: &str, now: Now, out: &mut Vec<Action>) {
@@ -816,10 +851,8 @@ impl AgentState {
             };
             match &att.kill {
                 None => {
-                    if let Some(limit) = self.policy.timeout {
-                        if now.at.duration_since(att.started) > limit {
-                            self.kill_attempt(i, KillReason::Timeout, now, out);
-                        }
+                    if let Some(reason) = self.overdue(i, att, now) {
+                        self.kill_attempt(i, reason, now, out);
                     }
                 }
                 Some((_, since)) if now.at.duration_since(*since) > give_up_waiting => {
@@ -866,6 +899,26 @@ impl AgentState {
         }
     }
 
+    /// Whether the attempt on slot `i` ran out of time, and how. While the slot's program is
+    /// fresh (it has neither said it is ready nor reported a block), the attempt may also use
+    /// the program's start-up allowance: it is overdue only once both the start-up limit
+    /// (from the program's start) and the task's timeout (from the hand-over) have passed.
+    fn overdue(&self, i: usize, att: &Attempt, now: Now) -> Option<KillReason> {
+        let slot = &self.slots[i];
+        let block_over = |limit: Duration| now.at.duration_since(att.started) > limit;
+        let starting = !slot.program_ready
+            && matches!(att.phase, Phase::Run(p) if slot.program == Program::Up(p));
+        if starting {
+            let startup = self.policy.startup_timeout.or(self.policy.timeout)?;
+            let since = slot.program_started?;
+            let startup_over = now.at.duration_since(since) > startup;
+            let over = startup_over && self.policy.timeout.is_none_or(block_over);
+            return over.then_some(KillReason::StartupTimeout(startup));
+        }
+        let limit = self.policy.timeout?;
+        block_over(limit).then_some(KillReason::Timeout)
+    }
+
     fn finalize_kill(
         &mut self,
         i: usize,
@@ -886,6 +939,17 @@ impl AgentState {
             }
             KillReason::Protocol(msg) => {
                 self.finish(i, failed(FailureKind::BlockError, msg), exit, now, out)
+            }
+            KillReason::StartupTimeout(limit) => {
+                let msg = format!(
+                    "the worker program neither said it was ready (the Python helper does when \
+                     the loop first asks for a block) nor reported its first block within {:.1}s \
+                     of starting; it was terminated. If its start-up (e.g. loading a model) is \
+                     legitimately slow, raise worker.startup_timeout",
+                    limit.as_secs_f64()
+                );
+                self.finish(i, failed(FailureKind::Timeout, msg.clone()), exit, now, out);
+                self.count_crash(i, &msg, now, out);
             }
             KillReason::Revoked | KillReason::Shutdown => self.slots[i].attempt = None,
         }

@@ -16,6 +16,7 @@ fn policy(per_block: bool, has_check: bool) -> Policy {
         per_block,
         has_check,
         timeout: Some(Duration::from_secs(10)),
+        startup_timeout: None,
         max_program_crashes: 3,
         heartbeat_interval: Duration::from_secs(5),
         deadline_unix: None,
@@ -764,4 +765,103 @@ fn revoking_a_written_ahead_block_stops_the_program() {
         "block 2 runs on the new program, 3 never: {a:?}"
     );
     assert_eq!(st.queued(), 0);
+}
+
+fn with_policy(p: Policy) -> (AgentState, Clock, ProcId) {
+    let clock = Clock::new();
+    let mut st = AgentState::new(p);
+    let actions = st.start(clock.now());
+    let prog = spawned(&actions)[0].0;
+    (st, clock, prog)
+}
+
+#[test]
+fn ready_line_starts_the_first_blocks_clock() {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    clock.advance(Duration::from_secs(8)); // loading a model
+    st.handle_event(Event::Ready(prog), clock.now());
+    clock.advance(Duration::from_secs(4)); // 12 s after the hand-over, 4 s after ready
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
+    clock.advance(Duration::from_secs(7)); // 11 s after ready
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(None, Some(15)),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    match outcome(&a) {
+        Some(Outcome::Failed { kind, message }) => {
+            assert_eq!(*kind, FailureKind::Timeout);
+            assert!(message.contains("timeout of 10.0s"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn startup_timeout_bounds_a_program_that_never_gets_ready() {
+    let mut p = policy(false, false);
+    p.startup_timeout = Some(Duration::from_secs(60));
+    let (mut st, mut clock, mut prog) = with_policy(p);
+    for round in 1..=3u64 {
+        st.handle_event(
+            Event::Assign(key(round), Ok(Box::new(message(round)))),
+            clock.now(),
+        );
+        clock.advance(Duration::from_secs(30)); // past timeout, within the start-up limit
+        let a = st.handle_event(Event::Tick, clock.now());
+        assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
+        clock.advance(Duration::from_secs(31));
+        let a = st.handle_event(Event::Tick, clock.now());
+        assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+        let a = st.handle_event(
+            Event::Exited {
+                proc: prog,
+                exit: exit(None, Some(15)),
+                stderr_tail: String::new(),
+            },
+            clock.now(),
+        );
+        match outcome(&a) {
+            Some(Outcome::Failed { kind, message }) => {
+                assert_eq!(*kind, FailureKind::Timeout);
+                assert!(message.contains("within 60.0s of starting"), "{message}");
+                assert!(message.contains("worker.startup_timeout"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        if round < 3 {
+            prog = spawned(&a)[0].0;
+        } else {
+            // Three start-ups in a row that never got ready: the agent gives up.
+            assert!(
+                matches!(
+                    a.last(),
+                    Some(Action::Exit(super::super::AgentExit::GaveUp))
+                ),
+                "{a:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_idle_fresh_program_does_not_eat_into_the_first_blocks_timeout() {
+    // No ready line, no startup_timeout: the first block still gets the whole timeout from
+    // its hand-over, however long the program waited for it.
+    let (mut st, mut clock, prog) = persistent(false);
+    clock.advance(Duration::from_secs(50));
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    clock.advance(Duration::from_secs(9));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
+    clock.advance(Duration::from_secs(2));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
 }

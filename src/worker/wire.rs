@@ -62,6 +62,18 @@ struct RawReport {
     exit: bool,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyLine {
+    ready: bool,
+}
+
+/// True for `{"ready": true}`: the program is set up and asks for its first block (the Python
+/// helper sends it when the loop first asks for a block), so its start-up is over.
+pub fn is_ready_line(line: &str) -> bool {
+    line.contains("ready") && serde_json::from_str::<ReadyLine>(line.trim()).is_ok_and(|r| r.ready)
+}
+
 /// Parses one fd-3 line; the error says what was wrong in words a program author understands.
 pub fn parse_report(line: &str) -> Result<Report, String> {
     let raw: RawReport = serde_json::from_str(line.trim()).map_err(|e| {
@@ -107,6 +119,14 @@ pub fn truncate(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::geometry::Coordinate;
+
+    #[test]
+    fn ready_lines() {
+        assert!(is_ready_line("{\"ready\": true}\n"));
+        assert!(!is_ready_line("{\"ready\": false}"));
+        assert!(!is_ready_line("{\"ready\": true, \"block_id\": 3}"));
+        assert!(!is_ready_line("{\"block_id\": 3, \"status\": \"done\"}"));
+    }
 
     #[test]
     fn message_has_the_documented_keys() {
