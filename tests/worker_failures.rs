@@ -114,14 +114,9 @@ fn missing_program_gives_up_too() {
 fn slow_start_up_is_not_counted_against_the_block_timeout() {
     // 2.5 s of start-up, a 1.5 s block timeout: the start-up allowance covers it, and the
     // block's clock starts when the helper says it is ready.
-    let mut h = Harness::new(task(json!({
-        "worker": {
-            "command": ["python3", fixtures().join("slow_start.py").display().to_string(), "2.5"],
-            "env": {"PYTHONPATH": python_dir().display().to_string()},
-            "startup_timeout": 20,
-        },
-        "timeout": 1.5,
-    })));
+    let mut worker = python_worker("slow_start.py", &["2.5"], false);
+    worker["startup_timeout"] = json!(20);
+    let mut h = Harness::new(task(json!({"worker": worker, "timeout": 1.5})));
     let agent = h.spawn_agent(h.options());
     h.assign(&[1, 2]);
     let records = h.wait_for("two blocks", T, |r| finished(r).len() == 2);
@@ -134,10 +129,7 @@ fn slow_start_up_is_not_counted_against_the_block_timeout() {
 #[test]
 fn start_up_longer_than_the_limit_fails_with_a_hint() {
     let mut h = Harness::new(task(json!({
-        "worker": {
-            "command": ["python3", fixtures().join("slow_start.py").display().to_string(), "4"],
-            "env": {"PYTHONPATH": python_dir().display().to_string()},
-        },
+        "worker": python_worker("slow_start.py", &["4"], false),
         "timeout": 1,
     })));
     let agent = h.spawn_agent(h.options());

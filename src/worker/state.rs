@@ -469,13 +469,7 @@ impl AgentState {
         let Some(job) = slot.piped.pop_front() else {
             return;
         };
-        out.push(Action::Record(OutboxRecord::Started {
-            task: job.key.task,
-            block: job.key.block,
-            attempt: job.key.attempt,
-            slot: i as u32,
-            time_us: now.unix_us,
-        }));
+        out.push(started(&job, i, now));
         slot.attempt = Some(Attempt::new(job, Phase::Run(proc), now.at, now.unix_us));
     }
 
@@ -499,13 +493,7 @@ impl AgentState {
     }
 
     fn start_attempt(&mut self, i: usize, job: Job, now: Now, out: &mut Vec<Action>) {
-        out.push(Action::Record(OutboxRecord::Started {
-            task: job.key.task,
-            block: job.key.block,
-            attempt: job.key.attempt,
-            slot: i as u32,
-            time_us: now.unix_us,
-        }));
+        out.push(started(&job, i, now));
         if self.policy.has_check {
             let proc = self.new_proc();
             out.push(Action::Spawn {
@@ -1035,6 +1023,17 @@ impl AgentState {
             self.done = true;
         }
     }
+}
+
+/// The `Started` record of `job` on slot `slot`.
+fn started(job: &Job, slot: usize, now: Now) -> Action {
+    Action::Record(OutboxRecord::Started {
+        task: job.key.task,
+        block: job.key.block,
+        attempt: job.key.attempt,
+        slot: slot as u32,
+        time_us: now.unix_us,
+    })
 }
 
 fn abandoned(key: AttemptKey, reason: String, now: Now) -> Action {

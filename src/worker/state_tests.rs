@@ -128,6 +128,23 @@ fn persistent(check: bool) -> (AgentState, Clock, ProcId) {
     (st, clock, spawns[0].0)
 }
 
+/// The program `proc` ended by signal `sig`, with nothing on stderr.
+fn signalled(proc: ProcId, sig: i32) -> Event {
+    Event::Exited {
+        proc,
+        exit: exit(None, Some(sig)),
+        stderr_tail: String::new(),
+    }
+}
+
+/// The failure kind and message of the attempt the actions finish.
+fn failure(actions: &[Action]) -> (FailureKind, String) {
+    match outcome(actions) {
+        Some(Outcome::Failed { kind, message }) => (*kind, message.clone()),
+        other => panic!("not a failure: {other:?} in {actions:?}"),
+    }
+}
+
 fn report(proc: ProcId, line: &str) -> Event {
     Event::Report {
         proc,
@@ -202,14 +219,7 @@ fn reported_failure_and_invalid_report() {
     st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
     let a = st.handle_event(report(prog, "not json"), clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert_eq!(failure_kind(&a), Some(FailureKind::BlockError));
     // Killed by us: not a crash, and a new program starts.
     assert_eq!(st.slots()[0].crashes, 0);
@@ -228,14 +238,7 @@ fn timeout_terminates_then_fails_and_restarts() {
     clock.advance(Duration::from_secs(6));
     let a = st.handle_event(Event::Tick, clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert_eq!(failure_kind(&a), Some(FailureKind::Timeout));
     let Some(OutboxRecord::Finished { stats, .. }) = records(&a).first().copied() else {
         panic!()
@@ -334,14 +337,7 @@ fn signal_gives_back_running_and_queued_blocks() {
         .collect();
     assert_eq!(given_back, [2, 1]);
     assert!(a.contains(&Action::Terminate(prog)));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert!(
         outcome(&a).is_none(),
         "no Finished after giving back: {a:?}"
@@ -359,14 +355,7 @@ fn orchestrator_gone_reports_nothing_more() {
     let a = st.handle_event(Event::OrchestratorGone("parent died".into()), clock.now());
     assert!(records(&a).is_empty(), "{a:?}");
     assert!(a.contains(&Action::Terminate(prog)));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     let recs = records(&a);
     assert_eq!(recs.len(), 1);
     assert!(matches!(recs[0], OutboxRecord::Bye { reason, .. } if reason.contains("parent died")));
@@ -496,14 +485,7 @@ fn revoke_kills_silently() {
     st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
     let a = st.handle_event(Event::Revoke(key(1)), clock.now());
     assert!(a.contains(&Action::Terminate(prog)));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert!(outcome(&a).is_none());
     assert_eq!(spawned(&a).len(), 1, "program restarted");
 }
@@ -643,14 +625,7 @@ fn short_blocks_are_written_ahead_and_start_in_order() {
 fn written_ahead_blocks_of_a_dead_program_are_run_again_not_failed() {
     let (mut st, mut clock, prog, _) = short_blocks_queued(4);
     clock.advance(Duration::from_millis(1));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(9)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 9), clock.now());
     let finished: Vec<(u64, Outcome)> = records(&a)
         .into_iter()
         .filter_map(|r| match r {
@@ -700,14 +675,7 @@ fn timeout_of_the_running_block_requeues_those_behind_it() {
     clock.advance(Duration::from_secs(11));
     let a = st.handle_event(Event::Tick, clock.now());
     assert!(a.contains(&Action::Terminate(prog)));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert_eq!(failure_kind(&a), Some(FailureKind::Timeout));
     let failed: Vec<u64> = records(&a)
         .into_iter()
@@ -750,14 +718,7 @@ fn revoking_a_written_ahead_block_stops_the_program() {
         .collect();
     assert_eq!(abandoned, [1], "the running block goes back: {a:?}");
     clock.advance(Duration::from_millis(1));
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
+    let a = st.handle_event(signalled(prog, 15), clock.now());
     assert!(outcome(&a).is_none(), "{a:?}");
     assert_eq!(
         started(&a),
@@ -787,21 +748,10 @@ fn ready_line_starts_the_first_blocks_clock() {
     clock.advance(Duration::from_secs(7)); // 11 s after ready
     let a = st.handle_event(Event::Tick, clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
-    let a = st.handle_event(
-        Event::Exited {
-            proc: prog,
-            exit: exit(None, Some(15)),
-            stderr_tail: String::new(),
-        },
-        clock.now(),
-    );
-    match outcome(&a) {
-        Some(Outcome::Failed { kind, message }) => {
-            assert_eq!(*kind, FailureKind::Timeout);
-            assert!(message.contains("timeout of 10.0s"), "{message}");
-        }
-        other => panic!("{other:?}"),
-    }
+    let a = st.handle_event(signalled(prog, 15), clock.now());
+    let (kind, message) = failure(&a);
+    assert_eq!(kind, FailureKind::Timeout);
+    assert!(message.contains("timeout of 10.0s"), "{message}");
 }
 
 #[test]
@@ -820,22 +770,11 @@ fn startup_timeout_bounds_a_program_that_never_gets_ready() {
         clock.advance(Duration::from_secs(31));
         let a = st.handle_event(Event::Tick, clock.now());
         assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
-        let a = st.handle_event(
-            Event::Exited {
-                proc: prog,
-                exit: exit(None, Some(15)),
-                stderr_tail: String::new(),
-            },
-            clock.now(),
-        );
-        match outcome(&a) {
-            Some(Outcome::Failed { kind, message }) => {
-                assert_eq!(*kind, FailureKind::Timeout);
-                assert!(message.contains("within 60.0s of starting"), "{message}");
-                assert!(message.contains("worker.startup_timeout"), "{message}");
-            }
-            other => panic!("{other:?}"),
-        }
+        let a = st.handle_event(signalled(prog, 15), clock.now());
+        let (kind, message) = failure(&a);
+        assert_eq!(kind, FailureKind::Timeout);
+        assert!(message.contains("within 60.0s of starting"), "{message}");
+        assert!(message.contains("worker.startup_timeout"), "{message}");
         if round < 3 {
             prog = spawned(&a)[0].0;
         } else {

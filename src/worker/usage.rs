@@ -34,15 +34,20 @@ pub fn from_rusage(ru: &libc::rusage) -> Usage {
     }
 }
 
+/// A positive `sysconf` value, or `fallback` when the system does not say.
+fn sysconf_or(name: libc::c_int, fallback: u64) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let value = unsafe { libc::sysconf(name) };
+    if value > 0 {
+        value as u64
+    } else {
+        fallback
+    }
+}
+
 /// Clock ticks per second for `/proc/<pid>/stat` times.
 fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
+    sysconf_or(libc::_SC_CLK_TCK, 100) as f64
 }
 
 /// What one `/proc/<pid>/stat` line says about resource use.
@@ -73,13 +78,7 @@ pub fn parse_stat(stat: &str) -> Option<StatReading> {
 }
 
 fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if size > 0 {
-        size as u64
-    } else {
-        4096
-    }
+    sysconf_or(libc::_SC_PAGESIZE, 4096)
 }
 
 /// Reads a small `/proc` file with one `read` (std's `read_to_string` probes files that report
