@@ -354,3 +354,106 @@ fn without_an_exit_reason_field_ends_are_told_by_exit_code() {
         Some(&(polls + 1))
     );
 }
+
+/// `blockorch status`'s LSF probe: one bjobs answers for the run's `lsf` workers (state and
+/// execution host); workers of other backends, or without a job id, get nothing.
+#[test]
+fn status_probe_reports_state_and_host_of_lsf_workers() {
+    use blockorch::backend::lsf::LsfProbe;
+    use blockorch::backend::slurm::CommandConfig;
+    use blockorch::ledger::WorkerEntry;
+    use blockorch::status::SchedulerProbe;
+
+    let mut run = run("probe", "sleep 30", LsfSettings::default());
+    let agents = run.launch(2);
+    run.wait(&agents, LIMIT, "running", all_running);
+    let entry = |backend: &str, job_id: Option<&str>| WorkerEntry {
+        worker_id: format!("w-{backend}-{job_id:?}"),
+        backend: backend.into(),
+        job_id: job_id.map(str::to_owned),
+        registered_us: 0,
+        ended: None,
+        task: Some(0),
+    };
+    let mut entries: Vec<WorkerEntry> = agents
+        .iter()
+        .map(|a| entry("lsf", a.job_id.as_deref()))
+        .collect();
+    entries.push(entry("slurm", agents[0].job_id.as_deref()));
+    entries.push(entry("lsf", None));
+    let refs: Vec<&WorkerEntry> = entries.iter().collect();
+    let calls_before = run.sim.calls("bjobs").len();
+    let mut probe = LsfProbe::new(CommandConfig {
+        env: run.sim.env(),
+        ..CommandConfig::default()
+    });
+    let seen = probe.states(&refs);
+    assert_eq!(run.sim.calls("bjobs").len(), calls_before + 1, "one bjobs");
+    for view in &seen[..2] {
+        let view = view.as_ref().expect("an lsf worker has a scheduler state");
+        assert_eq!(view.state, JobStatus::Running, "{view:?}");
+        assert!(
+            view.node.as_deref().is_some_and(|n| !n.is_empty()),
+            "{view:?}"
+        );
+    }
+    assert_eq!(seen[2], None, "a slurm worker is not LSF's");
+    assert_eq!(seen[3], None, "no job id");
+    run.backend.cancel(&agents).unwrap();
+    run.wait(&agents, LIMIT, "cancelled", all_ended);
+    let seen = probe.states(&refs);
+    assert!(
+        seen[..2]
+            .iter()
+            .all(|v| v.as_ref().is_some_and(|v| !v.state.is_alive())),
+        "{seen:?}"
+    );
+}
+
+/// `blockorch status` on a ledger whose live worker is an LSF job: the scheduler's state and
+/// host are shown next to the ledger's view.
+#[test]
+fn status_shows_what_lsf_says_about_live_workers() {
+    use blockorch::ledger::{ClaimOptions, Journal, Ledger, OrchestratorRecord};
+
+    let mut run = run("status", "sleep 30", LsfSettings::default());
+    let agents = run.launch(1);
+    run.wait(&agents, LIMIT, "running", all_running);
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("run.ledger");
+    let tasks = serde_json::json!({"tasks": [{"name": "t",
+        "total_roi": {"offset": [0], "shape": [10]},
+        "read_roi": {"offset": [0], "shape": [1]},
+        "write_roi": {"offset": [0], "shape": [1]},
+        "worker": {"command": ["true"]}}]});
+    let ledger = Ledger::create_or_open(&root, "h", &tasks).unwrap();
+    let owner = ledger.claim(&ClaimOptions::default()).unwrap();
+    let mut journal = Journal::start(&ledger, &owner).unwrap();
+    journal
+        .append(OrchestratorRecord::WorkerRegistered {
+            index: 0,
+            worker_id: agents[0].worker_id.clone(),
+            backend: "lsf".into(),
+            job_id: agents[0].job_id.clone(),
+            time_us: 1,
+        })
+        .unwrap();
+    journal.commit().unwrap();
+    owner.release().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .args(["status", "--json"])
+        .arg(&root)
+        .envs(run.sim.env())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let w = &doc["workers"]["workers"][0];
+    assert_eq!(w["scheduler_state"], "Running", "{w:#}");
+    assert!(w["node"].as_str().is_some_and(|n| !n.is_empty()), "{w:#}");
+    run.backend.cancel(&agents).unwrap();
+}

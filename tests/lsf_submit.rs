@@ -92,4 +92,18 @@ fn two_task_job_on_lsf_matches_the_local_backend() {
     );
     assert!(!sim.calls("bsub").is_empty());
     assert!(sim_bin().join("bsub").exists());
+    // `status` of the finished run asks LSF nothing: every worker ended in the ledger.
+    let bjobs_before = sim.calls("bjobs").len();
+    let status = Command::new(bin())
+        .args(["status", "task.ledger", "--json"])
+        .current_dir(&job.root)
+        .envs(sim.env())
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert_eq!(sim.calls("bjobs").len(), bjobs_before);
 }

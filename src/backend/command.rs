@@ -249,6 +249,18 @@ pub fn command_line(program: &str, args: &[String]) -> String {
         .join(" ")
 }
 
+/// The error and its causes, `: `-joined (what a scheduler command's failure says in full).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,7 @@
 //! `blockorch cancel`: cancel exactly the scheduler jobs of a run, read from the ledger's
 //! worker registry (never by name or user), and stop its orchestrator if it runs here.
 
+use crate::backend::command::error_chain;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
@@ -394,17 +395,6 @@ fn only_already_gone(stderr: &str) -> bool {
             .iter()
             .any(|p| l.contains(p))
         })
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -30,6 +30,6 @@ pub use model::{
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
-pub use scheduler::{scheduler_probe, NoScheduler, SchedulerProbe, SchedulerView};
+pub use scheduler::{scheduler_probe, EachScheduler, NoScheduler, SchedulerProbe, SchedulerView};
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};
 pub use tail::{read_tail, TailRead};

@@ -16,8 +16,8 @@ pub struct SchedulerView {
 
 /// Asks a scheduler about workers, one query for all of them.
 ///
-/// The SLURM backend provides the implementation for `slurm` workers (one `squeue` for every
-/// job id); until then, and for backends without a scheduler, [`NoScheduler`] answers `None`.
+/// The SLURM and LSF backends provide implementations for their workers (`SlurmProbe`,
+/// `LsfProbe`); for workers without a scheduler, [`NoScheduler`] answers `None`.
 pub trait SchedulerProbe {
     /// The scheduler's state of each worker in `workers` (same order); `None` when unknown
     /// or not a job of this scheduler.
@@ -34,11 +34,30 @@ impl SchedulerProbe for NoScheduler {
     }
 }
 
+/// Several probes asked in turn: each worker gets the first answer.
+pub struct EachScheduler(pub Vec<Box<dyn SchedulerProbe>>);
+
+impl SchedulerProbe for EachScheduler {
+    fn states(&mut self, workers: &[&WorkerEntry]) -> Vec<Option<SchedulerView>> {
+        let mut out = vec![None; workers.len()];
+        for probe in &mut self.0 {
+            for (slot, view) in out.iter_mut().zip(probe.states(workers)) {
+                if slot.is_none() {
+                    *slot = view;
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The probe `blockorch status` uses: SLURM answers for `slurm` workers (one `squeue`, and
-/// one `sacct` for jobs that left the queue; no call at all when the run has no SLURM worker);
-/// other workers keep `None`.
+/// one `sacct` for jobs that left the queue), LSF for `lsf` workers (one `bjobs`); neither is
+/// called when the run has no worker of its kind; other workers keep `None`.
 pub fn scheduler_probe() -> Box<dyn SchedulerProbe> {
-    Box::new(crate::backend::slurm::SlurmProbe::new(
-        crate::backend::slurm::CommandConfig::default(),
-    ))
+    let commands = crate::backend::command::CommandConfig::default;
+    Box::new(EachScheduler(vec![
+        Box::new(crate::backend::slurm::SlurmProbe::new(commands())),
+        Box::new(crate::backend::lsf::LsfProbe::new(commands())),
+    ]))
 }

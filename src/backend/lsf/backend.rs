@@ -4,16 +4,14 @@
 use super::array::{
     bparams_args, chunks, parse_max_job_array_size, ArrayChunk, DEFAULT_MAX_JOB_ARRAY_SIZE,
 };
-use super::bjobs::{
-    bjobs_args, bjobs_by_name_args, only_not_found, parse_bjobs, refuses_exit_reason, BjobsFormat,
-    BjobsOutput,
-};
+use super::bjobs::{bjobs_args, bjobs_by_name_args, BjobsFormat, BjobsOutput, BjobsQuery};
 use super::cancel::{bkill_batches, only_already_finished};
 use super::config::LsfConfig;
 use super::job_id::LsfJobId;
 use super::script::{render_script, RunParts, ScriptContext};
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub, SubmitError};
+use crate::backend::command::error_chain;
 use crate::backend::slurm::{CommandCounts, CommandRunner, EnvVar};
 use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
@@ -65,7 +63,7 @@ pub struct LsfBackend {
     /// Elements this backend asked bkill to end (to tell "cancelled by us" from others).
     cancelled: HashSet<LsfJobId>,
     warnings: Warnings,
-    format: BjobsFormat,
+    query: BjobsQuery,
     submissions: u64,
 }
 
@@ -80,7 +78,7 @@ impl LsfBackend {
             tracked: HashMap::new(),
             cancelled: HashSet::new(),
             warnings: Warnings::default(),
-            format: BjobsFormat::WithExitReason,
+            query: BjobsQuery::default(),
             submissions: 0,
         }
     }
@@ -261,28 +259,9 @@ impl LsfBackend {
         &mut self,
         args: impl Fn(BjobsFormat) -> Vec<String>,
     ) -> Result<BjobsOutput, BackendError> {
-        loop {
-            let out = self
-                .runner
-                .run("bjobs", &args(self.format), None)
-                .map_err(|e| BackendError::Query(error_chain(&e)))?;
-            if out.success() || only_not_found(&out.stdout, &out.stderr) {
-                return parse_bjobs(&out.stdout, &out.stderr, self.format)
-                    .map_err(|e| BackendError::Query(e.to_string()));
-            }
-            if self.format == BjobsFormat::WithExitReason
-                && refuses_exit_reason(&out.stdout, &out.stderr)
-            {
-                tracing::warn!(
-                    error = %out.describe(),
-                    "this LSF's bjobs has no exit_reason field; run-limit, memory-limit and \
-                     host failures are told apart by exit codes only from now on"
-                );
-                self.format = BjobsFormat::WithoutExitReason;
-                continue;
-            }
-            return Err(BackendError::Query(out.describe()));
-        }
+        self.query
+            .run(&mut self.runner, args)
+            .map_err(BackendError::Query)
     }
 
     fn update(&mut self, key: LsfJobId, status: JobStatus) {
@@ -293,18 +272,6 @@ impl LsfBackend {
         entry.status = status;
         entry.missing_since = None;
     }
-}
-
-/// The error and its causes, `: `-joined.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl Backend for LsfBackend {

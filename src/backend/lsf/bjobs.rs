@@ -11,6 +11,8 @@
 //! [`BjobsFormat`]).
 
 use super::job_id::LsfJobId;
+use crate::backend::command::error_chain;
+use crate::backend::command::CommandRunner;
 use thiserror::Error;
 
 /// The column separator asked for (never in an id, a state, a host name or a reason).
@@ -187,6 +189,54 @@ pub fn only_not_found(stdout: &str, stderr: &str) -> bool {
 /// True when bjobs refused the `exit_reason` field (an LSF older than the field).
 pub fn refuses_exit_reason(stdout: &str, stderr: &str) -> bool {
     stderr.contains("exit_reason") || stdout.contains("exit_reason")
+}
+
+/// Runs `bjobs` queries, falling back once (and for good) to [`BjobsFormat::WithoutExitReason`]
+/// on an LSF that refuses the `exit_reason` field. Shared by the backend's polls and
+/// `blockorch status`'s probe.
+#[derive(Clone, Copy, Debug)]
+pub struct BjobsQuery {
+    format: BjobsFormat,
+}
+
+impl Default for BjobsQuery {
+    fn default() -> Self {
+        BjobsQuery {
+            format: BjobsFormat::WithExitReason,
+        }
+    }
+}
+
+impl BjobsQuery {
+    /// Runs bjobs with the arguments `args` builds for the current format; "not found" alone
+    /// is an answer, not an error. The error says what bjobs printed.
+    pub fn run(
+        &mut self,
+        runner: &mut CommandRunner,
+        args: impl Fn(BjobsFormat) -> Vec<String>,
+    ) -> Result<BjobsOutput, String> {
+        loop {
+            let out = runner
+                .run("bjobs", &args(self.format), None)
+                .map_err(|e| error_chain(&e))?;
+            if out.success() || only_not_found(&out.stdout, &out.stderr) {
+                return parse_bjobs(&out.stdout, &out.stderr, self.format)
+                    .map_err(|e| e.to_string());
+            }
+            if self.format == BjobsFormat::WithExitReason
+                && refuses_exit_reason(&out.stdout, &out.stderr)
+            {
+                tracing::warn!(
+                    error = %out.describe(),
+                    "this LSF's bjobs has no exit_reason field; run-limit, memory-limit and \
+                     host failures are told apart by exit codes only from now on"
+                );
+                self.format = BjobsFormat::WithoutExitReason;
+                continue;
+            }
+            return Err(out.describe());
+        }
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod bjobs;
 mod cancel;
 mod config;
 mod job_id;
+mod probe;
 mod script;
 mod states;
 mod submit;
@@ -26,6 +27,7 @@ pub use bjobs::{
 pub use cancel::{bkill_batches, only_already_finished};
 pub use config::{LsfConfig, LsfTask};
 pub use job_id::LsfJobId;
+pub use probe::LsfProbe;
 pub use script::{
     quoted_resource, render_script, warning_minutes, ExtraOption, RunParts, ScriptContext,
     BUILTIN_TEMPLATE,

@@ -11,6 +11,7 @@ use super::script::{render_script, EnvVar, RunParts, ScriptContext};
 use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args, SubmitError};
+use crate::backend::command::error_chain;
 use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -259,18 +260,6 @@ impl SlurmBackend {
         entry.missing_since = None;
         status
     }
-}
-
-/// The error and its causes, `: `-joined.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl Backend for SlurmBackend {
