@@ -804,3 +804,33 @@ fn an_idle_fresh_program_does_not_eat_into_the_first_blocks_timeout() {
     let a = st.handle_event(Event::Tick, clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
 }
+
+#[test]
+fn blocks_behind_an_announced_exit_go_to_the_next_program() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(3);
+    let a = st.handle_event(
+        report(
+            prog,
+            r#"{"block_id":1,"status":"failed","error":"boom","exit":true}"#,
+        ),
+        clock.now(),
+    );
+    assert_eq!(failure(&a).0, FailureKind::BlockError);
+    assert!(a.contains(&Action::CloseStdin(prog)), "{a:?}");
+    assert!(started(&a).is_empty(), "nothing starts on a closing program: {a:?}");
+    clock.advance(Duration::from_millis(1));
+    let a = st.handle_event(
+        Event::Exited {
+            proc: prog,
+            exit: exit(Some(1), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert!(outcome(&a).is_none(), "an announced exit fails nothing more: {a:?}");
+    let new_prog = spawned(&a)[0].0;
+    assert_eq!(started(&a), [2]);
+    assert!(a.iter().any(
+        |x| matches!(x, Action::Send { proc, block, .. } if *proc == new_prog && block.block_id == 2)
+    ));
+}
