@@ -817,7 +817,10 @@ fn blocks_behind_an_announced_exit_go_to_the_next_program() {
     );
     assert_eq!(failure(&a).0, FailureKind::BlockError);
     assert!(a.contains(&Action::CloseStdin(prog)), "{a:?}");
-    assert!(started(&a).is_empty(), "nothing starts on a closing program: {a:?}");
+    assert!(
+        started(&a).is_empty(),
+        "nothing starts on a closing program: {a:?}"
+    );
     clock.advance(Duration::from_millis(1));
     let a = st.handle_event(
         Event::Exited {
@@ -827,7 +830,10 @@ fn blocks_behind_an_announced_exit_go_to_the_next_program() {
         },
         clock.now(),
     );
-    assert!(outcome(&a).is_none(), "an announced exit fails nothing more: {a:?}");
+    assert!(
+        outcome(&a).is_none(),
+        "an announced exit fails nothing more: {a:?}"
+    );
     let new_prog = spawned(&a)[0].0;
     assert_eq!(started(&a), [2]);
     assert!(a.iter().any(
