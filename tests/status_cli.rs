@@ -136,7 +136,9 @@ fn completed_run_counts_blocks_map_and_human_table() {
         let t = task(&s, name);
         assert_eq!(t["total"], *total, "{name}");
         assert_eq!(t["done"], *total, "{name}");
-        for k in ["skipped", "running", "failed", "orphaned", "pending"] {
+        for k in [
+            "skipped", "running", "queued", "failed", "orphaned", "pending",
+        ] {
             assert_eq!(t[k], 0, "{name} {k}");
         }
     }
@@ -244,8 +246,8 @@ fn completed_run_counts_blocks_map_and_human_table() {
     assert_eq!(
         header,
         [
-            "task", "progress", "total", "done", "skipped", "running", "failed", "orphaned",
-            "pending", "init", "rate/s", "ETA"
+            "task", "progress", "total", "done", "skipped", "running", "queued", "failed",
+            "orphaned", "pending", "init", "rate/s", "ETA"
         ]
     );
     for (i, (name, total)) in totals.iter().enumerate() {
@@ -258,6 +260,7 @@ fn completed_run_counts_blocks_map_and_human_table() {
                 "100.0%",
                 &n,
                 &n,
+                "0",
                 "0",
                 "0",
                 "0",
@@ -451,4 +454,79 @@ fn default_ledger_discovery_and_bad_ledgers_are_clear_errors() {
     assert!(stderr(&out).contains("ledger missing.ledger does not exist"));
     let out = blockorch(d, &["status", "b.ledger", "--index", "3"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// Blocks assigned beyond one per slot of a live worker are shown as queued, not running;
+/// blocks of a worker without a Hello (still starting) are all queued.
+#[test]
+fn assigned_blocks_beyond_the_slots_are_queued() {
+    use blockorch::ledger::{LogWriter, OutboxRecord};
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("run.ledger");
+    let tasks = json!({"tasks": [{"name": "t",
+        "total_roi": {"offset": [0], "shape": [20]},
+        "read_roi": {"offset": [0], "shape": [1]},
+        "write_roi": {"offset": [0], "shape": [1]},
+        "read_write_conflict": false,
+        "worker": {"command": ["true"]}}]});
+    let ledger = Ledger::create_or_open(&root, "h", &tasks).unwrap();
+    let owner = ledger.claim(&ClaimOptions::default()).unwrap();
+    let mut journal = Journal::start(&ledger, &owner).unwrap();
+    for (index, id) in ["w-live", "w-starting"].into_iter().enumerate() {
+        journal
+            .append(OrchestratorRecord::WorkerRegistered {
+                index: index as u32,
+                worker_id: id.into(),
+                backend: "local".into(),
+                job_id: None,
+                time_us: 1,
+            })
+            .unwrap();
+    }
+    // 5 blocks to the live worker (2 slots), 3 to the one still starting.
+    for block in 0..8u64 {
+        journal
+            .append(OrchestratorRecord::Assigned {
+                task: 0,
+                block,
+                attempt: 1,
+                worker: u32::from(block >= 5),
+                time_us: 2,
+            })
+            .unwrap();
+    }
+    journal.commit().unwrap();
+    let outbox = root.join("workers/w-live/outbox.log");
+    std::fs::create_dir_all(outbox.parent().unwrap()).unwrap();
+    let mut w = LogWriter::<OutboxRecord>::open_append(&outbox).unwrap();
+    w.append(&OutboxRecord::Hello {
+        worker_id: "w-live".into(),
+        host: "h".into(),
+        pid: 1,
+        backend_job: None,
+        slots: 2,
+        time_us: blockorch::ledger::now_us(),
+    })
+    .unwrap();
+    w.commit().unwrap();
+    let out = blockorch(dir.path(), &["status", "--json", "run.ledger"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = task(&s, "t");
+    assert_eq!(
+        (t["running"].as_u64(), t["queued"].as_u64()),
+        (Some(2), Some(6)),
+        "{t}"
+    );
+    assert_eq!(t["pending"], 12);
+    let human = blockorch(dir.path(), &["status", "run.ledger"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("t "))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(&row[5..7], ["2", "6"], "{text}");
+    drop(owner);
 }

@@ -62,12 +62,13 @@ impl Progress {
         }
     }
 
-    /// Shows the current counts (cheap; call every iteration).
-    pub fn update(&mut self, counts: &[PhaseCounts]) {
+    /// Shows the current counts (cheap; call every iteration). `occupied[t]`: blocks of task
+    /// `t` that hold a worker slot (the rest of its handed-out blocks wait in queues).
+    pub fn update(&mut self, counts: &[PhaseCounts], occupied: &[u64]) {
         if let Some((_, bars)) = &self.bars {
-            for (bar, c) in bars.iter().zip(counts) {
+            for ((bar, c), &slots) in bars.iter().zip(counts).zip(occupied) {
                 bar.set_position(c.done + c.skipped);
-                let mut msg = format!("{} running", c.running);
+                let mut msg = running_and_queued(c.running, slots);
                 if c.failed + c.orphaned > 0 {
                     msg.push_str(&format!(", {} failed, {} orphaned", c.failed, c.orphaned));
                 }
@@ -77,7 +78,7 @@ impl Progress {
         if let Some(every) = self.plain_every {
             if self.last_plain.elapsed() >= every {
                 self.last_plain = Instant::now();
-                for line in self.plain_lines(counts) {
+                for line in self.plain_lines(counts, occupied) {
                     eprintln!("{line}");
                 }
             }
@@ -85,13 +86,14 @@ impl Progress {
     }
 
     /// One line per task: done/total, rate and ETA since this run started.
-    pub fn plain_lines(&self, counts: &[PhaseCounts]) -> Vec<String> {
+    pub fn plain_lines(&self, counts: &[PhaseCounts], occupied: &[u64]) -> Vec<String> {
         let secs = self.started.elapsed().as_secs_f64().max(1e-3);
         self.names
             .iter()
             .zip(counts)
             .zip(&self.start_settled)
-            .map(|((name, c), start)| {
+            .zip(occupied)
+            .map(|(((name, c), start), &slots)| {
                 let finished = c.done + c.skipped;
                 let rate = (finished.saturating_sub(*start)) as f64 / secs;
                 let left = c.total - c.settled();
@@ -103,8 +105,8 @@ impl Progress {
                     "eta ?".to_string()
                 };
                 format!(
-                    "{name}: {finished}/{} done ({} skipped), {} running, {} failed, {} orphaned, {rate:.1} blocks/s, {eta}",
-                    c.total, c.skipped, c.running, c.failed, c.orphaned
+                    "{name}: {finished}/{} done ({} skipped), {}, {} failed, {} orphaned, {rate:.1} blocks/s, {eta}",
+                    c.total, c.skipped, running_and_queued(c.running, slots), c.failed, c.orphaned
                 )
             })
             .collect()
@@ -118,5 +120,27 @@ impl Progress {
             }
             let _ = multi.clear();
         }
+    }
+}
+
+/// `3 running` or `2 running, 40 queued`: of `handed_out` blocks, those beyond the `occupied`
+/// slots wait in the workers' queues.
+fn running_and_queued(handed_out: u64, occupied: u64) -> String {
+    let running = handed_out.min(occupied);
+    match handed_out - running {
+        0 => format!("{running} running"),
+        queued => format!("{running} running, {queued} queued"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::running_and_queued;
+
+    #[test]
+    fn blocks_beyond_the_occupied_slots_are_queued() {
+        assert_eq!(running_and_queued(3, 4), "3 running");
+        assert_eq!(running_and_queued(42, 2), "2 running, 40 queued");
+        assert_eq!(running_and_queued(5, 0), "0 running, 5 queued");
     }
 }

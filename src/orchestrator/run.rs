@@ -102,6 +102,18 @@ impl Run {
         }
     }
 
+    /// Per task, how many handed-out blocks can be running now: at most one per slot of the
+    /// agents that started (the rest wait in their queues).
+    fn occupied_slots(&self) -> Vec<u64> {
+        let mut out = vec![0u64; self.tasks.len()];
+        for agent in self.agents.iter().filter(|a| a.said_hello && !a.retired) {
+            if let Some(n) = out.get_mut(agent.task()) {
+                *n += (agent.in_flight.len() as u64).min(u64::from(agent.slots));
+            }
+        }
+        out
+    }
+
     /// Drives the run to its end and reports how it went.
     pub fn drive(mut self) -> Result<RunReport, OrchestratorError> {
         let mut sleep = Duration::from_millis(1);
@@ -111,7 +123,8 @@ impl Run {
             }
             let busy = self.step()?;
             let counts = self.counts();
-            self.progress.update(&counts);
+            let occupied = self.occupied_slots();
+            self.progress.update(&counts, &occupied);
             if self.ready.all_settled() && !self.any_init_running() {
                 return self.finish();
             }

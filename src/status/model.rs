@@ -86,8 +86,12 @@ pub struct BlockCounts {
     pub done: u64,
     /// Found already done by the task's check.
     pub skipped: u64,
-    /// Assigned to a worker and not reported yet.
+    /// Assigned to a worker and running: at most one per slot of each worker that has not
+    /// ended (see `queued`).
     pub running: u64,
+    /// Assigned to a worker and not started yet: beyond one per slot, they wait in the
+    /// worker's queue (or its program's stdin).
+    pub queued: u64,
     /// The last attempt failed (while the run is live, some are retried).
     pub failed: u64,
     /// Depend (transitively) on a failed block: will not run in this run.
@@ -103,14 +107,15 @@ impl BlockCounts {
         self.done += other.done;
         self.skipped += other.skipped;
         self.running += other.running;
+        self.queued += other.queued;
         self.failed += other.failed;
         self.orphaned += other.orphaned;
         self.pending += other.pending;
     }
 
-    /// Blocks that may still run: pending and running.
+    /// Blocks that may still run: pending, queued and running.
     pub fn remaining(&self) -> u64 {
-        self.pending + self.running
+        self.pending + self.queued + self.running
     }
 
     /// Done or skipped, as a fraction of the total (1 for an empty task).

@@ -269,8 +269,8 @@ fn owner_line(owner: Option<&OwnerReport>, now_us: u64) -> String {
 
 fn task_table(out: &mut String, r: &StatusReport) {
     let header = [
-        "task", "progress", "total", "done", "skipped", "running", "failed", "orphaned", "pending",
-        "init", "rate/s", "ETA",
+        "task", "progress", "total", "done", "skipped", "running", "queued", "failed", "orphaned",
+        "pending", "init", "rate/s", "ETA",
     ];
     let mut rows: Vec<Vec<String>> = r.tasks.iter().map(task_row).collect();
     if r.tasks.len() > 1 {
@@ -282,10 +282,10 @@ fn task_table(out: &mut String, r: &StatusReport) {
             eta_s: r.totals.eta_s,
         };
         let mut row = task_row(&all);
-        row[9] = String::new();
+        row[10] = String::new();
         rows.push(row);
     }
-    table(out, &header, &rows, &[0, 9]);
+    table(out, &header, &rows, &[0, 10]);
     if let Some(w) = r.totals.rate_window_s {
         let _ = writeln!(
             out,
@@ -310,6 +310,7 @@ fn task_row(t: &TaskStatus) -> Vec<String> {
         c.done.to_string(),
         c.skipped.to_string(),
         c.running.to_string(),
+        c.queued.to_string(),
         c.failed.to_string(),
         c.orphaned.to_string(),
         c.pending.to_string(),
@@ -532,7 +533,8 @@ mod tests {
             total: 1000,
             done: 600,
             skipped: 20,
-            running: 4,
+            running: 2,
+            queued: 2,
             failed: 1,
             orphaned: 3,
             pending: 372,
@@ -610,10 +612,10 @@ mod tests {
 ledger  /scratch/run.ledger
 owner   pid 777 on login1 (epoch 2), since 2023-11-14 22:13:20 UTC, heartbeat 2s ago: alive
 
-task     progress  total  done  skipped  running  failed  orphaned  pending  init    rate/s    ETA
-predict     62.0%   1000   600       20        4       1         3      372  ok         2.5  2m30s
-relabel      0.0%    500     0        0        0       0         0      500  FAILED       0      -
-all         41.3%   1500   600       20        4       1         3      872             2.5  5m50s
+task     progress  total  done  skipped  running  queued  failed  orphaned  pending  init    rate/s    ETA
+predict     62.0%   1000   600       20        2       2       1         3      372  ok         2.5  2m30s
+relabel      0.0%    500     0        0        0       0       0         0      500  FAILED       0      -
+all         41.3%   1500   600       20        2       2       1         3      872             2.5  5m50s
 rates over the last 5m00s
 init of task relabel failed: No such file: seg.zarr
 

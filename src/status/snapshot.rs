@@ -140,7 +140,8 @@ impl LedgerSnapshot {
         let owner = self.owner_report();
         let mut tasks = Vec::with_capacity(self.plan.len());
         let mut totals = Totals::default();
-        for t in 0..self.plan.len() {
+        let occupied = self.occupied_slots();
+        for (t, &occupied) in occupied.iter().enumerate() {
             let c = state.task(t as u32).map(|s| s.counts()).unwrap_or_default();
             let total = u64::try_from(self.plan.task(t).num_blocks()).unwrap_or(u64::MAX);
             let orphaned = self.ready.as_ref().map_or(0, |r| r.counts(t).orphaned);
@@ -149,7 +150,8 @@ impl LedgerSnapshot {
                 total,
                 done: c.done,
                 skipped: c.skipped,
-                running: c.assigned,
+                running: c.assigned.min(occupied),
+                queued: c.assigned.saturating_sub(occupied),
                 failed: c.failed,
                 orphaned,
                 pending: total.saturating_sub(settled),
@@ -163,7 +165,7 @@ impl LedgerSnapshot {
                 eta_s: None,
             });
         }
-        let running = totals.counts.running;
+        let running = totals.counts.running + totals.counts.queued;
         let run_over = match &owner {
             None => true,
             Some(o) => match o.state {
@@ -264,6 +266,29 @@ impl LedgerSnapshot {
             state,
             run_end,
         })
+    }
+
+    /// Per task, how many assigned blocks can be running: at most one per slot of each worker
+    /// that has not ended.
+    fn occupied_slots(&self) -> Vec<u64> {
+        let mut out = vec![0u64; self.plan.len()];
+        for w in &self.view.workers {
+            let status = self.worker_status(w);
+            if status.state == WorkerState::Ended {
+                continue;
+            }
+            let mut free = u64::from(status.slots.unwrap_or(0));
+            for &(t, _, _) in &w.assigned {
+                if free == 0 {
+                    break;
+                }
+                if let Some(n) = out.get_mut(t as usize) {
+                    *n += 1;
+                    free -= 1;
+                }
+            }
+        }
+        out
     }
 
     fn worker_table(&self, probe: &mut dyn SchedulerProbe) -> WorkerTable {
