@@ -5,9 +5,9 @@
 //!   descendants.
 //! - Persistent programs ([`ProgramMeter`]): CPU seconds are the change, since the previous
 //!   block's report, of `utime + stime + cutime + cstime` in `/proc/<pid>/stat` (summed over
-//!   the live descendants too once the program was seen with children, found through
-//!   `/proc/<p>/task/<p>/children`). Peak RSS is the program's `VmHWM` (`/proc/<pid>/status`),
-//!   reset after each reading (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it,
+//!   the live descendants too once the program was seen with children — the children of every
+//!   thread, `/proc/<p>/task/*/children`). Peak RSS is the program's `VmHWM`
+//!   (`/proc/<pid>/status`), reset after each reading (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it,
 //!   read after every block of 5 ms or more and at least every 100 ms; a shorter block in
 //!   between gets the resident size at its report (`/proc/<pid>/stat`), so sub-millisecond
 //!   blocks cost one `pread` each.
@@ -102,21 +102,26 @@ fn read_proc(path: &str) -> Option<String> {
     String::from_utf8(buf).ok()
 }
 
-/// The process `pid` and its live descendants (best effort, at most a few thousand). Children
-/// are found through each process's main thread (`/proc/<p>/task/<p>/children`): one read per
-/// process instead of a directory listing per block; children started by other threads of a
-/// multi-threaded program are missed until they are waited for (then they count as cutime).
+/// The process `pid` and its live descendants (best effort, at most a few thousand), found
+/// through every thread's `/proc/<p>/task/<t>/children` (children started by any thread of a
+/// multi-threaded program count). Only taken on a program's full readings.
 fn descendants(pid: i32) -> Vec<i32> {
     let mut out = vec![pid];
     let mut next = 0;
     while next < out.len() && out.len() < 4096 {
         let p = out[next];
         next += 1;
-        if let Some(text) = read_proc(&format!("/proc/{p}/task/{p}/children")) {
-            out.extend(
-                text.split_whitespace()
-                    .filter_map(|c| c.parse::<i32>().ok()),
-            );
+        let Ok(threads) = fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for thread in threads.flatten() {
+            let children = thread.path().join("children");
+            if let Some(text) = children.to_str().and_then(read_proc) {
+                out.extend(
+                    text.split_whitespace()
+                        .filter_map(|c| c.parse::<i32>().ok()),
+                );
+            }
         }
     }
     out
@@ -314,6 +319,35 @@ mod tests {
             assert!(usage.cpu_seconds.unwrap() < 0.1, "{usage:?}");
             assert!(usage.peak_rss_bytes.unwrap() > 1 << 20, "{usage:?}");
         }
+    }
+
+    #[test]
+    fn children_of_any_thread_are_descendants() {
+        // A Python program whose second thread starts a child process.
+        let script = "import subprocess, threading, time\n\
+                      t = threading.Thread(target=lambda: subprocess.run(['sleep', '5']))\n\
+                      t.start(); t.join()";
+        let mut program = std::process::Command::new("python3")
+            .args(["-c", script])
+            .spawn()
+            .unwrap();
+        let pid = program.id() as i32;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut found = descendants(pid);
+        while found.len() < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            found = descendants(pid);
+        }
+        let _ = program.kill();
+        let _ = program.wait();
+        for child in &found[1..] {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(*child, libc::SIGKILL) };
+        }
+        assert!(
+            found.len() >= 2,
+            "the sleep started by a thread was not found: {found:?}"
+        );
     }
 
     #[test]
