@@ -4,6 +4,7 @@
 //! whether they are alive (one query per poll for the whole run) and cancels them. Everything
 //! about blocks goes through the ledger, never through the backend.
 
+pub mod agent_command;
 mod array_chunk;
 pub mod command;
 mod job_state;

@@ -11,8 +11,9 @@ use super::job_id::LsfJobId;
 use super::script::{render_script, RunParts, ScriptContext};
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub, SubmitError};
+use crate::backend::agent_command::AgentCommand;
 use crate::backend::command::error_chain;
-use crate::backend::slurm::{CommandCounts, CommandRunner, EnvVar};
+use crate::backend::slurm::{CommandCounts, CommandRunner};
 use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
 use crate::template::shell_quote;
@@ -157,22 +158,12 @@ impl LsfBackend {
             launch_error(format!("no LSF settings for task number {}", request.task))
         })?;
         let log_dir = log_dir(&request.ledger, &request.task_name);
-        let env = self
-            .config
-            .env_passthrough
-            .iter()
-            .filter_map(|name| {
-                let value = self
-                    .config
-                    .commands
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| std::env::var(name).ok())?;
-                EnvVar::new(name, &value)
-            })
-            .collect();
+        let agent = AgentCommand::for_request(
+            &self.config.blockorch,
+            request,
+            &self.config.env_passthrough,
+            &self.config.commands.env,
+        );
         let context = ScriptContext::new(
             &task.settings,
             RunParts {
@@ -181,12 +172,7 @@ impl LsfBackend {
                 log_dir: &log_dir,
                 workdir: &request.workdir,
                 signal_grace_seconds: self.config.signal_grace.as_secs(),
-                blockorch: &self.config.blockorch,
-                ledger: &request.ledger,
-                task: &request.task_name,
-                slots: request.slots_per_agent.max(1),
-                epoch: request.epoch,
-                env,
+                agent,
             },
         );
         let script = render_script(task.template.as_deref(), &context)

@@ -2,7 +2,9 @@
 //! with the built-in template (`templates/lsf.bsub`) or the task's own.
 
 use super::array::ArrayChunk;
-use crate::backend::slurm::EnvVar;
+use crate::backend::agent_command::AgentCommand;
+#[cfg(test)]
+use crate::backend::agent_command::EnvVar;
 use crate::task::{LsfSettings, LsfWalltime};
 use crate::template::{render_file, render_str, TemplateError};
 use serde::Serialize;
@@ -76,18 +78,10 @@ pub struct ScriptContext {
     /// many seconds before the run limit (the warning lead plus 30 s, as LSF checks limits
     /// periodically and may send the warning that much early).
     pub deadline_margin_seconds: u64,
-    /// Absolute path of the blockorch binary.
-    pub blockorch: String,
-    /// The ledger directory.
-    pub ledger: String,
-    /// The task name.
-    pub task: String,
-    /// Worker program slots per agent (`--slots`).
-    pub slots: u32,
-    /// The orchestrator's ownership epoch.
-    pub epoch: u64,
-    /// Environment to export before starting the agent.
-    pub env: Vec<EnvVar>,
+    /// The agent's command line and environment (`blockorch`, `ledger`, `task`, `slots`,
+    /// `epoch`, `env`).
+    #[serde(flatten)]
+    pub agent: AgentCommand,
 }
 
 /// The parts of a context that come from the run rather than the task's settings.
@@ -103,18 +97,8 @@ pub struct RunParts<'a> {
     pub workdir: &'a Path,
     /// SIGTERM lead time in seconds (rounded up to minutes).
     pub signal_grace_seconds: u64,
-    /// The blockorch binary.
-    pub blockorch: &'a Path,
-    /// The ledger.
-    pub ledger: &'a Path,
-    /// The task name.
-    pub task: &'a str,
-    /// Slots per agent.
-    pub slots: u32,
-    /// Owner epoch.
-    pub epoch: u64,
-    /// Environment to export.
-    pub env: Vec<EnvVar>,
+    /// The agent to start.
+    pub agent: AgentCommand,
 }
 
 /// The `-R` string for `settings` (see [`ScriptContext::resource_requirement`]).
@@ -207,12 +191,7 @@ impl ScriptContext {
                 settings.walltime.as_ref(),
             ) * 60
                 + 30,
-            blockorch: text(run.blockorch),
-            ledger: text(run.ledger),
-            task: run.task.to_owned(),
-            slots: run.slots,
-            epoch: run.epoch,
-            env: run.env,
+            agent: run.agent,
         }
     }
 }
@@ -246,12 +225,14 @@ mod tests {
                 log_dir: Path::new("/ledger/logs/lsf/seg"),
                 workdir: Path::new("/data/my project"),
                 signal_grace_seconds: 120,
-                blockorch: Path::new("/opt/bin/blockorch"),
-                ledger: Path::new("/ledger"),
-                task: "seg",
-                slots: 1,
-                epoch: 3,
-                env: vec![EnvVar::new("RUST_LOG", "info,blockorch=debug").unwrap()],
+                agent: AgentCommand {
+                    blockorch: "/opt/bin/blockorch".into(),
+                    ledger: "/ledger".into(),
+                    task: "seg".into(),
+                    slots: 1,
+                    epoch: 3,
+                    env: vec![EnvVar::new("RUST_LOG", "info,blockorch=debug").unwrap()],
+                },
             },
         )
     }

@@ -7,10 +7,11 @@ use super::command::{command_line, CommandCounts, CommandRunner};
 use super::config::{signal_lead, SlurmConfig};
 use super::job_id::{base_id, element_key};
 use super::sacct::{self, parse_sacct, sacct_args};
-use super::script::{render_script, EnvVar, RunParts, ScriptContext};
+use super::script::{render_script, RunParts, ScriptContext};
 use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args, SubmitError};
+use crate::backend::agent_command::AgentCommand;
 use crate::backend::command::error_chain;
 use crate::backend::DrySubmission;
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
@@ -144,22 +145,12 @@ impl SlurmBackend {
             ))
         })?;
         let log_dir = log_dir(&request.ledger, &request.task_name);
-        let env = self
-            .config
-            .env_passthrough
-            .iter()
-            .filter_map(|name| {
-                let value = self
-                    .config
-                    .commands
-                    .env
-                    .iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| std::env::var(name).ok())?;
-                EnvVar::new(name, &value)
-            })
-            .collect();
+        let agent = AgentCommand::for_request(
+            &self.config.blockorch,
+            request,
+            &self.config.env_passthrough,
+            &self.config.commands.env,
+        );
         let context = ScriptContext::new(
             &task.settings,
             RunParts {
@@ -173,12 +164,7 @@ impl SlurmBackend {
                 )
                 .as_secs(),
                 requeue: self.config.requeue,
-                blockorch: &self.config.blockorch,
-                ledger: &request.ledger,
-                task: &request.task_name,
-                slots: request.slots_per_agent.max(1),
-                epoch: request.epoch,
-                env,
+                agent,
             },
         );
         let script = render_script(task.template.as_deref(), &context)

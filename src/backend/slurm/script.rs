@@ -1,6 +1,8 @@
 //! The job script of one array submission: the typed context the template sees, and rendering
 //! with the built-in template (`templates/slurm.sbatch`) or the task's own.
 
+use crate::backend::agent_command::AgentCommand;
+pub use crate::backend::agent_command::EnvVar;
 use crate::task::SlurmSettings;
 use crate::template::{render_file, render_str, TemplateError};
 use serde::Serialize;
@@ -11,27 +13,6 @@ pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch
 
 /// How the built-in template is named in error messages.
 pub const BUILTIN_TEMPLATE_NAME: &str = "templates/slurm.sbatch (built in)";
-
-/// One environment variable exported by the script.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct EnvVar {
-    /// Name (`[A-Za-z_][A-Za-z0-9_]*`, checked by [`EnvVar::new`]).
-    pub name: String,
-    /// Value (shell-quoted by the template).
-    pub value: String,
-}
-
-impl EnvVar {
-    /// A variable, `None` if `name` is not a valid shell variable name.
-    pub fn new(name: &str, value: &str) -> Option<EnvVar> {
-        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        valid.then(|| EnvVar {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        })
-    }
-}
 
 /// Everything a SLURM job-script template can use (documented in `docs/slurm.md` and at the
 /// top of `templates/slurm.sbatch`).
@@ -67,18 +48,10 @@ pub struct ScriptContext {
     pub signal_grace_seconds: u64,
     /// Whether SLURM may requeue the job (`--requeue`) instead of `--no-requeue`.
     pub requeue: bool,
-    /// Absolute path of the blockorch binary.
-    pub blockorch: String,
-    /// The ledger directory.
-    pub ledger: String,
-    /// The task name.
-    pub task: String,
-    /// Worker program slots per agent (`--slots`).
-    pub slots: u32,
-    /// The orchestrator's ownership epoch.
-    pub epoch: u64,
-    /// Environment to export before starting the agent.
-    pub env: Vec<EnvVar>,
+    /// The agent's command line and environment (`blockorch`, `ledger`, `task`, `slots`,
+    /// `epoch`, `env`).
+    #[serde(flatten)]
+    pub agent: AgentCommand,
 }
 
 /// The parts of a context that come from the run rather than the task's settings.
@@ -96,18 +69,8 @@ pub struct RunParts<'a> {
     pub signal_grace_seconds: u64,
     /// Requeue on node failure.
     pub requeue: bool,
-    /// The blockorch binary.
-    pub blockorch: &'a Path,
-    /// The ledger.
-    pub ledger: &'a Path,
-    /// The task name.
-    pub task: &'a str,
-    /// Slots per agent.
-    pub slots: u32,
-    /// Owner epoch.
-    pub epoch: u64,
-    /// Environment to export.
-    pub env: Vec<EnvVar>,
+    /// The agent to start.
+    pub agent: AgentCommand,
 }
 
 impl ScriptContext {
@@ -134,12 +97,7 @@ impl ScriptContext {
                 .collect(),
             signal_grace_seconds: run.signal_grace_seconds,
             requeue: run.requeue,
-            blockorch: text(run.blockorch),
-            ledger: text(run.ledger),
-            task: run.task.to_owned(),
-            slots: run.slots,
-            epoch: run.epoch,
-            env: run.env,
+            agent: run.agent,
         }
     }
 }
@@ -174,12 +132,14 @@ mod tests {
                 workdir: Path::new("/data/my project"),
                 signal_grace_seconds: 120,
                 requeue: false,
-                blockorch: Path::new("/opt/bin/blockorch"),
-                ledger: Path::new("/ledger"),
-                task: "seg",
-                slots: 1,
-                epoch: 3,
-                env: vec![EnvVar::new("SLURM_CONF", "/etc/slurm/slurm.conf").unwrap()],
+                agent: AgentCommand {
+                    blockorch: "/opt/bin/blockorch".into(),
+                    ledger: "/ledger".into(),
+                    task: "seg".into(),
+                    slots: 1,
+                    epoch: 3,
+                    env: vec![EnvVar::new("SLURM_CONF", "/etc/slurm/slurm.conf").unwrap()],
+                },
             },
         )
     }
