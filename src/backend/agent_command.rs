@@ -76,6 +76,20 @@ impl AgentCommand {
     }
 }
 
+/// The agent of the script-template tests: `/opt/bin/blockorch` on `/ledger`, task `seg`,
+/// one slot, epoch 3, exporting `env`.
+#[cfg(test)]
+pub(crate) fn test_agent(env: Vec<EnvVar>) -> AgentCommand {
+    AgentCommand {
+        blockorch: "/opt/bin/blockorch".into(),
+        ledger: "/ledger".into(),
+        task: "seg".into(),
+        slots: 1,
+        epoch: 3,
+        env,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

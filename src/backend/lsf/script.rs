@@ -225,14 +225,11 @@ mod tests {
                 log_dir: Path::new("/ledger/logs/lsf/seg"),
                 workdir: Path::new("/data/my project"),
                 signal_grace_seconds: 120,
-                agent: AgentCommand {
-                    blockorch: "/opt/bin/blockorch".into(),
-                    ledger: "/ledger".into(),
-                    task: "seg".into(),
-                    slots: 1,
-                    epoch: 3,
-                    env: vec![EnvVar::new("RUST_LOG", "info,blockorch=debug").unwrap()],
-                },
+                agent: crate::backend::agent_command::test_agent(vec![EnvVar::new(
+                    "RUST_LOG",
+                    "info,blockorch=debug",
+                )
+                .unwrap()]),
             },
         )
     }

@@ -132,14 +132,11 @@ mod tests {
                 workdir: Path::new("/data/my project"),
                 signal_grace_seconds: 120,
                 requeue: false,
-                agent: AgentCommand {
-                    blockorch: "/opt/bin/blockorch".into(),
-                    ledger: "/ledger".into(),
-                    task: "seg".into(),
-                    slots: 1,
-                    epoch: 3,
-                    env: vec![EnvVar::new("SLURM_CONF", "/etc/slurm/slurm.conf").unwrap()],
-                },
+                agent: crate::backend::agent_command::test_agent(vec![EnvVar::new(
+                    "SLURM_CONF",
+                    "/etc/slurm/slurm.conf",
+                )
+                .unwrap()]),
             },
         )
     }
