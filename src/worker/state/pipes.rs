@@ -48,6 +48,7 @@ impl AgentState {
             wants.retain(|w| w.2 > 0);
         }
     }
+
     /// Starts the next block waiting in the stdin of slot `i`'s program, once the one before
     /// it was reported (the program takes it up right away).
     pub(super) fn advance_pipe(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
@@ -64,6 +65,7 @@ impl AgentState {
         out.push(started(&job, i, now));
         slot.attempt = Some(Attempt::new(job, Phase::Run(proc), now.at, now.unix_us));
     }
+
     /// Blocks that were waiting in the stdin of slot `i`'s ended program: queued again in
     /// their order (they never started), or given back when the agent no longer runs its
     /// queue.

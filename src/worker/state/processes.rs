@@ -4,6 +4,20 @@
 use super::*;
 
 impl AgentState {
+    /// The slot whose persistent program is `proc`.
+    fn program_slot(&self, proc: ProcId) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.program.proc() == Some(proc))
+    }
+
+    /// The slot whose attempt waits for the process `proc` (check or per-block process).
+    fn attempt_slot(&self, proc: ProcId) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|s| s.attempt.as_ref().is_some_and(|a| a.phase.proc() == proc))
+    }
+
     /// The program finished starting: the block it was handed (if any) starts its timeout
     /// clock now, since it was not running while the program loaded.
     pub(super) fn on_ready(&mut self, proc: ProcId, now: Now) {
@@ -24,6 +38,7 @@ impl AgentState {
             }
         }
     }
+
     pub(super) fn on_report(
         &mut self,
         proc: ProcId,
@@ -80,6 +95,7 @@ impl AgentState {
         }
         self.advance_pipe(i, now, out);
     }
+
     pub(super) fn on_exited(
         &mut self,
         proc: ProcId,
@@ -88,19 +104,11 @@ impl AgentState {
         now: Now,
         out: &mut Vec<Action>,
     ) {
-        if let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.program.proc() == Some(proc))
-        {
+        if let Some(i) = self.program_slot(proc) {
             self.program_ended(i, proc, Some(exit), tail, now, out);
             return;
         }
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.attempt.as_ref().is_some_and(|a| a.phase.proc() == proc))
-        else {
+        let Some(i) = self.attempt_slot(proc) else {
             return;
         };
         let has_check = self.policy.has_check;
@@ -157,6 +165,7 @@ impl AgentState {
             }
         }
     }
+
     /// The persistent program of slot `i` ended (`exit` is `None` if it never started or we
     /// stopped waiting for it).
     pub(super) fn program_ended(
@@ -204,6 +213,7 @@ impl AgentState {
             self.ensure_program(i, now, out);
         }
     }
+
     /// Counts a program crash on slot `i` (`last` says how it ended); gives up (true) after
     /// too many in a row.
     pub(super) fn count_crash(
@@ -225,6 +235,7 @@ impl AgentState {
         self.escalate(Shutdown::GaveUp(why), now, out);
         true
     }
+
     pub(super) fn on_spawn_failed(
         &mut self,
         proc: ProcId,
@@ -232,18 +243,10 @@ impl AgentState {
         now: Now,
         out: &mut Vec<Action>,
     ) {
-        if let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.program.proc() == Some(proc))
-        {
+        if let Some(i) = self.program_slot(proc) {
             return self.program_ended(i, proc, None, error, now, out);
         }
-        let Some(i) = self
-            .slots
-            .iter()
-            .position(|s| s.attempt.as_ref().is_some_and(|a| a.phase.proc() == proc))
-        else {
+        let Some(i) = self.attempt_slot(proc) else {
             return;
         };
         let Some(phase) = self.slots[i].attempt.as_ref().map(|a| a.phase) else {

@@ -12,6 +12,7 @@ impl AgentState {
             self.policy.deadline_margin,
         )
     }
+
     pub(super) fn walltime_message(&self) -> String {
         let mean = self
             .durations
@@ -24,6 +25,7 @@ impl AgentState {
             self.policy.deadline_margin.as_secs()
         )
     }
+
     pub(super) fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
         let due = self
             .last_heartbeat
@@ -88,6 +90,7 @@ impl AgentState {
             self.escalate(Shutdown::Walltime(why), now, out);
         }
     }
+
     /// Whether the attempt on slot `i` ran out of time, and how. While the slot's program is
     /// fresh (it has neither said it is ready nor reported a block), the attempt may also use
     /// the program's start-up allowance: it is overdue only once both the start-up limit
@@ -107,6 +110,7 @@ impl AgentState {
         let limit = self.policy.timeout?;
         block_over(limit).then_some(KillReason::Timeout)
     }
+
     pub(super) fn finalize_kill(
         &mut self,
         i: usize,
