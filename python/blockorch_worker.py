@@ -37,6 +37,7 @@ import atexit
 import json
 import os
 import sys
+import time
 import traceback
 
 __all__ = ["Roi", "Block", "blocks", "run", "block_from_env", "report"]
@@ -148,6 +149,7 @@ def report(block_id, error=None, exiting=False):
     message = {"block_id": int(block_id), "status": "done"}
     if error is not None:
         message = {"block_id": int(block_id), "status": "failed", "error": str(error)}
+    message["time"] = time.time()
     if exiting:
         message["exit"] = True
     stream = _report_stream()

@@ -840,3 +840,42 @@ fn blocks_behind_an_announced_exit_go_to_the_next_program() {
         |x| matches!(x, Action::Send { proc, block, .. } if *proc == new_prog && block.block_id == 2)
     ));
 }
+
+#[test]
+fn the_programs_report_time_ends_the_block_and_starts_the_next_one() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(3);
+    let started_at = clock.unix_us;
+    clock.advance(Duration::from_millis(5)); // the agent reads the report late
+    let t = (started_at + 1_000) as f64 / 1e6; // the program finished 1 ms after the start
+    let line = format!(r#"{{"block_id":1,"status":"done","time":{t}}}"#);
+    let a = st.handle_event(report(prog, &line), clock.now());
+    let end = records(&a).into_iter().find_map(|r| match r {
+        OutboxRecord::Finished { stats, .. } => Some(stats.end_us),
+        _ => None,
+    });
+    let next = records(&a).into_iter().find_map(|r| match r {
+        OutboxRecord::Started {
+            block: 2, time_us, ..
+        } => Some(*time_us),
+        _ => None,
+    });
+    assert_eq!(end, Some(started_at + 1_000), "{a:?}");
+    assert_eq!(next, Some(started_at + 1_000), "{a:?}");
+    // A time outside what the agent can vouch for is clamped.
+    let a = st.handle_event(
+        report(
+            prog,
+            r#"{"block_id":2,"status":"done","time":4102444800.0}"#,
+        ),
+        clock.now(),
+    );
+    let end = records(&a).into_iter().find_map(|r| match r {
+        OutboxRecord::Finished { stats, .. } => Some(stats.end_us),
+        _ => None,
+    });
+    assert_eq!(
+        end,
+        Some(clock.unix_us),
+        "a time in the future ends at the agent's now"
+    );
+}

@@ -41,6 +41,10 @@ pub struct Report {
     /// an exception ended it; the agent sends it no more blocks and does not count its end
     /// as a crash.
     pub exiting: bool,
+    /// When the program finished the block (`"time"`, seconds since the UNIX epoch, optional;
+    /// the Python helper sends it), in µs: the attempt's end and, for a block written ahead,
+    /// the next block's start, more exactly than when the agent got to read the report.
+    pub time_us: Option<u64>,
 }
 
 /// The status part of a [`Report`].
@@ -60,6 +64,8 @@ struct RawReport {
     error: Option<String>,
     #[serde(default)]
     exit: bool,
+    #[serde(default)]
+    time: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -100,6 +106,10 @@ pub fn parse_report(line: &str) -> Result<Report, String> {
         block_id: raw.block_id,
         status,
         exiting: raw.exit,
+        time_us: raw
+            .time
+            .filter(|t| t.is_finite() && *t > 0.0)
+            .map(|t| (t * 1e6) as u64),
     })
 }
 
@@ -153,15 +163,22 @@ mod tests {
             Ok(Report {
                 block_id: 7,
                 status: ReportStatus::Done,
-                exiting: false
+                exiting: false,
+                time_us: None,
             })
+        );
+        assert_eq!(
+            parse_report(r#"{"block_id":7,"status":"done","time":1700000000.25}"#)
+                .map(|r| r.time_us),
+            Ok(Some(1_700_000_000_250_000))
         );
         assert_eq!(
             parse_report(r#"{"block_id":7,"status":"failed","error":"boom","exit":true}"#),
             Ok(Report {
                 block_id: 7,
                 status: ReportStatus::Failed("boom".into()),
-                exiting: true
+                exiting: true,
+                time_us: None,
             })
         );
         let bad = parse_report("hello").unwrap_err();

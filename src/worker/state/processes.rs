@@ -75,6 +75,14 @@ impl AgentState {
                 return self.kill_attempt(i, KillReason::Protocol(msg), now, out);
             }
         };
+        // The program's own time of the report (clamped to what the agent can vouch for) ends
+        // this block and starts the next one written ahead.
+        let now = Now {
+            at: now.at,
+            unix_us: report
+                .time_us
+                .map_or(now.unix_us, |t| t.clamp(att.start_us, now.unix_us)),
+        };
         att.add_usage(usage);
         self.slots[i].crashes = 0;
         self.slots[i].program_ready = true;
