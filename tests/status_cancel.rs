@@ -99,7 +99,14 @@ fn cancels_exactly_the_live_registered_jobs() {
     own.release().unwrap();
     hello(&root, "local-e1-t-5", "elsewhere", 4242);
     // A local agent on this host: a process whose command line names the worker.
-    let mut agent = Command::new("python3")
+    // The interpreter itself, not a version manager's shim: a shim execs through several
+    // programs, and `cancel` reading the command line in the middle of an exec sees nothing.
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
+    let mut agent = Command::new(&python)
         .args(["-c", "import time; time.sleep(60)", "local-e1-t-6"])
         .spawn()
         .unwrap();
@@ -135,19 +142,10 @@ fn cancels_exactly_the_live_registered_jobs() {
         std::fs::read_to_string(bin.join("bkill.calls")).unwrap(),
         "88[3]\n"
     );
-    // Under heavy load a SIGTERM has (rarely, in CI-like runs) not shown within seconds; a
-    // second `cancel` must then signal it (the worker is still registered and live).
-    let mut retried = false;
-    let mut started = Instant::now();
+    let started = Instant::now();
     let status = loop {
         if let Some(s) = agent.try_wait().unwrap() {
             break s;
-        }
-        if !retried && started.elapsed() > Duration::from_secs(5) {
-            retried = true;
-            started = Instant::now();
-            let again = blockorch(d, &["cancel"], Some(&bin));
-            eprintln!("second cancel: {}", text(&again.stdout));
         }
         assert!(
             started.elapsed() < Duration::from_secs(10),

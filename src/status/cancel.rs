@@ -157,10 +157,15 @@ fn cmdline_mentions(pid: u32, needle: &str) -> bool {
     if !std::path::Path::new("/proc/self/cmdline").exists() {
         return true;
     }
-    match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(bytes) => bytes.split(|&b| b == 0).any(|arg| arg == needle.as_bytes()),
-        Err(_) => false,
+    // A process in the middle of an exec shows an empty command line for a moment.
+    for _ in 0..5 {
+        match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            Ok(bytes) if bytes.is_empty() => std::thread::sleep(Duration::from_millis(20)),
+            Ok(bytes) => return bytes.split(|&b| b == 0).any(|arg| arg == needle.as_bytes()),
+            Err(_) => return false,
+        }
     }
+    false
 }
 
 /// What was done about the orchestrator.
