@@ -267,12 +267,16 @@ fn every_duration_form() {
     let startup = |name: &str| file.task(name).and_then(|t| t.worker.startup_timeout);
     assert_eq!(startup("startup"), Some(Duration::from_secs(300)));
     assert_eq!(startup("none"), None);
+    let write_ahead = |name: &str| file.task(name).map(|t| t.worker.write_ahead);
+    assert_eq!(write_ahead("startup"), Some(false));
+    assert_eq!(write_ahead("none"), Some(true), "on by default");
     // Left out of the canonical form when unset, so ledgers of older task files still match.
     let canonical = file.canonical_json();
     assert_eq!(canonical["tasks"][9]["worker"]["startup_timeout"], 300);
+    assert_eq!(canonical["tasks"][9]["worker"]["write_ahead"], false);
     assert!(canonical["tasks"][8]["worker"]
         .as_object()
-        .is_some_and(|w| !w.contains_key("startup_timeout")));
+        .is_some_and(|w| !w.contains_key("startup_timeout") && !w.contains_key("write_ahead")));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -278,9 +278,24 @@ fn hand_out_latency_stays_low_with_a_slow_idle_poll() {
 /// at a time in order on each slot, and every block is reported exactly once.
 #[test]
 fn short_blocks_are_written_ahead_and_run_in_order() {
+    let most_per_read = run_400_short_blocks(true);
+    assert!(most_per_read > 1, "no block was written ahead");
+}
+
+/// `"write_ahead": false`: one block at a time, for programs that read one line per read.
+#[test]
+fn write_ahead_off_hands_one_block_at_a_time() {
+    assert_eq!(run_400_short_blocks(false), 1);
+}
+
+/// Runs 400 no-op blocks on 2 slots of `queue_probe.py`, checks each was reported once and
+/// ran in order without overlap per slot; returns the most blocks one `read` delivered.
+fn run_400_short_blocks(write_ahead: bool) -> u64 {
+    let mut worker = python_worker("queue_probe.py", &[], false);
+    worker["write_ahead"] = json!(write_ahead);
     let mut h = Harness::new(task(json!({
         "total_roi": {"offset": [0], "shape": [4000]},
-        "worker": python_worker("queue_probe.py", &[], false),
+        "worker": worker,
     })));
     let mut opts = h.options();
     opts.slots = 2;
@@ -341,7 +356,7 @@ fn short_blocks_are_written_ahead_and_run_in_order() {
         seen += order.len();
     }
     assert_eq!(seen, 400);
-    assert!(most_per_read > 1, "no block was written ahead");
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
+    most_per_read
 }

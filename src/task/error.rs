@@ -271,6 +271,9 @@ pub enum Problem {
     /// `worker.startup_timeout` with `per_block: true`.
     #[error("applies only to persistent worker programs, but this worker has \"per_block\": true (each block starts its own process, and the task's timeout covers it); remove startup_timeout")]
     StartupTimeoutPerBlock,
+    /// `worker.write_ahead: false` with `per_block: true`.
+    #[error("applies only to persistent worker programs, but this worker has \"per_block\": true (each block starts its own process); remove write_ahead")]
+    WriteAheadPerBlock,
     /// `command: []`.
     #[error("the command is empty; give the program and its arguments, e.g. [\"python\", \"worker.py\"]")]
     EmptyCommand,

@@ -119,6 +119,18 @@ pub struct WorkerSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub startup_timeout: Option<Duration>,
+    /// Whether the agent may write short blocks ahead into a persistent program's stdin
+    /// (default true); false for programs that cannot take more than one line per read.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub write_ahead: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// A helper program (`check`, `init`): argv and extra environment.

@@ -43,6 +43,12 @@ fn validate_task(raw: RawTask, path: &FieldPath) -> Found<TaskSpec> {
         return Err(Invalid::new(path.key("num_workers"), Problem::ZeroWorkers));
     }
     check_command(&raw.worker.command, &raw.worker.env, &path.key("worker"))?;
+    if raw.worker.per_block && !raw.worker.write_ahead {
+        return Err(Invalid::new(
+            path.key("worker").key("write_ahead"),
+            Problem::WriteAheadPerBlock,
+        ));
+    }
     if raw.worker.per_block && raw.worker.startup_timeout.is_some() {
         return Err(Invalid::new(
             path.key("worker").key("startup_timeout"),

@@ -94,6 +94,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         has_check: ctx.spec.check.is_some(),
         timeout: ctx.spec.timeout,
         startup_timeout: ctx.spec.worker.startup_timeout,
+        write_ahead: ctx.spec.worker.write_ahead,
         max_program_crashes: opts.max_program_crashes.max(1),
         heartbeat_interval: opts.heartbeat_interval,
         deadline_unix,

@@ -38,6 +38,8 @@ pub struct Policy {
     pub timeout: Option<Duration>,
     /// Longest time a fresh persistent program may take to get ready (`None`: `timeout`).
     pub startup_timeout: Option<Duration>,
+    /// Short blocks may be written ahead into a persistent program's stdin.
+    pub write_ahead: bool,
     /// Program deaths in a row (per slot) that make the agent give up.
     pub max_program_crashes: u32,
     /// Time between heartbeats.

@@ -17,6 +17,7 @@ fn policy(per_block: bool, has_check: bool) -> Policy {
         has_check,
         timeout: Some(Duration::from_secs(10)),
         startup_timeout: None,
+        write_ahead: true,
         max_program_crashes: 3,
         heartbeat_interval: Duration::from_secs(5),
         deadline_unix: None,
@@ -878,4 +879,22 @@ fn the_programs_report_time_ends_the_block_and_starts_the_next_one() {
         Some(clock.unix_us),
         "a time in the future ends at the agent's now"
     );
+}
+
+#[test]
+fn write_ahead_can_be_switched_off() {
+    let mut p = policy(false, false);
+    p.write_ahead = false;
+    let (mut st, mut clock, prog) = with_policy(p);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    for b in 2..=5 {
+        st.handle_event(Event::Assign(key(b), Ok(Box::new(message(b)))), clock.now());
+    }
+    clock.advance(Duration::from_micros(10));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    assert_eq!(sent(&a), [2], "one block at a time: {a:?}");
+    assert_eq!(st.queued(), 3);
 }

@@ -8,7 +8,11 @@ impl AgentState {
     /// Writes queued blocks ahead to the stdin of persistent programs that run short blocks
     /// (see `pipeline`), one block per slot in turn so the slots share the queue.
     pub(super) fn fill_pipes(&mut self, now: Now, out: &mut Vec<Action>) {
-        if self.policy.per_block || self.policy.has_check || self.shutdown.is_some() {
+        if self.policy.per_block
+            || self.policy.has_check
+            || !self.policy.write_ahead
+            || self.shutdown.is_some()
+        {
             return;
         }
         let depth = depth(&self.recent);
