@@ -96,16 +96,9 @@ mod tests {
 
     #[test]
     fn passthrough_prefers_overrides_and_skips_unset_and_invalid_names() {
-        let request = LaunchRequest {
-            task: 0,
-            task_name: "seg".into(),
-            count: 1,
-            slots_per_agent: 0,
-            ledger: "/ledger".into(),
-            run_name: "bo-run".into(),
-            epoch: 4,
-            workdir: "/work".into(),
-        };
+        let mut request = crate::backend::test_request(1);
+        request.slots_per_agent = 0;
+        request.epoch = 4;
         let names = [
             "SLURM_CONF".to_owned(),
             "BLOCKORCH_SURELY_UNSET_VARIABLE".to_owned(),

@@ -40,6 +40,22 @@ pub struct LaunchRequest {
     pub workdir: PathBuf,
 }
 
+/// The request of the backends' unit tests: `count` agents of task 0 `seg`, run `bo-run`,
+/// epoch 2, one slot each, ledger `/ledger`, working directory `/work`.
+#[cfg(test)]
+pub(crate) fn test_request(count: u32) -> LaunchRequest {
+    LaunchRequest {
+        task: 0,
+        task_name: "seg".into(),
+        count,
+        slots_per_agent: 1,
+        ledger: "/ledger".into(),
+        run_name: "bo-run".into(),
+        epoch: 2,
+        workdir: "/work".into(),
+    }
+}
+
 /// One agent a backend started (or adopted), as the orchestrator tracks it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaunchedAgent {

@@ -428,18 +428,7 @@ mod tests {
         LsfBackend::new(config)
     }
 
-    fn request(count: u32) -> LaunchRequest {
-        LaunchRequest {
-            task: 0,
-            task_name: "seg".into(),
-            count,
-            slots_per_agent: 1,
-            ledger: "/ledger".into(),
-            run_name: "bo-run".into(),
-            epoch: 2,
-            workdir: "/work".into(),
-        }
-    }
+    use crate::backend::test_request as request;
 
     #[test]
     fn dry_run_chunks_and_shows_the_command() {
