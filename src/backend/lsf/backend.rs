@@ -414,6 +414,7 @@ impl Backend for LsfBackend {
 mod tests {
     use super::*;
     use crate::backend::lsf::config::LsfTask;
+    use crate::backend::test_request as request;
     use crate::task::LsfSettings;
 
     fn backend() -> LsfBackend {
@@ -427,8 +428,6 @@ mod tests {
         config.max_running = Some(2);
         LsfBackend::new(config)
     }
-
-    use crate::backend::test_request as request;
 
     #[test]
     fn dry_run_chunks_and_shows_the_command() {

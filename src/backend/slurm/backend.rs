@@ -453,6 +453,7 @@ impl SlurmBackend {
 mod tests {
     use super::*;
     use crate::backend::slurm::config::{SlurmConfig, SlurmTask};
+    use crate::backend::test_request as request;
     use crate::task::SlurmSettings;
 
     fn backend() -> SlurmBackend {
@@ -466,8 +467,6 @@ mod tests {
         config.max_running = Some(2);
         SlurmBackend::new(config)
     }
-
-    use crate::backend::test_request as request;
 
     #[test]
     fn dry_run_chunks_and_shows_the_command() {
