@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every blockorch benchmark against daisy 2.0.0 and write the results.
 #
-#   scripts/bench.sh                 # full run (~8-10 minutes on 2 cores)
+#   scripts/bench.sh                 # full run (~4 minutes on 2 cores; 213 s measured)
 #   scripts/bench.sh --quick         # smaller sizes, 1 run each (~2 minutes)
 #   scripts/bench.sh --only throughput --runs 5
 #

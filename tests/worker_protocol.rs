@@ -356,7 +356,71 @@ fn run_400_short_blocks(write_ahead: bool) -> u64 {
         seen += order.len();
     }
     assert_eq!(seen, 400);
+    // Every block has its marker line in its slot's logs.
+    for slot in 0..2u32 {
+        let log = std::fs::read_to_string(h.ledger.worker_log_path(
+            &h.worker,
+            slot,
+            blockorch::ledger::LogStream::Stderr,
+        ))
+        .unwrap();
+        for r in &records {
+            if let OutboxRecord::Started { block, slot: s, .. } = r {
+                if *s == slot {
+                    let marker = format!("=== blockorch: task t block {block} attempt 1 ===");
+                    assert!(log.contains(&marker), "slot {slot}: no {marker}");
+                }
+            }
+        }
+    }
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
     most_per_read
+}
+
+/// The Python helper, by itself: `blocks()` says it is ready before the first block, and
+/// each report carries the program's time.
+#[test]
+fn helper_says_ready_first_and_times_its_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let block = |id: u64| {
+        json!({"task": "t", "block_id": id, "attempt": 1,
+               "read_roi": {"offset": [0], "shape": [10]},
+               "write_roi": {"offset": [0], "shape": [10]},
+               "total_roi": {"offset": [0], "shape": [100]}})
+        .to_string()
+    };
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        format!("{}\n{}\n", block(3), block(4)),
+    )
+    .unwrap();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let status = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "python3 -c 'from blockorch_worker import blocks\nfor b in blocks(): pass' \
+             3>out.jsonl < in.jsonl",
+        ])
+        .current_dir(dir.path())
+        .env("PYTHONPATH", python_dir())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines[0], json!({"ready": true}));
+    for (line, id) in lines[1..].iter().zip([3, 4]) {
+        assert_eq!(line["block_id"], id, "{out}");
+        assert_eq!(line["status"], "done", "{out}");
+        let t = line["time"].as_f64().unwrap();
+        assert!(t >= before && t < before + 60.0, "{out}");
+    }
 }

@@ -17,9 +17,7 @@ pub struct EnvVar {
 impl EnvVar {
     /// A variable, `None` if `name` is not a valid shell variable name.
     pub fn new(name: &str, value: &str) -> Option<EnvVar> {
-        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        valid.then(|| EnvVar {
+        crate::task::is_shell_var_name(name).then(|| EnvVar {
             name: name.to_owned(),
             value: value.to_owned(),
         })

@@ -45,12 +45,7 @@ impl Run {
         let prefetch: Vec<u32> = self
             .tasks
             .iter()
-            .map(|t| {
-                let min = self.opts.prefetch_per_slot as usize;
-                let max = self.opts.max_prefetch_per_slot as usize;
-                t.block_seconds
-                    .count_within(self.opts.handout_latency, min, max) as u32
-            })
+            .map(|t| self.opts.prefetch_for(&t.block_seconds))
             .collect();
         while !open.is_empty() {
             let mut still_open = Vec::with_capacity(open.len());

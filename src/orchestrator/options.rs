@@ -1,6 +1,7 @@
 //! Knobs of a run (the CLI fills them; tests shorten the timings).
 
 use super::progress::ProgressMode;
+use crate::recent::RecentMean;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +69,15 @@ impl SubmitOptions {
         }
     }
 
+    /// Blocks queued per worker slot for a task whose recent attempts took `recent` wall
+    /// time: enough to cover `handout_latency`, between `prefetch_per_slot` and
+    /// `max_prefetch_per_slot` (the minimum until an attempt was seen).
+    pub fn prefetch_for(&self, recent: &RecentMean) -> u32 {
+        let min = self.prefetch_per_slot as usize;
+        let max = self.max_prefetch_per_slot as usize;
+        recent.count_within(self.handout_latency, min, max) as u32
+    }
+
     /// Defaults for a cluster backend (slower, politer polling; longer grace).
     pub fn cluster(
         task_file: PathBuf,
@@ -87,5 +97,54 @@ impl SubmitOptions {
             loss_grace: Duration::from_secs(10),
             ..Self::local(task_file, ledger)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn after(opts: &SubmitOptions, block: Duration) -> u32 {
+        let mut recent = RecentMean::default();
+        recent.add(block);
+        opts.prefetch_for(&recent)
+    }
+
+    #[test]
+    fn the_hand_out_window_covers_the_round_trip() {
+        let local = SubmitOptions::local("t.json".into(), "t.ledger".into());
+        assert_eq!(
+            local.prefetch_for(&RecentMean::default()),
+            2,
+            "nothing seen yet"
+        );
+        assert_eq!(
+            after(&local, Duration::from_micros(30)),
+            256,
+            "no-op blocks: the cap"
+        );
+        assert_eq!(
+            after(&local, Duration::from_millis(1)),
+            10,
+            "10 ms of 1 ms blocks"
+        );
+        assert_eq!(
+            after(&local, Duration::from_millis(50)),
+            2,
+            "long blocks: the minimum"
+        );
+        let cluster = SubmitOptions::cluster(
+            "t.json".into(),
+            "t.ledger".into(),
+            Duration::from_secs(5),
+            Duration::from_secs(60),
+        );
+        assert_eq!(after(&cluster, Duration::from_micros(30)), 64);
+        assert_eq!(
+            after(&cluster, Duration::from_millis(100)),
+            5,
+            "500 ms of 100 ms blocks"
+        );
+        assert_eq!(after(&cluster, Duration::from_secs(2)), 2);
     }
 }

@@ -14,12 +14,16 @@ pub enum ProgressMode {
     Quiet,
 }
 
+/// Shortest time between two progress updates.
+const REFRESH: Duration = Duration::from_millis(100);
+
 /// Progress display for a run.
 pub struct Progress {
     names: Vec<String>,
     bars: Option<(MultiProgress, Vec<ProgressBar>)>,
     plain_every: Option<Duration>,
     last_plain: Instant,
+    last_update: Instant,
     started: Instant,
     start_settled: Vec<u64>,
 }
@@ -57,12 +61,24 @@ impl Progress {
             bars,
             plain_every,
             last_plain: Instant::now(),
+            last_update: Instant::now(),
             started: Instant::now(),
             start_settled,
         }
     }
 
-    /// Shows the current counts (cheap; call every iteration). `occupied[t]`: blocks of task
+    /// Whether an [`update`](Self::update) would show anything now: never when quiet, at most
+    /// every [`REFRESH`] otherwise, so the run loop gathers counts only when they are shown.
+    pub fn due(&mut self) -> bool {
+        let shown = self.bars.is_some() || self.plain_every.is_some();
+        if !shown || self.last_update.elapsed() < REFRESH {
+            return false;
+        }
+        self.last_update = Instant::now();
+        true
+    }
+
+    /// Shows the current counts. `occupied[t]`: blocks of task
     /// `t` that hold a worker slot (the rest of its handed-out blocks wait in queues).
     pub fn update(&mut self, counts: &[PhaseCounts], occupied: &[u64]) {
         if let Some((_, bars)) = &self.bars {

@@ -122,9 +122,11 @@ impl Run {
                 return self.stop_interrupted();
             }
             let busy = self.step()?;
-            let counts = self.counts();
-            let occupied = self.occupied_slots();
-            self.progress.update(&counts, &occupied);
+            if self.progress.due() {
+                let counts = self.counts();
+                let occupied = self.occupied_slots();
+                self.progress.update(&counts, &occupied);
+            }
             if self.ready.all_settled() && !self.any_init_running() {
                 return self.finish();
             }

@@ -140,7 +140,13 @@ impl LedgerSnapshot {
         let owner = self.owner_report();
         let mut tasks = Vec::with_capacity(self.plan.len());
         let mut totals = Totals::default();
-        let occupied = self.occupied_slots();
+        let workers: Vec<WorkerStatus> = self
+            .view
+            .workers
+            .iter()
+            .map(|w| self.worker_status(w))
+            .collect();
+        let occupied = self.occupied_slots(&workers);
         for (t, &occupied) in occupied.iter().enumerate() {
             let c = state.task(t as u32).map(|s| s.counts()).unwrap_or_default();
             let total = u64::try_from(self.plan.task(t).num_blocks()).unwrap_or(u64::MAX);
@@ -210,7 +216,7 @@ impl LedgerSnapshot {
             run_over,
             tasks,
             totals,
-            workers: self.worker_table(probe),
+            workers: self.worker_table(workers, probe),
             warnings,
         })
     }
@@ -270,10 +276,9 @@ impl LedgerSnapshot {
 
     /// Per task, how many assigned blocks can be running: at most one per slot of each worker
     /// that has not ended.
-    fn occupied_slots(&self) -> Vec<u64> {
+    fn occupied_slots(&self, workers: &[WorkerStatus]) -> Vec<u64> {
         let mut out = vec![0u64; self.plan.len()];
-        for w in &self.view.workers {
-            let status = self.worker_status(w);
+        for (w, status) in self.view.workers.iter().zip(workers) {
             if status.state == WorkerState::Ended {
                 continue;
             }
@@ -291,13 +296,13 @@ impl LedgerSnapshot {
         out
     }
 
-    fn worker_table(&self, probe: &mut dyn SchedulerProbe) -> WorkerTable {
-        let mut workers: Vec<WorkerStatus> = self
-            .view
-            .workers
-            .iter()
-            .map(|w| self.worker_status(w))
-            .collect();
+    /// The worker table from each worker's status (same order as the view's workers), with
+    /// what `probe` says about the live ones.
+    fn worker_table(
+        &self,
+        mut workers: Vec<WorkerStatus>,
+        probe: &mut dyn SchedulerProbe,
+    ) -> WorkerTable {
         let live: Vec<usize> = (0..workers.len())
             .filter(|&i| {
                 workers[i].state != WorkerState::Ended && self.view.workers[i].entry.is_some()

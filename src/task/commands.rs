@@ -26,9 +26,7 @@ pub(crate) fn check_command(
     }
     for (name, value) in env {
         let at = path.key("env").key(name);
-        let valid = name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !valid {
+        if !is_shell_var_name(name) {
             return Err(Invalid::new(at, Problem::BadEnvName { name: name.clone() }));
         }
         if name.starts_with(RESERVED_ENV_PREFIX) {
@@ -42,6 +40,13 @@ pub(crate) fn check_command(
         }
     }
     Ok(())
+}
+
+/// Whether `name` is a valid shell variable name (`[A-Za-z_][A-Za-z0-9_]*`): what task files
+/// may set in `env`, and what job scripts may export.
+pub fn is_shell_var_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ mod spec;
 mod suggest;
 mod validate;
 
-pub use commands::RESERVED_ENV_PREFIX;
+pub use commands::{is_shell_var_name, RESERVED_ENV_PREFIX};
 pub use diff::diff_task_files;
 pub use duration::{duration_from_seconds, parse_duration, DurationError};
 pub use error::{Problem, TaskError, MAX_COORDINATE};

@@ -196,44 +196,8 @@ impl Executor {
         for (slot, text) in std::mem::take(&mut self.pending_marks) {
             self.write_marks(slot, &text);
         }
-        let waiting: Vec<ProcId> = self
-            .procs
-            .iter()
-            .filter(|(_, p)| !p.input.is_empty())
-            .map(|(&proc, _)| proc)
-            .collect();
-        for proc in waiting {
-            self.write_input(proc);
-        }
-    }
-
-    fn write_input(&mut self, proc: ProcId) {
-        let Some(p) = self.procs.get_mut(&proc) else {
-            return;
-        };
-        let input = std::mem::take(&mut p.input);
-        let blocks = std::mem::take(&mut p.input_blocks);
-        let Some(stdin) = p.stdin.as_mut() else {
-            return;
-        };
-        if input.is_empty() {
-            return;
-        }
-        if let Some(Ok(mut m)) = p.meter.as_ref().map(|m| m.lock()) {
-            m.sent(blocks);
-        }
-        match stdin.write_all(&input) {
-            Ok(()) => {}
-            // The program is gone; its exit event follows.
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
-            Err(e) => {
-                let error = if e.kind() == ErrorKind::WouldBlock {
-                    "its stdin is full: the program does not read the blocks it is sent".into()
-                } else {
-                    e.to_string()
-                };
-                let _ = self.tx.send(Event::SendFailed { proc, error });
-            }
+        for (&proc, p) in &mut self.procs {
+            p.write_input(proc, &self.tx);
         }
     }
 
@@ -255,6 +219,37 @@ impl Executor {
     /// Forgets a process that ended.
     pub fn forget(&mut self, proc: ProcId) {
         self.procs.remove(&proc);
+    }
+}
+
+impl Proc {
+    /// Writes the blocks queued for its stdin (one write) and counts them into its meter; a
+    /// failure other than a gone program comes back as [`Event::SendFailed`].
+    fn write_input(&mut self, proc: ProcId, tx: &Sender<Event>) {
+        if self.input.is_empty() {
+            return;
+        }
+        let input = std::mem::take(&mut self.input);
+        let blocks = std::mem::take(&mut self.input_blocks);
+        let Some(stdin) = self.stdin.as_mut() else {
+            return;
+        };
+        if let Some(Ok(mut m)) = self.meter.as_ref().map(|m| m.lock()) {
+            m.sent(blocks);
+        }
+        match stdin.write_all(&input) {
+            Ok(()) => {}
+            // The program is gone; its exit event follows.
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => {}
+            Err(e) => {
+                let error = if e.kind() == ErrorKind::WouldBlock {
+                    "its stdin is full: the program does not read the blocks it is sent".into()
+                } else {
+                    e.to_string()
+                };
+                let _ = tx.send(Event::SendFailed { proc, error });
+            }
+        }
     }
 }
 

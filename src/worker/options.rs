@@ -109,16 +109,29 @@ pub fn default_worker_id(env: &dyn Fn(&str) -> Option<String>, host: &str, pid: 
 pub fn scheduler_job(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
     let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let step = var("SLURM_STEP_ID").filter(|s| s.parse::<u64>().is_ok_and(|n| n < 0xFFFF_FFF0));
-    let slurm = match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
-        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
-        _ => var("SLURM_JOB_ID"),
-    };
-    if let Some(job) = slurm {
+    if let Some(job) = slurm_job(env) {
         return Some(match step {
             Some(step) => format!("{job}.{step}"),
             None => job,
         });
     }
+    lsf_job(env)
+}
+
+/// The SLURM job this process runs in: `<array job>_<task>` for an array element, else
+/// `SLURM_JOB_ID`. (The last element of an array has the array's own id as its
+/// `SLURM_JOB_ID`, and `squeue -j <that id>` lists every element of the array.)
+pub fn slurm_job(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
+    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
+        (Some(job), Some(task)) => Some(format!("{job}_{task}")),
+        _ => var("SLURM_JOB_ID"),
+    }
+}
+
+/// The LSF job this process runs in: `55[4]` for an array element, else `LSB_JOBID`.
+pub fn lsf_job(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let var = |name: &str| env(name).filter(|v| !v.is_empty());
     let job = var("LSB_JOBID")?;
     Some(match var("LSB_JOBINDEX").filter(|i| i != "0") {
         Some(index) => format!("{job}[{index}]"),

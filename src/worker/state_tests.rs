@@ -898,3 +898,131 @@ fn write_ahead_can_be_switched_off() {
     assert_eq!(sent(&a), [2], "one block at a time: {a:?}");
     assert_eq!(st.queued(), 3);
 }
+
+#[test]
+fn tasks_with_a_check_get_one_block_at_a_time() {
+    let (mut st, mut clock, prog) = persistent(true);
+    // Block 100: pre-check says not done, the program runs it quickly, post-check passes.
+    let a = st.handle_event(
+        Event::Assign(key(100), Ok(Box::new(message(100)))),
+        clock.now(),
+    );
+    let pre = spawned(&a)[0].0;
+    for b in 1..=4 {
+        st.handle_event(Event::Assign(key(b), Ok(Box::new(message(b)))), clock.now());
+    }
+    st.handle_event(
+        Event::Exited {
+            proc: pre,
+            exit: exit(Some(1), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    clock.advance(Duration::from_micros(10));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":100,"status":"done"}"#),
+        clock.now(),
+    );
+    let post = spawned(&a)[0].0;
+    // The post-check passes: block 100 took 10 µs, so blocks are short.
+    let a = st.handle_event(
+        Event::Exited {
+            proc: post,
+            exit: exit(Some(0), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(outcome(&a), Some(&Outcome::Done));
+    let pre = spawned(&a)[0].0;
+    // Block 1's pre-check says "not done": only block 1 goes to the program.
+    let a = st.handle_event(
+        Event::Exited {
+            proc: pre,
+            exit: exit(Some(1), None),
+            stderr_tail: String::new(),
+        },
+        clock.now(),
+    );
+    assert_eq!(
+        sent(&a),
+        [1],
+        "nothing written ahead when there is a check: {a:?}"
+    );
+    assert_eq!(st.queued(), 3);
+}
+
+#[test]
+fn a_report_time_before_the_start_is_clamped_to_it() {
+    let (mut st, mut clock, prog, _) = short_blocks_queued(2);
+    let started_at = clock.unix_us;
+    clock.advance(Duration::from_millis(3));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done","time":1.5}"#),
+        clock.now(),
+    );
+    let end = records(&a).into_iter().find_map(|r| match r {
+        OutboxRecord::Finished { stats, .. } => Some(stats.end_us),
+        _ => None,
+    });
+    assert_eq!(end, Some(started_at), "{a:?}");
+}
+
+#[test]
+fn a_first_report_ends_the_start_up_too() {
+    // No ready line: the first block's report says the program is up, so later blocks get
+    // the plain timeout (10 s), not the start-up allowance (60 s).
+    let mut p = policy(false, false);
+    p.startup_timeout = Some(Duration::from_secs(60));
+    let (mut st, mut clock, prog) = with_policy(p);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    clock.advance(Duration::from_secs(20));
+    st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    let a = st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
+    assert_eq!(sent(&a), [2]);
+    clock.advance(Duration::from_secs(11));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+}
+
+#[test]
+fn a_start_up_limit_shorter_than_the_timeout_waits_for_both() {
+    let mut p = policy(false, false);
+    p.startup_timeout = Some(Duration::from_secs(2));
+    let (mut st, mut clock, prog) = with_policy(p);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    clock.advance(Duration::from_secs(5)); // past the start-up limit, within the timeout
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
+    clock.advance(Duration::from_secs(6));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+}
+
+#[test]
+fn a_start_up_limit_without_a_task_timeout_still_bounds_the_start_up() {
+    let mut p = policy(false, false);
+    p.timeout = None;
+    p.startup_timeout = Some(Duration::from_secs(30));
+    let (mut st, mut clock, prog) = with_policy(p);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    clock.advance(Duration::from_secs(31));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    // Once ready, no limit at all.
+    let (mut st, mut clock, prog) = {
+        let mut p = policy(false, false);
+        p.timeout = None;
+        p.startup_timeout = Some(Duration::from_secs(30));
+        with_policy(p)
+    };
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Ready(prog), clock.now());
+    clock.advance(Duration::from_secs(3600));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
+}

@@ -104,7 +104,8 @@ fn read_proc(path: &str) -> Option<String> {
 
 /// The process `pid` and its live descendants (best effort, at most a few thousand), found
 /// through every thread's `/proc/<p>/task/<t>/children` (children started by any thread of a
-/// multi-threaded program count). Only taken on a program's full readings.
+/// multi-threaded program count). Taken on a program's full readings, and on every block once it
+/// was seen with children.
 fn descendants(pid: i32) -> Vec<i32> {
     let mut out = vec![pid];
     let mut next = 0;
@@ -234,7 +235,8 @@ impl ProgramMeter {
             let tree = descendants(self.pid);
             self.has_children = tree.len() > 1;
             if self.has_children {
-                ticks = tree_ticks(&tree);
+                // The program's own line was just read through the kept-open fd.
+                ticks = ticks.map(|own| own + tree_ticks(&tree[1..]).unwrap_or(0));
             }
             if let Some(hwm) = peak_rss_bytes(self.pid) {
                 peak = Some(peak.unwrap_or(0).max(hwm));
@@ -261,10 +263,11 @@ impl ProgramMeter {
 
     /// CPU ticks of the program (and its live descendants when it has any).
     fn ticks(&mut self) -> Option<u64> {
+        let own = self.own_stat()?.ticks;
         if self.has_children {
-            tree_ticks(&descendants(self.pid))
+            Some(own + tree_ticks(&descendants(self.pid)[1..]).unwrap_or(0))
         } else {
-            self.own_stat().map(|s| s.ticks)
+            Some(own)
         }
     }
 

@@ -5,6 +5,7 @@
 //! $LSB_JOBID`. A running mean of block durations estimates the next block; a block is taken
 //! only if `now + mean + margin ≤ deadline`.
 
+use super::options::{lsf_job, slurm_job};
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -93,30 +94,15 @@ pub fn parse_lsf_time_left(text: &str) -> Option<Duration> {
 /// query fails (the agent then runs without walltime awareness).
 pub fn scheduler_deadline(env: &dyn Fn(&str) -> Option<String>) -> Option<f64> {
     let now = unix_now();
-    if let Some(job) = slurm_job_ref(env) {
+    if let Some(job) = slurm_job(env) {
         let out = run(Command::new("squeue").args(["-h", "-j", &job, "-o", "%L"]))?;
         return parse_slurm_time_left(&out).map(|left| now + left.as_secs_f64());
     }
-    if let Some(job) = env("LSB_JOBID") {
-        let id = match env("LSB_JOBINDEX").filter(|i| i != "0") {
-            Some(index) => format!("{job}[{index}]"),
-            None => job,
-        };
+    if let Some(id) = lsf_job(env) {
         let out = run(Command::new("bjobs").args(["-noheader", "-o", "time_left", &id]))?;
         return parse_lsf_time_left(&out).map(|left| now + left.as_secs_f64());
     }
     None
-}
-
-/// The id to ask squeue about this job: `<array job>_<task>` for an array element, else
-/// `SLURM_JOB_ID`. (The last element of an array has the array's own id as its
-/// `SLURM_JOB_ID`, and `squeue -j <that id>` lists every element of the array.)
-fn slurm_job_ref(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
-    let var = |name: &str| env(name).filter(|v| !v.is_empty());
-    match (var("SLURM_ARRAY_JOB_ID"), var("SLURM_ARRAY_TASK_ID")) {
-        (Some(array), Some(task)) => Some(format!("{array}_{task}")),
-        _ => var("SLURM_JOB_ID"),
-    }
 }
 
 fn run(command: &mut Command) -> Option<String> {
@@ -183,9 +169,9 @@ mod tests {
             ("SLURM_ARRAY_JOB_ID", "331"),
             ("SLURM_ARRAY_TASK_ID", "2"),
         ]);
-        assert_eq!(slurm_job_ref(&element).as_deref(), Some("331_2"));
+        assert_eq!(slurm_job(&element).as_deref(), Some("331_2"));
         let plain = env(&[("SLURM_JOB_ID", "77")]);
-        assert_eq!(slurm_job_ref(&plain).as_deref(), Some("77"));
+        assert_eq!(slurm_job(&plain).as_deref(), Some("77"));
     }
 
     #[test]
