@@ -74,6 +74,60 @@ fn gives_back_on(signal: i32, name: &str) {
     assert!(!running(victim), "the program was terminated");
 }
 
+/// The defect of issue 8: a program that finishes its block after SIGTERM (a Python worker
+/// in a long numpy call) kept writing while its block was already given back. Now the block
+/// is reported done, and nothing is given back before the program's last write.
+#[test]
+fn a_block_is_never_given_back_while_its_program_still_runs() {
+    let mut h = Harness::new(task(json!({
+        "worker": python_worker("finish_on_term.py", &["1.5"], false),
+    })));
+    let mut agent = Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .arg("worker")
+        .arg("--ledger")
+        .arg(h.ledger.root())
+        .args(["--task", "t", "--worker-id", h.worker.as_str()])
+        .arg("--workdir")
+        .arg(&h.workdir)
+        .args(["--poll-ms", "20", "--kill-grace", "5"])
+        .spawn()
+        .unwrap();
+    h.assign(&[1, 2]);
+    wait_file(&h.workdir.join("worker.pid"), T);
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(agent.id() as i32, libc::SIGTERM) }, 0);
+    let until = Instant::now() + T;
+    while agent.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < until, "the agent did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let log = std::fs::read_to_string(h.workdir.join("blocks.log")).unwrap();
+    let ends: Vec<(u64, u64)> = log
+        .lines()
+        .map(|l| {
+            let f: Vec<u64> = l.split(' ').map(|v| v.parse().unwrap()).collect();
+            (f[1], f[3] / 1000)
+        })
+        .collect();
+    assert_eq!(ends.len(), 1, "only block 1 ran: {log}");
+    let (block, end_us) = ends[0];
+    assert_eq!(block, 1);
+    let records = h.outbox();
+    for r in &records {
+        if let OutboxRecord::Abandoned { block, time_us, .. } = r {
+            assert!(
+                *block != 1 || *time_us >= end_us,
+                "block 1 given back at {time_us} while its program wrote until {end_us}"
+            );
+        }
+    }
+    assert_eq!(
+        outcome_of(&records, 1),
+        Some(blockorch::ledger::Outcome::Done),
+        "its report during the grace counts: {records:#?}"
+    );
+}
+
 #[test]
 fn unknown_task_is_refused_naming_the_known_tasks() {
     let h = Harness::new(task(json!({

@@ -267,6 +267,17 @@ impl Run {
         if self.journal.pending_records() > 0 {
             self.commit_journal()?;
         }
+        // An agent that ended without its Bye on this host may have left programs running
+        // (killed outright, it could not stop them): its blocks go back only once they are
+        // gone, or a block would run twice at once.
+        let agent = &self.agents[i];
+        let here = agent
+            .host_pid
+            .as_ref()
+            .is_none_or(|(h, _)| *h == hostname());
+        if agent.bye.is_none() && here {
+            crate::worker::stop_leftover_programs(self.ledger.root(), &agent.launched.worker_id);
+        }
         // Read what it wrote last before deciding about its blocks.
         let polled = self.agents[i].outbox.poll()?;
         for record in polled.records {

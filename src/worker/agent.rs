@@ -99,7 +99,6 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         heartbeat_interval: opts.heartbeat_interval,
         deadline_unix,
         deadline_margin: opts.deadline_margin,
-        kill_grace: opts.kill_grace,
         exit_wait: EXIT_WAIT,
         log_paths,
     };

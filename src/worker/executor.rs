@@ -3,6 +3,7 @@
 //! groups. Whatever happens to a process comes back as an [`Event`].
 
 use super::events::{Event, ProcId, ProcKind};
+use super::group;
 use super::launch::Launcher;
 use super::program::{self, log_tail, Launch, Started};
 use super::usage::ProgramMeter;
@@ -148,8 +149,9 @@ impl Executor {
                         return;
                     }
                 };
-                // Whatever the program left behind in its group goes with it.
-                program::kill_leftovers(pid);
+                // Whatever the program left behind in its group goes with it, and the exit is
+                // reported only once none of it can run: its block may be run again next.
+                group::kill_and_wait_gone(pid);
                 let _ = drained_rx.recv_timeout(REPORT_DRAIN);
                 let stderr_tail = log_tail(&stderr_log, stderr_start, TAIL_BYTES);
                 let _ = tx.send(Event::Exited {

@@ -7,8 +7,10 @@ mod context;
 mod error;
 mod events;
 mod executor;
+mod group;
 mod inbox;
 mod launch;
+mod leftovers;
 mod liveness;
 mod options;
 mod outbox;
@@ -25,6 +27,7 @@ mod wire;
 
 pub use agent::run_agent;
 pub use error::WorkerError;
+pub use leftovers::stop_leftover_programs;
 pub use options::{default_worker_id, worker_id_from_env, AgentOptions};
 pub use placeholders::{expand, expand_argv, PLACEHOLDERS};
 pub use shutdown::AgentExit;

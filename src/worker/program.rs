@@ -271,11 +271,6 @@ pub fn terminate_group(pgid: i32, grace: Duration) {
     }
 }
 
-/// Kills whatever is left of group `pgid` right away (after its leader ended).
-pub fn kill_leftovers(pgid: i32) {
-    signal_group(pgid, libc::SIGKILL);
-}
-
 /// The last `max` bytes of `path` written since byte `from`, as text (lossy), trimmed.
 pub fn log_tail(path: &Path, from: u64, max: u64) -> String {
     let Ok(mut file) = File::open(path) else {

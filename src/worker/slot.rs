@@ -73,9 +73,12 @@ pub enum KillReason {
     StartupTimeout(Duration),
     /// The orchestrator revoked the attempt: nothing is reported.
     Revoked,
-    /// The agent is shutting down: the attempt was already given back (or is left to the next
-    /// orchestrator), nothing more is reported.
-    Shutdown,
+    /// The agent gives the attempt back (it is shutting down, or a block written ahead behind
+    /// it was revoked): `Abandoned` with this reason is written once the process is gone,
+    /// never before, so the block cannot run twice at once. A report of the block that
+    /// arrives meanwhile still counts. `None` when the agent no longer reports (the
+    /// orchestrator is gone).
+    GiveBack(Option<String>),
     /// The program broke the protocol (e.g. does not read stdin): reported as program death.
     Protocol(String),
 }

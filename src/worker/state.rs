@@ -48,8 +48,6 @@ pub struct Policy {
     pub deadline_unix: Option<f64>,
     /// Safety margin before the deadline.
     pub deadline_margin: Duration,
-    /// SIGTERM → SIGKILL grace period (the executor escalates; this bounds our wait).
-    pub kill_grace: Duration,
     /// How long a program may take to exit after its stdin was closed.
     pub exit_wait: Duration,
     /// Per slot, the log path reported in `Finished` (relative to the ledger).
@@ -268,14 +266,9 @@ impl AgentState {
             // running. The running block goes back to the orchestrator, the others are
             // queued again when the program has ended.
             self.slots[i].piped.retain(|j| j.key != key);
-            let head = self.slots[i].attempt.as_ref().filter(|a| a.kill.is_none());
-            if let Some(head) = head.map(|a| a.job.key) {
-                if self.reports() {
-                    let why = "a block queued behind it was revoked".to_owned();
-                    out.push(abandoned(head, why, now));
-                }
-                self.kill_attempt(i, KillReason::Shutdown, now, out);
-            }
+            let why = "a block queued behind it was revoked".to_owned();
+            let reason = KillReason::GiveBack(self.reports().then_some(why));
+            self.kill_attempt(i, reason, now, out);
             return;
         }
         if let Some(i) = self
@@ -331,20 +324,12 @@ impl AgentState {
         if !hard {
             return;
         }
+        // Running blocks and those written ahead into a program's stdin are given back only
+        // once their process has exited (see `KillReason::GiveBack`); the program may still
+        // be writing a block's output until then.
         for i in 0..self.slots.len() {
-            for job in std::mem::take(&mut self.slots[i].piped) {
-                if reports {
-                    out.push(abandoned(job.key, reason.clone(), now));
-                }
-            }
-            if let Some(att) = &self.slots[i].attempt {
-                if att.kill.is_none() {
-                    if reports {
-                        out.push(abandoned(att.job.key, reason.clone(), now));
-                    }
-                    self.kill_attempt(i, KillReason::Shutdown, now, out);
-                }
-            }
+            let give_back = KillReason::GiveBack(reports.then(|| reason.clone()));
+            self.kill_attempt(i, give_back, now, out);
             let slot = &mut self.slots[i];
             match slot.program {
                 Program::Up(proc) | Program::Closing { proc, .. } => {

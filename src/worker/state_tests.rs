@@ -22,7 +22,6 @@ fn policy(per_block: bool, has_check: bool) -> Policy {
         heartbeat_interval: Duration::from_secs(5),
         deadline_unix: None,
         deadline_margin: Duration::from_secs(30),
-        kill_grace: Duration::from_secs(2),
         exit_wait: Duration::from_secs(30),
         log_paths: vec!["workers/w/slot-0.stderr.log".into()],
     }
@@ -320,13 +319,9 @@ fn stop_drains_queue_then_closes_stdin_and_says_bye() {
     );
 }
 
-#[test]
-fn signal_gives_back_running_and_queued_blocks() {
-    let (mut st, clock, prog) = persistent(false);
-    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
-    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
-    let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
-    let given_back: Vec<u64> = records(&a)
+/// The blocks given back (`Abandoned`) in `actions`.
+fn given_back(actions: &[Action]) -> Vec<u64> {
+    records(actions)
         .into_iter()
         .filter_map(|r| match r {
             OutboxRecord::Abandoned { block, reason, .. } => {
@@ -335,18 +330,60 @@ fn signal_gives_back_running_and_queued_blocks() {
             }
             _ => None,
         })
-        .collect();
-    assert_eq!(given_back, [2, 1]);
+        .collect()
+}
+
+#[test]
+fn signal_gives_back_queued_blocks_at_once_and_the_running_one_when_its_program_is_gone() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Assign(key(2), Ok(Box::new(message(2)))), clock.now());
+    let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
+    assert_eq!(given_back(&a), [2], "only the block no program has seen");
     assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(given_back(&a).is_empty(), "still running: {a:?}");
     let a = st.handle_event(signalled(prog, 15), clock.now());
     assert!(
         outcome(&a).is_none(),
         "no Finished after giving back: {a:?}"
     );
+    assert_eq!(given_back(&a), [1]);
     assert_eq!(
         a.last(),
         Some(&Action::Exit(super::super::AgentExit::Signalled(15)))
     );
+}
+
+#[test]
+fn a_program_that_finishes_its_block_after_the_signal_gets_it_counted() {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
+    clock.advance(Duration::from_secs(3));
+    let a = st.handle_event(
+        report(prog, r#"{"block_id":1,"status":"done"}"#),
+        clock.now(),
+    );
+    assert_eq!(outcome(&a), Some(&Outcome::Done));
+    let a = st.handle_event(signalled(prog, 15), clock.now());
+    assert!(given_back(&a).is_empty(), "{a:?}");
+    assert!(outcome(&a).is_none());
+}
+
+#[test]
+fn a_terminated_program_is_waited_for_however_long_it_takes() {
+    let (mut st, mut clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
+    for _ in 0..10 {
+        clock.advance(Duration::from_secs(60));
+        let a = st.handle_event(Event::Tick, clock.now());
+        assert!(given_back(&a).is_empty(), "{a:?}");
+        assert!(!a.iter().any(|x| matches!(x, Action::Exit(_))), "{a:?}");
+    }
+    let a = st.handle_event(signalled(prog, 9), clock.now());
+    assert_eq!(given_back(&a), [1]);
 }
 
 #[test]
@@ -655,19 +692,18 @@ fn written_ahead_blocks_of_a_dead_program_are_run_again_not_failed() {
 }
 
 #[test]
-fn signal_gives_back_written_ahead_blocks() {
+fn signal_gives_back_written_ahead_blocks_once_their_program_is_gone() {
     let (mut st, clock, prog, _) = short_blocks_queued(3);
     let a = st.handle_event(Event::Signal(libc::SIGTERM), clock.now());
-    let mut given_back: Vec<u64> = records(&a)
-        .into_iter()
-        .filter_map(|r| match r {
-            OutboxRecord::Abandoned { block, .. } => Some(*block),
-            _ => None,
-        })
-        .collect();
-    given_back.sort();
-    assert_eq!(given_back, [1, 2, 3]);
+    assert!(
+        given_back(&a).is_empty(),
+        "all in the program's stdin: {a:?}"
+    );
     assert!(a.contains(&Action::Terminate(prog)));
+    let a = st.handle_event(signalled(prog, 15), clock.now());
+    let mut back = given_back(&a);
+    back.sort();
+    assert_eq!(back, [1, 2, 3]);
 }
 
 #[test]
@@ -710,16 +746,19 @@ fn revoking_a_written_ahead_block_stops_the_program() {
     let (mut st, mut clock, prog, _) = short_blocks_queued(3);
     let a = st.handle_event(Event::Revoke(key(3)), clock.now());
     assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
-    let abandoned: Vec<u64> = records(&a)
-        .into_iter()
-        .filter_map(|r| match r {
-            OutboxRecord::Abandoned { block, .. } => Some(*block),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(abandoned, [1], "the running block goes back: {a:?}");
+    let abandoned = |a: &[Action]| -> Vec<u64> {
+        records(a)
+            .into_iter()
+            .filter_map(|r| match r {
+                OutboxRecord::Abandoned { block, .. } => Some(*block),
+                _ => None,
+            })
+            .collect()
+    };
+    assert!(abandoned(&a).is_empty(), "not while it may run: {a:?}");
     clock.advance(Duration::from_millis(1));
     let a = st.handle_event(signalled(prog, 15), clock.now());
+    assert_eq!(abandoned(&a), [1], "the running block goes back: {a:?}");
     assert!(outcome(&a).is_none(), "{a:?}");
     assert_eq!(
         started(&a),

@@ -54,7 +54,11 @@ impl AgentState {
         let Some(att) = self.slots[i].attempt.as_mut() else {
             return;
         };
-        if att.kill.is_some() {
+        // A block being given back may still be reported by its program before it exits (a
+        // program that finishes its block on SIGTERM): the report counts. After any other
+        // termination, or when a post-check would have to start, it does not.
+        let giving_back = matches!(att.kill, Some((KillReason::GiveBack(_), _)));
+        if att.kill.is_some() && !(giving_back && !self.policy.has_check) {
             return;
         }
         let block = att.job.key.block;
@@ -86,7 +90,7 @@ impl AgentState {
         att.add_usage(usage);
         self.slots[i].crashes = 0;
         self.slots[i].program_ready = true;
-        if report.exiting {
+        if report.exiting && self.slots[i].program == Program::Up(proc) {
             // It said it ends after this report: no more blocks for it, and no crash.
             out.push(Action::CloseStdin(proc));
             self.slots[i].program = Program::Closing {

@@ -1,5 +1,5 @@
-//! Time: heartbeats, block timeouts and the start-up allowance, terminated processes that
-//! do not go away, and the job's walltime.
+//! Time: heartbeats, block timeouts and the start-up allowance, programs that do not exit
+//! when their stdin is closed, and the job's walltime.
 
 use super::*;
 
@@ -36,53 +36,28 @@ impl AgentState {
                 time_us: now.unix_us,
             }));
         }
-        let give_up_waiting = self.policy.kill_grace + self.policy.exit_wait;
+        // A terminated process is waited for as long as it takes: its attempt ends (failed,
+        // given back) only with its exit, which the executor reports once the whole process
+        // group is gone, so the block is never run again while something may still write it.
         for i in 0..self.slots.len() {
             let Some(att) = &self.slots[i].attempt else {
                 continue;
             };
-            match &att.kill {
-                None => {
-                    if let Some(reason) = self.overdue(i, att, now) {
-                        self.kill_attempt(i, reason, now, out);
-                    }
+            if att.kill.is_none() {
+                if let Some(reason) = self.overdue(i, att, now) {
+                    self.kill_attempt(i, reason, now, out);
                 }
-                Some((_, since)) if now.at.duration_since(*since) > give_up_waiting => {
-                    // The process ignores even SIGKILL (e.g. stuck in the kernel): stop waiting.
-                    let proc = att.phase.proc();
-                    tracing::warn!("a terminated process does not exit; no longer waiting for it");
-                    if self.slots[i].program.proc() == Some(proc) {
-                        self.slots[i].program = Program::Killed {
-                            proc,
-                            since: *since,
-                        };
-                    }
-                    if let Some((reason, _)) =
-                        self.slots[i].attempt.as_mut().and_then(|a| a.kill.take())
-                    {
-                        self.finalize_kill(i, reason, None, now, out);
-                    }
-                }
-                Some(_) => {}
             }
         }
         for slot in &mut self.slots {
-            match slot.program {
-                Program::Closing { proc, since }
-                    if now.at.duration_since(since) > self.policy.exit_wait =>
-                {
+            if let Program::Closing { proc, since } = slot.program {
+                if now.at.duration_since(since) > self.policy.exit_wait {
                     out.push(Action::Terminate(proc));
                     slot.program = Program::Killed {
                         proc,
                         since: now.at,
                     };
                 }
-                Program::Killed { since, .. }
-                    if slot.attempt.is_none() && now.at.duration_since(since) > give_up_waiting =>
-                {
-                    slot.program = Program::Absent;
-                }
-                _ => {}
             }
         }
         if self.shutdown.is_none() && self.policy.deadline_unix.is_some() && !self.fits(now) {
@@ -143,7 +118,12 @@ impl AgentState {
                 self.finish(i, failed(FailureKind::Timeout, msg.clone()), exit, now, out);
                 self.count_crash(i, &msg, now, out);
             }
-            KillReason::Revoked | KillReason::Shutdown => self.slots[i].attempt = None,
+            KillReason::Revoked | KillReason::GiveBack(None) => self.slots[i].attempt = None,
+            KillReason::GiveBack(Some(reason)) => {
+                if let Some(att) = self.slots[i].attempt.take() {
+                    out.push(abandoned(att.job.key, reason, now));
+                }
+            }
         }
     }
 }
