@@ -57,8 +57,12 @@ impl AgentState {
         // A block being given back may still be reported by its program before it exits (a
         // program that finishes its block on SIGTERM): the report counts. After any other
         // termination, or when a post-check would have to start, it does not.
-        let giving_back = matches!(att.kill, Some((KillReason::GiveBack(_), _)));
-        if att.kill.is_some() && !(giving_back && !self.policy.has_check) {
+        let counts = match att.kill {
+            None => true,
+            Some((KillReason::GiveBack(_), _)) => !self.policy.has_check,
+            Some(_) => false,
+        };
+        if !counts {
             return;
         }
         let block = att.job.key.block;
