@@ -146,3 +146,25 @@ fn start_up_longer_than_the_limit_fails_with_a_hint() {
     h.stop();
     assert_eq!(join(agent, T), AgentExit::Stopped);
 }
+
+/// A program that closes fd 3 and runs on would hang a task without `timeout` forever: the
+/// end of the channel is seen, the block fails and the next block runs in a fresh program.
+#[test]
+fn a_program_that_closes_its_report_channel_fails_the_block_without_a_timeout() {
+    let mut h = Harness::new(task(json!({
+        "worker": python_worker("close_fd3.py", &[], false),
+    })));
+    let agent = h.spawn_agent(h.options());
+    h.assign(&[4, 5]);
+    let records = h.wait_for("both blocks", T, |r| finished(r).len() == 2);
+    match outcome_of(&records, 4) {
+        Some(Outcome::Failed { kind, message }) => {
+            assert_eq!(kind, FailureKind::BlockError);
+            assert!(message.contains("closed its report channel"), "{message}");
+        }
+        other => panic!("block 4: {other:?}"),
+    }
+    assert_eq!(outcome_of(&records, 5), Some(Outcome::Done));
+    h.stop();
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+}

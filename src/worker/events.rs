@@ -76,6 +76,9 @@ pub enum Event {
     },
     /// A persistent program said `{"ready": true}` on fd 3: its start-up is over.
     Ready(ProcId),
+    /// A persistent program closed its report channel (fd 3) but kept running: it can never
+    /// report a block again.
+    ReportClosed(ProcId),
     /// A process ended (after its fd-3 lines, if any, were delivered).
     Exited {
         /// The process.

@@ -13,6 +13,7 @@ use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::path::PathBuf;
 use std::process::ChildStdin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -24,6 +25,9 @@ const TAIL_BYTES: u64 = 2000;
 const REPORT_DRAIN: Duration = Duration::from_millis(500);
 /// Longest accepted fd-3 line.
 const MAX_REPORT_LINE: u64 = 1 << 20;
+/// How long after the end of its report channel a program must have exited for the end to
+/// count as part of its exit rather than a channel it closed while running on.
+const EXIT_AFTER_CHANNEL_END: Duration = Duration::from_secs(1);
 
 type Meter = Arc<Mutex<ProgramMeter>>;
 
@@ -120,6 +124,7 @@ impl Executor {
 
     fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch) {
         let pid = started.pid;
+        let exited = Arc::new(AtomicBool::new(false));
         let mut meter = None;
         let (drained_tx, drained_rx) = mpsc::channel::<()>();
         if let Some(report) = started.report.take() {
@@ -127,9 +132,16 @@ impl Executor {
             let program_meter: Meter = Arc::new(Mutex::new(ProgramMeter::new(pid)));
             meter = Some(program_meter.clone());
             let meter = program_meter;
+            let exited = exited.clone();
             let reader = thread::Builder::new()
                 .name(format!("report-{pid}"))
-                .spawn(move || read_reports(proc, report, &meter, &tx, drained_tx));
+                .spawn(move || {
+                    read_reports(proc, report, &meter, &tx);
+                    if !exited_within(&exited, EXIT_AFTER_CHANNEL_END) {
+                        let _ = tx.send(Event::ReportClosed(proc));
+                    }
+                    let _ = drained_tx.send(());
+                });
             if let Err(e) = reader {
                 tracing::error!("cannot start a report reader thread: {e}");
             }
@@ -149,6 +161,7 @@ impl Executor {
                         return;
                     }
                 };
+                exited.store(true, Ordering::SeqCst);
                 // Whatever the program left behind in its group goes with it, and the exit is
                 // reported only once none of it can run: its block may be run again next.
                 group::kill_and_wait_gone(pid);
@@ -263,13 +276,20 @@ fn marker(block: &BlockMessage, what: &str) -> String {
     )
 }
 
-fn read_reports(
-    proc: ProcId,
-    report: std::fs::File,
-    meter: &Meter,
-    tx: &Sender<Event>,
-    drained: mpsc::Sender<()>,
-) {
+/// True once `exited` is set, waiting at most `limit` for it.
+fn exited_within(exited: &AtomicBool, limit: Duration) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while !exited.load(Ordering::SeqCst) {
+        if std::time::Instant::now() >= until {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// Delivers the program's fd-3 lines until the channel ends (EOF or a read error).
+fn read_reports(proc: ProcId, report: std::fs::File, meter: &Meter, tx: &Sender<Event>) {
     let mut reader = BufReader::new(report);
     let mut buf = Vec::new();
     loop {
@@ -293,5 +313,4 @@ fn read_reports(
             break;
         }
     }
-    let _ = drained.send(());
 }

@@ -154,6 +154,7 @@ impl AgentState {
                 self.on_report(proc, &line, &usage, now, &mut out)
             }
             Event::Ready(proc) => self.on_ready(proc, now),
+            Event::ReportClosed(proc) => self.on_report_closed(proc, now, &mut out),
             Event::Exited {
                 proc,
                 exit,

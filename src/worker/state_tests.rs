@@ -1065,3 +1065,38 @@ fn a_start_up_limit_without_a_task_timeout_still_bounds_the_start_up() {
     let a = st.handle_event(Event::Tick, clock.now());
     assert!(!a.contains(&Action::Terminate(prog)), "{a:?}");
 }
+
+#[test]
+fn a_program_that_closes_its_report_channel_fails_its_block_and_is_restarted() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    let a = st.handle_event(Event::ReportClosed(prog), clock.now());
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    let a = st.handle_event(signalled(prog, 15), clock.now());
+    let (kind, msg) = failure(&a);
+    assert_eq!(kind, FailureKind::BlockError);
+    assert!(msg.contains("closed its report channel"), "{msg}");
+    assert_eq!(spawned(&a).len(), 1, "a fresh program: {a:?}");
+}
+
+#[test]
+fn an_idle_program_that_closes_its_report_channel_counts_as_a_crash() {
+    let (mut st, clock, mut prog) = persistent(false);
+    for _ in 0..policy(false, false).max_program_crashes {
+        let a = st.handle_event(Event::ReportClosed(prog), clock.now());
+        assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+        let a = st.handle_event(signalled(prog, 15), clock.now());
+        if let Some((next, _)) = spawned(&a).first() {
+            prog = *next;
+        } else {
+            assert!(
+                records(&a)
+                    .iter()
+                    .any(|r| matches!(r, OutboxRecord::Bye { reason, .. } if reason.contains("report channel"))),
+                "{a:?}"
+            );
+            return;
+        }
+    }
+    panic!("the agent never gave up");
+}

@@ -39,6 +39,30 @@ impl AgentState {
         }
     }
 
+    /// The program closed fd 3 but runs on: it can never report again. Its running block
+    /// fails (the program broke the protocol) and it is restarted; an idle one counts as a
+    /// crash, so a program that always does this ends the agent instead of looping.
+    pub(super) fn on_report_closed(&mut self, proc: ProcId, now: Now, out: &mut Vec<Action>) {
+        let Some(i) = self.program_slot(proc) else {
+            return;
+        };
+        if self.slots[i].program != Program::Up(proc) {
+            return; // already being stopped
+        }
+        let msg = "the worker program closed its report channel (fd 3) but kept running, so it \
+                   could never report the block; it was restarted"
+            .to_owned();
+        if self.slot_running(proc) == Some(i) {
+            return self.kill_attempt(i, KillReason::Protocol(msg), now, out);
+        }
+        out.push(Action::Terminate(proc));
+        self.slots[i].program = Program::Killed {
+            proc,
+            since: now.at,
+        };
+        self.count_crash(i, &msg, now, out);
+    }
+
     pub(super) fn on_report(
         &mut self,
         proc: ProcId,
