@@ -286,7 +286,16 @@ pub(crate) fn claim(layout: &Layout, opts: &ClaimOptions) -> Result<Ownership> {
             ),
         }
     }
-    let epoch = highest.unwrap_or(0) + 1;
+    // Above every epoch anything was written for, even if claims were deleted.
+    let used = layout.highest_used_epoch()?;
+    if used > highest {
+        tracing::warn!(
+            claimed = highest.unwrap_or(0),
+            used = used.unwrap_or(0),
+            "owners/ lacks the claims of epochs the ledger has records of; they are not reused"
+        );
+    }
+    let epoch = highest.max(used).unwrap_or(0) + 1;
     let since_us = now_us();
     let claim = EpochClaim {
         epoch,

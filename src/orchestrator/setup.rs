@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 /// The sha256 of the canonical task JSON: a ledger belongs to exactly one task definition.
 pub fn plan_hash(canonical: &serde_json::Value) -> String {
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ledger::tasks_hash(canonical)
 }
 
 /// The name every scheduler job of a run carries: derived from the ledger path, so one
