@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::error::{io_err, LedgerError, Result};
 use super::fold::{load_state, LoadedState};
 use super::fsutil::{fsync_dir, parent, publish_exclusive};
-use super::header::LedgerHeader;
+use super::header::{tasks_hash, LedgerHeader};
 use super::layout::{Layout, LogStream, WorkerId};
 use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
 use super::trust::{self, Scope, TrustPolicy};
@@ -20,19 +20,17 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Creates the ledger at `root`, or opens it if it exists. Fails with
+    /// Creates the ledger of the canonical task JSON `tasks` at `root` (its plan hash is
+    /// [`tasks_hash`]`(tasks)`), or opens it if it exists. Fails with
     /// [`LedgerError::Untrusted`] if anyone but this user (or, with
     /// [`TrustPolicy::SharedGroup`] from the environment, the user's groups) could have written
     /// it, [`LedgerError::HeaderTampered`] if its stored tasks do not hash to its plan hash,
     /// [`LedgerError::PlanChanged`] if it was created for another task definition, and
     /// [`LedgerError::NotALedger`] if `root` is a non-empty directory without `ledger.json`
     /// (even one that looks like a ledger that lost it).
-    pub fn create_or_open(
-        root: impl AsRef<Path>,
-        plan_hash: &str,
-        tasks: &serde_json::Value,
-    ) -> Result<Self> {
+    pub fn create_or_open(root: impl AsRef<Path>, tasks: &serde_json::Value) -> Result<Self> {
         let root = root.as_ref();
+        let plan_hash = &tasks_hash(tasks);
         let policy = TrustPolicy::from_env();
         let layout = Layout::new(root);
         let header_path = layout.header_path();
@@ -54,7 +52,7 @@ impl Ledger {
         }
         trust::check(&layout, policy, &Scope::Whole)?;
         let header = LedgerHeader::read(&header_path)?;
-        if header.plan_hash != plan_hash || &header.tasks != tasks {
+        if &header.plan_hash != plan_hash || &header.tasks != tasks {
             return Err(LedgerError::PlanChanged {
                 root: root.to_path_buf(),
                 old_hash: header.plan_hash,

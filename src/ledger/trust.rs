@@ -94,7 +94,12 @@ pub(crate) fn prepare_new_root(root: &Path, policy: TrustPolicy) -> Result<()> {
 pub(crate) fn check(layout: &Layout, policy: TrustPolicy, scope: &Scope<'_>) -> Result<()> {
     let judge = Judge::new(policy);
     let root = layout.root();
-    let meta = fs::symlink_metadata(root).map_err(io_err("stat", root))?;
+    let meta = match fs::symlink_metadata(root) {
+        Ok(m) => m,
+        // Nothing to trust; opening it reports that it is not a ledger.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("stat", root)(e)),
+    };
     judge.entry(root, &meta)?;
     if meta.file_type().is_symlink() {
         let target = fs::metadata(root).map_err(io_err("stat", root))?;

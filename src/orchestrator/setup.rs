@@ -37,7 +37,7 @@ pub fn run_name(ledger: &Path) -> String {
 /// definition is refused with the difference (`PlanChanged`).
 pub fn open_ledger(file: &TaskFile, root: &Path) -> Result<Ledger, OrchestratorError> {
     let canonical = file.canonical_json();
-    match Ledger::create_or_open(root, &plan_hash(&canonical), &canonical) {
+    match Ledger::create_or_open(root, &canonical) {
         Ok(l) => Ok(l),
         Err(LedgerError::PlanChanged {
             root,
