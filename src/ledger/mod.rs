@@ -53,6 +53,6 @@ pub use state::{
 };
 pub use store::Ledger;
 pub use time::{format_age, format_utc, now_us};
-pub use trust::{restrict_umask, user_umask, Scope, TrustPolicy, SHARED_GROUP_ENV, USER_UMASK_ENV};
+pub use trust::{restrict_umask, user_umask, TrustPolicy, SHARED_GROUP_ENV, USER_UMASK_ENV};
 pub use view::{LedgerView, OutboxDetail, WorkerSummary};
 pub use writer::{LogFile, LogWriter};
