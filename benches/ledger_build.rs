@@ -14,7 +14,6 @@ use blockorch::ledger::{
     hostname, now_us, AttemptStats, ClaimOptions, InboxRecord, Journal, Ledger, LogStream,
     LogWriter, OrchestratorRecord, OutboxRecord, Outcome, RunEndReason, WorkerId,
 };
-use blockorch::orchestrator::plan_hash;
 use blockorch::plan::Plan;
 use blockorch::task::load_task_file;
 use serde::Serialize;
@@ -95,7 +94,7 @@ fn main() -> anyhow::Result<()> {
     let file = load_task_file(std::path::Path::new(&task_file))?;
     let plan = Plan::from_task_file(&file)?;
     let canonical = file.canonical_json();
-    let ledger = Ledger::create_or_open(&root, &plan_hash(&canonical), &canonical)?;
+    let ledger = Ledger::create_or_open(&root, &canonical)?;
     let ownership = ledger.claim(&ClaimOptions::default())?;
     ownership.heartbeat()?;
     let mut journal = Journal::start(&ledger, &ownership)?;

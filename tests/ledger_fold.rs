@@ -4,6 +4,7 @@ use std::fs;
 use std::ops::ControlFlow;
 use std::path::Path;
 
+use blockorch::ledger::tasks_hash;
 use blockorch::ledger::{
     BlockState, ClaimOptions, FailureKind, Journal, Ledger, LedgerError, LedgerState, LogReader,
     LogWriter, OrchestratorRecord, Outcome, RunEndReason, WarningKind,
@@ -12,7 +13,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 fn new_ledger(dir: &Path) -> Ledger {
-    Ledger::create_or_open(dir.join("l"), "hash-1", &json!({"tasks": ["a", "b"]})).unwrap()
+    Ledger::create_or_open(dir.join("l"), &json!({"tasks": ["a", "b"]})).unwrap()
 }
 
 fn claim(l: &Ledger) -> Journal {
@@ -83,13 +84,13 @@ fn create_open_and_plan_change() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("l");
     let tasks = json!({"tasks": [{"name": "seg"}]});
-    let l = Ledger::create_or_open(&root, "h1", &tasks).unwrap();
-    assert_eq!(l.header().plan_hash, "h1");
+    let l = Ledger::create_or_open(&root, &tasks).unwrap();
+    assert_eq!(l.header().plan_hash, tasks_hash(&tasks));
     assert_eq!(l.header().format, "blockorch-ledger");
-    let again = Ledger::create_or_open(&root, "h1", &json!({"ignored": true})).unwrap();
+    let again = Ledger::create_or_open(&root, &tasks).unwrap();
     assert_eq!(again.header().tasks, tasks);
     let new_tasks = json!({"tasks": [{"name": "seg2"}]});
-    match Ledger::create_or_open(&root, "h2", &new_tasks).unwrap_err() {
+    match Ledger::create_or_open(&root, &new_tasks).unwrap_err() {
         LedgerError::PlanChanged {
             old_hash,
             new_hash,
@@ -97,7 +98,10 @@ fn create_open_and_plan_change() {
             new_tasks: nt,
             ..
         } => {
-            assert_eq!((old_hash.as_str(), new_hash.as_str()), ("h1", "h2"));
+            assert_eq!(
+                (old_hash, new_hash),
+                (tasks_hash(&tasks), tasks_hash(&new_tasks))
+            );
             assert_eq!((*old_tasks, *nt), (tasks.clone(), new_tasks));
         }
         other => panic!("unexpected {other}"),
@@ -106,7 +110,7 @@ fn create_open_and_plan_change() {
     let home = dir.path().join("home");
     fs::create_dir(&home).unwrap();
     fs::write(home.join("thesis.tex"), b"...").unwrap();
-    let err = Ledger::create_or_open(&home, "h1", &tasks).unwrap_err();
+    let err = Ledger::create_or_open(&home, &tasks).unwrap_err();
     assert!(err.to_string().contains("is not empty"), "{err}");
     assert_eq!(fs::read_dir(&home).unwrap().count(), 1);
     assert!(matches!(

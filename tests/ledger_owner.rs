@@ -9,7 +9,7 @@ use blockorch::ledger::{
 use serde_json::json;
 
 fn ledger(dir: &std::path::Path) -> Ledger {
-    Ledger::create_or_open(dir.join("run.ledger"), "abc123", &json!({"tasks": []})).unwrap()
+    Ledger::create_or_open(dir.join("run.ledger"), &json!({"tasks": []})).unwrap()
 }
 
 fn as_host(host: &str, pid: u32) -> ClaimOptions {

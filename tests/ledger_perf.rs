@@ -22,7 +22,7 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> (T, Duration) {
 fn load_a_million_done_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("big.ledger");
-    let l = Ledger::create_or_open(&root, "h", &json!({"tasks": ["t"]})).unwrap();
+    let l = Ledger::create_or_open(&root, &json!({"tasks": ["t"]})).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();
     let mut j = Journal::start(&l, &own).unwrap();
     timed("write 2e6 records (group commits of 20k)", || {

@@ -182,7 +182,7 @@ fn outbox_summary_reads_only_the_tail_and_agrees_with_a_full_read() {
 fn view_reads_everything_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("l");
-    let l = Ledger::create_or_open(&root, "h", &json!({"tasks": ["t"]})).unwrap();
+    let l = Ledger::create_or_open(&root, &json!({"tasks": ["t"]})).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();
     let mut j = Journal::start(&l, &own).unwrap();
     for (i, id) in ["local-0", "local-1"].iter().enumerate() {
@@ -223,7 +223,10 @@ fn view_reads_everything_and_writes_nothing() {
     let view_all = LedgerView::open_with(&root, OutboxDetail::All).unwrap();
     assert_eq!(listing(&root), before, "a view must not write");
 
-    assert_eq!(view.header.plan_hash, "h");
+    assert_eq!(
+        view.header.plan_hash,
+        blockorch::ledger::tasks_hash(&json!({"tasks": ["t"]}))
+    );
     assert_eq!(view.owner.as_ref().unwrap().epoch, 1);
     assert_eq!(&view.loaded.state, j.state());
     let ids: Vec<_> = view.workers.iter().map(|w| w.worker_id.as_str()).collect();
@@ -243,7 +246,7 @@ fn view_reads_everything_and_writes_nothing() {
 #[test]
 fn inbox_follower_switches_to_the_newest_epoch() {
     let dir = tempfile::tempdir().unwrap();
-    let l = Ledger::create_or_open(dir.path().join("l"), "h", &json!({})).unwrap();
+    let l = Ledger::create_or_open(dir.path().join("l"), &json!({})).unwrap();
     let w = WorkerId::new("lsf-77_3").unwrap();
     let mut f = InboxFollower::new(l.layout().clone(), w.clone());
     let p = f.poll().unwrap();

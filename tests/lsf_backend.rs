@@ -426,7 +426,7 @@ fn status_shows_what_lsf_says_about_live_workers() {
         "read_roi": {"offset": [0], "shape": [1]},
         "write_roi": {"offset": [0], "shape": [1]},
         "worker": {"command": ["true"]}}]});
-    let ledger = Ledger::create_or_open(&root, "h", &tasks).unwrap();
+    let ledger = Ledger::create_or_open(&root, &tasks).unwrap();
     let owner = ledger.claim(&ClaimOptions::default()).unwrap();
     let mut journal = Journal::start(&ledger, &owner).unwrap();
     journal

@@ -33,7 +33,7 @@ fn build(root: &Path, failed: Option<u64>) -> u64 {
     let file = parse_task_file("t.json", &tasks().to_string()).unwrap();
     let plan = Plan::from_task_file(&file).unwrap();
     let ids: Vec<u64> = plan.task(0).blocks().map(|b| b.id).collect();
-    let l = Ledger::create_or_open(root, "hash", &tasks()).unwrap();
+    let l = Ledger::create_or_open(root, &tasks()).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();
     let mut j = Journal::start(&l, &own).unwrap();
     for w in 0..WORKERS {

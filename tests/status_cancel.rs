@@ -79,7 +79,7 @@ fn cancels_exactly_the_live_registered_jobs() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let root = d.join("run.ledger");
-    let l = Ledger::create_or_open(&root, "h", &tasks()).unwrap();
+    let l = Ledger::create_or_open(&root, &tasks()).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();
     let mut j = Journal::start(&l, &own).unwrap();
     register(&mut j, 0, "slurm-77_0", "slurm", Some("77_0"));
@@ -106,8 +106,20 @@ fn cancels_exactly_the_live_registered_jobs() {
         .output()
         .unwrap();
     let python = String::from_utf8_lossy(&python.stdout).trim().to_owned();
-    let mut agent = Command::new(&python)
-        .args(["-c", "import time; time.sleep(60)", "local-e1-t-6"])
+    // `cancel` signals only what it can prove is this ledger's agent: a process of this user
+    // named blockorch, with `worker --worker-id <id>` in its command line and a file of
+    // workers/<id>/ open (here its stdout, as the local backend's agent.log).
+    std::fs::create_dir_all(root.join("workers/local-e1-t-6")).unwrap();
+    let agent_log = std::fs::File::create(root.join("workers/local-e1-t-6/agent.log")).unwrap();
+    let mut agent = Command::new("bash")
+        .args([
+            "-c",
+            &format!(
+                "exec -a blockorch '{python}' -c 'import time; time.sleep(60)' \
+                 worker --worker-id local-e1-t-6"
+            ),
+        ])
+        .stdout(agent_log)
         .spawn()
         .unwrap();
     hello(&root, "local-e1-t-6", &hostname(), agent.id());

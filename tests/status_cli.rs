@@ -356,7 +356,7 @@ fn large_grids_are_downsampled_to_fit() {
         "read_roi": {"offset": [0, 0], "shape": [1, 1]},
         "write_roi": {"offset": [0, 0], "shape": [1, 1]},
         "worker": {"command": ["true"]}}]});
-    let l = Ledger::create_or_open(&root, "h", &tasks).unwrap();
+    let l = Ledger::create_or_open(&root, &tasks).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();
     let mut j = Journal::start(&l, &own).unwrap();
     j.append(OrchestratorRecord::WorkerRegistered {
@@ -469,7 +469,7 @@ fn assigned_blocks_beyond_the_slots_are_queued() {
         "write_roi": {"offset": [0], "shape": [1]},
         "read_write_conflict": false,
         "worker": {"command": ["true"]}}]});
-    let ledger = Ledger::create_or_open(&root, "h", &tasks).unwrap();
+    let ledger = Ledger::create_or_open(&root, &tasks).unwrap();
     let owner = ledger.claim(&ClaimOptions::default()).unwrap();
     let mut journal = Journal::start(&ledger, &owner).unwrap();
     for (index, id) in ["w-live", "w-starting"].into_iter().enumerate() {

@@ -92,6 +92,12 @@ pub struct SubmitArgs {
     /// when SLURM_JOB_ID is set.
     #[arg(long, value_enum, default_value = "auto")]
     pub slurm_mode: SlurmModeArg,
+    /// Trust a ledger that members of your groups may write (group-writable, or files of
+    /// other users of your groups) and create it group-writable; never one writable by
+    /// everyone. Same as BLOCKORCH_SHARED_GROUP=1, which `status`, `cancel` and the
+    /// workers read.
+    #[arg(long)]
+    pub shared_group: bool,
 }
 
 /// How the SLURM backend starts workers.

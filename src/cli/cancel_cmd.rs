@@ -33,7 +33,7 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
     let host = hostname();
     let view = open()?;
     let mut targets = cancel_targets(&view, &host);
-    let mut owner = signal_owner(view.owner.as_ref(), now_us(), &host);
+    let mut owner = signal_owner(view.owner.as_ref(), &root, now_us(), &host);
     if matches!(owner, OwnerAction::Remote { .. }) {
         // A detached orchestrator runs as its own SLURM job on another host: SIGTERM it
         // through SLURM so it still gives its workers' blocks back, then cancel what is left.

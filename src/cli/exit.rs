@@ -1,5 +1,6 @@
 //! One exhaustive mapping from errors to the documented exit codes.
 
+use crate::ledger::LedgerError;
 use crate::plan::PlanError;
 use crate::task::TaskError;
 
@@ -19,6 +20,9 @@ pub enum ExitCode {
     LedgerBusy = 4,
     /// The ledger belongs to a different task definition.
     LedgerMismatch = 5,
+    /// The ledger cannot be trusted: another user owns part of it, someone else can write
+    /// it, or its `ledger.json` was edited.
+    LedgerUntrusted = 6,
     /// Interrupted (Ctrl-C); the run can be resumed.
     Interrupted = 130,
 }
@@ -30,6 +34,12 @@ pub fn classify(err: &anyhow::Error) -> ExitCode {
             || cause.downcast_ref::<PlanError>().is_some()
         {
             return ExitCode::BadInput;
+        }
+        if cause
+            .downcast_ref::<LedgerError>()
+            .is_some_and(LedgerError::is_untrusted)
+        {
+            return ExitCode::LedgerUntrusted;
         }
         if let Some(code) = cause.downcast_ref::<CliFailure>() {
             return code.0;

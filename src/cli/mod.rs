@@ -17,6 +17,17 @@ use clap::Parser;
 pub fn main() -> i32 {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    if let Command::Submit(args) = &cli.command {
+        if args.shared_group {
+            // Read by every ledger check of this process and inherited by its agents.
+            std::env::set_var(crate::ledger::SHARED_GROUP_ENV, "1");
+        }
+    }
+    if matches!(cli.command, Command::Submit(_) | Command::Worker(_)) {
+        // What blockorch creates in a ledger is never writable by others (nor by the group
+        // unless it is shared), whatever the umask; the task's programs get the user's own.
+        crate::ledger::restrict_umask(crate::ledger::TrustPolicy::from_env());
+    }
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Submit(args) => submit_cmd::run(args),

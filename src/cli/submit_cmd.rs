@@ -241,6 +241,9 @@ fn detach_slurm(
     if args.force {
         argv.push("--force".into());
     }
+    if args.shared_group {
+        argv.push("--shared-group".into());
+    }
     if let Some(n) = args.max_launches {
         argv.extend(["--max-launches".into(), n.to_string()]);
     }
@@ -250,10 +253,15 @@ fn detach_slurm(
             absolute(template)?.display().to_string(),
         ]);
     }
-    let env: Vec<(String, String)> = ["SLURM_CONF", "RUST_LOG"]
-        .iter()
-        .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-        .collect();
+    let env: Vec<(String, String)> = [
+        "SLURM_CONF",
+        "RUST_LOG",
+        crate::ledger::USER_UMASK_ENV,
+        crate::ledger::SHARED_GROUP_ENV,
+    ]
+    .iter()
+    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+    .collect();
     let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let default_settings = crate::task::SlurmSettings::default();
     let job = OrchestratorJob {

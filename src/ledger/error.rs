@@ -36,6 +36,36 @@ pub enum LedgerError {
         reason: String,
     },
 
+    /// Someone this user does not trust could have written the ledger (see
+    /// docs/design/ledger.md, "Trust").
+    #[error(
+        "ledger entry {} cannot be trusted: {reason}; a ledger must be yours and writable only \
+         by you (if a group shares it on purpose, set BLOCKORCH_SHARED_GROUP=1 or pass \
+         --shared-group)",
+        path.display()
+    )]
+    Untrusted {
+        /// The offending file or directory.
+        path: PathBuf,
+        /// Its owner and mode, and why they are refused.
+        reason: String,
+    },
+
+    /// The tasks stored in `ledger.json` do not hash to its `plan_hash`: it was edited.
+    #[error(
+        "{} was modified: its tasks hash to {actual}, but its plan_hash is {stored}; \
+         the ledger cannot be trusted (start a new ledger)",
+        path.display()
+    )]
+    HeaderTampered {
+        /// The header file.
+        path: PathBuf,
+        /// `plan_hash` stored in the header.
+        stored: String,
+        /// Hash of the stored tasks.
+        actual: String,
+    },
+
     /// The ledger header cannot be parsed.
     #[error("cannot parse ledger header {}", path.display())]
     BadHeader {
@@ -178,6 +208,13 @@ pub enum LedgerError {
         /// The newer epoch found.
         newer: u64,
     },
+}
+
+impl LedgerError {
+    /// Whether the ledger was refused because it cannot be trusted (exit code 6).
+    pub fn is_untrusted(&self) -> bool {
+        matches!(self, Self::Untrusted { .. } | Self::HeaderTampered { .. })
+    }
 }
 
 fn heartbeat_phrase(age: &Option<Duration>) -> String {

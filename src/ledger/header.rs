@@ -4,6 +4,7 @@ use std::io;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::error::{io_err, LedgerError, Result};
 use super::fsutil::read_small;
@@ -29,6 +30,13 @@ pub struct LedgerHeader {
     pub tasks: serde_json::Value,
 }
 
+/// The plan hash of a canonical task JSON: the hex SHA-256 of its compact serialization. A
+/// ledger belongs to exactly one task definition.
+pub fn tasks_hash(tasks: &serde_json::Value) -> String {
+    let digest = Sha256::digest(tasks.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl LedgerHeader {
     /// A header for a new ledger.
     pub(crate) fn new(plan_hash: &str, tasks: &serde_json::Value) -> Self {
@@ -48,7 +56,8 @@ impl LedgerHeader {
         out
     }
 
-    /// Reads and validates `path`.
+    /// Reads and validates `path`: format, version, and that the stored tasks hash to the
+    /// stored `plan_hash` ([`LedgerError::HeaderTampered`] otherwise).
     pub(crate) fn read(path: &Path) -> Result<Self> {
         let bytes = match read_small(path) {
             Ok(b) => b,
@@ -83,9 +92,42 @@ impl LedgerHeader {
                 supported: HEADER_VERSION,
             });
         }
-        serde_json::from_slice(&bytes).map_err(|source| LedgerError::BadHeader {
-            path: path.to_path_buf(),
-            source,
-        })
+        let header: Self =
+            serde_json::from_slice(&bytes).map_err(|source| LedgerError::BadHeader {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let actual = tasks_hash(&header.tasks);
+        if actual != header.plan_hash {
+            return Err(LedgerError::HeaderTampered {
+                path: path.to_path_buf(),
+                stored: header.plan_hash,
+                actual,
+            });
+        }
+        Ok(header)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edited_tasks_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        let tasks = serde_json::json!({"tasks": [{"worker": {"command": ["./run", "0.1"]}}]});
+        let header = LedgerHeader::new(&tasks_hash(&tasks), &tasks);
+        std::fs::write(&path, header.to_bytes()).unwrap();
+        assert_eq!(LedgerHeader::read(&path).unwrap(), header);
+
+        let edited = String::from_utf8(header.to_bytes())
+            .unwrap()
+            .replace("./run", "./evil");
+        std::fs::write(&path, edited).unwrap();
+        let err = LedgerHeader::read(&path).unwrap_err();
+        assert!(matches!(err, LedgerError::HeaderTampered { .. }), "{err}");
+        assert!(err.to_string().contains("was modified"), "{err}");
     }
 }

@@ -197,6 +197,18 @@ impl Layout {
         Ok(out)
     }
 
+    /// The highest epoch records were written for, claims aside: orchestrator logs,
+    /// snapshots and every worker's inboxes. A new claim must be above it, so that deleting
+    /// `owners/` never makes an epoch (its log, inboxes and worker ids) be used twice.
+    pub fn highest_recorded_epoch(&self) -> Result<Option<u64>> {
+        let mut highest = self.list_orchestrator_logs()?.last().copied();
+        highest = highest.max(self.list_snapshots()?.iter().map(|&(e, _)| e).max());
+        for worker in self.list_workers()? {
+            highest = highest.max(self.list_inboxes(&worker)?.last().copied());
+        }
+        Ok(highest)
+    }
+
     /// Every worker directory with a valid id, sorted.
     pub fn list_workers(&self) -> Result<Vec<WorkerId>> {
         let mut out: Vec<WorkerId> = list_names(&self.workers_dir())?
@@ -284,5 +296,12 @@ mod tests {
         }
         fs::write(l.snapshots_dir().join(".snapshot-x.tmp"), b"").unwrap();
         assert_eq!(l.list_snapshots().unwrap(), vec![(2, 9), (2, 10), (10, 1)]);
+        assert_eq!(l.highest_recorded_epoch().unwrap(), Some(10));
+        fs::create_dir_all(l.worker_dir(&w)).unwrap();
+        fs::write(l.inbox_path(&w, 12), b"").unwrap();
+        assert_eq!(l.highest_recorded_epoch().unwrap(), Some(12));
+        fs::create_dir_all(l.orchestrator_dir()).unwrap();
+        fs::write(l.orchestrator_log_path(13), b"").unwrap();
+        assert_eq!(l.highest_recorded_epoch().unwrap(), Some(13));
     }
 }

@@ -22,6 +22,7 @@ mod snapshot;
 mod state;
 mod store;
 mod time;
+mod trust;
 mod view;
 mod writer;
 
@@ -32,7 +33,7 @@ pub use frame::{
     decode_payload, encode_frame, parse_frame, FrameParse, LogKind, LogRecord, FILE_HEADER_LEN,
     FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
 };
-pub use header::{LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
+pub use header::{tasks_hash, LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
 pub use host::{hostname, pid_alive};
 pub use inbox::{InboxFollower, InboxPoll};
 pub use journal::Journal;
@@ -52,5 +53,6 @@ pub use state::{
 };
 pub use store::Ledger;
 pub use time::{format_age, format_utc, now_us};
+pub use trust::{restrict_umask, user_umask, TrustPolicy, SHARED_GROUP_ENV, USER_UMASK_ENV};
 pub use view::{LedgerView, OutboxDetail, WorkerSummary};
 pub use writer::{LogFile, LogWriter};

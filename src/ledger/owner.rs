@@ -286,7 +286,26 @@ pub(crate) fn claim(layout: &Layout, opts: &ClaimOptions) -> Result<Ownership> {
             ),
         }
     }
-    let epoch = highest.unwrap_or(0) + 1;
+    // Above every epoch records were written for, even if claims were deleted.
+    let recorded = layout.highest_recorded_epoch()?;
+    // A claim published meanwhile may already have records: then this claimant lost the race
+    // (and must not take the epoch after the winner's without judging it).
+    let now_highest = layout.list_epoch_claims()?.last().copied();
+    if now_highest != highest {
+        let winner = now_highest.unwrap_or(0);
+        return Err(busy(
+            layout.root(),
+            &read_winner(layout, winner, &this_host)?,
+        ));
+    }
+    if recorded > highest {
+        tracing::warn!(
+            claimed = highest.unwrap_or(0),
+            recorded = recorded.unwrap_or(0),
+            "owners/ lacks the claims of epochs the ledger has records of; they are not reused"
+        );
+    }
+    let epoch = highest.max(recorded).unwrap_or(0) + 1;
     let since_us = now_us();
     let claim = EpochClaim {
         epoch,

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use super::error::{io_err, LedgerError, Result};
 use super::fold::{load_state, LoadedState};
 use super::fsutil::{fsync_dir, parent, publish_exclusive};
-use super::header::LedgerHeader;
+use super::header::{tasks_hash, LedgerHeader};
 use super::layout::{Layout, LogStream, WorkerId};
 use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
+use super::trust::{self, Scope, TrustPolicy};
 
 /// An opened ledger directory.
 #[derive(Clone, Debug)]
@@ -19,24 +20,29 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Creates the ledger at `root`, or opens it if it exists. Fails with
-    /// [`LedgerError::PlanChanged`] if it was created for another plan hash, and with
-    /// [`LedgerError::NotALedger`] if `root` is a non-empty directory without `ledger.json`.
-    pub fn create_or_open(
-        root: impl AsRef<Path>,
-        plan_hash: &str,
-        tasks: &serde_json::Value,
-    ) -> Result<Self> {
+    /// Creates the ledger of the canonical task JSON `tasks` at `root` (its plan hash is
+    /// [`tasks_hash`]`(tasks)`), or opens it if it exists. Fails with
+    /// [`LedgerError::Untrusted`] if anyone but this user (or, with
+    /// [`TrustPolicy::SharedGroup`] from the environment, the user's groups) could have written
+    /// it, [`LedgerError::HeaderTampered`] if its stored tasks do not hash to its plan hash,
+    /// [`LedgerError::PlanChanged`] if it was created for another task definition, and
+    /// [`LedgerError::NotALedger`] if `root` is a non-empty directory without `ledger.json`
+    /// (even one that looks like a ledger that lost it).
+    pub fn create_or_open(root: impl AsRef<Path>, tasks: &serde_json::Value) -> Result<Self> {
         let root = root.as_ref();
+        let plan_hash = &tasks_hash(tasks);
+        let policy = TrustPolicy::from_env();
         let layout = Layout::new(root);
         let header_path = layout.header_path();
         if !exists(&header_path)? {
             let created_root = !exists(root)?;
             if !created_root {
-                ensure_empty(root)?;
+                trust::check(&layout, policy, &Scope::Whole)?;
+                ensure_empty(root, &header_path)?;
             }
             fs::create_dir_all(root).map_err(io_err("create directory", root))?;
             if created_root {
+                trust::prepare_new_root(root, policy)?;
                 fsync_dir(parent(root))?;
             }
             let header = LedgerHeader::new(plan_hash, tasks);
@@ -44,8 +50,9 @@ impl Ledger {
                 tracing::info!(root = %root.display(), "ledger created");
             }
         }
+        trust::check(&layout, policy, &Scope::Whole)?;
         let header = LedgerHeader::read(&header_path)?;
-        if header.plan_hash != plan_hash {
+        if &header.plan_hash != plan_hash || &header.tasks != tasks {
             return Err(LedgerError::PlanChanged {
                 root: root.to_path_buf(),
                 old_hash: header.plan_hash,
@@ -65,9 +72,20 @@ impl Ledger {
         Ok(Self { layout, header })
     }
 
-    /// Opens an existing ledger without writing anything (status, workers).
+    /// Opens an existing ledger without writing anything (status, cancel), after checking
+    /// that all of it can be trusted (see [`Ledger::create_or_open`]).
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
         let layout = Layout::new(root.as_ref());
+        trust::check(&layout, TrustPolicy::from_env(), &Scope::Whole)?;
+        let header = LedgerHeader::read(&layout.header_path())?;
+        Ok(Self { layout, header })
+    }
+
+    /// Opens an existing ledger for the agent of `worker`: checks the root, its top-level
+    /// directories and the worker's own directory (not every other worker's files).
+    pub fn open_for_worker(root: impl AsRef<Path>, worker: &WorkerId) -> Result<Self> {
+        let layout = Layout::new(root.as_ref());
+        trust::check(&layout, TrustPolicy::from_env(), &Scope::Worker(worker))?;
         let header = LedgerHeader::read(&layout.header_path())?;
         Ok(Self { layout, header })
     }
@@ -132,27 +150,38 @@ fn exists(path: &Path) -> Result<bool> {
     }
 }
 
-/// Refuses to turn a directory with unrelated content into a ledger. Leftovers of a racing
-/// creator (its subdirectories, the header's temporary files) are fine.
-fn ensure_empty(root: &Path) -> Result<()> {
+/// Refuses to turn a directory with any content into a ledger: only the header's temporary
+/// files of a racing creator are fine. A directory that looks like a ledger but lost its
+/// `ledger.json` is refused too: its records belong to a task definition nobody can check.
+fn ensure_empty(root: &Path, header_path: &Path) -> Result<()> {
     let entries = fs::read_dir(root).map_err(io_err("list directory", root))?;
     for entry in entries {
         let entry = entry.map_err(io_err("list directory", root))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        let ours = name.starts_with(".ledger.json.")
-            || matches!(
-                name.as_ref(),
-                "ledger.json" | "owners" | "orchestrator" | "workers" | "snapshots"
-            );
-        if !ours {
-            return Err(LedgerError::NotALedger {
-                path: root.to_path_buf(),
-                reason: format!(
-                    "the directory is not empty (it contains {name:?}) and has no ledger.json"
-                ),
-            });
+        if name.starts_with(".ledger.json.") {
+            continue;
         }
+        // A racing creator may have published the header since it was looked for.
+        if exists(header_path)? {
+            return Ok(());
+        }
+        let what = if matches!(
+            name.as_ref(),
+            "owners" | "orchestrator" | "workers" | "snapshots"
+        ) {
+            format!(
+                "it contains {name:?} but has no ledger.json: it looks like a ledger whose \
+                 header was deleted, and its records cannot be checked against a task file; \
+                 use a new --ledger directory"
+            )
+        } else {
+            format!("the directory is not empty (it contains {name:?}) and has no ledger.json")
+        };
+        return Err(LedgerError::NotALedger {
+            path: root.to_path_buf(),
+            reason: what,
+        });
     }
     Ok(())
 }

@@ -72,9 +72,14 @@ fn run(spec: &CommandSpec, task: &str, workdir: &Path, ledger: &Path, log: &Path
     // An init must not outlive its orchestrator: after a kill -9 or Ctrl-C the next `submit`
     // runs it again (its success was not recorded), and two inits must never overlap.
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid).
+    let user_umask = crate::ledger::user_umask();
+    // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid, umask).
     unsafe {
         command.pre_exec(move || {
+            // The init creates the task's outputs: with the user's umask, not blockorch's.
+            if let Some(mask) = user_umask {
+                libc::umask(mask as libc::mode_t);
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
                 return Err(std::io::Error::last_os_error());
             }

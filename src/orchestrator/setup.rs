@@ -22,8 +22,7 @@ use std::time::{Duration, Instant};
 
 /// The sha256 of the canonical task JSON: a ledger belongs to exactly one task definition.
 pub fn plan_hash(canonical: &serde_json::Value) -> String {
-    let digest = Sha256::digest(canonical.to_string().as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::ledger::tasks_hash(canonical)
 }
 
 /// The name every scheduler job of a run carries: derived from the ledger path, so one
@@ -38,7 +37,7 @@ pub fn run_name(ledger: &Path) -> String {
 /// definition is refused with the difference (`PlanChanged`).
 pub fn open_ledger(file: &TaskFile, root: &Path) -> Result<Ledger, OrchestratorError> {
     let canonical = file.canonical_json();
-    match Ledger::create_or_open(root, &plan_hash(&canonical), &canonical) {
+    match Ledger::create_or_open(root, &canonical) {
         Ok(l) => Ok(l),
         Err(LedgerError::PlanChanged {
             root,

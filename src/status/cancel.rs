@@ -3,10 +3,12 @@
 
 use crate::backend::command::error_chain;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::proof::prove_ours;
 use crate::backend::slurm::{scancel_batches, CommandError, CommandOutput, CommandRunner};
 use crate::ledger::{pid_alive, LedgerView, Liveness, OwnerStatus, DEFAULT_STALE_AFTER};
 
@@ -136,36 +138,25 @@ pub fn cancel_targets(view: &LedgerView, this_host: &str) -> CancelTargets {
                     Some(h) if !pid_alive(h.pid) => out
                         .skipped
                         .push(skip(format!("its process {} is gone", h.pid))),
-                    Some(h) if !cmdline_mentions(h.pid, &w.worker_id) => out
-                        .skipped
-                        .push(skip(format!("pid {} is now another process", h.pid))),
-                    Some(h) => out.local.push(LocalTarget {
-                        worker_id: w.worker_id.clone(),
-                        pid: h.pid,
-                    }),
+                    Some(h) => {
+                        // Only this ledger's agent: ours, `blockorch worker --worker-id <id>`,
+                        // with its files in workers/<id>/ open.
+                        let dir = view.root.join("workers").join(&w.worker_id);
+                        let args = ["worker", "--worker-id", w.worker_id.as_str()];
+                        match prove_ours(h.pid, &dir, &args) {
+                            Ok(()) => out.local.push(LocalTarget {
+                                worker_id: w.worker_id.clone(),
+                                pid: h.pid,
+                            }),
+                            Err(reason) => out.skipped.push(skip(reason)),
+                        }
+                    }
                 }
             }
             other => out.skipped.push(skip(format!("unknown backend {other:?}"))),
         }
     }
     out
-}
-
-/// Whether `/proc/<pid>/cmdline` contains `needle`; true when `/proc` is not available
-/// (then only the pid's existence was checked).
-fn cmdline_mentions(pid: u32, needle: &str) -> bool {
-    if !std::path::Path::new("/proc/self/cmdline").exists() {
-        return true;
-    }
-    // A process in the middle of an exec shows an empty command line for a moment.
-    for _ in 0..5 {
-        match std::fs::read(format!("/proc/{pid}/cmdline")) {
-            Ok(bytes) if bytes.is_empty() => std::thread::sleep(Duration::from_millis(20)),
-            Ok(bytes) => return bytes.split(|&b| b == 0).any(|arg| arg == needle.as_bytes()),
-            Err(_) => return false,
-        }
-    }
-    false
 }
 
 /// What was done about the orchestrator.
@@ -188,6 +179,13 @@ pub enum OwnerAction {
         /// Whether it exited within the wait.
         stopped: bool,
     },
+    /// The pid recorded in the ledger is not provably its orchestrator: not signalled.
+    NotOurs {
+        /// The recorded pid.
+        pid: u32,
+        /// Why it is not signalled.
+        reason: String,
+    },
     /// Sending SIGTERM failed.
     Failed {
         /// Its pid.
@@ -198,8 +196,14 @@ pub enum OwnerAction {
 }
 
 /// Sends SIGTERM to the ledger's owner if it is alive on this host (it then cancels its
-/// workers, gives their blocks back and records the interruption).
-pub fn signal_owner(owner: Option<&OwnerStatus>, now_us: u64, this_host: &str) -> OwnerAction {
+/// workers, gives their blocks back and records the interruption) — only if it is provably
+/// this user's `blockorch submit` with a file of `root/orchestrator/` open.
+pub fn signal_owner(
+    owner: Option<&OwnerStatus>,
+    root: &Path,
+    now_us: u64,
+    this_host: &str,
+) -> OwnerAction {
     let Some(o) = owner else {
         return OwnerAction::NotRunning;
     };
@@ -211,6 +215,9 @@ pub fn signal_owner(owner: Option<&OwnerStatus>, now_us: u64, this_host: &str) -
             host: o.host.clone(),
             pid: o.pid,
         };
+    }
+    if let Err(reason) = prove_ours(o.pid, &root.join("orchestrator"), &["submit"]) {
+        return OwnerAction::NotOurs { pid: o.pid, reason };
     }
     match sigterm(o.pid) {
         Ok(()) => OwnerAction::Signalled {

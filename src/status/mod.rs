@@ -11,6 +11,7 @@ mod error;
 mod map;
 mod model;
 mod output;
+mod proof;
 mod rate;
 mod scheduler;
 mod snapshot;

@@ -184,6 +184,12 @@ impl StatusOutput for HumanOutput {
                     }
                 );
             }
+            OwnerAction::NotOurs { pid, reason } => {
+                let _ = writeln!(
+                    out,
+                    "orchestrator pid {pid} recorded in the ledger: not signalled: {reason}"
+                );
+            }
             OwnerAction::Failed { pid, error } => {
                 let _ = writeln!(out, "orchestrator pid {pid}: cannot send SIGTERM: {error}");
             }

@@ -53,9 +53,9 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         action: format!("resolve ledger path {}", opts.ledger.display()),
         source,
     })?;
-    let ledger = Ledger::open(&root).map_err(ledger_err(&root))?;
     let worker_id = opts.worker_id.clone().unwrap_or_else(worker_id_from_env);
     let worker = WorkerId::new(worker_id.clone()).map_err(WorkerError::WorkerId)?;
+    let ledger = Ledger::open_for_worker(&root, &worker).map_err(ledger_err(&root))?;
     let workdir = match &opts.workdir {
         Some(dir) => dir.clone(),
         None => std::env::current_dir().map_err(|source| WorkerError::Io {

@@ -171,6 +171,16 @@ pub fn spawn(launch: &Launch) -> io::Result<Started> {
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
+    if let Some(mask) = crate::ledger::user_umask() {
+        // The program creates the task's outputs: with the user's umask, not blockorch's.
+        // SAFETY: umask(2) is async-signal-safe and cannot fail.
+        unsafe {
+            command.pre_exec(move || {
+                libc::umask(mask as libc::mode_t);
+                Ok(())
+            });
+        }
+    }
     let pipe = if launch.report_pipe {
         Some(report_pipe()?)
     } else {
