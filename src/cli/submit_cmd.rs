@@ -54,7 +54,9 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     }
     // Read and validated once here: bad input is reported before anything starts.
     let file = crate::task::load_task_file(&task_file)?;
-    if args.detach {
+    // A dry run never creates, claims or submits anything, whatever else is asked: --detach
+    // only changes where the orchestrator would run, which the dry run says.
+    if args.detach && !args.dry_run {
         return detach(args, &file, &task_file, &ledger);
     }
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
@@ -104,6 +106,16 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         }
     };
     if args.dry_run {
+        if args.detach {
+            println!(
+                "# --detach: the orchestrator would run in the background{}; nothing was started\n",
+                if args.backend == BackendKind::Slurm {
+                    " as a job of its own"
+                } else {
+                    ""
+                }
+            );
+        }
         return dry_run(&file, backend.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
