@@ -120,6 +120,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     }
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
+    opts.scheduler_outage_limit = Duration::from_secs_f64(args.scheduler_timeout.max(0.0));
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }
@@ -256,6 +257,10 @@ fn detach_slurm(
     if let Some(n) = args.max_launches {
         argv.extend(["--max-launches".into(), n.to_string()]);
     }
+    argv.extend([
+        "--scheduler-timeout".into(),
+        args.scheduler_timeout.to_string(),
+    ]);
     if let Some(template) = &args.template {
         argv.extend([
             "--template".into(),
