@@ -1,6 +1,7 @@
 //! `submit --dry-run` prints the rendered job script and the exact submission command, and
 //! submits nothing (no scheduler command is run: a PATH without sbatch/bsub proves it).
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn task_file(dir: &std::path::Path) -> std::path::PathBuf {
@@ -19,27 +20,87 @@ fn task_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
-fn dry_run(backend: &str) -> (i32, String, String) {
+/// Every path under `dir` (sorted), to compare before and after.
+fn tree(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `submit --dry-run --backend <backend>` plus `extra` arguments, with every scheduler command
+/// replaced by one that records its call: returns the exit code, stdout and stderr, and
+/// asserts that nothing was created and no scheduler command ran.
+fn dry_run_with(backend: &str, extra: &[&str]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let task = task_file(dir.path());
+    let bin = tempfile::tempdir().unwrap();
+    let calls = bin.path().join("calls.log");
+    for cmd in [
+        "sbatch", "squeue", "sacct", "scancel", "scontrol", "srun", "bsub", "bjobs", "bkill",
+    ] {
+        let path = bin.path().join(cmd);
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho {cmd} \"$@\" >> {}\nexit 1\n",
+                calls.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let before = tree(dir.path());
     let out = Command::new(env!("CARGO_BIN_EXE_blockorch"))
         .args(["submit", "--dry-run", "--backend", backend])
+        .args(extra)
         .arg(&task)
-        // No scheduler commands reachable: a dry run must not need any.
-        .env("PATH", "/usr/bin:/bin")
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
         .env_remove("SLURM_JOB_ID")
         .output()
         .unwrap();
-    let ledger_jobs = dir.path().join("task.ledger").join("workers");
+    assert_eq!(tree(dir.path()), before, "a dry run changed the filesystem");
     assert!(
-        !ledger_jobs.exists() || std::fs::read_dir(&ledger_jobs).unwrap().next().is_none(),
-        "a dry run registered workers"
+        !calls.exists(),
+        "a dry run called the scheduler: {}",
+        std::fs::read_to_string(&calls).unwrap_or_default()
     );
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+fn dry_run(backend: &str) -> (i32, String, String) {
+    dry_run_with(backend, &[])
+}
+
+#[test]
+fn dry_run_with_detach_touches_nothing_on_any_backend() {
+    for backend in ["slurm", "lsf"] {
+        let (code, stdout, stderr) = dry_run_with(backend, &["--detach"]);
+        assert_eq!(code, 0, "{backend}: {stderr}");
+        assert!(
+            stdout.contains("--detach: the orchestrator would run"),
+            "{stdout}"
+        );
+        assert!(stdout.contains("# submit with:"), "{stdout}");
+    }
+    let (code, _, stderr) = dry_run_with("local", &["--detach"]);
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = dry_run_with("slurm", &["--detach", "--force"]);
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]

@@ -87,6 +87,10 @@ pub struct SubmitArgs {
     /// [default: 4 × num_workers + 8].
     #[arg(long, value_name = "N")]
     pub max_launches: Option<u32>,
+    /// Seconds the scheduler may fail in a row (sbatch/squeue/bsub/bjobs errors, a controller
+    /// restart) before the run ends with exit 1; the ledger stays resumable.
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = seconds)]
+    pub scheduler_timeout: f64,
     /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps
     /// (one per GPU) inside the current salloc/sbatch allocation; `auto` picks `allocation`
     /// when SLURM_JOB_ID is set.
@@ -207,4 +211,14 @@ pub struct PlanArgs {
     /// required for --block when the file has several tasks).
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
+}
+
+/// A number of seconds: finite and not negative (`Duration` cannot hold anything else).
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if (0.0..1e12).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "expected a number of seconds (0 or more), got {text:?}"
+        )),
+    }
 }

@@ -54,7 +54,9 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     }
     // Read and validated once here: bad input is reported before anything starts.
     let file = crate::task::load_task_file(&task_file)?;
-    if args.detach {
+    // A dry run never creates, claims or submits anything, whatever else is asked: --detach
+    // only changes where the orchestrator would run, which the dry run says.
+    if args.detach && !args.dry_run {
         return detach(args, &file, &task_file, &ledger);
     }
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
@@ -104,10 +106,21 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         }
     };
     if args.dry_run {
+        if args.detach {
+            println!(
+                "# --detach: the orchestrator would run in the background{}; nothing was started\n",
+                if args.backend == BackendKind::Slurm {
+                    " as a job of its own"
+                } else {
+                    ""
+                }
+            );
+        }
         return dry_run(&file, backend.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
+    opts.scheduler_outage_limit = Duration::from_secs_f64(args.scheduler_timeout.max(0.0));
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }
@@ -247,6 +260,10 @@ fn detach_slurm(
     if let Some(n) = args.max_launches {
         argv.extend(["--max-launches".into(), n.to_string()]);
     }
+    argv.extend([
+        "--scheduler-timeout".into(),
+        args.scheduler_timeout.to_string(),
+    ]);
     if let Some(template) = &args.template {
         argv.extend([
             "--template".into(),

@@ -35,6 +35,20 @@ pub enum OrchestratorError {
     /// Reading or writing the ledger failed.
     #[error("ledger: {0}")]
     Ledger(#[source] LedgerError),
+    /// Scheduler calls kept failing for longer than the bound (`--scheduler-timeout`).
+    #[error(
+        "the scheduler could not be reached for {for_secs}s ({failures} failed calls in a row; \
+         the bound is --scheduler-timeout); its last answer: {last}\nthe ledger is intact: run \
+         the same submit again once the scheduler is back"
+    )]
+    SchedulerUnreachable {
+        /// How long it failed.
+        for_secs: u64,
+        /// Failed calls in a row.
+        failures: u32,
+        /// The last failure.
+        last: String,
+    },
     /// The backend failed in a way the run cannot recover from.
     #[error(transparent)]
     Backend(#[from] BackendError),
@@ -49,5 +63,15 @@ pub enum OrchestratorError {
 impl From<LedgerError> for OrchestratorError {
     fn from(err: LedgerError) -> Self {
         OrchestratorError::Ledger(err)
+    }
+}
+
+impl From<super::outage::OutageExceeded> for OrchestratorError {
+    fn from(e: super::outage::OutageExceeded) -> Self {
+        OrchestratorError::SchedulerUnreachable {
+            for_secs: e.for_secs,
+            failures: e.failures,
+            last: e.last,
+        }
     }
 }

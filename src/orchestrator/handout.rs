@@ -247,9 +247,16 @@ impl Run {
                 workdir: self.workdir.clone(),
             };
             let launched = match self.backend.launch(&request) {
-                Ok(l) => l,
+                Ok(l) => {
+                    self.scheduler_outage.succeeded();
+                    l
+                }
                 Err(err) => {
                     tracing::warn!("{err}");
+                    // Launches that keep failing (controller down, a refused submission)
+                    // end the run after the outage bound instead of retrying forever.
+                    let message = crate::backend::command::error_chain(&err);
+                    self.scheduler_outage.failed(Instant::now(), &message)?;
                     let rt = &mut self.tasks[task];
                     rt.consecutive_agent_failures += 1;
                     rt.next_launch_after = Instant::now()

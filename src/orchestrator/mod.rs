@@ -8,6 +8,7 @@ mod error;
 mod handout;
 mod init_runner;
 mod options;
+mod outage;
 mod progress;
 mod reconcile;
 mod report;

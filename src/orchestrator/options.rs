@@ -44,6 +44,8 @@ pub struct SubmitOptions {
     pub snapshot_every: Duration,
     /// How long to wait for agents to leave at the end of a run.
     pub shutdown_wait: Duration,
+    /// How long scheduler calls may fail in a row before the run ends with exit 1.
+    pub scheduler_outage_limit: Duration,
 }
 
 impl SubmitOptions {
@@ -66,6 +68,7 @@ impl SubmitOptions {
             loss_grace: Duration::from_millis(300),
             snapshot_every: Duration::from_secs(30),
             shutdown_wait: Duration::from_secs(30),
+            scheduler_outage_limit: super::outage::DEFAULT_SCHEDULER_OUTAGE,
         }
     }
 

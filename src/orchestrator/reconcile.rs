@@ -173,9 +173,14 @@ impl Run {
             .map(|&i| self.agents[i].launched.clone())
             .collect();
         let statuses = match self.backend.poll(&launched) {
-            Ok(s) => s,
+            Ok(s) => {
+                self.scheduler_outage.succeeded();
+                s
+            }
             Err(err) => {
                 tracing::warn!("{err}; retrying at the next poll");
+                let message = crate::backend::command::error_chain(&err);
+                self.scheduler_outage.failed(Instant::now(), &message)?;
                 return Ok(false);
             }
         };

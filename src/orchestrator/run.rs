@@ -66,6 +66,8 @@ pub struct Run {
     pub(super) verdicts: Vec<super::reconcile::PendingVerdict>,
     pub(super) last_backend_poll: Instant,
     pub(super) backend_interval: Duration,
+    /// Scheduler calls failing in a row (bounded by `scheduler_outage_limit`).
+    pub(super) scheduler_outage: super::outage::SchedulerOutage,
     pub(super) last_snapshot: Instant,
     pub(super) last_heartbeat: Instant,
     /// When the oldest uncommitted journal record was appended.
@@ -121,7 +123,13 @@ impl Run {
             if self.interrupted.load(Ordering::SeqCst) {
                 return self.stop_interrupted();
             }
-            let busy = self.step()?;
+            let busy = match self.step() {
+                Ok(busy) => busy,
+                Err(err @ OrchestratorError::SchedulerUnreachable { .. }) => {
+                    return Err(self.stop_unreachable(err));
+                }
+                Err(err) => return Err(err),
+            };
             if self.progress.due() {
                 let counts = self.counts();
                 let occupied = self.occupied_slots();
@@ -230,6 +238,26 @@ impl Run {
         report.interrupted = true;
         self.end_journal(RunEndReason::Interrupted, "interrupted")?;
         Ok(report)
+    }
+
+    /// The scheduler stayed unreachable past the bound: ask it (once more) to cancel the
+    /// agents, record why the run ended, and hand the error back. In-flight blocks stay in
+    /// flight in the ledger; the resume reconciles them.
+    fn stop_unreachable(mut self, err: OrchestratorError) -> OrchestratorError {
+        self.progress.finish();
+        let live: Vec<_> = self
+            .agents
+            .iter()
+            .filter(|a| !a.retired)
+            .map(|a| a.launched.clone())
+            .collect();
+        if let Err(cancel) = self.backend.cancel(&live) {
+            tracing::warn!("{cancel}");
+        }
+        if let Err(journal) = self.end_journal(RunEndReason::Error, &err.to_string()) {
+            tracing::warn!("cannot record the end of the run: {journal}");
+        }
+        err
     }
 
     fn end_journal(

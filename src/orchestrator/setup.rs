@@ -140,6 +140,7 @@ pub fn prepare(
     let mut run = Run {
         run_name: run_name(ledger.root()),
         backend_interval: opts.backend_poll,
+        scheduler_outage: super::outage::SchedulerOutage::new(opts.scheduler_outage_limit),
         opts,
         file,
         plan,
