@@ -248,6 +248,8 @@ impl Run {
             };
             let launched = match self.backend.launch(&request) {
                 Ok(l) => l,
+                // A script that cannot be written is bad input: every retry would fail alike.
+                Err(err @ crate::backend::BackendError::Script { .. }) => return Err(err.into()),
                 Err(err) => {
                     tracing::warn!("{err}");
                     let rt = &mut self.tasks[task];
