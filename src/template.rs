@@ -7,7 +7,9 @@
 //!
 //! - `shell` quotes a value for the script's shell body (`'it'\''s'`);
 //! - `directive` checks a value for a `#SBATCH`/`#BSUB` line: it refuses newlines, quotes and
-//!   shell metacharacters, and wraps a value containing spaces (a path) in double quotes.
+//!   shell metacharacters, and wraps a value containing spaces (a path) in double quotes;
+//! - `escape_percent` doubles every `%` of a path that goes into a SLURM filename pattern
+//!   (`--output=`, `--error=`), where `%j`, `%A`, `%a`… would otherwise be expanded.
 
 use minijinja::{Environment, Error as JinjaError, ErrorKind, UndefinedBehavior, Value};
 use serde::Serialize;
@@ -62,6 +64,9 @@ pub fn render_str<C: Serialize>(
     env.set_keep_trailing_newline(true);
     env.add_filter("shell", shell_filter);
     env.add_filter("directive", directive_filter);
+    env.add_filter("escape_percent", |value: Value| {
+        escape_percent(&value_text(&value))
+    });
     let wrap = |source: JinjaError| TemplateError::Render {
         path: path.to_owned(),
         line: source.line(),
@@ -100,6 +105,12 @@ pub fn shell_quote(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\'', r"'\''"))
     }
+}
+
+/// `value` with every `%` doubled: SLURM's filename patterns (sbatch/srun `--output`,
+/// `--error`) read `%%` as a literal `%` and expand `%` followed by a letter.
+pub fn escape_percent(value: &str) -> String {
+    value.replace('%', "%%")
 }
 
 /// Checks `value` for a scheduler directive line; `None` if it cannot be made safe.
@@ -157,6 +168,21 @@ mod tests {
             path: "/a b/c".into(),
             list: vec!["--x".into(), "--y=1".into()],
         }
+    }
+
+    #[test]
+    fn escape_percent_doubles_every_percent() {
+        assert_eq!(escape_percent("/a/100%j/%%b"), "/a/100%%j/%%%%b");
+        let out = render_str(
+            Path::new("t.sbatch"),
+            "#X --output={{ path | escape_percent | directive }}/%A.out\n",
+            &Ctx {
+                path: "/run%x y".into(),
+                ..ctx()
+            },
+        )
+        .unwrap();
+        assert_eq!(out, "#X --output=\"/run%%x y\"/%A.out\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-"""Worker of task `count`: counts smoothed voxels above the threshold in each block and appends
-`block_id count` to data/counts.txt (one short O_APPEND write per block). A block run again
-after a crash appends the same line again; verify.py counts each block once."""
+"""Worker of task `count`: counts smoothed voxels above the threshold in each block and writes
+the count to data/counts/<block_id> (temporary name, fsync, rename), so a block killed midway
+leaves no partial result and a block run again after a crash just replaces its own file."""
 
 import os
 import sys
@@ -11,13 +11,12 @@ from blockorch_worker import run  # noqa: E402
 import volume  # noqa: E402
 
 source = os.open("data/smooth.raw", os.O_RDONLY)
-out = os.open("data/counts.txt", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
 
 def process(block):
     data = volume.read_region(source, block.write_roi.begin, block.write_roi.end)
     above = sum(1 for v in data.values() if v > volume.THRESHOLD)
-    os.write(out, f"{block.block_id} {above}\n".encode())
+    volume.atomic_write("data/counts/%d" % block.block_id, [b"%d\n" % above])
 
 
 run(process)

@@ -23,6 +23,9 @@ def process(block):
         block.write_roi.end,
         lambda z, y, x: volume.smooth_at(data, z, y, x),
     )
+    # The block is reported done when this returns: its output must be on disk by then. A
+    # block killed midway is run again and rewrites its whole region.
+    os.fsync(target)
 
 
 run(process)

@@ -78,6 +78,15 @@ pub enum BackendError {
         /// What went wrong (scheduler output included).
         message: String,
     },
+    /// The job script cannot be written for this task (a template error, or a path or value
+    /// that cannot go into a script): bad input, which retrying cannot fix.
+    #[error("cannot write the job script for task {task:?}: {message}")]
+    Script {
+        /// Task name.
+        task: String,
+        /// What is wrong, naming the template line or the value.
+        message: String,
+    },
     /// The scheduler could not be queried; the orchestrator retries at the next poll.
     #[error("could not query the scheduler: {0}")]
     Query(String),

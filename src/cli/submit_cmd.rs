@@ -8,7 +8,8 @@ use crate::backend::slurm::{
     orchestrator_job_name, resolve_mode, submit_orchestrator, AllocationBackend, CommandConfig,
     ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig, SlurmMode,
 };
-use crate::backend::{Backend, LaunchRequest};
+use crate::backend::{Backend, BackendError, LaunchRequest};
+use crate::ledger::LedgerError;
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -150,6 +151,13 @@ fn classify(err: OrchestratorError) -> anyhow::Error {
         OrchestratorError::Task(_) | OrchestratorError::Plan(_) => return err.into(),
         OrchestratorError::Busy { .. } => ExitCode::LedgerBusy,
         OrchestratorError::PlanChanged { .. } => ExitCode::LedgerMismatch,
+        OrchestratorError::Backend(BackendError::Script { .. }) => ExitCode::BadInput,
+        // The --ledger directory given is not a ledger (or one this version cannot read).
+        OrchestratorError::Ledger(
+            LedgerError::NotALedger { .. }
+            | LedgerError::BadHeader { .. }
+            | LedgerError::UnsupportedVersion { .. },
+        ) => ExitCode::BadInput,
         _ => return err.into(),
     };
     CliFailure(code, err.to_string()).into()
@@ -335,7 +343,8 @@ fn dry_run(
             )
             .into());
         };
-        for submission in submissions? {
+        let submissions = submissions.map_err(|e| classify(e.into()))?;
+        for submission in submissions {
             println!("# task {}: {}", task.name, submission.script_path.display());
             println!("{}", submission.script);
             println!("# submit with:\n{}\n", submission.command_line);

@@ -198,6 +198,20 @@ pub enum LedgerError {
         id: String,
     },
 
+    /// An orchestrator log that held records is gone and no snapshot provably holds them all:
+    /// loading would silently forget blocks recorded there (done blocks would run again).
+    #[error(
+        "{} is missing: {reason}; blocks recorded there would be forgotten and run again. \
+         Restore the file, or start afresh with a new --ledger DIR",
+        path.display()
+    )]
+    HistoryMissing {
+        /// The missing log.
+        path: PathBuf,
+        /// How we know it held records, and why no snapshot stands in for it.
+        reason: String,
+    },
+
     /// This orchestrator's epoch was superseded by a newer one; it must stop writing.
     #[error("ownership of ledger {} passed from epoch {epoch} to epoch {newer}", root.display())]
     Superseded {
@@ -301,6 +315,12 @@ pub enum WarningKind {
         /// Why.
         reason: String,
     },
+    /// An orchestrator log that was deleted, whose records (the first `offset` bytes) a
+    /// snapshot provably holds: the snapshot is used in its place.
+    LogMissing {
+        /// The snapshot used instead.
+        snapshot: PathBuf,
+    },
 }
 
 /// Why bytes were rejected as a frame.
@@ -345,6 +365,12 @@ impl fmt::Display for ReadWarning {
             WarningKind::SnapshotSkipped { reason } => {
                 write!(f, "{path}: snapshot not used: {reason}")
             }
+            WarningKind::LogMissing { snapshot } => write!(
+                f,
+                "{path} is missing; its {offset} bytes of history are all in snapshot {}, \
+                 which is used instead",
+                snapshot.display()
+            ),
         }
     }
 }

@@ -8,13 +8,16 @@
 //! seals (an older log it does not list is sealed empty). The fold is the same for every
 //! reader and equals the in-memory state of every owner at the moment it took over.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs;
+use std::io;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use super::error::{ReadWarning, Result, WarningKind};
+use super::error::{LedgerError, ReadWarning, Result, WarningKind};
+use super::frame::FILE_HEADER_LEN;
 use super::layout::Layout;
+use super::owner::owner_released;
 use super::reader::{LogReader, Tail};
 use super::records::{LogCoverage, OrchestratorRecord};
 use super::snapshot::{read_snapshot, Snapshot};
@@ -36,15 +39,50 @@ pub struct LoadedState {
 /// Limit and sealing epoch per log.
 type Limits = HashMap<u64, (u64, u64)>;
 
+/// The snapshot a fold starts from.
+#[derive(Default)]
+struct Chosen {
+    state: LedgerState,
+    /// Where each covered log's replay starts.
+    starts: HashMap<u64, u64>,
+    /// The snapshot file, if any.
+    path: Option<PathBuf>,
+    /// Covered logs whose file is gone, with the extent the snapshot holds.
+    missing: BTreeMap<u64, u64>,
+}
+
 /// Folds the ledger at `layout`. Reads only.
 pub(crate) fn load_state(layout: &Layout) -> Result<LoadedState> {
     let epochs = layout.list_orchestrator_logs()?;
     let limits = seal_limits(layout, &epochs)?;
     let mut warnings = Vec::new();
-    let (mut state, starts, snapshot) = choose_snapshot(layout, &limits, &mut warnings)?;
-    let mut coverage = Vec::with_capacity(epochs.len());
-    for &epoch in &epochs {
+    let mut evidence = BTreeMap::new();
+    let chosen = choose_snapshot(layout, &epochs, &limits, &mut warnings, &mut evidence)?;
+    check_history(layout, &epochs, &limits, &chosen, evidence)?;
+    let Chosen {
+        mut state,
+        starts,
+        path: snapshot,
+        missing,
+    } = chosen;
+    let mut coverage = Vec::with_capacity(epochs.len() + missing.len());
+    let all: BTreeSet<u64> = epochs.iter().chain(missing.keys()).copied().collect();
+    for epoch in all {
         let path = layout.orchestrator_log_path(epoch);
+        if let Some(&offset) = missing.get(&epoch) {
+            // Keep its extent in the coverage, so that the next epoch seals it there and later
+            // folds still accept the snapshot.
+            warnings.push(ReadWarning {
+                path,
+                offset,
+                bytes: 0,
+                kind: WarningKind::LogMissing {
+                    snapshot: snapshot.clone().unwrap_or_default(),
+                },
+            });
+            coverage.push(LogCoverage { epoch, offset });
+            continue;
+        }
         let from = starts.get(&epoch).copied().unwrap_or(0);
         let mut reader = LogReader::<OrchestratorRecord>::new(&path).starting_at(from);
         if let Some(&(limit, _)) = limits.get(&epoch) {
@@ -79,7 +117,8 @@ pub(crate) fn load_state(layout: &Layout) -> Result<LoadedState> {
     })
 }
 
-/// Computes each older log's read limit from the effective `EpochStarted` seals.
+/// Computes each older log's read limit from the effective `EpochStarted` seals (for logs
+/// that exist and for deleted ones a seal names).
 fn seal_limits(layout: &Layout, epochs: &[u64]) -> Result<Limits> {
     let mut limits = Limits::new();
     for &f in epochs.iter().rev() {
@@ -98,7 +137,13 @@ fn seal_limits(layout: &Layout, epochs: &[u64]) -> Result<Limits> {
         if epoch != f {
             continue;
         }
-        for &e in epochs.iter().filter(|&&e| e < f) {
+        let older: BTreeSet<u64> = epochs
+            .iter()
+            .copied()
+            .chain(sealed.iter().map(|c| c.epoch))
+            .filter(|&e| e < f)
+            .collect();
+        for e in older {
             let seal = sealed.iter().find(|c| c.epoch == e).map_or(0, |c| c.offset);
             let slot = limits.entry(e).or_insert((seal, f));
             if seal < slot.0 {
@@ -110,27 +155,39 @@ fn seal_limits(layout: &Layout, epochs: &[u64]) -> Result<Limits> {
 }
 
 /// The newest snapshot consistent with the seals: its state and where each log's replay
-/// starts. Unusable snapshots are reported and skipped.
+/// starts. Unusable snapshots are reported and skipped. Every readable snapshot's claims about
+/// deleted logs go into `evidence` (epoch → the most bytes any snapshot says it held).
 fn choose_snapshot(
     layout: &Layout,
+    epochs: &[u64],
     limits: &Limits,
     warnings: &mut Vec<ReadWarning>,
-) -> Result<(LedgerState, HashMap<u64, u64>, Option<PathBuf>)> {
+    evidence: &mut BTreeMap<u64, u64>,
+) -> Result<Chosen> {
     for (epoch, seq) in layout.list_snapshots()?.into_iter().rev() {
         let path = layout.snapshot_path(epoch, seq);
         let checked = read_snapshot(&path).and_then(|snap| {
+            for c in snap.coverage.iter().filter(|c| !epochs.contains(&c.epoch)) {
+                let held = evidence.entry(c.epoch).or_insert(0);
+                *held = (*held).max(c.offset);
+            }
             if (snap.epoch, snap.seq) != (epoch, seq) {
                 return Err(format!(
                     "it claims to be snapshot {}-{} of another name",
                     snap.epoch, snap.seq
                 ));
             }
-            check_coverage(layout, &snap, limits).map(|()| snap)
+            check_coverage(layout, &snap, limits).map(|missing| (snap, missing))
         });
         match checked {
-            Ok(snap) => {
+            Ok((snap, missing)) => {
                 let starts = snap.coverage.iter().map(|c| (c.epoch, c.offset)).collect();
-                return Ok((snap.state, starts, Some(path)));
+                return Ok(Chosen {
+                    state: snap.state,
+                    starts,
+                    path: Some(path),
+                    missing,
+                });
             }
             Err(reason) => {
                 tracing::warn!(path = %path.display(), "snapshot not used: {reason}");
@@ -143,14 +200,25 @@ fn choose_snapshot(
             }
         }
     }
-    Ok((LedgerState::new(), HashMap::new(), None))
+    Ok(Chosen::default())
 }
 
 /// A snapshot is usable if every log it covers still holds the bytes it covers and none of
 /// them is covered beyond its seal (which a superseded orchestrator's late snapshot would be).
-fn check_coverage(layout: &Layout, snap: &Snapshot, limits: &Limits) -> Result<(), String> {
+/// A covered log that was deleted is acceptable only where the snapshot provably holds all of
+/// it: a newer epoch sealed it exactly where the snapshot covers it, or it is the snapshot's
+/// own epoch, unsealed, whose owner ended its run and released the ledger (the run's last
+/// snapshot is written after its last block change). Returns those deleted logs with their
+/// covered extents.
+fn check_coverage(
+    layout: &Layout,
+    snap: &Snapshot,
+    limits: &Limits,
+) -> Result<BTreeMap<u64, u64>, String> {
+    let mut missing = BTreeMap::new();
     for c in &snap.coverage {
-        if let Some(&(limit, by)) = limits.get(&c.epoch) {
+        let seal = limits.get(&c.epoch).copied();
+        if let Some((limit, by)) = seal {
             if c.offset > limit {
                 return Err(format!(
                     "it covers the epoch {} log up to byte {}, beyond byte {limit} where epoch {by} sealed it",
@@ -159,13 +227,97 @@ fn check_coverage(layout: &Layout, snap: &Snapshot, limits: &Limits) -> Result<(
             }
         }
         let path = layout.orchestrator_log_path(c.epoch);
-        let len = fs::metadata(&path).map_or(0, |m| m.len());
+        let len = match fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                let whole = match seal {
+                    Some((limit, _)) => limit == c.offset,
+                    None => c.epoch == snap.epoch && owner_released(layout, c.epoch),
+                };
+                if !whole {
+                    return Err(format!(
+                        "it covers {} up to byte {}, but that log is missing and may have held \
+                         more",
+                        path.display(),
+                        c.offset
+                    ));
+                }
+                missing.insert(c.epoch, c.offset);
+                continue;
+            }
+            Err(_) => 0,
+        };
         if len < c.offset {
             return Err(format!(
                 "it covers {} up to byte {} but the file has {len} bytes",
                 path.display(),
                 c.offset
             ));
+        }
+    }
+    Ok(missing)
+}
+
+/// Refuses to load when an orchestrator log that held records (a seal or a snapshot says so)
+/// is gone and the chosen snapshot does not stand in for it: a replay without it would
+/// silently forget what it recorded.
+fn check_history(
+    layout: &Layout,
+    epochs: &[u64],
+    limits: &Limits,
+    chosen: &Chosen,
+    mut evidence: BTreeMap<u64, u64>,
+) -> Result<()> {
+    for (&e, &(limit, _)) in limits {
+        if !epochs.contains(&e) {
+            let held = evidence.entry(e).or_insert(0);
+            *held = (*held).max(limit);
+        }
+    }
+    for (e, held) in evidence {
+        if held <= FILE_HEADER_LEN || chosen.missing.contains_key(&e) {
+            continue;
+        }
+        let source = match limits.get(&e) {
+            Some(&(limit, by)) if limit == held => {
+                format!("epoch {by} read {held} bytes of it when it took over")
+            }
+            _ => format!("a snapshot covers {held} bytes of it"),
+        };
+        return Err(LedgerError::HistoryMissing {
+            path: layout.orchestrator_log_path(e),
+            reason: format!("{source}, and no usable snapshot holds all of it"),
+        });
+    }
+    check_inboxes(layout, epochs, chosen)
+}
+
+/// A log deleted before any seal or snapshot mentioned it: its epoch was claimed (or no log is
+/// left at all) and a worker has an inbox of that epoch, so its orchestrator recorded work.
+/// Worker directories are listed only when some claimed epoch has no log.
+fn check_inboxes(layout: &Layout, epochs: &[u64], chosen: &Chosen) -> Result<()> {
+    let lost = |e: &u64| !epochs.contains(e) && !chosen.missing.contains_key(e);
+    let claimed: Vec<u64> = layout
+        .list_epoch_claims()?
+        .into_iter()
+        .filter(lost)
+        .collect();
+    let any_epoch = epochs.is_empty() && chosen.path.is_none();
+    if claimed.is_empty() && !any_epoch {
+        return Ok(());
+    }
+    for worker in layout.list_workers()? {
+        for e in layout.list_inboxes(&worker)? {
+            if lost(&e) && (any_epoch || claimed.contains(&e)) {
+                return Err(LedgerError::HistoryMissing {
+                    path: layout.orchestrator_log_path(e),
+                    reason: format!(
+                        "worker {} has an inbox of epoch {e}, so that epoch's orchestrator \
+                         recorded work there",
+                        worker.as_str()
+                    ),
+                });
+            }
         }
     }
     Ok(())

@@ -208,6 +208,15 @@ impl Ownership {
     }
 }
 
+/// Whether the owner of `epoch` ended its run and released the ledger (its last heartbeat says
+/// so); false when unknown.
+pub(crate) fn owner_released(layout: &Layout, epoch: u64) -> bool {
+    read_small(&layout.heartbeat_path(epoch))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Heartbeat>(&b).ok())
+        .is_some_and(|h| h.epoch == epoch && h.released)
+}
+
 /// Reads the owner of `epoch`.
 pub(crate) fn read_owner(layout: &Layout, epoch: u64, this_host: &str) -> Result<OwnerStatus> {
     let claim_path = layout.epoch_claim_path(epoch);

@@ -251,6 +251,8 @@ impl Run {
                     self.scheduler_outage.succeeded();
                     l
                 }
+                // A script that cannot be written is bad input: every retry would fail alike.
+                Err(err @ crate::backend::BackendError::Script { .. }) => return Err(err.into()),
                 Err(err) => {
                     tracing::warn!("{err}");
                     // Launches that keep failing (controller down, a refused submission)

@@ -211,7 +211,22 @@ impl Run {
         }
         if self.last_snapshot.elapsed() >= self.opts.snapshot_every {
             self.last_snapshot = Instant::now();
-            self.journal.write_snapshot()?;
+            self.snapshot()?;
+        }
+        Ok(())
+    }
+
+    /// Commits, then writes a snapshot. A snapshot is only a cache of the logs: failing to
+    /// write one (read-only or full `snapshots/`) is a warning, never the end of the run; a
+    /// failed commit is an error.
+    fn snapshot(&mut self) -> Result<(), OrchestratorError> {
+        self.journal.commit()?;
+        if let Err(err) = self.journal.write_snapshot() {
+            tracing::warn!(
+                "cannot write a snapshot ({}); the run goes on (snapshots only make loading \
+                 faster, the logs hold the history)",
+                crate::backend::command::error_chain(&err)
+            );
         }
         Ok(())
     }
@@ -272,7 +287,7 @@ impl Run {
         })?;
         self.journal.commit()?;
         if self.blocks_changed {
-            self.journal.write_snapshot()?;
+            self.snapshot()?;
         }
         self.journal.ownership().release()?;
         Ok(())

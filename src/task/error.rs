@@ -124,6 +124,12 @@ pub enum Problem {
         /// The fit modes.
         known: &'static [&'static str],
     },
+    /// `null` where it would silently stand for a default (e.g. `"fit": null` for `"valid"`).
+    #[error("null is not allowed here; {hint}")]
+    Null {
+        /// What to write instead.
+        hint: &'static str,
+    },
     /// A bad duration value.
     #[error(transparent)]
     Duration(#[from] DurationError),

@@ -437,6 +437,43 @@ const SLURM_RESERVED: &[(&str, &str)] = &[
         "it has its own field: use slurm.gpus_per_worker",
     ),
     ("constraint", "it has its own field: use slurm.constraint"),
+    // Options that would break what the job script guarantees: one agent per array element,
+    // started now, submitted for real, with its exit reported to blockorch.
+    (
+        "ntasks",
+        "each array element runs one worker agent (the script sets --ntasks=1)",
+    ),
+    (
+        "ntasks-per-node",
+        "each array element runs one worker agent (the script sets --ntasks=1)",
+    ),
+    (
+        "nodes",
+        "each array element runs one worker agent on one node",
+    ),
+    (
+        "hold",
+        "a held job never starts, and the run would wait for it forever",
+    ),
+    (
+        "test-only",
+        "blockorch must really submit the jobs it waits for",
+    ),
+    ("wait", "sbatch must return at once: blockorch polls the jobs itself"),
+    ("parsable", "blockorch reads sbatch's output itself"),
+    (
+        "requeue",
+        "a requeued worker would run again under the same identity: blockorch replaces lost workers itself",
+    ),
+    (
+        "no-requeue",
+        "the script sets it (SLURM must not requeue workers)",
+    ),
+    (
+        "export",
+        "the script exports what the agent needs; a changed environment can hide blockorch and the worker program",
+    ),
+    ("dependency", "blockorch orders tasks itself"),
 ];
 
 fn check_slurm_directive(value: &str) -> Result<(), SettingError> {
@@ -488,6 +525,42 @@ const LSF_RESERVED: &[(&str, &str)] = &[
     ("M", "it has its own field: use lsf.mem"),
     ("gpu", "it has its own field: use lsf.gpus_per_worker"),
     ("R", "it has its own field: use lsf.resource"),
+    // Options that would break what the job script guarantees: the agent is the job's only
+    // program, started now and once, submitted for real, with its exit reported to blockorch.
+    ("E", "a pre-execution command runs outside the agent and can requeue or fail the job"),
+    ("Ep", "a post-execution command runs after the agent, outside the ledger's view"),
+    ("H", "a held job never starts, and the run would wait for it forever"),
+    ("K", "bsub must return at once: blockorch polls the jobs itself"),
+    ("I", "worker jobs are batch jobs, not interactive ones"),
+    ("Ip", "worker jobs are batch jobs, not interactive ones"),
+    ("Is", "worker jobs are batch jobs, not interactive ones"),
+    ("IS", "worker jobs are batch jobs, not interactive ones"),
+    ("ISp", "worker jobs are batch jobs, not interactive ones"),
+    ("ISs", "worker jobs are batch jobs, not interactive ones"),
+    ("IX", "worker jobs are batch jobs, not interactive ones"),
+    (
+        "r",
+        "a rerun worker would run again under the same identity: blockorch replaces lost workers itself",
+    ),
+    (
+        "Q",
+        "a requeued worker would run again under the same identity: blockorch replaces lost workers itself",
+    ),
+    (
+        "mig",
+        "a migrated worker would run again under the same identity: blockorch replaces lost workers itself",
+    ),
+    (
+        "k",
+        "a checkpointed worker would restart under the same identity: blockorch replaces lost workers itself",
+    ),
+    ("w", "blockorch orders tasks itself"),
+    ("outdir", "blockorch chooses the log files"),
+    ("pack", "blockorch submits one job array per script"),
+    ("jsdl", "blockorch writes the job description itself"),
+    ("jsdl_strict", "blockorch writes the job description itself"),
+    ("Zs", "blockorch feeds the job script itself"),
+    ("env", "the script exports what the agent needs; a changed environment can hide blockorch and the worker program"),
 ];
 
 fn check_lsf_directive(value: &str) -> Result<(), SettingError> {
@@ -623,6 +696,34 @@ mod tests {
             .to_string();
         assert!(err.contains("use slurm.partition"), "{err}");
         assert!(SlurmDirective::try_from("--mem-per-cpu=4G").is_ok());
+        for (bad, option) in [
+            ("--ntasks=64", "--ntasks"),
+            ("--ntasks-per-node=8", "--ntasks-per-node"),
+            ("--nodes=2", "--nodes"),
+            ("--hold", "--hold"),
+            ("--test-only", "--test-only"),
+            ("--wait", "--wait"),
+            ("--requeue", "--requeue"),
+            ("--export=NONE", "--export"),
+            ("--output=/tmp/x", "--output"),
+            ("--wrap=id", "--wrap"),
+        ] {
+            let err = SlurmDirective::try_from(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{option} cannot be given here")),
+                "{err}"
+            );
+        }
+        // Prefixes sbatch would expand to a refused option are refused too.
+        assert!(SlurmDirective::try_from("--ntask=4").is_err());
+        for good in [
+            "--nice=10",
+            "--hint=nomultithread",
+            "--wckey=x",
+            "--no-kill",
+        ] {
+            assert!(SlurmDirective::try_from(good).is_ok(), "{good:?}");
+        }
 
         for good in ["-x", "-app gpu_app", "-U res1", "-ptl 30"] {
             assert!(LsfDirective::try_from(good).is_ok(), "{good:?}");
@@ -631,6 +732,23 @@ mod tests {
             "x", "-", "-a b c", "-app ", "-R \"x\"", "-x;y", "-J name", "-q gpu",
         ] {
             assert!(LsfDirective::try_from(bad).is_err(), "{bad:?}");
+        }
+        for (bad, option) in [
+            ("-E /bin/pre", "-E"),
+            ("-Ep /bin/post", "-Ep"),
+            ("-H", "-H"),
+            ("-K", "-K"),
+            ("-Is", "-Is"),
+            ("-r", "-r"),
+            ("-Q all", "-Q"),
+            ("-outdir /tmp", "-outdir"),
+            ("-o /tmp/x", "-o"),
+        ] {
+            let err = LsfDirective::try_from(bad).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("{option} cannot be given here")),
+                "{err}"
+            );
         }
     }
 

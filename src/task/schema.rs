@@ -113,6 +113,24 @@ fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> 
             check_object(value, &path.key(key), fields, &[], expecting)?;
         }
     }
+    check_nulls(task, path)
+}
+
+/// Task fields whose `null` serde would read as "absent" and so silently replace with a
+/// default value, with what to write instead. (`null` stays allowed where it means "unset":
+/// `timeout`, `check`, `init`, `worker.startup_timeout` and the scheduler settings.)
+const NULL_REFUSED: &[(&str, &str)] = &[(
+    "fit",
+    "leave \"fit\" out for the default \"valid\", or write \"valid\", \"overhang\" or \"shrink\"",
+)];
+
+/// Refuses `null` for the fields of [`NULL_REFUSED`].
+fn check_nulls(task: &Value, path: &FieldPath) -> Found<()> {
+    for (key, hint) in NULL_REFUSED {
+        if task.get(key).is_some_and(Value::is_null) {
+            return Err(Invalid::new(path.key(key), Problem::Null { hint }));
+        }
+    }
     Ok(())
 }
 

@@ -68,6 +68,22 @@ pub struct LsfBackend {
     submissions: u64,
 }
 
+/// Refuses a `%` in a directory that goes into `-o`/`-e`/`-cwd`: LSF expands `%J`, `%I`, `%U`…
+/// there and has no escape, so the logs or the working directory would silently be elsewhere.
+fn refuse_percent(task: &str, what: &str, dir: &Path) -> Result<(), BackendError> {
+    let text = dir.display().to_string();
+    if !text.contains('%') {
+        return Ok(());
+    }
+    Err(BackendError::Script {
+        task: task.to_owned(),
+        message: format!(
+            "the {what} directory {text:?} contains \"%\", which LSF expands in -o, -e and -cwd \
+             (%J, %I, %U…) and cannot escape; use a directory without \"%\""
+        ),
+    })
+}
+
 impl LsfBackend {
     /// A backend with `config`.
     pub fn new(config: LsfConfig) -> LsfBackend {
@@ -158,6 +174,8 @@ impl LsfBackend {
             launch_error(format!("no LSF settings for task number {}", request.task))
         })?;
         let log_dir = log_dir(&request.ledger, &request.task_name);
+        refuse_percent(&request.task_name, "ledger", &request.ledger)?;
+        refuse_percent(&request.task_name, "working", &request.workdir)?;
         let agent = AgentCommand::for_request(
             &self.config.blockorch,
             request,
@@ -175,8 +193,12 @@ impl LsfBackend {
                 agent,
             },
         );
-        let script = render_script(task.template.as_deref(), &context)
-            .map_err(|e| launch_error(error_chain(&e)))?;
+        let script = render_script(task.template.as_deref(), &context).map_err(|e| {
+            BackendError::Script {
+                task: request.task_name.clone(),
+                message: error_chain(&e),
+            }
+        })?;
         let path = log_dir.join(format!(
             "e{}-{}-{}.bsub",
             request.epoch,
@@ -441,6 +463,21 @@ mod tests {
             dry[0].command_line,
             format!("bsub < {}", dry[0].script_path.display())
         );
+        assert_eq!(b.command_counts().values().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn percent_in_the_ledger_or_workdir_is_a_script_error() {
+        let mut b = backend();
+        let mut req = request(2);
+        req.ledger = "/scratch/run%J".into();
+        let err = b.dry_run(&req).unwrap_err();
+        assert!(matches!(err, BackendError::Script { .. }), "{err}");
+        assert!(err.to_string().contains("/scratch/run%J"), "{err}");
+        let mut req = request(2);
+        req.workdir = "/data/100%".into();
+        let err = b.launch(&req).unwrap_err();
+        assert!(matches!(err, BackendError::Script { .. }), "{err}");
         assert_eq!(b.command_counts().values().sum::<u64>(), 0);
     }
 

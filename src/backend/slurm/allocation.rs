@@ -114,11 +114,15 @@ pub fn srun_args(step: &StepSpec<'_>) -> Vec<String> {
     if let Some(mem) = step.mem {
         args.push(format!("--mem={mem}"));
     }
+    // srun reads --output/--error as filename patterns: a `%` of the path must stay literal.
     let log = |ext: &str| {
-        step.log_dir
-            .join(format!("{}.{ext}", step.worker_id))
-            .display()
-            .to_string()
+        crate::template::escape_percent(
+            &step
+                .log_dir
+                .join(format!("{}.{ext}", step.worker_id))
+                .display()
+                .to_string(),
+        )
     };
     args.extend([
         format!("--output={}", log("out")),
@@ -460,6 +464,26 @@ mod tests {
              --mem=4G --output=/l/logs/slurm/seg/slurm-42.3.out --error=/l/logs/slurm/seg/slurm-42.3.err \
              /bin/blockorch worker --ledger /l --task seg --slots 1 --worker-id slurm-42.3"
         );
+    }
+
+    #[test]
+    fn srun_log_paths_keep_a_percent_literal() {
+        let args = srun_args(&StepSpec {
+            job_id: "42",
+            worker_id: "slurm-42.3",
+            cpus: 1,
+            gpus: 0,
+            mem: None,
+            log_dir: Path::new("/l%t/logs/slurm/seg"),
+            blockorch: Path::new("/bin/blockorch"),
+            ledger: Path::new("/l%t"),
+            task: "seg",
+            slots: 1,
+        });
+        assert!(args.contains(&"--output=/l%%t/logs/slurm/seg/slurm-42.3.out".to_owned()));
+        assert!(args.contains(&"--error=/l%%t/logs/slurm/seg/slurm-42.3.err".to_owned()));
+        // Arguments of the program itself are not patterns.
+        assert!(args.contains(&"/l%t".to_owned()));
     }
 
     #[test]

@@ -167,8 +167,12 @@ impl SlurmBackend {
                 agent,
             },
         );
-        let script = render_script(task.template.as_deref(), &context)
-            .map_err(|e| launch_error(error_chain(&e)))?;
+        let script = render_script(task.template.as_deref(), &context).map_err(|e| {
+            BackendError::Script {
+                task: request.task_name.clone(),
+                message: error_chain(&e),
+            }
+        })?;
         let path = log_dir.join(format!(
             "e{}-{}-{}.sbatch",
             request.epoch,

@@ -76,11 +76,12 @@ fn directive_path(path: &Path) -> Result<String, String> {
 
 /// The job script of the orchestrator.
 pub fn orchestrator_script(job: &OrchestratorJob<'_>) -> Result<String, String> {
-    let log = job
-        .ledger
-        .join("logs")
-        .join("slurm")
-        .join("orchestrator-%j.out");
+    // sbatch expands `%` patterns in --output: the ledger's own `%`s are doubled, `%j` is not.
+    let logs = job.ledger.join("logs").join("slurm");
+    let log = PathBuf::from(format!(
+        "{}/orchestrator-%j.out",
+        crate::template::escape_percent(&logs.display().to_string())
+    ));
     let mut s = String::from("#!/bin/bash\n# blockorch orchestrator (submit --detach)\n");
     let mut directive = |text: String| {
         s.push_str("#SBATCH ");
@@ -175,6 +176,26 @@ mod tests {
             assert!(script.lines().any(|l| l == line), "{line:?} in\n{script}");
         }
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn orchestrator_log_keeps_a_percent_of_the_ledger_literal() {
+        let settings = SlurmSettings::default();
+        let job = OrchestratorJob {
+            run_name: "blockorch-1234abcd",
+            ledger: Path::new("/data/100%j.ledger"),
+            workdir: Path::new("/data"),
+            settings: &settings,
+            argv: vec!["/opt/blockorch".into()],
+            env: vec![],
+        };
+        let script = orchestrator_script(&job).unwrap();
+        assert!(
+            script
+                .lines()
+                .any(|l| l == "#SBATCH --output=/data/100%%j.ledger/logs/slurm/orchestrator-%j.out"),
+            "{script}"
+        );
     }
 
     #[test]

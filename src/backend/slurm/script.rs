@@ -142,6 +142,27 @@ mod tests {
     }
 
     #[test]
+    fn percent_in_the_log_directory_stays_literal() {
+        let mut ctx = context(&SlurmSettings::default());
+        ctx.log_dir = "/scratch/100%j/logs".into();
+        ctx.workdir = "/scratch/100%j".into();
+        let script = render_script(None, &ctx).unwrap();
+        assert!(
+            script.contains("#SBATCH --output=/scratch/100%%j/logs/%A_%a.out\n"),
+            "{script}"
+        );
+        assert!(
+            script.contains("#SBATCH --error=/scratch/100%%j/logs/%A_%a.err\n"),
+            "{script}"
+        );
+        // --chdir is not a filename pattern (checked with sbatch): written as is.
+        assert!(
+            script.contains("#SBATCH --chdir=/scratch/100%j\n"),
+            "{script}"
+        );
+    }
+
+    #[test]
     fn minimal_script() {
         let script = render_script(None, &context(&SlurmSettings::default())).unwrap();
         let directives: Vec<&str> = script
