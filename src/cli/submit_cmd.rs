@@ -117,11 +117,12 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             .context("installing the Ctrl-C handler")?;
     }
     let report = submit(opts, backend, interrupted).map_err(classify)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", report.render());
-    }
+        report.render()
+    };
+    crate::console::print_out(text).context("writing the run report to stdout")?;
     Ok(if report.interrupted {
         ExitCode::Interrupted
     } else if report.all_ok() {
@@ -191,13 +192,14 @@ fn detach(
     let child = command
         .spawn()
         .context("starting the detached orchestrator")?;
-    println!(
-        "started orchestrator (pid {}) on ledger {}\nfollow it with: blockorch status {} --watch\nits output: {}",
+    crate::console::print_out(format_args!(
+        "started orchestrator (pid {}) on ledger {}\nfollow it with: blockorch status {} --watch\nits output: {}\n",
         child.id(),
         ledger.display(),
         ledger.display(),
         log_path.display()
-    );
+    ))
+    .context("writing to stdout")?;
     Ok(ExitCode::Success)
 }
 
@@ -270,16 +272,17 @@ fn detach_slurm(
         .join("logs")
         .join("slurm")
         .join(format!("orchestrator-{id}.out"));
-    println!(
+    crate::console::print_out(format_args!(
         "submitted orchestrator job {id} ({}) on ledger {}\nfollow it with: blockorch status {} \
-         --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}",
+         --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}\n",
         orchestrator_job_name(&run_name),
         ledger.display(),
         ledger.display(),
         output.display(),
         script.display(),
         ledger.display()
-    );
+    ))
+    .context("writing to stdout")?;
     Ok(ExitCode::Success)
 }
 
@@ -311,9 +314,14 @@ fn dry_run(
             .into());
         };
         for submission in submissions? {
-            println!("# task {}: {}", task.name, submission.script_path.display());
-            println!("{}", submission.script);
-            println!("# submit with:\n{}\n", submission.command_line);
+            crate::console::print_out(format_args!(
+                "# task {}: {}\n{}\n# submit with:\n{}\n\n",
+                task.name,
+                submission.script_path.display(),
+                submission.script,
+                submission.command_line
+            ))
+            .context("writing to stdout")?;
         }
     }
     Ok(ExitCode::Success)
