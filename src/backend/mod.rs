@@ -95,6 +95,31 @@ pub enum BackendError {
     },
 }
 
+impl BackendError {
+    /// True for a local I/O error that retrying cannot cure (no permission, a read-only
+    /// filesystem, a file where a directory must be): the run fails with the cause instead.
+    pub fn is_permanent(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            BackendError::Io { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::PermissionDenied
+                    | ErrorKind::ReadOnlyFilesystem
+                    | ErrorKind::NotADirectory
+                    | ErrorKind::IsADirectory
+                    | ErrorKind::AlreadyExists
+                    | ErrorKind::NotFound
+            ),
+            _ => false,
+        }
+    }
+
+    /// True for a local I/O error (as opposed to a scheduler that refused or did not answer).
+    pub fn is_io(&self) -> bool {
+        matches!(self, BackendError::Io { .. })
+    }
+}
+
 /// What `submit --dry-run` shows for one submission (a job array).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DrySubmission {

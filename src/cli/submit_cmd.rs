@@ -134,13 +134,15 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
 
 /// Maps orchestrator errors onto the documented exit codes.
 fn classify(err: OrchestratorError) -> anyhow::Error {
-    let code = match &err {
-        OrchestratorError::Task(_) | OrchestratorError::Plan(_) => return err.into(),
-        OrchestratorError::Busy { .. } => ExitCode::LedgerBusy,
-        OrchestratorError::PlanChanged { .. } => ExitCode::LedgerMismatch,
-        _ => return err.into(),
+    let code = match err {
+        // Unwrapped (the variants are transparent) so that the exit code mapping sees them.
+        OrchestratorError::Task(err) => return err.into(),
+        OrchestratorError::Plan(err) => return err.into(),
+        err @ OrchestratorError::Busy { .. } => (ExitCode::LedgerBusy, err),
+        err @ OrchestratorError::PlanChanged { .. } => (ExitCode::LedgerMismatch, err),
+        err => return err.into(),
     };
-    CliFailure(code, err.to_string()).into()
+    CliFailure(code.0, code.1.to_string()).into()
 }
 
 /// Starts the same submit in the background, detached from the terminal, and returns.
@@ -155,6 +157,7 @@ fn detach(
     // reported now rather than in a log, and the directory is a ledger before the detached
     // orchestrator's output goes into it (a non-empty directory without ledger.json is refused).
     crate::plan::Plan::from_task_file(file)
+        .and_then(|plan| crate::plan::check_run_size(&plan))
         .map_err(OrchestratorError::from)
         .map_err(classify)?;
     crate::orchestrator::open_ledger(file, ledger).map_err(classify)?;

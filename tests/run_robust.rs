@@ -1,0 +1,148 @@
+//! Faults of the machine around a run: an unwritable stderr or stdout, a plan too large to
+//! keep in memory, a worker directory that cannot be prepared, a worker that never says
+//! Hello, and a full disk under the ledger followed by a resume.
+
+mod run_common;
+
+use run_common::*;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// Ten 1-D blocks (ids 0..9) without conflicts.
+fn line_task() -> Value {
+    task(
+        "t",
+        (&[0], &[100]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"read_write_conflict": false, "num_workers": 2, "worker": blockwork(None)}),
+    )
+}
+
+/// Runs `blockorch <args>` in `dir` with stderr (and stdout if `stdout_full`) on `/dev/full`;
+/// returns the exit code.
+fn run_on_full(dir: &Path, args: &[&str], stdout_full: bool) -> Option<i32> {
+    let full = || Stdio::from(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    let mut command = Command::new(bin());
+    command
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stderr(full());
+    command.stdout(if stdout_full { full() } else { Stdio::null() });
+    command.status().unwrap().code()
+}
+
+#[test]
+fn an_unwritable_stderr_or_stdout_never_panics() {
+    let job = Job::new(&[line_task()]);
+    fs::write(job.path("bogus.json"), "{").unwrap();
+    // Bad input: the documented 2, whatever happens to the message.
+    for args in [
+        &["plan", "bogus.json"][..],
+        &["plan", "-vvv", "missing.json"],
+        &["submit", "bogus.json"],
+        &["submit", "-v", "bogus.json", "--ledger", "x.ledger"],
+        &["status", "no-such.ledger"],
+        &["no-such-command"],
+    ] {
+        assert_eq!(run_on_full(&job.root, args, false), Some(2), "{args:?}");
+    }
+    // Output that cannot be written is an I/O error: 1, not a panic (101).
+    assert_eq!(
+        run_on_full(&job.root, &["plan", "task.json", "--json"], true),
+        Some(1)
+    );
+    // A whole run with every log line of the orchestrator lost still completes, and so does
+    // its report that cannot be written to stdout (exit 1: the report is lost).
+    let code = run_on_full(&job.root, &["submit", "task.json", "-vv"], false);
+    assert_eq!(code, Some(0));
+    let code = run_on_full(&job.root, &["submit", "task.json", "--json"], true);
+    assert_eq!(code, Some(1));
+}
+
+#[test]
+fn a_run_too_large_for_memory_is_refused_before_anything_is_written() {
+    let one = |n: i64| (vec![0i64], vec![n]);
+    let eight = |n: i64| (vec![0i64; 8], vec![n; 8]);
+    let cases: [(&str, (Vec<i64>, Vec<i64>), (Vec<i64>, Vec<i64>), &str); 2] = [
+        ("line", one(1_000_000_000_000_000), one(1), "1000000000000000"),
+        ("octo", eight(100), eight(1), "10000000000000000"),
+    ];
+    for (name, total, block, count) in cases {
+        let t = task(
+            name,
+            (&total.0, &total.1),
+            (&block.0, &block.1),
+            (&block.0, &block.1),
+            json!({"worker": {"command": ["true"]}}),
+        );
+        let job = Job::new(&[t]);
+        for extra in [&[][..], &["--detach"]] {
+            let out = job.submit(extra);
+            assert_eq!(out.code, Some(2), "{extra:?} {}", out.text());
+            assert!(
+                out.stderr.contains("100000000 blocks one run may have")
+                    && out.stderr.contains(&format!("task {name:?}"))
+                    && out.stderr.contains(count),
+                "{}",
+                out.text()
+            );
+            assert!(!job.ledger().exists(), "a ledger was left behind");
+        }
+    }
+}
+
+/// `chown -R nobody:nogroup dir`.
+fn give_to_nobody(dir: &Path) {
+    let status = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_worker_directory_that_cannot_be_prepared_fails_the_run_with_its_cause() {
+    let job = Job::new(&[line_task()]);
+    let file = blockorch::task::load_task_file(&job.task_file()).unwrap();
+    blockorch::orchestrator::open_ledger(&file, &job.ledger()).unwrap();
+    let workers = job.ledger().join("workers");
+    let root = unsafe { libc::geteuid() } == 0;
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    let mut command = Command::new(bin());
+    let expected = if !root || setpriv {
+        // Read-only `workers/`, as a user to whom permissions apply.
+        fs::set_permissions(&workers, fs::Permissions::from_mode(0o555)).unwrap();
+        if root {
+            eprintln!("running as root: submit runs as nobody through setpriv");
+            give_to_nobody(&job.root);
+            command = Command::new("setpriv");
+            command
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(bin());
+        }
+        "Permission denied"
+    } else {
+        // Root without setpriv bypasses permissions: a file where the worker's directory
+        // must go instead.
+        eprintln!("running as root without setpriv: a file in place of the worker directory");
+        fs::write(workers.join("local-e1-t-1"), "").unwrap();
+        "File exists"
+    };
+    command.args(["submit", "task.json", "--quiet"]);
+    command.current_dir(&job.root);
+    let out = spawn_logged(command, &job.root, "submit").wait(SAFETY);
+    assert_eq!(out.code, Some(1), "{}", out.text());
+    let cause = format!("preparing {}", workers.join("local-e1-t-1").display());
+    assert!(
+        out.stderr.contains(&cause) && out.stderr.contains(expected),
+        "{}",
+        out.text()
+    );
+    assert!(out.elapsed < std::time::Duration::from_secs(30), "{out:?}");
+}
