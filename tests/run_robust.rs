@@ -146,3 +146,69 @@ fn a_worker_directory_that_cannot_be_prepared_fails_the_run_with_its_cause() {
     );
     assert!(out.elapsed < std::time::Duration::from_secs(30), "{out:?}");
 }
+
+/// Records in the ledger what an orchestrator that died right after starting a local worker
+/// leaves behind: `local-e1-t-1` registered for task `t`, block `block` assigned to it as
+/// attempt 1, and no outbox (the worker never said Hello).
+fn register_silent_worker(job: &Job, block: u64) {
+    use blockorch::ledger::{ClaimOptions, Journal, Ledger, OrchestratorRecord};
+    let file = blockorch::task::load_task_file(&job.task_file()).unwrap();
+    blockorch::orchestrator::open_ledger(&file, &job.ledger()).unwrap();
+    let ledger = Ledger::open(job.ledger()).unwrap();
+    let owner = ledger.claim(&ClaimOptions::default()).unwrap();
+    let mut journal = Journal::start(&ledger, &owner).unwrap();
+    let now = blockorch::ledger::now_us();
+    for record in [
+        OrchestratorRecord::WorkerRegistered {
+            index: 0,
+            worker_id: "local-e1-t-1".into(),
+            backend: "local".into(),
+            job_id: None,
+            time_us: now,
+        },
+        OrchestratorRecord::WorkerServes {
+            worker: 0,
+            task: 0,
+            time_us: now,
+        },
+        OrchestratorRecord::Assigned {
+            task: 0,
+            block,
+            attempt: 1,
+            worker: 0,
+            time_us: now,
+        },
+    ] {
+        journal.append(record).unwrap();
+    }
+    journal.commit().unwrap();
+    owner.release().unwrap();
+}
+
+#[test]
+fn a_worker_that_never_says_hello_is_replaced_without_charging_its_blocks() {
+    let job = Job::new(&[line_task()]);
+    let plan = job.plan();
+    register_silent_worker(&job, 3);
+    // The adopted worker holds the task's only agent slot (local: one agent per task) and has
+    // no pid to watch: without the Hello bound the resume waits for it forever.
+    let out = job
+        .spawn_submit(&["--quiet", "--hello-timeout", "1"])
+        .wait(std::time::Duration::from_secs(60));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(summary_row(&out, "t"), [10, 10, 0, 0, 0]);
+    assert_ledger_all(&job, &plan, blockorch::ledger::BlockState::Done);
+    let state = job.ledger_state();
+    let entry = state.block(0, 3).unwrap();
+    assert_eq!(entry.failures_in_budget(), 0, "charged to the block");
+    assert_eq!(entry.infra_returns(), 1);
+    let silent = &state.workers()[0];
+    assert!(
+        silent
+            .ended
+            .as_ref()
+            .is_some_and(|e| e.0.contains("did not say hello")),
+        "{silent:?}"
+    );
+    assert!(out.elapsed < std::time::Duration::from_secs(20), "{out:?}");
+}

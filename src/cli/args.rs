@@ -87,6 +87,11 @@ pub struct SubmitArgs {
     /// [default: 4 × num_workers + 8].
     #[arg(long, value_name = "N")]
     pub max_launches: Option<u32>,
+    /// Seconds a started worker (running, or adopted from an earlier run) may take to say
+    /// Hello before it is cancelled and replaced, its blocks given back uncharged [default:
+    /// 30 local, 300 slurm/lsf].
+    #[arg(long, value_name = "SECS")]
+    pub hello_timeout: Option<f64>,
     /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps
     /// (one per GPU) inside the current salloc/sbatch allocation; `auto` picks `allocation`
     /// when SLURM_JOB_ID is set.

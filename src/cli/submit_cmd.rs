@@ -108,6 +108,9 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     }
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
+    if let Some(secs) = args.hello_timeout {
+        opts.hello_timeout = Duration::from_secs_f64(secs.max(0.0));
+    }
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }
@@ -186,6 +189,9 @@ fn detach(
     if let Some(n) = args.max_launches {
         command.arg("--max-launches").arg(n.to_string());
     }
+    if let Some(secs) = args.hello_timeout {
+        command.arg("--hello-timeout").arg(secs.to_string());
+    }
     use std::os::unix::process::CommandExt;
     command
         .stdin(std::process::Stdio::null())
@@ -248,6 +254,9 @@ fn detach_slurm(
     }
     if let Some(n) = args.max_launches {
         argv.extend(["--max-launches".into(), n.to_string()]);
+    }
+    if let Some(secs) = args.hello_timeout {
+        argv.extend(["--hello-timeout".into(), secs.to_string()]);
     }
     if let Some(template) = &args.template {
         argv.extend([
