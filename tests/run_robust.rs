@@ -25,7 +25,14 @@ fn line_task() -> Value {
 /// Runs `blockorch <args>` in `dir` with stderr (and stdout if `stdout_full`) on `/dev/full`;
 /// returns the exit code.
 fn run_on_full(dir: &Path, args: &[&str], stdout_full: bool) -> Option<i32> {
-    let full = || Stdio::from(fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+    let full = || {
+        Stdio::from(
+            fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+    };
     let mut command = Command::new(bin());
     command
         .args(args)
@@ -69,7 +76,12 @@ fn a_run_too_large_for_memory_is_refused_before_anything_is_written() {
     let one = |n: i64| (vec![0i64], vec![n]);
     let eight = |n: i64| (vec![0i64; 8], vec![n; 8]);
     let cases: [(&str, (Vec<i64>, Vec<i64>), (Vec<i64>, Vec<i64>), &str); 2] = [
-        ("line", one(1_000_000_000_000_000), one(1), "1000000000000000"),
+        (
+            "line",
+            one(1_000_000_000_000_000),
+            one(1),
+            "1000000000000000",
+        ),
         ("octo", eight(100), eight(1), "10000000000000000"),
     ];
     for (name, total, block, count) in cases {
@@ -211,4 +223,183 @@ fn a_worker_that_never_says_hello_is_replaced_without_charging_its_blocks() {
         "{silent:?}"
     );
     assert!(out.elapsed < std::time::Duration::from_secs(20), "{out:?}");
+}
+
+/// A tmpfs of `size` mounted on `dir` (an empty directory) until dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts it, or says why it cannot.
+    fn mount(dir: &Path, size: &str) -> Result<Tmpfs, String> {
+        if unsafe { libc::geteuid() } != 0 {
+            return Err("mounting a tmpfs needs root".into());
+        }
+        fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "mount -t tmpfs failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(Tmpfs(dir.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Writes `path` until the filesystem is full; returns the bytes written.
+fn fill(path: &Path) -> u64 {
+    use std::io::Write;
+    let mut file = fs::File::create(path).unwrap();
+    let chunk = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        match file.write(&chunk) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => written += n as u64,
+        }
+    }
+    let _ = file.sync_all();
+    written
+}
+
+#[test]
+fn a_full_disk_under_the_ledger_then_a_resume_completes_every_block() {
+    let job = Job::new(&[task(
+        "t",
+        (&[0], &[400]),
+        (&[0], &[2]),
+        (&[0], &[2]),
+        json!({"read_write_conflict": false, "num_workers": 2,
+               "worker": blockwork(Some((5, 15)))}),
+    )]);
+    let plan = job.plan();
+    // The ledger directory is the tmpfs; the programs write their outputs elsewhere.
+    let _tmpfs = match Tmpfs::mount(&job.ledger(), "16m") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let run = job.spawn_submit(&["--quiet", "--hello-timeout", "3"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while job.attempts().iter().filter(|a| a.completed()).count() < 20 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let filler = job.ledger().join("filler");
+    assert!(fill(&filler) > 0);
+    let first = run.wait(std::time::Duration::from_secs(90));
+    assert_ne!(first.code, Some(101), "{}", first.text());
+    fs::remove_file(&filler).unwrap();
+    let state = job.ledger_state();
+    for (id, entry) in state.task(0).unwrap().blocks() {
+        assert_eq!(
+            entry.failures_in_budget(),
+            0,
+            "block {id} was charged: {entry:?}"
+        );
+    }
+    let resume = job
+        .spawn_submit(&["--quiet", "--hello-timeout", "3"])
+        .wait(std::time::Duration::from_secs(90));
+    assert_eq!(resume.code, Some(0), "{}", resume.text());
+    assert_eq!(summary_row(&resume, "t"), [200, 200, 0, 0, 0]);
+    assert_ledger_all(&job, &plan, blockorch::ledger::BlockState::Done);
+    let state = job.ledger_state();
+    for (id, entry) in state.task(0).unwrap().blocks() {
+        assert_eq!(
+            entry.failures_in_budget(),
+            0,
+            "block {id} was charged: {entry:?}"
+        );
+    }
+    assert_outputs(&job, &plan, &job.attempts());
+    // No agent panicked (exit 101) on its log file on the full disk.
+    for agent in fs::read_dir(job.ledger().join("workers")).unwrap() {
+        let log = fs::read_to_string(agent.unwrap().path().join("agent.log")).unwrap_or_default();
+        assert!(!log.contains("panicked"), "{log}");
+    }
+}
+
+#[test]
+fn a_worker_that_cannot_write_its_outbox_stops_and_its_blocks_are_not_charged() {
+    let job = Job::new(&[task(
+        "t",
+        (&[0], &[400]),
+        (&[0], &[2]),
+        (&[0], &[2]),
+        json!({"read_write_conflict": false, "num_workers": 2,
+               "worker": blockwork(Some((5, 15)))}),
+    )]);
+    let plan = job.plan();
+    let file = blockorch::task::load_task_file(&job.task_file()).unwrap();
+    blockorch::orchestrator::open_ledger(&file, &job.ledger()).unwrap();
+    // Only the workers' directory fills up: the orchestrator's journal stays writable.
+    let workers = job.ledger().join("workers");
+    let _tmpfs = match Tmpfs::mount(&workers, "4m") {
+        Ok(t) => t,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let run = job.spawn_submit(&["--quiet", "--hello-timeout", "5"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while job.attempts().iter().filter(|a| a.completed()).count() < 20 {
+        assert!(std::time::Instant::now() < deadline, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let filler = workers.join("filler");
+    assert!(fill(&filler) > 0);
+    // The agent gives up on its outbox (after 10 s) and exits 5; then the space comes back.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+    let ended = loop {
+        let state = job.ledger_state();
+        if let Some((reason, _)) = state.workers().first().and_then(|w| w.ended.clone()) {
+            break reason;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the agent did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    fs::remove_file(&filler).unwrap();
+    assert!(ended.contains("exit_code: Some(5)"), "{ended}");
+    let out = run.wait(std::time::Duration::from_secs(90));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(summary_row(&out, "t"), [200, 200, 0, 0, 0]);
+    assert_ledger_all(&job, &plan, blockorch::ledger::BlockState::Done);
+    let state = job.ledger_state();
+    let mut returned = 0;
+    for (id, entry) in state.task(0).unwrap().blocks() {
+        assert_eq!(
+            entry.failures_in_budget(),
+            0,
+            "block {id} was charged: {entry:?}"
+        );
+        returned += entry.infra_returns();
+    }
+    assert!(
+        returned > 0,
+        "no block was in flight when the agent stopped"
+    );
+    assert_outputs(&job, &plan, &job.attempts());
 }

@@ -182,7 +182,9 @@ impl Run {
         let mut changed = false;
         for (&i, status) in live.iter().zip(statuses) {
             if matches!(status, JobStatus::Running | JobStatus::Unknown(_)) {
-                self.agents[i].running_since.get_or_insert_with(Instant::now);
+                self.agents[i]
+                    .running_since
+                    .get_or_insert_with(Instant::now);
             }
             match status {
                 JobStatus::Ended(end) => {

@@ -51,9 +51,15 @@ mod tests {
     #[test]
     fn the_limit_counts_every_task_and_names_the_largest() {
         let limit = MAX_BLOCKS_PER_RUN as i64;
-        let fits = Plan::new(vec![line("a", limit - 10), line("b", 10)], vec![vec![], vec![]]);
+        let fits = Plan::new(
+            vec![line("a", limit - 10), line("b", 10)],
+            vec![vec![], vec![]],
+        );
         assert_eq!(check_run_size(&fits.unwrap()), Ok(()));
-        let over = Plan::new(vec![line("a", 11), line("b", limit - 10)], vec![vec![], vec![]]);
+        let over = Plan::new(
+            vec![line("a", 11), line("b", limit - 10)],
+            vec![vec![], vec![]],
+        );
         let err = check_run_size(&over.unwrap()).unwrap_err();
         assert_eq!(
             err,

@@ -27,5 +27,5 @@ pub use agent::run_agent;
 pub use error::WorkerError;
 pub use options::{default_worker_id, worker_id_from_env, AgentOptions};
 pub use placeholders::{expand, expand_argv, PLACEHOLDERS};
-pub use shutdown::AgentExit;
+pub use shutdown::{AgentExit, LEDGER_UNWRITABLE_EXIT};
 pub use wire::{parse_report, BlockMessage, Report, ReportStatus};
