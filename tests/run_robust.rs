@@ -73,23 +73,18 @@ fn an_unwritable_stderr_or_stdout_never_panics() {
 
 #[test]
 fn a_run_too_large_for_memory_is_refused_before_anything_is_written() {
-    let one = |n: i64| (vec![0i64], vec![n]);
-    let eight = |n: i64| (vec![0i64; 8], vec![n; 8]);
-    let cases: [(&str, (Vec<i64>, Vec<i64>), (Vec<i64>, Vec<i64>), &str); 2] = [
-        (
-            "line",
-            one(1_000_000_000_000_000),
-            one(1),
-            "1000000000000000",
-        ),
-        ("octo", eight(100), eight(1), "10000000000000000"),
+    // (task, dimensions, blocks per axis, the count the message names)
+    let cases = [
+        ("line", 1, 1_000_000_000_000_000, "1000000000000000"),
+        ("octo", 8, 100, "10000000000000000"),
     ];
-    for (name, total, block, count) in cases {
+    for (name, dims, per_axis, count) in cases {
+        let zero = vec![0i64; dims];
         let t = task(
             name,
-            (&total.0, &total.1),
-            (&block.0, &block.1),
-            (&block.0, &block.1),
+            (&zero, &vec![per_axis; dims]),
+            (&zero, &vec![1; dims]),
+            (&zero, &vec![1; dims]),
             json!({"worker": {"command": ["true"]}}),
         );
         let job = Job::new(&[t]);

@@ -30,11 +30,11 @@ pub enum PlanError {
         /// The task with the most blocks.
         task: String,
         /// Its number of blocks.
-        task_blocks: u128,
-        /// Blocks of all tasks together.
-        total: u128,
+        task_blocks: u64,
+        /// Blocks of all tasks together (saturated at `u64::MAX`).
+        total: u64,
         /// [`MAX_BLOCKS_PER_RUN`](super::MAX_BLOCKS_PER_RUN).
-        limit: u128,
+        limit: u64,
     },
     /// A task name that is not in the plan.
     #[error("no task named {0:?} in the plan")]

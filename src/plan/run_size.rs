@@ -9,20 +9,19 @@ use super::multi::Plan;
 
 /// The most blocks, summed over all tasks, that one `submit` accepts (10^8: about 2 GB of
 /// memory at the start of the run and up to about 12 GB once every block is settled).
-pub const MAX_BLOCKS_PER_RUN: u128 = 100_000_000;
+pub const MAX_BLOCKS_PER_RUN: u64 = 100_000_000;
 
 /// Refuses a plan with more than [`MAX_BLOCKS_PER_RUN`] blocks, naming the largest task.
 pub fn check_run_size(plan: &Plan) -> Result<(), PlanError> {
-    let total: u128 = (0..plan.len()).map(|t| plan.task(t).num_blocks()).sum();
+    let blocks = |t: usize| u64::try_from(plan.task(t).num_blocks()).unwrap_or(u64::MAX);
+    let total = (0..plan.len()).fold(0u64, |sum, t| sum.saturating_add(blocks(t)));
     if total <= MAX_BLOCKS_PER_RUN {
         return Ok(());
     }
-    let largest = (0..plan.len())
-        .max_by_key(|&t| plan.task(t).num_blocks())
-        .unwrap_or(0);
+    let largest = (0..plan.len()).max_by_key(|&t| blocks(t)).unwrap_or(0);
     Err(PlanError::TooManyBlocks {
         task: plan.name(largest).to_string(),
-        task_blocks: plan.task(largest).num_blocks(),
+        task_blocks: blocks(largest),
         total,
         limit: MAX_BLOCKS_PER_RUN,
     })

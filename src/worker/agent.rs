@@ -70,7 +70,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     let worker_dir = ledger.worker_dir(&worker);
     let unwritable = |source| WorkerError::LedgerUnwritable {
         root: root.clone(),
-        source,
+        source: Box::new(source),
     };
     std::fs::create_dir_all(&worker_dir)
         .map_err(|source| LedgerError::Io {

@@ -24,7 +24,7 @@ pub enum WorkerError {
         root: PathBuf,
         /// The file-system error.
         #[source]
-        source: crate::ledger::LedgerError,
+        source: Box<crate::ledger::LedgerError>,
     },
     /// The worker id is not usable as a directory name.
     #[error("invalid worker id")]
