@@ -168,3 +168,28 @@ pub trait Backend {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn only_io_errors_retrying_cannot_cure_are_permanent() {
+        let io = |kind: ErrorKind| BackendError::Io {
+            context: "preparing /l/workers/w".into(),
+            source: Error::from(kind),
+        };
+        assert!(io(ErrorKind::PermissionDenied).is_permanent());
+        assert!(io(ErrorKind::ReadOnlyFilesystem).is_permanent());
+        assert!(io(ErrorKind::NotADirectory).is_permanent());
+        assert!(!io(ErrorKind::StorageFull).is_permanent());
+        assert!(!io(ErrorKind::Interrupted).is_permanent());
+        assert!(io(ErrorKind::StorageFull).is_io());
+        let refused = BackendError::Launch {
+            task: "t".into(),
+            message: "sbatch: error: Slurm temporarily unable to accept job".into(),
+        };
+        assert!(!refused.is_permanent() && !refused.is_io());
+    }
+}
