@@ -3,6 +3,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod console;
 pub mod geometry;
 pub mod ledger;
 pub mod orchestrator;

@@ -62,6 +62,11 @@ impl JobEnd {
     pub fn blame(&self) -> Blame {
         match self {
             JobEnd::Completed => Blame::Nobody,
+            // The agent could not write to the ledger (full disk): the cluster's fault.
+            JobEnd::Failed {
+                exit_code: Some(crate::worker::LEDGER_UNWRITABLE_EXIT),
+                ..
+            } => Blame::Infrastructure,
             JobEnd::Failed { .. } | JobEnd::OutOfMemory => Blame::Block,
             JobEnd::Timeout
             | JobEnd::NodeFail

@@ -104,6 +104,31 @@ pub enum BackendError {
     },
 }
 
+impl BackendError {
+    /// True for a local I/O error that retrying cannot cure (no permission, a read-only
+    /// filesystem, a file where a directory must be): the run fails with the cause instead.
+    pub fn is_permanent(&self) -> bool {
+        use std::io::ErrorKind;
+        match self {
+            BackendError::Io { source, .. } => matches!(
+                source.kind(),
+                ErrorKind::PermissionDenied
+                    | ErrorKind::ReadOnlyFilesystem
+                    | ErrorKind::NotADirectory
+                    | ErrorKind::IsADirectory
+                    | ErrorKind::AlreadyExists
+                    | ErrorKind::NotFound
+            ),
+            _ => false,
+        }
+    }
+
+    /// True for a local I/O error (as opposed to a scheduler that refused or did not answer).
+    pub fn is_io(&self) -> bool {
+        matches!(self, BackendError::Io { .. })
+    }
+}
+
 /// What `submit --dry-run` shows for one submission (a job array).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DrySubmission {
@@ -150,5 +175,30 @@ pub trait Backend {
     ) -> Option<Result<Vec<DrySubmission>, BackendError>> {
         let _ = request;
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Error, ErrorKind};
+
+    #[test]
+    fn only_io_errors_retrying_cannot_cure_are_permanent() {
+        let io = |kind: ErrorKind| BackendError::Io {
+            context: "preparing /l/workers/w".into(),
+            source: Error::from(kind),
+        };
+        assert!(io(ErrorKind::PermissionDenied).is_permanent());
+        assert!(io(ErrorKind::ReadOnlyFilesystem).is_permanent());
+        assert!(io(ErrorKind::NotADirectory).is_permanent());
+        assert!(!io(ErrorKind::StorageFull).is_permanent());
+        assert!(!io(ErrorKind::Interrupted).is_permanent());
+        assert!(io(ErrorKind::StorageFull).is_io());
+        let refused = BackendError::Launch {
+            task: "t".into(),
+            message: "sbatch: error: Slurm temporarily unable to accept job".into(),
+        };
+        assert!(!refused.is_permanent() && !refused.is_io());
     }
 }

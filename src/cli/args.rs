@@ -91,6 +91,11 @@ pub struct SubmitArgs {
     /// restart) before the run ends with exit 1; the ledger stays resumable.
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = seconds)]
     pub scheduler_timeout: f64,
+    /// Seconds a started worker (running, or adopted from an earlier run) may take to say
+    /// Hello before it is cancelled and replaced, its blocks given back uncharged [default:
+    /// 30 local, 300 slurm/lsf].
+    #[arg(long, value_name = "SECS")]
+    pub hello_timeout: Option<f64>,
     /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps
     /// (one per GPU) inside the current salloc/sbatch allocation; `auto` picks `allocation`
     /// when SLURM_JOB_ID is set.

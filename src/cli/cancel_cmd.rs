@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::args::CancelArgs;
 use super::exit::ExitCode;
@@ -46,11 +46,11 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
         }
     }
     if let OwnerAction::Signalled { pid, stopped } = &mut owner {
-        eprintln!(
+        crate::console::eprint_line(format_args!(
             "sent SIGTERM to orchestrator pid {pid}; waiting up to {}s for it to stop its \
              workers and give their blocks back",
             OWNER_WAIT.as_secs()
-        );
+        ));
         *stopped = wait_for_exit(*pid, OWNER_WAIT);
         // Its local agents are its children: what is left of them shows in the new registry.
         // Scheduler jobs read before stay targeted (cancelling an ended job is harmless) and
@@ -65,7 +65,8 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
         targets,
         &mut SystemTerminator::default(),
     );
-    print!("{}", HumanOutput::default().cancel(&report));
+    crate::console::print_out(HumanOutput::default().cancel(&report))
+        .context("writing to stdout")?;
     Ok(if report.failures.is_empty() {
         ExitCode::Success
     } else {
@@ -85,11 +86,11 @@ fn stop_orchestrator_job(job: &str) -> bool {
     if !signalled {
         return false;
     }
-    eprintln!(
+    crate::console::eprint_line(format_args!(
         "sent SIGTERM to the detached orchestrator (SLURM job {job}); waiting up to {}s for it \
          to stop its workers and give their blocks back",
         OWNER_WAIT.as_secs()
-    );
+    ));
     let deadline = std::time::Instant::now() + OWNER_WAIT;
     while std::time::Instant::now() < deadline {
         match runner.run("squeue", &args(&["-h", "-j", job, "-o", "%i"]), None) {

@@ -43,7 +43,7 @@ pub fn main() -> i32 {
         Err(err) if plan_cmd::is_broken_pipe(&err) => ExitCode::Success as i32,
         Err(err) => {
             let code = exit::classify(&err);
-            eprintln!("error: {}", exit::render(&err));
+            crate::console::eprint_line(format_args!("error: {}", exit::render(&err)));
             code as i32
         }
     }
@@ -62,6 +62,8 @@ fn init_logging(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // A log line that cannot be written (stderr on a full disk) is dropped, not a panic.
+        .log_internal_errors(false)
         .with_target(false)
         .try_init();
 }

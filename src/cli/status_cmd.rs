@@ -102,7 +102,7 @@ fn watch(render_once: impl Fn(bool) -> Result<(String, bool)>, clear: bool) -> R
                 if failures >= WATCH_MAX_FAILURES {
                     return Err(err);
                 }
-                eprintln!("warning: {} (retrying)", render(&err));
+                crate::console::eprint_line(format_args!("warning: {} (retrying)", render(&err)));
             }
         }
         let until = Instant::now() + WATCH_INTERVAL;

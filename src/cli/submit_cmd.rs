@@ -122,6 +122,9 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     opts.force = args.force;
     opts.max_launches_per_task = args.max_launches;
     opts.scheduler_outage_limit = Duration::from_secs_f64(args.scheduler_timeout.max(0.0));
+    if let Some(secs) = args.hello_timeout {
+        opts.hello_timeout = Duration::from_secs_f64(secs.max(0.0));
+    }
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }
@@ -131,11 +134,12 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             .context("installing the Ctrl-C handler")?;
     }
     let report = submit(opts, backend, interrupted).map_err(classify)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    let text = if args.json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
-        print!("{}", report.render());
-    }
+        report.render()
+    };
+    crate::console::print_out(text).context("writing the run report to stdout")?;
     Ok(if report.interrupted {
         ExitCode::Interrupted
     } else if report.all_ok() {
@@ -147,20 +151,22 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
 
 /// Maps orchestrator errors onto the documented exit codes.
 fn classify(err: OrchestratorError) -> anyhow::Error {
-    let code = match &err {
-        OrchestratorError::Task(_) | OrchestratorError::Plan(_) => return err.into(),
-        OrchestratorError::Busy { .. } => ExitCode::LedgerBusy,
-        OrchestratorError::PlanChanged { .. } => ExitCode::LedgerMismatch,
-        OrchestratorError::Backend(BackendError::Script { .. }) => ExitCode::BadInput,
+    let code = match err {
+        // Unwrapped (the variants are transparent) so that the exit code mapping sees them.
+        OrchestratorError::Task(err) => return err.into(),
+        OrchestratorError::Plan(err) => return err.into(),
+        err @ OrchestratorError::Busy { .. } => (ExitCode::LedgerBusy, err),
+        err @ OrchestratorError::PlanChanged { .. } => (ExitCode::LedgerMismatch, err),
+        err @ OrchestratorError::Backend(BackendError::Script { .. }) => (ExitCode::BadInput, err),
         // The --ledger directory given is not a ledger (or one this version cannot read).
-        OrchestratorError::Ledger(
+        err @ OrchestratorError::Ledger(
             LedgerError::NotALedger { .. }
             | LedgerError::BadHeader { .. }
             | LedgerError::UnsupportedVersion { .. },
-        ) => ExitCode::BadInput,
-        _ => return err.into(),
+        ) => (ExitCode::BadInput, err),
+        err => return err.into(),
     };
-    CliFailure(code, err.to_string()).into()
+    CliFailure(code.0, code.1.to_string()).into()
 }
 
 /// Starts the same submit in the background, detached from the terminal, and returns.
@@ -175,6 +181,7 @@ fn detach(
     // reported now rather than in a log, and the directory is a ledger before the detached
     // orchestrator's output goes into it (a non-empty directory without ledger.json is refused).
     crate::plan::Plan::from_task_file(file)
+        .and_then(|plan| crate::plan::check_run_size(&plan))
         .map_err(OrchestratorError::from)
         .map_err(classify)?;
     crate::orchestrator::open_ledger(file, ledger).map_err(classify)?;
@@ -203,6 +210,9 @@ fn detach(
     if let Some(n) = args.max_launches {
         command.arg("--max-launches").arg(n.to_string());
     }
+    if let Some(secs) = args.hello_timeout {
+        command.arg("--hello-timeout").arg(secs.to_string());
+    }
     use std::os::unix::process::CommandExt;
     command
         .stdin(std::process::Stdio::null())
@@ -212,13 +222,14 @@ fn detach(
     let child = command
         .spawn()
         .context("starting the detached orchestrator")?;
-    println!(
-        "started orchestrator (pid {}) on ledger {}\nfollow it with: blockorch status {} --watch\nits output: {}",
+    crate::console::print_out(format_args!(
+        "started orchestrator (pid {}) on ledger {}\nfollow it with: blockorch status {} --watch\nits output: {}\n",
         child.id(),
         ledger.display(),
         ledger.display(),
         log_path.display()
-    );
+    ))
+    .context("writing to stdout")?;
     Ok(ExitCode::Success)
 }
 
@@ -272,6 +283,9 @@ fn detach_slurm(
         "--scheduler-timeout".into(),
         args.scheduler_timeout.to_string(),
     ]);
+    if let Some(secs) = args.hello_timeout {
+        argv.extend(["--hello-timeout".into(), secs.to_string()]);
+    }
     if let Some(template) = &args.template {
         argv.extend([
             "--template".into(),
@@ -303,16 +317,17 @@ fn detach_slurm(
         .join("logs")
         .join("slurm")
         .join(format!("orchestrator-{id}.out"));
-    println!(
+    crate::console::print_out(format_args!(
         "submitted orchestrator job {id} ({}) on ledger {}\nfollow it with: blockorch status {} \
-         --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}",
+         --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}\n",
         orchestrator_job_name(&run_name),
         ledger.display(),
         ledger.display(),
         output.display(),
         script.display(),
         ledger.display()
-    );
+    ))
+    .context("writing to stdout")?;
     Ok(ExitCode::Success)
 }
 
@@ -345,9 +360,14 @@ fn dry_run(
         };
         let submissions = submissions.map_err(|e| classify(e.into()))?;
         for submission in submissions {
-            println!("# task {}: {}", task.name, submission.script_path.display());
-            println!("{}", submission.script);
-            println!("# submit with:\n{}\n", submission.command_line);
+            crate::console::print_out(format_args!(
+                "# task {}: {}\n{}\n# submit with:\n{}\n\n",
+                task.name,
+                submission.script_path.display(),
+                submission.script,
+                submission.command_line
+            ))
+            .context("writing to stdout")?;
         }
     }
     Ok(ExitCode::Success)

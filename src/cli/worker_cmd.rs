@@ -1,7 +1,7 @@
 //! `blockorch worker`: the agent inside each job (started by the backends).
 
 use super::args::WorkerArgs;
-use crate::worker::{run_agent, AgentOptions};
+use crate::worker::{run_agent, AgentOptions, WorkerError, LEDGER_UNWRITABLE_EXIT};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -25,6 +25,14 @@ pub fn run(args: &WorkerArgs) -> Result<i32> {
     if let Some(n) = args.max_program_crashes {
         opts.max_program_crashes = n;
     }
-    let exit = run_agent(&opts)?;
-    Ok(exit.code())
+    match run_agent(&opts) {
+        Ok(exit) => Ok(exit.code()),
+        // Not the blocks' fault: a distinct code tells the orchestrator so.
+        Err(err @ WorkerError::LedgerUnwritable { .. }) => {
+            let err = anyhow::Error::new(err);
+            crate::console::eprint_line(format_args!("error: {}", super::exit::render(&err)));
+            Ok(LEDGER_UNWRITABLE_EXIT)
+        }
+        Err(err) => Err(err.into()),
+    }
 }

@@ -29,6 +29,9 @@ pub struct Agent {
     pub last_seen: Instant,
     /// Its Hello arrived.
     pub said_hello: bool,
+    /// When the backend first said it runs (or could not say: adopted); the Hello is awaited
+    /// from then on, not while its job is queued.
+    pub running_since: Option<Instant>,
     /// It finished at least one block.
     pub finished_any: bool,
     /// Its `Bye` reason, once it said goodbye.
@@ -68,6 +71,7 @@ impl Agent {
             in_flight: BTreeSet::new(),
             last_seen: now,
             said_hello: false,
+            running_since: None,
             finished_any: false,
             bye: None,
             job_end: None,

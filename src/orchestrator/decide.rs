@@ -126,5 +126,13 @@ mod tests {
             })
             .0
         );
+        // An agent that could not write its own ledger files: the cluster's fault.
+        assert_eq!(
+            loss_from_job_end(&JobEnd::Failed {
+                exit_code: Some(crate::worker::LEDGER_UNWRITABLE_EXIT),
+                signal: None
+            }),
+            (false, None)
+        );
     }
 }

@@ -8,6 +8,10 @@ use crate::backend::LaunchRequest;
 use crate::ledger::{now_us, InboxRecord, LogReader, LogWriter, OrchestratorRecord, WorkerId};
 use std::time::Instant;
 
+/// Launches in a row of one task that may fail with a local I/O error (e.g. a full disk
+/// while preparing a worker directory) before the run fails with the cause.
+const MAX_LAUNCH_IO_FAILURES: u32 = 5;
+
 impl Run {
     /// Assigns ready blocks to agents with free capacity. True if any was assigned.
     ///
@@ -254,12 +258,23 @@ impl Run {
                 // A script that cannot be written is bad input: every retry would fail alike.
                 Err(err @ crate::backend::BackendError::Script { .. }) => return Err(err.into()),
                 Err(err) => {
-                    tracing::warn!("{err}");
                     // Launches that keep failing (controller down, a refused submission)
                     // end the run after the outage bound instead of retrying forever.
                     let message = crate::backend::command::error_chain(&err);
                     self.scheduler_outage.failed(Instant::now(), &message)?;
                     let rt = &mut self.tasks[task];
+                    if err.is_io() {
+                        rt.launch_io_failures += 1;
+                    }
+                    // Retrying cannot cure a permission error; a transient I/O error gets a
+                    // few tries (a scheduler that refuses or does not answer keeps its back-off).
+                    if err.is_permanent() || rt.launch_io_failures >= MAX_LAUNCH_IO_FAILURES {
+                        return Err(err.into());
+                    }
+                    let cause = std::error::Error::source(&err)
+                        .map(|s| format!(": {s}"))
+                        .unwrap_or_default();
+                    tracing::warn!("{err}{cause}; retrying");
                     rt.consecutive_agent_failures += 1;
                     rt.next_launch_after = Instant::now()
                         + std::time::Duration::from_secs(
@@ -269,6 +284,7 @@ impl Run {
                 }
             };
             self.tasks[task].launches += launched.len() as u32;
+            self.tasks[task].launch_io_failures = 0;
             for agent in launched {
                 self.register_agent(agent, slots)?;
             }

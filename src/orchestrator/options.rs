@@ -37,6 +37,10 @@ pub struct SubmitOptions {
     pub max_launches_per_task: Option<u32>,
     /// An agent that said nothing for this long is considered dead.
     pub agent_silence_limit: Duration,
+    /// An agent that runs (or was adopted) but has not said Hello for this long is cancelled
+    /// and replaced; its blocks go back uncharged (it may never have started, e.g. on a full
+    /// disk, and nothing else would tell: a queued job does not count).
+    pub hello_timeout: Duration,
     /// After the scheduler says a job ended, how long to wait for its last ledger records
     /// (shared-filesystem lag) before returning its blocks.
     pub loss_grace: Duration,
@@ -65,6 +69,7 @@ impl SubmitOptions {
             max_backend_poll: Duration::from_millis(500),
             max_launches_per_task: None,
             agent_silence_limit: Duration::from_secs(60),
+            hello_timeout: Duration::from_secs(30),
             loss_grace: Duration::from_millis(300),
             snapshot_every: Duration::from_secs(30),
             shutdown_wait: Duration::from_secs(30),
@@ -97,6 +102,7 @@ impl SubmitOptions {
             backend_poll: poll,
             max_backend_poll: max_poll,
             agent_silence_limit: Duration::from_secs(300),
+            hello_timeout: Duration::from_secs(300),
             loss_grace: Duration::from_secs(10),
             ..Self::local(task_file, ledger)
         }

@@ -95,7 +95,7 @@ impl Progress {
             if self.last_plain.elapsed() >= every {
                 self.last_plain = Instant::now();
                 for line in self.plain_lines(counts, occupied) {
-                    eprintln!("{line}");
+                    crate::console::eprint_line(line);
                 }
             }
         }

@@ -186,6 +186,11 @@ impl Run {
         };
         let mut changed = false;
         for (&i, status) in live.iter().zip(statuses) {
+            if matches!(status, JobStatus::Running | JobStatus::Unknown(_)) {
+                self.agents[i]
+                    .running_since
+                    .get_or_insert_with(Instant::now);
+            }
             match status {
                 JobStatus::Ended(end) => {
                     self.agents[i].job_end = Some((end, Instant::now()));
@@ -223,6 +228,10 @@ impl Run {
             }
             let silent =
                 agent.said_hello && agent.last_seen.elapsed() > self.opts.agent_silence_limit;
+            let no_hello = !agent.said_hello
+                && agent
+                    .running_since
+                    .is_some_and(|t| t.elapsed() > self.opts.hello_timeout);
             let (reason, charged, kind) = if let Some(bye) = &agent.bye {
                 // Bye is an agent's last record: everything it will ever report came before.
                 (
@@ -250,6 +259,26 @@ impl Run {
                     false,
                     None,
                 )
+            } else if no_hello {
+                // Registered but never started serving (e.g. it could not write its outbox on
+                // a full disk; an adopted one may have died unseen): the cluster's fault.
+                let launched = agent.launched.clone();
+                let reason = format!(
+                    "worker {} did not say hello within {:?}",
+                    launched.worker_id, self.opts.hello_timeout
+                );
+                let unqueryable = agent.adopted && launched.job_id.is_none();
+                if let Err(err) = self.backend.cancel(&[launched]) {
+                    tracing::warn!("{err}");
+                }
+                if unqueryable {
+                    // A local agent of an earlier orchestrator without a Hello has no pid to
+                    // watch: nothing will ever say more about it, so the end of the run does
+                    // not wait for it.
+                    self.agents[i].job_end = Some((JobEnd::Vanished, Instant::now()));
+                }
+                tracing::warn!("{reason}: cancelled it, a new one replaces it");
+                (reason, false, None)
             } else {
                 continue;
             };

@@ -39,6 +39,9 @@ pub(super) struct TaskRuntime {
     pub launches: u32,
     pub max_launches: u32,
     pub consecutive_agent_failures: u32,
+    /// Launches in a row that failed with a local I/O error (bounded by
+    /// `MAX_LAUNCH_IO_FAILURES`, then the run fails with the cause).
+    pub launch_io_failures: u32,
     pub next_launch_after: Instant,
     /// Set when the task cannot go on (init failed, worker program crashes at start-up).
     pub fatal: Option<String>,
@@ -98,6 +101,7 @@ impl Run {
             launches: 0,
             max_launches: 0,
             consecutive_agent_failures: 0,
+            launch_io_failures: 0,
             next_launch_after: Instant::now(),
             fatal: None,
             block_seconds: RecentMean::default(),

@@ -67,6 +67,8 @@ pub fn prepare(
 ) -> Result<Run, OrchestratorError> {
     let file = load_task_file(&opts.task_file)?;
     let plan = Arc::new(Plan::from_task_file(&file)?);
+    // Before the ledger is created: a run too large to keep in memory leaves nothing behind.
+    crate::plan::check_run_size(&plan)?;
     let ledger = open_ledger(&file, &opts.ledger)?;
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,

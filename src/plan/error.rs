@@ -19,6 +19,23 @@ pub enum PlanError {
         /// The id asked for.
         id: u64,
     },
+    /// The run has more blocks than one orchestrator can keep in memory.
+    #[error(
+        "the run has {total} blocks ({task_blocks} of them in task {task:?}), more than the \
+         {limit} blocks one run may have (the orchestrator keeps about 21 bytes per block in \
+         memory, and more per settled block): use a larger write_roi, or split total_roi into \
+         several task files"
+    )]
+    TooManyBlocks {
+        /// The task with the most blocks.
+        task: String,
+        /// Its number of blocks.
+        task_blocks: u64,
+        /// Blocks of all tasks together (saturated at `u64::MAX`).
+        total: u64,
+        /// [`MAX_BLOCKS_PER_RUN`](super::MAX_BLOCKS_PER_RUN).
+        limit: u64,
+    },
     /// A task name that is not in the plan.
     #[error("no task named {0:?} in the plan")]
     NoSuchTask(String),

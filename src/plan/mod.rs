@@ -10,6 +10,7 @@ mod fit;
 mod from_task_file;
 mod lattice;
 mod multi;
+mod run_size;
 mod summary;
 mod task_plan;
 
@@ -17,5 +18,6 @@ pub use cantor::{cantor_coords, cantor_id};
 pub use error::PlanError;
 pub use fit::Fit;
 pub use multi::{blocks_reading_nothing, BlockRef, Plan};
+pub use run_size::{check_run_size, MAX_BLOCKS_PER_RUN};
 pub use summary::TaskSummary;
 pub use task_plan::{Block, BlockwiseSpec, TaskPlan};

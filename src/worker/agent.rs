@@ -16,7 +16,7 @@ use super::shutdown::AgentExit;
 use super::signals::SignalGuard;
 use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
-use crate::ledger::{InboxFollower, Ledger, LogStream, OutboxRecord, WorkerId};
+use crate::ledger::{InboxFollower, Ledger, LedgerError, LogStream, OutboxRecord, WorkerId};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -31,6 +31,9 @@ const MAX_BATCH: usize = 64;
 const COMMIT_EVERY: Duration = Duration::from_millis(2);
 /// How long programs may take to exit after their stdin was closed.
 const EXIT_WAIT: Duration = Duration::from_secs(30);
+/// How long the outbox may keep failing to commit (full disk, lost mount) before the agent
+/// stops with [`AgentExit::LedgerUnwritable`]: its reports would never arrive.
+const OUTBOX_GIVE_UP: Duration = Duration::from_secs(10);
 
 fn ledger_err(root: &Path) -> impl FnOnce(crate::ledger::LedgerError) -> WorkerError + '_ {
     move |source| WorkerError::Ledger {
@@ -65,11 +68,21 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     };
     let ctx = Arc::new(TaskContext::load(&ledger, &opts.task, workdir)?);
     let worker_dir = ledger.worker_dir(&worker);
-    std::fs::create_dir_all(&worker_dir).map_err(|source| WorkerError::Io {
-        action: format!("create {}", worker_dir.display()),
-        source,
+    let unwritable = |source| WorkerError::LedgerUnwritable {
+        root: root.clone(),
+        source: Box::new(source),
+    };
+    std::fs::create_dir_all(&worker_dir)
+        .map_err(|source| LedgerError::Io {
+            action: "create directory",
+            path: worker_dir.clone(),
+            source,
+        })
+        .map_err(unwritable)?;
+    let mut outbox = Outbox::open(&ledger.outbox_path(&worker)).map_err(|err| match err {
+        err @ LedgerError::Io { .. } => unwritable(err),
+        err => ledger_err(&root)(err),
     })?;
-    let mut outbox = Outbox::open(&ledger.outbox_path(&worker)).map_err(ledger_err(&root))?;
     let logs: Vec<(PathBuf, PathBuf)> = (0..opts.slots)
         .map(|s| {
             (
@@ -135,7 +148,8 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     let first = state.start(Now::current());
     carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
     executor.flush();
-    let _ = outbox.commit();
+    let mut outbox_health = OutboxHealth::default();
+    outbox_health.note(outbox.commit());
     let mut parent_reported = false;
     let mut last_tick = Instant::now();
     let mut last_commit = Instant::now();
@@ -171,6 +185,9 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
                 }
             }
             events.push(Event::Tick);
+            if let Some(why) = outbox_health.give_up() {
+                events.push(Event::LedgerUnwritable(why));
+            }
         }
         for event in events {
             if let Event::Exited { proc, .. } = &event {
@@ -181,15 +198,21 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         }
         executor.flush();
         if outbox.has_pending() && (last_commit.elapsed() >= COMMIT_EVERY || exit.is_some()) {
-            let _ = outbox.commit();
+            outbox_health.note(outbox.commit());
             last_commit = Instant::now();
         } else if !outbox.has_pending() {
             last_commit = Instant::now();
         }
     }
     inbox.stop();
-    // Make sure the Bye is durable before exiting (retry briefly on a full disk).
-    for _ in 0..50 {
+    // Make sure the Bye is durable before exiting (retry briefly on a full disk), unless the
+    // outbox is known to be unwritable.
+    let tries = if exit == Some(AgentExit::LedgerUnwritable) {
+        0
+    } else {
+        50
+    };
+    for _ in 0..tries {
         if outbox.commit().is_ok() {
             break;
         }
@@ -220,5 +243,45 @@ fn carry_out(
             Action::Terminate(proc) => executor.terminate(proc),
             Action::Exit(code) => *exit = Some(code),
         }
+    }
+}
+
+/// Whether the outbox commits: since when it keeps failing, and why.
+#[derive(Default)]
+struct OutboxHealth {
+    failing_since: Option<Instant>,
+    last_error: String,
+    gave_up: bool,
+}
+
+impl OutboxHealth {
+    /// Records the result of a commit.
+    fn note(&mut self, result: Result<(), LedgerError>) {
+        match result {
+            Ok(()) => self.failing_since = None,
+            Err(err) => {
+                self.failing_since.get_or_insert_with(Instant::now);
+                let mut text = err.to_string();
+                if let Some(source) = std::error::Error::source(&err) {
+                    text.push_str(&format!(": {source}"));
+                }
+                self.last_error = text;
+            }
+        }
+    }
+
+    /// Once: why the agent must stop, when commits have failed for [`OUTBOX_GIVE_UP`].
+    fn give_up(&mut self) -> Option<String> {
+        let overdue = self
+            .failing_since
+            .is_some_and(|t| t.elapsed() >= OUTBOX_GIVE_UP);
+        if !overdue || self.gave_up {
+            return None;
+        }
+        self.gave_up = true;
+        Some(format!(
+            "its outbox could not be written for {OUTBOX_GIVE_UP:?} ({})",
+            self.last_error
+        ))
     }
 }

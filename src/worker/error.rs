@@ -16,6 +16,16 @@ pub enum WorkerError {
         #[source]
         source: crate::ledger::LedgerError,
     },
+    /// The agent's own files in the ledger (its directory, its outbox) could not be written:
+    /// exit [`LEDGER_UNWRITABLE_EXIT`](super::LEDGER_UNWRITABLE_EXIT), the cluster's fault.
+    #[error("cannot write the worker's files in ledger {}", root.display())]
+    LedgerUnwritable {
+        /// The ledger directory.
+        root: PathBuf,
+        /// The file-system error.
+        #[source]
+        source: Box<crate::ledger::LedgerError>,
+    },
     /// The worker id is not usable as a directory name.
     #[error("invalid worker id")]
     WorkerId(#[source] crate::ledger::LedgerError),

@@ -64,6 +64,9 @@ pub enum Event {
     OrchestratorGone(String),
     /// SIGTERM or SIGINT arrived.
     Signal(i32),
+    /// The agent's own outbox could not be written for a while (a full disk, a lost mount):
+    /// nothing it does can be reported, so it stops.
+    LedgerUnwritable(String),
     /// A persistent program wrote a line on fd 3; `usage` is the block's share measured when
     /// the line arrived.
     Report {

@@ -30,5 +30,5 @@ pub use error::WorkerError;
 pub use leftovers::stop_leftover_programs;
 pub use options::{default_worker_id, worker_id_from_env, AgentOptions};
 pub use placeholders::{expand, expand_argv, PLACEHOLDERS};
-pub use shutdown::AgentExit;
+pub use shutdown::{AgentExit, LEDGER_UNWRITABLE_EXIT};
 pub use wire::{parse_report, BlockMessage, Report, ReportStatus};

@@ -16,7 +16,15 @@ pub enum Shutdown {
     OrchestratorGone(String),
     /// SIGTERM/SIGINT: terminate programs, give every unfinished block back.
     Signal(i32),
+    /// The agent cannot write its outbox (full disk, lost mount): terminate programs, report
+    /// nothing (it cannot), exit with [`LEDGER_UNWRITABLE_EXIT`] so the orchestrator returns
+    /// its blocks without charging them.
+    LedgerUnwritable(String),
 }
+
+/// The agent's exit code when it could not write to the ledger (its worker directory or its
+/// outbox): the cluster's fault, never the blocks'.
+pub const LEDGER_UNWRITABLE_EXIT: i32 = 5;
 
 impl Shutdown {
     /// Urgency; escalation only goes up.
@@ -27,6 +35,7 @@ impl Shutdown {
             Shutdown::GaveUp(_) => 2,
             Shutdown::OrchestratorGone(_) => 3,
             Shutdown::Signal(_) => 4,
+            Shutdown::LedgerUnwritable(_) => 5,
         }
     }
 
@@ -42,7 +51,10 @@ impl Shutdown {
 
     /// True when the agent still reports on blocks (not after the orchestrator is gone).
     pub fn reports(&self) -> bool {
-        !matches!(self, Shutdown::OrchestratorGone(_))
+        !matches!(
+            self,
+            Shutdown::OrchestratorGone(_) | Shutdown::LedgerUnwritable(_)
+        )
     }
 
     /// The reason given back for unfinished blocks.
@@ -53,6 +65,7 @@ impl Shutdown {
             Shutdown::GaveUp(_) => "agent gave up: its worker program keeps dying".to_owned(),
             Shutdown::OrchestratorGone(why) => format!("orchestrator gone: {why}"),
             Shutdown::Signal(sig) => format!("agent terminated ({})", signal_name(*sig)),
+            Shutdown::LedgerUnwritable(why) => format!("ledger unwritable: {why}"),
         }
     }
 
@@ -64,6 +77,7 @@ impl Shutdown {
             Shutdown::GaveUp(why) => format!("gave up: {why}"),
             Shutdown::OrchestratorGone(why) => format!("orchestrator gone: {why}"),
             Shutdown::Signal(sig) => format!("agent terminated ({})", signal_name(*sig)),
+            Shutdown::LedgerUnwritable(why) => format!("ledger unwritable: {why}"),
         }
     }
 
@@ -75,6 +89,7 @@ impl Shutdown {
             Shutdown::GaveUp(_) => AgentExit::GaveUp,
             Shutdown::OrchestratorGone(_) => AgentExit::OrchestratorGone,
             Shutdown::Signal(sig) => AgentExit::Signalled(*sig),
+            Shutdown::LedgerUnwritable(_) => AgentExit::LedgerUnwritable,
         }
     }
 }
@@ -92,6 +107,8 @@ pub enum AgentExit {
     GaveUp,
     /// SIGTERM/SIGINT (exit 128 + signal: 143, 130).
     Signalled(i32),
+    /// Its outbox could not be written ([`LEDGER_UNWRITABLE_EXIT`]).
+    LedgerUnwritable,
 }
 
 impl AgentExit {
@@ -102,6 +119,7 @@ impl AgentExit {
             AgentExit::OrchestratorGone => 3,
             AgentExit::GaveUp => 4,
             AgentExit::Signalled(sig) => 128 + sig,
+            AgentExit::LedgerUnwritable => LEDGER_UNWRITABLE_EXIT,
         }
     }
 }
@@ -118,12 +136,14 @@ mod tests {
             Shutdown::GaveUp("g".into()),
             Shutdown::OrchestratorGone("o".into()),
             Shutdown::Signal(libc::SIGTERM),
+            Shutdown::LedgerUnwritable("ENOSPC".into()),
         ];
         for pair in all.windows(2) {
             assert!(pair[0].rank() < pair[1].rank());
         }
         let codes: Vec<i32> = all.iter().map(|s| s.exit().code()).collect();
-        assert_eq!(codes, [0, 0, 4, 3, 143]);
+        assert_eq!(codes, [0, 0, 4, 3, 143, 5]);
+        assert!(!all[5].reports() && all[5].is_hard());
         assert!(!all[1].is_hard() && all[2].is_hard());
         assert_eq!(all[4].give_back_reason(), "agent terminated (SIGTERM)");
     }

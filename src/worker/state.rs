@@ -150,6 +150,9 @@ impl AgentState {
                 self.escalate(Shutdown::OrchestratorGone(why), now, &mut out)
             }
             Event::Signal(sig) => self.escalate(Shutdown::Signal(sig), now, &mut out),
+            Event::LedgerUnwritable(why) => {
+                self.escalate(Shutdown::LedgerUnwritable(why), now, &mut out)
+            }
             Event::Report { proc, line, usage } => {
                 self.on_report(proc, &line, &usage, now, &mut out)
             }

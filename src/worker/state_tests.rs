@@ -400,6 +400,23 @@ fn orchestrator_gone_reports_nothing_more() {
 }
 
 #[test]
+fn an_unwritable_ledger_stops_the_agent_with_its_own_exit_code() {
+    let (mut st, clock, prog) = persistent(false);
+    st.handle_event(Event::Assign(key(1), Ok(Box::new(message(1)))), clock.now());
+    let a = st.handle_event(Event::LedgerUnwritable("ENOSPC".into()), clock.now());
+    assert!(records(&a).is_empty(), "nothing given back: {a:?}");
+    assert!(a.contains(&Action::Terminate(prog)));
+    // A SIGTERM meanwhile does not turn it into a signalled exit (charged differently).
+    st.handle_event(Event::Signal(15), clock.now());
+    let a = st.handle_event(signalled(prog, 15), clock.now());
+    assert!(
+        a.contains(&Action::Exit(super::super::AgentExit::LedgerUnwritable)),
+        "{a:?}"
+    );
+    assert_eq!(super::super::AgentExit::LedgerUnwritable.code(), 5);
+}
+
+#[test]
 fn check_skips_and_post_check_fails() {
     let clock = Clock::new();
     let mut st = AgentState::new(policy(true, true));
