@@ -431,7 +431,7 @@ fn read_every_way(path: &Path) -> Result<(), TestCaseError> {
 
 /// A ledger with one finished epoch and its snapshot.
 fn small_ledger(dir: &Path) -> Ledger {
-    let l = Ledger::create_or_open(dir.join("l"), "hash-1", &json!({"tasks": ["a"]})).unwrap();
+    let l = Ledger::create_or_open(dir.join("l"), &json!({"tasks": ["a"]})).unwrap();
     let own = l
         .claim(&blockorch::ledger::ClaimOptions::default())
         .unwrap();
@@ -580,7 +580,7 @@ proptest! {
         fs::write(&header, &content).unwrap();
         bounded("Ledger::open", || {
             let _ = Ledger::open(l.root());
-            let _ = Ledger::create_or_open(l.root(), "hash-1", &json!({"tasks": ["a"]}));
+            let _ = Ledger::create_or_open(l.root(), &json!({"tasks": ["a"]}));
             let _ = LedgerView::open(l.root());
         })?;
     }

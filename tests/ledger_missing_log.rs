@@ -12,7 +12,7 @@ use blockorch::ledger::{
 use serde_json::json;
 
 fn new_ledger(dir: &Path) -> Ledger {
-    Ledger::create_or_open(dir.join("l"), "hash-1", &json!({"tasks": ["a"]})).unwrap()
+    Ledger::create_or_open(dir.join("l"), &json!({"tasks": ["a"]})).unwrap()
 }
 
 /// Claims the next epoch, taking over from an owner that did not release (as after kill -9).
