@@ -73,13 +73,19 @@ fn deleting_the_epoch_log_of_a_killed_run_is_refused() {
 #[test]
 fn an_unwritable_snapshots_directory_only_warns() {
     let job = Job::new(&tasks());
-    // Create the ledger, then make snapshots/ a place nobody can create files in, not even
-    // root (the tests run as root, for whom a chmod 555 directory is still writable).
-    let out = job.run(&["plan", "task.json"]);
-    assert_eq!(out.code, Some(0), "{}", out.text());
-    std::fs::create_dir_all(job.ledger()).unwrap();
+    // A real ledger (a run killed as soon as its header exists), then snapshots/ made a
+    // place nobody can create files in, not even root (the tests run as root, for whom a
+    // chmod 555 directory is still writable).
+    let running = job.spawn_submit(&["--quiet"]);
+    let header = job.ledger().join("ledger.json");
+    let until = std::time::Instant::now() + SAFETY;
+    while !header.exists() {
+        assert!(std::time::Instant::now() < until, "no ledger.json");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    running.kill9();
     let snapshots = job.ledger().join("snapshots");
-    let _ = std::fs::remove_dir(&snapshots);
+    let _ = std::fs::remove_dir_all(&snapshots);
     std::os::unix::fs::symlink("/proc/self", &snapshots).unwrap();
 
     let out = job.submit(&["--quiet"]);
