@@ -1,7 +1,8 @@
 //! The fault suite on the real SLURM test cluster (issue 8): `scancel --batch --signal=TERM`
-//! of worker jobs at seeded random moments during a conflicting job, with worker programs that
-//! finish their block first and ones that stop at once; the orchestrator replaces the
-//! cancelled agents and finishes. Checked from the programs' own CLOCK_MONOTONIC timestamps
+//! (and `USR2`) of worker jobs at seeded random moments during a conflicting job, with worker
+//! programs that finish their block first and ones that stop at once, the orchestrator
+//! replacing the signalled agents; and kill -9 of the orchestrator followed at once by a
+//! resume that adopts the live worker jobs. Checked from the programs' own CLOCK_MONOTONIC timestamps
 //! (the cluster's nodes all run on this host, so they share the clock) by
 //! `run_common::timing`: 0 same-block overlaps, 0 conflicting overlaps, 0 lost blocks.
 //!
@@ -87,8 +88,9 @@ fn pick_job(job: &Job, log: &Path, rng: &mut SplitMix) -> Option<String> {
 }
 
 /// `reps` jobs of the grid task on SLURM; in each, `BLOCKORCH_FAULT_SIGNALS` worker jobs get
-/// SIGTERM at random moments; the run must finish (exit 0) and pass the checker.
-fn scancel_term(test: &str, on_term: &str, reps: u64) {
+/// `signal` (`TERM`, `USR2`) at random moments; the run must finish (exit 0) and pass the
+/// checker.
+fn scancel_signal(test: &str, signal: &str, on_term: &str, reps: u64) {
     if !cluster_up_or_skip(test) {
         return;
     }
@@ -121,7 +123,7 @@ fn scancel_term(test: &str, on_term: &str, reps: u64) {
             let Some(id) = pick_job(&job, &log, &mut rng) else {
                 continue;
             };
-            let out = slurm_cmd("scancel", &["--batch", "--signal=TERM", &id]);
+            let out = slurm_cmd("scancel", &["--batch", &format!("--signal={signal}"), &id]);
             if out.status.success() {
                 tally.faults += 1;
             }
@@ -140,8 +142,9 @@ fn scancel_term(test: &str, on_term: &str, reps: u64) {
 #[test]
 fn scancel_term_to_worker_jobs_programs_finish_their_block() {
     let reps = env_count("BLOCKORCH_FAULT_REPS", 20);
-    scancel_term(
+    scancel_signal(
         "scancel_term_to_worker_jobs_programs_finish_their_block",
+        "TERM",
         "finish",
         reps,
     );
@@ -150,9 +153,71 @@ fn scancel_term_to_worker_jobs_programs_finish_their_block() {
 #[test]
 fn scancel_term_to_worker_jobs_programs_stop_at_once() {
     let reps = env_count("BLOCKORCH_FAULT_REPS_SMALL", 4);
-    scancel_term(
+    scancel_signal(
         "scancel_term_to_worker_jobs_programs_stop_at_once",
+        "TERM",
         "stop",
         reps,
     );
+}
+
+/// SIGUSR2 (LSF's run-limit warning) reaches an agent on SLURM too.
+#[test]
+fn scancel_usr2_to_worker_jobs_programs_finish_their_block() {
+    let reps = env_count("BLOCKORCH_FAULT_REPS_SMALL", 4);
+    scancel_signal(
+        "scancel_usr2_to_worker_jobs_programs_finish_their_block",
+        "USR2",
+        "finish",
+        reps,
+    );
+}
+
+/// kill -9 of the orchestrator at a random moment, `BLOCKORCH_FAULT_KILLS` times per job, each
+/// time followed at once by the same `submit`, which adopts the worker jobs still alive; a
+/// last `submit` finishes the job.
+#[test]
+fn kill_9_orchestrator_then_resume_programs_finish_their_block() {
+    let test = "kill_9_orchestrator_then_resume_programs_finish_their_block";
+    if !cluster_up_or_skip(test) {
+        return;
+    }
+    let reps = env_count("BLOCKORCH_FAULT_REPS_SMALL", 4).div_ceil(2);
+    let kills = env_count("BLOCKORCH_FAULT_KILLS", 2);
+    let seed = env_count("BLOCKORCH_FAULT_SEED", 1);
+    let mut tally = Tally::new(test, "slurm");
+    for rep in 0..reps {
+        let mut rng = SplitMix(seed * 1000 + 950 + rep);
+        let job = Job::new("faults-kill", &[grid_task("finish")]);
+        let plan = plan_of(&job.task_file());
+        let log: PathBuf = job.root.join("timing.log");
+        for _ in 0..kills {
+            let since = monotonic_ns();
+            let mut run = job.spawn_submit(&[]);
+            wait_for(
+                "a block to start",
+                RUN_LIMIT,
+                || {
+                    read_spans(&log)
+                        .iter()
+                        .any(|s| s.start >= since)
+                        .then_some(())
+                },
+                || run.output_so_far(),
+            );
+            std::thread::sleep(Duration::from_millis(rng.range(0, 1500)));
+            if run.exited().is_some() {
+                break;
+            }
+            run.kill9();
+            tally.faults += 1;
+        }
+        let out = job.spawn_submit(&[]).wait(RUN_LIMIT);
+        assert_eq!(out.code, Some(0), "rep {rep}: {}", out.text());
+        wait_programs_gone(&log, Duration::from_secs(30));
+        if !tally.add_run(&format!("rep {rep}"), &plan, &log, &job.ledger()) {
+            break;
+        }
+    }
+    tally.finish();
 }
