@@ -1,4 +1,5 @@
-//! Shared helpers of the end-to-end run tests (`tests/run_*.rs`): a job in a temporary
+//! Shared helpers of the end-to-end run tests (`tests/run_*.rs`) and the fault suite
+//! (`tests/faults_*.rs`, whose checker is [`timing`]): a job in a temporary
 //! directory (task file, Python worker programs from `tests/fixtures/run/`), the real
 //! `blockorch` binary, the events the workers write, and checks against the plan and the ledger.
 #![allow(dead_code)]
