@@ -24,6 +24,8 @@ cargo clippy --release --all-targets --quiet -- -D warnings
 
 step "cargo test"
 export BLOCKORCH_REQUIRE_SLURM=1
+# The fault tests append their counts here (docs/reliability.md quotes the last run's).
+rm -f target/fault-counts.jsonl
 status=0
 cargo test --release --no-fail-fast --lib --bins --tests 2>&1 | tee target/test-output.txt || status=$?
 # One closing line for the whole suite (the sum of every test binary's result line).

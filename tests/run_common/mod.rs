@@ -1,4 +1,5 @@
-//! Shared helpers of the end-to-end run tests (`tests/run_*.rs`): a job in a temporary
+//! Shared helpers of the end-to-end run tests (`tests/run_*.rs`) and the fault suite
+//! (`tests/faults_*.rs`, whose checker is [`timing`]): a job in a temporary
 //! directory (task file, Python worker programs from `tests/fixtures/run/`), the real
 //! `blockorch` binary, the events the workers write, and checks against the plan and the ledger.
 #![allow(dead_code)]
@@ -10,6 +11,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub mod timing;
 
 /// Longest any single `blockorch` command may take before the test gives up (a safety net
 /// against hangs, not a speed requirement).
@@ -41,7 +44,13 @@ pub fn now_ns() -> u128 {
 /// A command object running `tests/fixtures/run/<script>` with `python3` and `args`, with the
 /// Python helper on `PYTHONPATH`, plus `env`.
 pub fn python_command(script: &str, args: &[&str], env: &[(&str, &str)]) -> Value {
-    let mut command = vec!["python3".to_string(), fixture(script).display().to_string()];
+    python_program(&fixture(script), args, env)
+}
+
+/// A command object running the Python program `path` with `python3` and `args`, with the
+/// Python helper on `PYTHONPATH`, plus `env`.
+pub fn python_program(path: &Path, args: &[&str], env: &[(&str, &str)]) -> Value {
+    let mut command = vec!["python3".to_string(), path.display().to_string()];
     command.extend(args.iter().map(|a| a.to_string()));
     let mut e = serde_json::Map::new();
     e.insert(
@@ -290,49 +299,7 @@ impl Job {
 
     /// The plan (`blockorch plan task.json --json`).
     pub fn plan(&self) -> Plan {
-        let out = self.run(&["plan", "task.json", "--json"]);
-        assert_eq!(out.code, Some(0), "{}", out.text());
-        let blocks = out
-            .stdout
-            .lines()
-            .map(|line| {
-                let v: Value = serde_json::from_str(line).unwrap();
-                PlanBlock {
-                    task: v["task"].as_str().unwrap().to_string(),
-                    id: v["block_id"].as_u64().unwrap(),
-                    read: Roi::from_json(&v["read_roi"]),
-                    write: Roi::from_json(&v["write_roi"]),
-                    depends_on: v["depends_on"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .map(|d| {
-                            (
-                                d["task"].as_str().unwrap().to_string(),
-                                d["block_id"].as_u64().unwrap(),
-                            )
-                        })
-                        .collect(),
-                }
-            })
-            .collect();
-        let doc: Value = serde_json::from_str(&fs::read_to_string(self.task_file()).unwrap())
-            .expect("task.json");
-        let tasks = doc["tasks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| TaskInfo {
-                name: t["name"].as_str().unwrap().to_string(),
-                total: Roi::from_json(&t["total_roi"]),
-                conflict: t["read_write_conflict"].as_bool().unwrap_or(true),
-                upstream: t["upstream_tasks"]
-                    .as_array()
-                    .map(|u| u.iter().map(|n| n.as_str().unwrap().to_string()).collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        Plan { tasks, blocks }
+        plan_of(&self.task_file())
     }
 
     /// Every event the Python workers wrote, in time order.
@@ -442,6 +409,64 @@ impl Job {
         values.resize(n, 0);
         values
     }
+}
+
+/// The plan of a task file (`blockorch plan TASK_FILE --json`, run in the file's directory),
+/// with each task's total ROI, conflict flag and upstream tasks from the file itself.
+pub fn plan_of(task_file: &Path) -> Plan {
+    let out = Command::new(bin())
+        .args(["plan", "--json"])
+        .arg(task_file)
+        .current_dir(task_file.parent().unwrap())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "blockorch plan {}: {}\n{stdout}",
+        task_file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blocks = stdout
+        .lines()
+        .map(|line| {
+            let v: Value = serde_json::from_str(line).unwrap();
+            PlanBlock {
+                task: v["task"].as_str().unwrap().to_string(),
+                id: v["block_id"].as_u64().unwrap(),
+                read: Roi::from_json(&v["read_roi"]),
+                write: Roi::from_json(&v["write_roi"]),
+                depends_on: v["depends_on"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| {
+                        (
+                            d["task"].as_str().unwrap().to_string(),
+                            d["block_id"].as_u64().unwrap(),
+                        )
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let doc: Value =
+        serde_json::from_str(&fs::read_to_string(task_file).unwrap()).expect("task.json");
+    let tasks = doc["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| TaskInfo {
+            name: t["name"].as_str().unwrap().to_string(),
+            total: Roi::from_json(&t["total_roi"]),
+            conflict: t["read_write_conflict"].as_bool().unwrap_or(true),
+            upstream: t["upstream_tasks"]
+                .as_array()
+                .map(|u| u.iter().map(|n| n.as_str().unwrap().to_string()).collect())
+                .unwrap_or_default(),
+        })
+        .collect();
+    Plan { tasks, blocks }
 }
 
 /// An n-D region: `offset` and `shape`, end exclusive.
@@ -901,6 +926,20 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 /// Reads a file that must exist.
 pub fn read(path: &Path) -> String {
     fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The parent of process `pid` (field 4 of `/proc/<pid>/stat`), if it runs.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The command line of process `pid`, arguments joined by spaces (empty if it is gone).
+pub fn cmdline_of(pid: u32) -> String {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_default()
 }
 
 /// The direct children of process `pid` (from `/proc/<pid>/task/*/children`).
