@@ -83,10 +83,12 @@ pub struct SubmitArgs {
     /// Longest scheduler poll interval in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     pub max_poll_interval: f64,
-    /// Most worker jobs submitted over the whole run per task, replacements included
-    /// [default: 4 × num_workers + 8].
-    #[arg(long, value_name = "N")]
-    pub max_launches: Option<u32>,
+    /// Most workers in a row per task that end without finishing a block (failed to start,
+    /// crashed before their first block) before the task is stopped; replacements after
+    /// walltime, preemption, node failure or cancellation never count [default: 2 ×
+    /// num_workers + 6].
+    #[arg(long, value_name = "N", alias = "max-launches")]
+    pub max_failed_starts: Option<u32>,
     /// Seconds the scheduler may fail in a row (sbatch/squeue/bsub/bjobs errors, a controller
     /// restart) before the run ends with exit 1; the ledger stays resumable.
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = seconds)]

@@ -120,7 +120,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         return dry_run(&file, backend.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
-    opts.max_launches_per_task = args.max_launches;
+    opts.max_failed_starts = args.max_failed_starts;
     opts.scheduler_outage_limit = Duration::from_secs_f64(args.scheduler_timeout.max(0.0));
     if let Some(secs) = args.hello_timeout {
         opts.hello_timeout = Duration::from_secs_f64(secs.max(0.0));
@@ -207,8 +207,8 @@ fn detach(
     if args.force {
         command.arg("--force");
     }
-    if let Some(n) = args.max_launches {
-        command.arg("--max-launches").arg(n.to_string());
+    if let Some(n) = args.max_failed_starts {
+        command.arg("--max-failed-starts").arg(n.to_string());
     }
     if let Some(secs) = args.hello_timeout {
         command.arg("--hello-timeout").arg(secs.to_string());
@@ -276,8 +276,8 @@ fn detach_slurm(
     if args.shared_group {
         argv.push("--shared-group".into());
     }
-    if let Some(n) = args.max_launches {
-        argv.extend(["--max-launches".into(), n.to_string()]);
+    if let Some(n) = args.max_failed_starts {
+        argv.extend(["--max-failed-starts".into(), n.to_string()]);
     }
     argv.extend([
         "--scheduler-timeout".into(),

@@ -88,6 +88,14 @@ impl Agent {
         self.launched.task
     }
 
+    /// True while it counts against its task's `num_workers` for launches: until it is
+    /// retired, unless it is leaving or said goodbye (its replacement may start early). A job
+    /// that ended counts until its blocks are returned, so a replacement is not launched
+    /// over and over while the end is confirmed.
+    pub fn holds_a_worker_place(&self) -> bool {
+        !self.retired && !self.leaving && self.bye.is_none() && !self.stop_sent
+    }
+
     /// True while it may take more blocks.
     pub fn accepts_blocks(&self) -> bool {
         !self.retired

@@ -220,26 +220,28 @@ impl Run {
             let live = self
                 .agents
                 .iter()
-                .filter(|a| a.task() == task && a.accepts_blocks())
+                .filter(|a| a.task() == task && a.holds_a_worker_place())
                 .count() as u32;
             let queued: u64 = self.ready.ready_count(task);
             let wanted = max_agents.min(live + queued.div_ceil(slots as u64) as u32);
             if live >= wanted {
                 continue;
             }
-            if rt.launches >= rt.max_launches {
+            if rt.failed_starts_in_a_row >= rt.max_failed_starts {
                 if rt.fatal.is_none() && live == 0 {
                     self.tasks[task].fatal = Some(format!(
-                        "task {:?} started {} workers without finishing its blocks (the bound is \
-                         --max-launches); see the worker logs under {}",
+                        "task {:?} stopped: {} workers in a row ended without finishing a block \
+                         (the limit is --max-failed-starts {}; raise it if the workers are \
+                         fine but slow to get going); see the worker logs under {}",
                         spec.name,
-                        rt.launches,
+                        rt.failed_starts_in_a_row,
+                        rt.max_failed_starts,
                         self.ledger.root().join("workers").display()
                     ));
                 }
                 continue;
             }
-            let count = (wanted - live).min(rt.max_launches - rt.launches);
+            let count = wanted - live;
             let request = LaunchRequest {
                 task,
                 task_name: spec.name.clone(),
@@ -283,7 +285,6 @@ impl Run {
                     continue;
                 }
             };
-            self.tasks[task].launches += launched.len() as u32;
             self.tasks[task].launch_io_failures = 0;
             for agent in launched {
                 self.register_agent(agent, slots)?;

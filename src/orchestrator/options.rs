@@ -32,9 +32,11 @@ pub struct SubmitOptions {
     pub backend_poll: Duration,
     /// Longest time between backend polls when nothing changes (adaptive back-off).
     pub max_backend_poll: Duration,
-    /// Agents launched per task over the whole run, replacements included; `None` derives
-    /// `4 × num_workers + 8`.
-    pub max_launches_per_task: Option<u32>,
+    /// Launches in a row per task whose worker ends without finishing a block, not by the
+    /// cluster's doing, before the task is stopped; `None` derives `2 × num_workers + 6`.
+    /// Replacements after walltime, preemption, node failure or cancellation never count,
+    /// nor does any launch whose worker finished a block (it resets the count).
+    pub max_failed_starts: Option<u32>,
     /// An agent that said nothing for this long is considered dead.
     pub agent_silence_limit: Duration,
     /// An agent that runs (or was adopted) but has not said Hello for this long is cancelled
@@ -67,7 +69,7 @@ impl SubmitOptions {
             idle_sleep: Duration::from_millis(20),
             backend_poll: Duration::from_millis(100),
             max_backend_poll: Duration::from_millis(500),
-            max_launches_per_task: None,
+            max_failed_starts: None,
             agent_silence_limit: Duration::from_secs(60),
             hello_timeout: Duration::from_secs(30),
             loss_grace: Duration::from_millis(300),

@@ -331,6 +331,7 @@ impl Run {
         let agent = &mut self.agents[i];
         agent.retired = true;
         let task = agent.task();
+        let agent_finished_any = agent.finished_any;
         let gave_up = !agent.adopted
             && agent
                 .bye
@@ -339,6 +340,16 @@ impl Run {
         // An adopted agent usually leaves because its own orchestrator died: that is no sign
         // that launching agents fails, so it must not delay this run's launches.
         let ended_badly = !agent.finished_any && !agent.stop_sent && !agent.adopted;
+        // Ended by the cluster (walltime, preemption, node failure, a cancellation or signal
+        // from outside): a replacement is normal on a run of days, not a failed start.
+        let by_cluster = agent
+            .job_end
+            .as_ref()
+            .is_some_and(|(end, _)| end.blame() == crate::backend::Blame::Infrastructure)
+            || agent
+                .bye
+                .as_deref()
+                .is_some_and(|b| b.starts_with("walltime") || b.starts_with("agent terminated"));
         if gave_up {
             let why = agent.bye.clone().unwrap_or_default();
             self.tasks[task].fatal.get_or_insert(format!(
@@ -347,6 +358,11 @@ impl Run {
             ));
         }
         let rt = &mut self.tasks[task];
+        if agent_finished_any {
+            rt.failed_starts_in_a_row = 0;
+        } else if ended_badly && !by_cluster {
+            rt.failed_starts_in_a_row += 1;
+        }
         if ended_badly {
             rt.consecutive_agent_failures += 1;
             let backoff =

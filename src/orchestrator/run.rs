@@ -36,8 +36,11 @@ pub(super) enum InitPhase {
 pub(super) struct TaskRuntime {
     pub init: InitPhase,
     pub limits: RetryLimits,
-    pub launches: u32,
-    pub max_launches: u32,
+    /// Launches in a row whose worker ended without finishing a block, not by the cluster's
+    /// doing (failed to start, crashed before its first block).
+    pub failed_starts_in_a_row: u32,
+    /// The bound on `failed_starts_in_a_row` that stops the task.
+    pub max_failed_starts: u32,
     pub consecutive_agent_failures: u32,
     /// Launches in a row that failed with a local I/O error (bounded by
     /// `MAX_LAUNCH_IO_FAILURES`, then the run fails with the cause).
@@ -98,8 +101,8 @@ impl Run {
                 max_retries: spec.max_retries,
                 infra_retries: DEFAULT_INFRA_RETRIES,
             },
-            launches: 0,
-            max_launches: 0,
+            failed_starts_in_a_row: 0,
+            max_failed_starts: 0,
             consecutive_agent_failures: 0,
             launch_io_failures: 0,
             next_launch_after: Instant::now(),

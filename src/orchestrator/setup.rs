@@ -130,9 +130,9 @@ pub fn prepare(
             if init_ok {
                 rt.init = super::run::InitPhase::Ok;
             }
-            rt.max_launches = opts
-                .max_launches_per_task
-                .unwrap_or(4 * file.tasks[t].num_workers + 8);
+            rt.max_failed_starts = opts
+                .max_failed_starts
+                .unwrap_or(default_max_failed_starts(file.tasks[t].num_workers));
             rt
         })
         .collect();
@@ -263,7 +263,6 @@ impl Run {
                 entry.worker_id,
                 agent.in_flight.len()
             );
-            self.tasks[task].launches += 1;
             self.agents.push(agent);
         }
         self.journal.commit()?;
@@ -276,5 +275,22 @@ impl Run {
             }
         }
         Ok(())
+    }
+}
+
+/// The default bound on failed starts in a row: two waves of `num_workers` and a few more,
+/// so one bad wave (a broken environment) stops the task soon, while a run of days whose
+/// workers are replaced by the cluster again and again is never stopped.
+pub fn default_max_failed_starts(num_workers: u32) -> u32 {
+    num_workers.saturating_mul(2).saturating_add(6)
+}
+
+#[cfg(test)]
+mod launch_budget_tests {
+    #[test]
+    fn the_default_bound_allows_two_bad_waves() {
+        assert_eq!(super::default_max_failed_starts(1), 8);
+        assert_eq!(super::default_max_failed_starts(100), 206);
+        assert_eq!(super::default_max_failed_starts(u32::MAX), u32::MAX);
     }
 }

@@ -1,0 +1,118 @@
+//! The launch budget counts only launches that make no progress: a run of days whose workers
+//! the cluster replaces again and again is never stopped, while workers that keep failing to
+//! start stop their task with the limit named. On the LSF simulator, with `bkill` from
+//! outside as the cluster's hand.
+
+mod lsf_common;
+mod run_common;
+
+use lsf_common::{test_template, Sim};
+use run_common::*;
+use serde_json::json;
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn submit(job: &Job, sim: &Sim, extra: &[&str]) -> Command {
+    let mut command = Command::new(bin());
+    command
+        .args(["submit", "task.json", "--backend", "lsf", "--quiet"])
+        .args(["--poll-interval", "0.1", "--max-poll-interval", "0.5"])
+        .args(extra)
+        .current_dir(&job.root)
+        .envs(sim.env());
+    command
+}
+
+/// Workers that have reported a finished block, as `lsf-<job>_<index>` ids.
+fn productive_workers(job: &Job) -> Vec<String> {
+    let Ok(dir) = std::fs::read_dir(job.ledger().join("workers")) else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter(|e| {
+            // An outbox grows past its Hello and first report once a block is finished.
+            std::fs::metadata(e.path().join("outbox.log")).is_ok_and(|m| m.len() > 300)
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn workers_replaced_twenty_times_from_outside_while_making_progress_finish_the_run() {
+    let sim = Sim::new();
+    let job = Job::new(&[task(
+        "a",
+        (&[0], &[600]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"num_workers": 1, "worker": blockwork(Some((150, 250)))}),
+    )]);
+    let plan = job.plan();
+    let running = spawn_logged(submit(&job, &sim, &[]), &job.root, "replaced");
+    let mut killed = HashSet::new();
+    let until = Instant::now() + SAFETY;
+    while killed.len() < 20 {
+        assert!(Instant::now() < until, "only {} replacements", killed.len());
+        for worker in productive_workers(&job) {
+            if killed.contains(&worker) {
+                continue;
+            }
+            let (jobid, index) = worker
+                .trim_start_matches("lsf-")
+                .split_once('_')
+                .expect("array element");
+            sim.run("bkill", &[&format!("{jobid}[{index}]")]);
+            killed.insert(worker);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = running.wait(SAFETY);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_ledger_all(&job, &plan, blockorch::ledger::BlockState::Done);
+    assert!(killed.len() >= 20);
+}
+
+#[test]
+fn workers_that_crash_at_start_up_stop_the_task_with_the_limit_named() {
+    let sim = Sim::new();
+    let job = Job::new(&[task(
+        "a",
+        (&[0], &[40]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"num_workers": 1, "worker": blockwork(None)}),
+    )]);
+    let template = test_template(&job.root, "echo 'cannot load module' >&2; exit 1");
+    // The default (2 × num_workers + 6) is unit-tested; a small limit keeps the back-off
+    // between failed starts short here.
+    let out = spawn_logged(
+        submit(
+            &job,
+            &sim,
+            &[
+                "--template",
+                template.to_str().unwrap(),
+                "--max-failed-starts",
+                "3",
+            ],
+        ),
+        &job.root,
+        "crashing",
+    )
+    .wait(SAFETY);
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    let text = out.text();
+    assert!(
+        text.contains("3 workers in a row ended without finishing a block"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--max-failed-starts 3"),
+        "the limit and how to raise it: {text}"
+    );
+    let registered = std::fs::read_dir(job.ledger().join("workers"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert!(registered <= 3, "{registered} workers started");
+}
