@@ -5,6 +5,7 @@
 //! frames; snapshots and small JSON files are replaced by write-then-rename.
 
 mod block_map;
+mod definition;
 mod error;
 mod fold;
 mod frame;

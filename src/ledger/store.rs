@@ -29,6 +29,18 @@ impl Ledger {
     /// [`LedgerError::NotALedger`] if `root` is a non-empty directory without `ledger.json`
     /// (even one that looks like a ledger that lost it).
     pub fn create_or_open(root: impl AsRef<Path>, tasks: &serde_json::Value) -> Result<Self> {
+        Self::create_or_open_compatible(root, tasks, |_, _| false)
+    }
+
+    /// [`Ledger::create_or_open`], also accepting a ledger whose stored tasks differ from
+    /// `tasks` where `same_blocks(stored, tasks)` says the difference leaves every block as it
+    /// was (an operational change, which the caller then publishes with
+    /// [`Ledger::publish_definition`]).
+    pub fn create_or_open_compatible(
+        root: impl AsRef<Path>,
+        tasks: &serde_json::Value,
+        same_blocks: impl Fn(&serde_json::Value, &serde_json::Value) -> bool,
+    ) -> Result<Self> {
         let root = root.as_ref();
         let plan_hash = &tasks_hash(tasks);
         let policy = TrustPolicy::from_env();
@@ -52,7 +64,8 @@ impl Ledger {
         }
         trust::check(&layout, policy, &Scope::Whole)?;
         let header = LedgerHeader::read(&header_path)?;
-        if &header.plan_hash != plan_hash || &header.tasks != tasks {
+        let changed = &header.plan_hash != plan_hash || &header.tasks != tasks;
+        if changed && !same_blocks(&header.tasks, tasks) {
             return Err(LedgerError::PlanChanged {
                 root: root.to_path_buf(),
                 old_hash: header.plan_hash,
@@ -70,6 +83,18 @@ impl Ledger {
             fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
         }
         Ok(Self { layout, header })
+    }
+
+    /// The task definition in force: the newest one a resume published, else the one the
+    /// ledger was created with (`ledger.json`).
+    pub fn tasks_in_force(&self) -> Result<serde_json::Value> {
+        Ok(super::definition::newest(&self.layout)?
+            .map_or_else(|| self.header.tasks.clone(), |(_, tasks)| tasks))
+    }
+
+    /// Publishes `tasks` as the definition in force from `epoch` on (its owner only).
+    pub fn publish_definition(&self, epoch: u64, tasks: &serde_json::Value) -> Result<()> {
+        super::definition::publish(&self.layout, epoch, tasks)
     }
 
     /// Opens an existing ledger without writing anything (status, cancel), after checking

@@ -33,11 +33,13 @@ pub fn run_name(ledger: &Path) -> String {
     format!("blockorch-{short}")
 }
 
-/// Creates the ledger of `file` at `root`, or opens it if it exists; a ledger of another task
-/// definition is refused with the difference (`PlanChanged`).
+/// Creates the ledger of `file` at `root`, or opens it if it exists; a ledger whose blocks
+/// `file` would define differently is refused with the difference (`PlanChanged`). Changes
+/// that leave the blocks as they are (workers, retries, timeouts, scheduler settings,
+/// environment, commands) are accepted; [`publish_changed_settings`] applies them.
 pub fn open_ledger(file: &TaskFile, root: &Path) -> Result<Ledger, OrchestratorError> {
     let canonical = file.canonical_json();
-    match Ledger::create_or_open(root, &canonical) {
+    match Ledger::create_or_open_compatible(root, &canonical, crate::task::same_blocks) {
         Ok(l) => Ok(l),
         Err(LedgerError::PlanChanged {
             root,
@@ -57,6 +59,32 @@ pub fn open_ledger(file: &TaskFile, root: &Path) -> Result<Ledger, OrchestratorE
         }
         Err(err) => Err(err.into()),
     }
+}
+
+/// On a resume whose task file changed what is operational, says what changed and publishes
+/// the new definition for epoch `epoch`, so that agents started from now on (and `status`)
+/// use it; the orchestrator itself always runs the task file it was given.
+pub fn publish_changed_settings(
+    ledger: &Ledger,
+    epoch: u64,
+    file: &TaskFile,
+) -> Result<(), OrchestratorError> {
+    let canonical = file.canonical_json();
+    let in_force = ledger.tasks_in_force()?;
+    if in_force == canonical {
+        return Ok(());
+    }
+    let changes = diff_task_files(&in_force, &canonical);
+    crate::console::eprint_line(format_args!(
+        "resuming with changed settings (the blocks are the same; done blocks stay done):\n{}",
+        changes
+            .iter()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    ));
+    ledger.publish_definition(epoch, &canonical)?;
+    Ok(())
 }
 
 /// Opens (or creates) the ledger, claims it and builds the run.
@@ -87,6 +115,7 @@ pub fn prepare(
         Err(err) => return Err(err.into()),
     };
     ownership.heartbeat()?;
+    publish_changed_settings(&ledger, ownership.epoch(), &file)?;
     let mut journal = Journal::start(&ledger, &ownership)?;
     let has_failed = journal
         .state()

@@ -25,7 +25,18 @@ impl TaskContext {
     /// Finds task `name` in the canonical task file stored in `ledger`.
     pub fn load(ledger: &Ledger, name: &str, workdir: PathBuf) -> Result<Self, WorkerError> {
         let root = ledger.root().to_path_buf();
-        let text = ledger.header().tasks.to_string();
+        // The definition in force (a resume may have changed what is operational); its blocks
+        // must be the ledger's.
+        let tasks = ledger
+            .tasks_in_force()
+            .map_err(|source| WorkerError::Ledger {
+                root: root.clone(),
+                source,
+            })?;
+        if !crate::task::same_blocks(&ledger.header().tasks, &tasks) {
+            return Err(WorkerError::DefinitionChangesBlocks { root });
+        }
+        let text = tasks.to_string();
         let file = parse_task_file("ledger.json", &text).map_err(|e| WorkerError::TaskFile {
             root: root.clone(),
             source: Box::new(e),

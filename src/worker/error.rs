@@ -29,6 +29,15 @@ pub enum WorkerError {
     /// The worker id is not usable as a directory name.
     #[error("invalid worker id")]
     WorkerId(#[source] crate::ledger::LedgerError),
+    /// The definition in force defines other blocks than the ledger's header.
+    #[error(
+        "the task definition in force in ledger {} defines other blocks than its ledger.json",
+        root.display()
+    )]
+    DefinitionChangesBlocks {
+        /// The ledger directory.
+        root: PathBuf,
+    },
     /// The task file stored in the ledger does not parse.
     #[error("the task file stored in ledger {} does not parse", root.display())]
     TaskFile {
