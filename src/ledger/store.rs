@@ -131,9 +131,26 @@ impl Ledger {
     }
 
     /// Claims the next epoch; [`LedgerError::Busy`] if the current owner looks alive and
-    /// `opts.force` is not set, or if another claimant won the race.
+    /// `opts.force` is not set, or if another claimant won the race. When some epoch has no
+    /// orchestrator log, the history is checked first, so that a ledger the load after the
+    /// claim would refuse ([`LedgerError::HistoryMissing`]) is refused with nothing written.
     pub fn claim(&self, opts: &ClaimOptions) -> Result<Ownership> {
+        if self.some_log_missing()? {
+            load_state(&self.layout)?;
+        }
         owner::claim(&self.layout, opts)
+    }
+
+    /// True if an epoch was claimed, snapshotted or wrote an inbox but has no orchestrator log
+    /// (a few directory listings; the whole fold only runs in that rare case).
+    fn some_log_missing(&self) -> Result<bool> {
+        let logs = self.layout.list_orchestrator_logs()?;
+        let mut epochs = self.layout.list_epoch_claims()?;
+        epochs.extend(self.layout.list_snapshots()?.iter().map(|&(e, _)| e));
+        for worker in self.layout.list_workers()? {
+            epochs.extend(self.layout.list_inboxes(&worker)?);
+        }
+        Ok(epochs.iter().any(|e| !logs.contains(e)))
     }
 
     /// Folds the latest usable snapshot and the orchestrator logs (read only).
