@@ -14,7 +14,7 @@
 //!
 //! Never a panic (exit 101, or "panicked" in an agent's log), never a hang (each `submit` is
 //! given [`LIMIT`]). Each case works on its own copy of a base job (the ledger and the
-//! timing log), two at a time. Damages are seeded (`BLOCKORCH_FAULT_SEED`, default 1); the
+//! timing log), [`PARALLEL`] at a time. Damages are seeded (`BLOCKORCH_FAULT_SEED`, default 1); the
 //! table of what happened is printed, and the counts go to `target/fault-counts.jsonl`.
 
 mod run_common;
@@ -34,6 +34,13 @@ use std::time::{Duration, Instant};
 
 /// Longest one `submit` on a damaged ledger may take (a hang otherwise).
 const LIMIT: Duration = Duration::from_secs(60);
+
+/// Cases run at the same time. Most of a case is waiting (blocks sleep; some resumes wait
+/// 30 s for a worker that never says hello), so more than the cores.
+const PARALLEL: usize = 4;
+
+/// `submit`'s exit code for a ledger another orchestrator owns.
+const BUSY: i32 = 4;
 
 /// How long the programs and agents of a killed orchestrator may take to stop.
 const STOP_LIMIT: Duration = Duration::from_secs(20);
@@ -146,7 +153,10 @@ impl Kind {
 
     /// True for the leftover temporary files (planted, not damaged in place).
     fn planted(self) -> bool {
-        matches!(self, Kind::TmpHeader | Kind::TmpHeartbeat | Kind::TmpSnapshot)
+        matches!(
+            self,
+            Kind::TmpHeader | Kind::TmpHeartbeat | Kind::TmpSnapshot
+        )
     }
 
     /// The real file of this kind in `ledger` (for a planted kind: the file it copies).
@@ -249,20 +259,24 @@ fn finished_spans(log: &Path) -> BTreeSet<(String, u64, u32)> {
         .collect()
 }
 
-/// A base job killed with kill -9 after a few blocks finished, its agents and programs gone.
-fn killed_base() -> Job {
+/// A base job killed with kill -9 `kills` times, each after a few more blocks finished, its
+/// agents and programs gone each time.
+fn killed_base(kills: usize) -> Job {
     let job = Job::new(&tasks());
     let log = job.path("timing.log");
-    let mut run = job.spawn_submit(&["--quiet"]);
-    wait_until(SAFETY, "five finished blocks", || {
-        assert!(run.exited().is_none(), "the base run ended early");
-        finished_spans(&log).len() >= 5
-    });
-    run.kill9();
-    let agents = job.agent_pids();
-    assert!(!agents.is_empty(), "no agent said Hello");
-    assert_gone_within(&agents, STOP_LIMIT, "the agents of the killed run");
-    wait_programs_gone(&log, STOP_LIMIT);
+    for _ in 0..kills {
+        let before = finished_spans(&log).len();
+        let mut run = job.spawn_submit(&["--quiet"]);
+        wait_until(SAFETY, "four more finished blocks", || {
+            assert!(run.exited().is_none(), "the base run ended early");
+            finished_spans(&log).len() >= before + 4
+        });
+        run.kill9();
+        let agents = job.agent_pids();
+        assert!(!agents.is_empty(), "no agent said Hello");
+        assert_gone_within(&agents, STOP_LIMIT, "the agents of the killed run");
+        wait_programs_gone(&log, STOP_LIMIT);
+    }
     job
 }
 
@@ -314,12 +328,13 @@ fn diff(
 
 /// Runs `blockorch submit task.json --quiet` in `dir`, at most [`LIMIT`]; `None` on a hang
 /// (the process is killed).
-fn submit_bounded(dir: &Path) -> Option<RunOutput> {
+fn submit_bounded(dir: &Path, extra: &[&str]) -> Option<RunOutput> {
     let mut command = Command::new(bin());
     command
         .args(["submit", "task.json", "--quiet"])
+        .args(extra)
         .current_dir(dir);
-    let mut run = spawn_logged(command, dir, "resume");
+    let mut run = spawn_logged(command, dir, &format!("resume{}", extra.join("")));
     let deadline = Instant::now() + LIMIT;
     while run.exited().is_none() {
         if Instant::now() > deadline {
@@ -345,6 +360,7 @@ fn agent_panics(ledger: &Path) -> Vec<String> {
 
 /// The first line of `text` that says what went wrong (for the table).
 fn gist(text: &str) -> String {
+    let text = strip_ansi(text);
     let line = text
         .lines()
         .find(|l| l.contains("rror") || l.contains("refus"))
@@ -356,7 +372,9 @@ fn gist(text: &str) -> String {
 
 /// Runs one case on a copy of `base` in `work`.
 fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Outcome {
-    let dir = work.join(format!("{}-{}", case.kind.name(), case.damage.name()).replace(['/', '<', '>', '…'], "_"));
+    let dir = work.join(
+        format!("{}-{}", case.kind.name(), case.damage.name()).replace(['/', '<', '>', '…'], "_"),
+    );
     let status = Command::new("cp")
         .arg("-a")
         .arg(base)
@@ -381,11 +399,7 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
         None if case.kind.planted() => {} // nothing to plant
         None => fs::remove_file(&target).unwrap(),
     }
-    let file = target
-        .strip_prefix(&ledger)
-        .unwrap()
-        .display()
-        .to_string();
+    let file = target.strip_prefix(&ledger).unwrap().display().to_string();
     let before = listing(&ledger);
 
     let mut outcome = Outcome {
@@ -396,7 +410,7 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
         problems: Vec::new(),
         completed_dir: None,
     };
-    let Some(out) = submit_bounded(&dir) else {
+    let Some(out) = submit_bounded(&dir, &[]) else {
         outcome.verdict = "HANG".into();
         outcome
             .problems
@@ -408,65 +422,26 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
     }
     outcome.problems.extend(agent_panics(&ledger));
     if out.code == Some(0) {
-        // Completes: every block done, and each by an attempt a program finished.
-        let state = match Ledger::open(&ledger).and_then(|l| l.load_state()) {
-            Ok(loaded) => loaded.state,
-            Err(e) => {
-                outcome
-                    .problems
-                    .push(format!("exit 0 but the ledger does not load: {e}"));
-                return outcome;
-            }
-        };
-        let after_done = finished_spans(&log);
-        for b in &plan.blocks {
-            let entry = state.block(plan.task_index(&b.task), b.id);
-            match entry {
-                Some(e) if e.state() == BlockState::Done => {
-                    let key = (b.task.clone(), b.id, e.last_attempt());
-                    if !after_done.contains(&key) {
-                        outcome.problems.push(format!(
-                            "block {} counted done by attempt {} that no program finished",
-                            b.id,
-                            e.last_attempt()
-                        ));
-                    }
-                }
-                other => outcome.problems.push(format!(
-                    "exit 0 but block {} is {:?}",
-                    b.id,
-                    other.map(|e| e.state())
-                )),
-            }
-        }
-        let rerun: BTreeSet<(&str, u64)> = after_done
-            .difference(&base_done)
-            .map(|(t, b, _)| (t.as_str(), *b))
-            .collect();
-        let was_done: BTreeSet<(&str, u64)> =
-            base_done.iter().map(|(t, b, _)| (t.as_str(), *b)).collect();
-        outcome.reran = rerun.intersection(&was_done).count();
-        let warning = out
-            .stderr
-            .lines()
-            .find(|l| l.to_lowercase().contains("warn"))
-            .map(|l| format!("; warns: {}", l.trim().chars().take(200).collect::<String>()))
-            .unwrap_or_default();
+        let (reran, problems) = check_completed(plan, &ledger, &log, &base_done);
+        outcome.reran = reran;
+        outcome.problems.extend(problems);
         outcome.verdict = format!(
-            "completes (exit 0), {} done block(s) ran again{warning}",
-            outcome.reran
+            "completes (exit 0), {reran} done block(s) ran again{}",
+            warning(&out.stderr)
         );
         outcome.completed_dir = Some(dir);
     } else {
         // Refuses: a clear error naming the file, the ledger untouched.
         let name = Path::new(&file).file_name().unwrap().to_string_lossy();
+        // A deleted file is named by the ledger that lacks it; a claim whose damage left
+        // valid JSON (another host, say) cannot be told from a real one: its owner is named.
         let names = out.stderr.contains(&*name)
-            || (case.damage == Damage::Delete && out.stderr.contains("task.ledger"));
+            || (case.damage == Damage::Delete && out.stderr.contains("task.ledger"))
+            || (out.code == Some(BUSY) && out.stderr.contains("is owned by orchestrator pid"));
         if !names {
-            outcome.problems.push(format!(
-                "the error does not name {file}: {}",
-                out.text()
-            ));
+            outcome
+                .problems
+                .push(format!("the error does not name {file}: {}", out.text()));
         }
         let after = listing(&ledger);
         let changed = diff(&before, &after);
@@ -476,21 +451,115 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
                 .push(format!("refused but wrote to the ledger: {changed:?}"));
         }
         outcome.verdict = format!("refuses (exit {:?}): {}", out.code, gist(&out.stderr));
+        if out.code == Some(BUSY) {
+            // The way out the message names: `submit --force` takes over and completes.
+            match submit_bounded(&dir, &["--force"]) {
+                Some(forced) if forced.code == Some(0) => {
+                    let (reran, problems) = check_completed(plan, &ledger, &log, &base_done);
+                    outcome.reran = reran;
+                    outcome.problems.extend(problems);
+                    outcome.verdict.push_str(&format!(
+                        "; then `submit --force` completes (exit 0), {reran} done block(s) ran \
+                         again"
+                    ));
+                    outcome.completed_dir = Some(dir);
+                }
+                Some(forced) => outcome
+                    .problems
+                    .push(format!("submit --force failed: {}", forced.text())),
+                None => outcome
+                    .problems
+                    .push(format!("submit --force did not end within {LIMIT:?}")),
+            }
+        }
     }
     outcome
 }
 
-/// Runs `cases` on copies of `base`, two at a time, prints the table, adds the completed
+/// After a `submit` that exited 0: every block is done in the ledger, each by an attempt a
+/// program finished (the timing log). Returns how many blocks done in the base job ran again,
+/// and what is wrong.
+fn check_completed(
+    plan: &Plan,
+    ledger: &Path,
+    log: &Path,
+    base_done: &BTreeSet<(String, u64, u32)>,
+) -> (usize, Vec<String>) {
+    let mut problems = Vec::new();
+    let state = match Ledger::open(ledger).and_then(|l| l.load_state()) {
+        Ok(loaded) => loaded.state,
+        Err(e) => return (0, vec![format!("exit 0 but the ledger does not load: {e}")]),
+    };
+    let after_done = finished_spans(log);
+    for b in &plan.blocks {
+        match state.block(plan.task_index(&b.task), b.id) {
+            Some(e) if e.state() == BlockState::Done => {
+                if !after_done.contains(&(b.task.clone(), b.id, e.last_attempt())) {
+                    problems.push(format!(
+                        "block {} counted done by attempt {} that no program finished",
+                        b.id,
+                        e.last_attempt()
+                    ));
+                }
+            }
+            other => problems.push(format!(
+                "exit 0 but block {} is {:?}",
+                b.id,
+                other.map(|e| e.state())
+            )),
+        }
+    }
+    let rerun: BTreeSet<(&str, u64)> = after_done
+        .difference(base_done)
+        .map(|(t, b, _)| (t.as_str(), *b))
+        .collect();
+    let was_done: BTreeSet<(&str, u64)> =
+        base_done.iter().map(|(t, b, _)| (t.as_str(), *b)).collect();
+    (rerun.intersection(&was_done).count(), problems)
+}
+
+/// The first warning `submit` printed, for the table (without terminal colours).
+fn warning(stderr: &str) -> String {
+    strip_ansi(stderr)
+        .lines()
+        .find(|l| l.contains("WARN"))
+        .map(|l| {
+            let text = l.split_once("WARN").map_or(l, |(_, t)| t).trim();
+            format!("; warns: {}", text.chars().take(200).collect::<String>())
+        })
+        .unwrap_or_default()
+}
+
+/// `text` without ANSI colour sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Runs `cases` on copies of `base`, [`PARALLEL`] at a time, prints the table, adds the completed
 /// runs to a tally and asserts that every case passed.
 fn run_cases(test: &str, base: &Job, cases: &[Case]) {
     let seed = env_count("BLOCKORCH_FAULT_SEED", 1);
+    let mut tally = Tally::new(test, "local");
     let plan = base.plan();
     let root = base.root.as_path();
     let work = tempfile::tempdir().unwrap();
     let next = Mutex::new(0usize);
     let results: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for _ in 0..2 {
+        for _ in 0..PARALLEL {
             s.spawn(|| loop {
                 let i = {
                     let mut n = next.lock().unwrap();
@@ -506,14 +575,18 @@ fn run_cases(test: &str, base: &Job, cases: &[Case]) {
     let mut results = results.into_inner().unwrap();
     results.sort_by_key(|(i, _)| *i);
 
-    let mut tally = Tally::new(test, "local");
     let mut table = format!("\n{test}: seed {seed}\n");
     let mut problems = Vec::new();
     for (_, o) in &results {
         tally.faults += 1;
         if let Some(dir) = &o.completed_dir {
             let label = format!("{} {}", o.case.kind.name(), o.case.damage.name());
-            tally.add_run(&label, &plan, &dir.join("timing.log"), &dir.join("task.ledger"));
+            tally.add_run(
+                &label,
+                &plan,
+                &dir.join("timing.log"),
+                &dir.join("task.ledger"),
+            );
         }
         table.push_str(&format!(
             "  {:<34} {:<9} {:<40} {}\n",
@@ -523,7 +596,12 @@ fn run_cases(test: &str, base: &Job, cases: &[Case]) {
             o.verdict
         ));
         for p in &o.problems {
-            problems.push(format!("{} {} ({}): {p}", o.case.kind.name(), o.case.damage.name(), o.file));
+            problems.push(format!(
+                "{} {} ({}): {p}",
+                o.case.kind.name(),
+                o.case.damage.name(),
+                o.file
+            ));
         }
     }
     let _ = std::io::stdout().lock().write_all(table.as_bytes());
@@ -535,14 +613,19 @@ fn run_cases(test: &str, base: &Job, cases: &[Case]) {
 fn cases(kinds: &[(Kind, &[Damage])]) -> Vec<Case> {
     kinds
         .iter()
-        .flat_map(|(kind, damages)| damages.iter().map(|&damage| Case { kind: *kind, damage }))
+        .flat_map(|(kind, damages)| {
+            damages.iter().map(|&damage| Case {
+                kind: *kind,
+                damage,
+            })
+        })
         .collect()
 }
 
 /// After kill -9 in the middle of a run: every kind the run has written, every damage.
 #[test]
 fn ledger_damage_after_kill_9() {
-    let base = killed_base();
+    let base = killed_base(1);
     let planted = [Damage::Truncate, Damage::Flip, Damage::Empty];
     let list = cases(&[
         (Kind::Header, &ALL),
@@ -551,7 +634,10 @@ fn ledger_damage_after_kill_9() {
         (Kind::EpochLog, &ALL),
         (Kind::Outbox, &ALL),
         (Kind::Inbox, &ALL),
-        (Kind::SlotLog, &[Damage::Truncate, Damage::Append, Damage::Delete]),
+        (
+            Kind::SlotLog,
+            &[Damage::Truncate, Damage::Append, Damage::Delete],
+        ),
         (Kind::TmpHeader, &planted),
         (Kind::TmpHeartbeat, &planted),
     ]);
@@ -566,7 +652,10 @@ fn ledger_damage_after_finished_run() {
     let list = cases(&[
         (Kind::Snapshot, &ALL),
         (Kind::EpochLog, &ALL),
-        (Kind::Outbox, &[Damage::Truncate, Damage::Flip, Damage::Delete]),
+        (
+            Kind::Outbox,
+            &[Damage::Truncate, Damage::Flip, Damage::Delete],
+        ),
         (Kind::Inbox, &[Damage::Zero, Damage::Delete]),
         (Kind::Heartbeat, &[Damage::Flip, Damage::Delete]),
         (Kind::EpochClaim, &[Damage::Flip, Damage::Empty]),
@@ -574,4 +663,18 @@ fn ledger_damage_after_finished_run() {
         (Kind::TmpSnapshot, &[Damage::Truncate, Damage::Empty]),
     ]);
     run_cases("ledger_damage_after_finished_run", &base, &list);
+}
+
+/// After two kills: the first epoch's files, which the second epoch sealed (its log is read
+/// only up to the seal) and whose worker it already replaced.
+#[test]
+fn ledger_damage_of_an_older_epoch() {
+    let base = killed_base(2);
+    let list = cases(&[
+        (Kind::EpochLog, &ALL),
+        (Kind::EpochClaim, &[Damage::Delete, Damage::Empty]),
+        (Kind::Inbox, &[Damage::Truncate, Damage::Delete]),
+        (Kind::Outbox, &[Damage::Truncate, Damage::Delete]),
+    ]);
+    run_cases("ledger_damage_of_an_older_epoch", &base, &list);
 }
