@@ -132,6 +132,12 @@ enum Kind {
     TmpHeartbeat,
     /// A leftover temporary snapshot.
     TmpSnapshot,
+    /// A leftover temporary claim (`publish_exclusive`'s name).
+    TmpClaim,
+    /// A stray dot-file beside the orchestrator log.
+    TmpEpochLog,
+    /// A stray dot-file beside an outbox.
+    TmpOutbox,
 }
 
 impl Kind {
@@ -148,6 +154,9 @@ impl Kind {
             Kind::TmpHeader => ".ledger.json.new-…",
             Kind::TmpHeartbeat => "owners/.heartbeat-N.json.tmp-…",
             Kind::TmpSnapshot => "snapshots/.snapshot-N-S.bin.tmp-…",
+            Kind::TmpClaim => "owners/.epoch-N.json.new-…",
+            Kind::TmpEpochLog => "orchestrator/.epoch-N.log.tmp-…",
+            Kind::TmpOutbox => "workers/<id>/.outbox.log.tmp-…",
         }
     }
 
@@ -155,7 +164,12 @@ impl Kind {
     fn planted(self) -> bool {
         matches!(
             self,
-            Kind::TmpHeader | Kind::TmpHeartbeat | Kind::TmpSnapshot
+            Kind::TmpHeader
+                | Kind::TmpHeartbeat
+                | Kind::TmpSnapshot
+                | Kind::TmpClaim
+                | Kind::TmpEpochLog
+                | Kind::TmpOutbox
         )
     }
 
@@ -176,12 +190,16 @@ impl Kind {
         let worker = || first(&ledger.join("workers"), &|n| !n.starts_with('.'));
         match self {
             Kind::Header | Kind::TmpHeader => ledger.join("ledger.json"),
-            Kind::EpochClaim => first(&ledger.join("owners"), &|n| n.starts_with("epoch-")),
+            Kind::EpochClaim | Kind::TmpClaim => {
+                first(&ledger.join("owners"), &|n| n.starts_with("epoch-"))
+            }
             Kind::Heartbeat | Kind::TmpHeartbeat => {
                 first(&ledger.join("owners"), &|n| n.starts_with("heartbeat-"))
             }
-            Kind::EpochLog => first(&ledger.join("orchestrator"), &|n| n.ends_with(".log")),
-            Kind::Outbox => worker().join("outbox.log"),
+            Kind::EpochLog | Kind::TmpEpochLog => {
+                first(&ledger.join("orchestrator"), &|n| n.ends_with(".log"))
+            }
+            Kind::Outbox | Kind::TmpOutbox => worker().join("outbox.log"),
             Kind::Inbox => first(&worker(), &|n| n.starts_with("inbox-")),
             Kind::SlotLog => first(&worker(), &|n| {
                 n.starts_with("slot-") && n.ends_with(".stdout.log")
@@ -195,7 +213,7 @@ impl Kind {
     /// Where a planted temporary file goes (the name a crashed writer would have left).
     fn planted_path(self, real: &Path) -> PathBuf {
         let name = real.file_name().unwrap().to_string_lossy();
-        let what = if matches!(self, Kind::TmpHeader) {
+        let what = if matches!(self, Kind::TmpHeader | Kind::TmpClaim) {
             "new"
         } else {
             "tmp"
@@ -640,6 +658,9 @@ fn ledger_damage_after_kill_9() {
         ),
         (Kind::TmpHeader, &planted),
         (Kind::TmpHeartbeat, &planted),
+        (Kind::TmpClaim, &[Damage::Truncate, Damage::Empty]),
+        (Kind::TmpEpochLog, &[Damage::Truncate, Damage::Flip]),
+        (Kind::TmpOutbox, &[Damage::Truncate, Damage::Append]),
     ]);
     run_cases("ledger_damage_after_kill_9", &base, &list);
 }
