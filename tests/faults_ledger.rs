@@ -1,16 +1,18 @@
 //! The fault suite's ledger corruption (issue 8): every file kind of the ledger
 //! (docs/design/ledger.md, *Layout*), after a run killed with kill -9 in the middle and after
-//! a finished run, is truncated, has bytes flipped in the middle, gets garbage appended, has a
-//! region zero-filled, is deleted or is replaced by an empty file; leftover temporary files
-//! (`.name.tmp-…`) are planted with damaged contents. Then the same `submit` runs again, and
-//! for every case one of these must hold:
+//! a finished run, and the files of an older epoch that a later one sealed, is truncated, has
+//! bytes flipped in the middle, gets garbage appended, has a region zero-filled, is deleted or
+//! is replaced by an empty file (the framed logs and snapshots also get a byte of their file
+//! header flipped); leftover temporary files (`.name.tmp-…`) are planted with damaged
+//! contents. Then the same `submit` runs again, and for every case one of these must hold:
 //!
 //! - **completes**: exit 0, every block done in the ledger, and every done block's attempt
 //!   was finished by a program (the timed worker's own log, `timing.log`): a block whose
 //!   record the damage destroyed simply runs again;
 //! - **refuses**: exit code neither 0 nor 101, an error naming the damaged file (or, for a
 //!   missing file, the ledger), and the ledger exactly as it was (every entry, its bytes and
-//!   mode).
+//!   mode). A refusal because the ledger looks owned (exit 4: the claim is unreadable) must
+//!   be followed by a `submit --force` that completes.
 //!
 //! Never a panic (exit 101, or "panicked" in an agent's log), never a hang (each `submit` is
 //! given [`LIMIT`]). Each case works on its own copy of a base job (the ledger and the
