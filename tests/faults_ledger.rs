@@ -259,7 +259,7 @@ struct Outcome {
     file: String,
     /// "completes" or "refuses", and the details the docs quote.
     verdict: String,
-    /// Blocks done in the base job that ran again.
+    /// Blocks the ledger counted done before the damage that ran again.
     reran: usize,
     /// What went wrong (empty: the case passed).
     problems: Vec<String>,
@@ -425,6 +425,7 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
     let ledger = dir.join("task.ledger");
     let log = dir.join("timing.log");
     let base_done = finished_spans(&log);
+    let counted_done = ledger_done_blocks(plan, &ledger);
 
     let mut rng = SplitMix(seed);
     let real = case.kind.file(&ledger);
@@ -462,7 +463,7 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
     }
     outcome.problems.extend(agent_panics(&ledger));
     if out.code == Some(0) {
-        let (reran, problems) = check_completed(plan, &ledger, &log, &base_done);
+        let (reran, problems) = check_completed(plan, &ledger, &log, &base_done, &counted_done);
         outcome.reran = reran;
         outcome.problems.extend(problems);
         outcome.verdict = format!(
@@ -495,7 +496,8 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
             // The way out the message names: `submit --force` takes over and completes.
             match submit_bounded(&dir, &["--force"]) {
                 Some(forced) if forced.code == Some(0) => {
-                    let (reran, problems) = check_completed(plan, &ledger, &log, &base_done);
+                    let (reran, problems) =
+                        check_completed(plan, &ledger, &log, &base_done, &counted_done);
                     outcome.reran = reran;
                     outcome.problems.extend(problems);
                     outcome.verdict.push_str(&format!(
@@ -517,13 +519,15 @@ fn run_case(base: &Path, plan: &Plan, case: Case, seed: u64, work: &Path) -> Out
 }
 
 /// After a `submit` that exited 0: every block is done in the ledger, each by an attempt a
-/// program finished (the timing log). Returns how many blocks done in the base job ran again,
-/// and what is wrong.
+/// program finished (the timing log). Returns how many blocks the ledger counted done before
+/// the damage (`counted_done`) ran again (a new `done` line beyond `base_done`), and what is
+/// wrong.
 fn check_completed(
     plan: &Plan,
     ledger: &Path,
     log: &Path,
     base_done: &BTreeSet<(String, u64, u32)>,
+    counted_done: &BTreeSet<(String, u64)>,
 ) -> (usize, Vec<String>) {
     let mut problems = Vec::new();
     let state = match Ledger::open(ledger).and_then(|l| l.load_state()) {
@@ -549,13 +553,25 @@ fn check_completed(
             )),
         }
     }
-    let rerun: BTreeSet<(&str, u64)> = after_done
+    let rerun: BTreeSet<(String, u64)> = after_done
         .difference(base_done)
-        .map(|(t, b, _)| (t.as_str(), *b))
+        .map(|(t, b, _)| (t.clone(), *b))
         .collect();
-    let was_done: BTreeSet<(&str, u64)> =
-        base_done.iter().map(|(t, b, _)| (t.as_str(), *b)).collect();
-    (rerun.intersection(&was_done).count(), problems)
+    (rerun.intersection(counted_done).count(), problems)
+}
+
+/// The blocks the (undamaged) ledger counts done.
+fn ledger_done_blocks(plan: &Plan, ledger: &Path) -> BTreeSet<(String, u64)> {
+    let state = Ledger::open(ledger).unwrap().load_state().unwrap().state;
+    plan.blocks
+        .iter()
+        .filter(|b| {
+            state
+                .block(plan.task_index(&b.task), b.id)
+                .is_some_and(|e| e.state() == BlockState::Done)
+        })
+        .map(|b| (b.task.clone(), b.id))
+        .collect()
 }
 
 /// The first warning `submit` printed, for the table (without terminal colours).
