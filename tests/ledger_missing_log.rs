@@ -129,12 +129,15 @@ fn a_deleted_log_of_a_run_that_did_not_end_is_refused() {
     let text = err.to_string();
     assert!(text.contains("epoch-00000001.log is missing"), "{text}");
     assert!(text.contains("run again"), "{text}");
-    // A new orchestrator cannot start on it either (it would rerun blocks 10..15).
-    let own = l.claim(&force()).unwrap();
+    // A new orchestrator cannot start on it either (it would rerun blocks 10..15), and is
+    // refused before it claims an epoch: the refusal writes nothing.
+    let before = l.layout().list_epoch_claims().unwrap();
     assert!(matches!(
-        Journal::start(&l, &own),
+        l.claim(&force()),
         Err(LedgerError::HistoryMissing { .. })
     ));
+    assert_eq!(l.layout().list_epoch_claims().unwrap(), before);
+    assert!(!l.layout().heartbeat_path(2).exists());
 }
 
 #[test]

@@ -198,3 +198,44 @@ fn racing_claimants_exactly_one_wins() {
         assert!(stray.is_empty(), "{stray:?}");
     }
 }
+
+/// A log whose file header is damaged (or of another kind) would be refused right after the
+/// claim; it is refused before it, so that the refusal writes nothing (no new epoch).
+#[test]
+fn a_log_with_a_damaged_header_is_refused_before_the_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    let own = l.claim(&as_host(&hostname(), dead_pid())).unwrap();
+    let journal = blockorch::ledger::Journal::start(&l, &own).unwrap();
+    drop(journal);
+    let worker = blockorch::ledger::WorkerId::new("w1").unwrap();
+    let outbox = l.outbox_path(&worker);
+    std::fs::create_dir_all(outbox.parent().unwrap()).unwrap();
+    let log = l.layout().orchestrator_log_path(1);
+    for path in [&outbox, &log] {
+        // An outbox that holds an orchestrator log's bytes, and a log whose magic is flipped.
+        let saved = std::fs::read(path).ok();
+        let mut bytes = std::fs::read(&log).unwrap();
+        if path == &log {
+            bytes[0] ^= 0x20;
+        }
+        std::fs::write(path, &bytes).unwrap();
+        let err = l.claim(&ClaimOptions::default()).unwrap_err();
+        assert!(
+            matches!(err, LedgerError::NotALogFile { .. }),
+            "{}: {err}",
+            path.display()
+        );
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(l.layout().list_epoch_claims().unwrap(), vec![1]);
+        match saved {
+            Some(b) => std::fs::write(path, b).unwrap(),
+            None => std::fs::remove_file(path).unwrap(),
+        }
+    }
+    // Intact again: the claim goes through.
+    assert_eq!(l.claim(&ClaimOptions::default()).unwrap().epoch(), 2);
+}

@@ -108,8 +108,9 @@ pub enum LedgerError {
 
     /// Another orchestrator owns the ledger and looks alive.
     #[error(
-        "ledger {} is owned by orchestrator pid {pid} on host {host} since {} (epoch {epoch}, {})",
+        "ledger {} is owned by {} since {} (epoch {epoch}, {})",
         root.display(),
+        owner_phrase(root, *epoch, *pid, host),
         format_utc(*since_us),
         heartbeat_phrase(heartbeat_age)
     )]
@@ -228,6 +229,21 @@ impl LedgerError {
     /// Whether the ledger was refused because it cannot be trusted (exit code 6).
     pub fn is_untrusted(&self) -> bool {
         matches!(self, Self::Untrusted { .. } | Self::HeaderTampered { .. })
+    }
+}
+
+/// The owner of a busy ledger; pid 0 means its claim could not be read (damaged, or still
+/// being written), so the message names that file instead of a made-up owner.
+fn owner_phrase(root: &std::path::Path, epoch: u64, pid: u32, host: &str) -> String {
+    if pid == 0 {
+        let claim = super::layout::Layout::new(root).epoch_claim_path(epoch);
+        format!(
+            "an orchestrator whose claim {} cannot be read (damaged or still being written; \
+             it counts as gone once its heartbeat is stale)",
+            claim.display()
+        )
+    } else {
+        format!("orchestrator pid {pid} on host {host}")
     }
 }
 
@@ -394,6 +410,27 @@ mod tests {
             "ledger /scratch/run.ledger is owned by orchestrator pid 4242 on host node17 since \
              1970-01-01 00:00:00 UTC (epoch 3, last heartbeat 4s ago)"
         );
+    }
+
+    #[test]
+    fn busy_message_names_an_unreadable_claim() {
+        let err = LedgerError::Busy {
+            root: "/scratch/run.ledger".into(),
+            epoch: 3,
+            host: "unknown".into(),
+            pid: 0,
+            since_us: 0,
+            heartbeat_age: Some(Duration::from_secs(4)),
+        };
+        let text = err.to_string();
+        assert!(
+            text.starts_with(
+                "ledger /scratch/run.ledger is owned by an orchestrator whose claim \
+                 /scratch/run.ledger/owners/epoch-00000003.json cannot be read"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("pid 0"), "{text}");
     }
 
     #[test]

@@ -294,6 +294,23 @@ pub(crate) fn header_error<R: LogRecord>(path: &Path, problem: HeaderProblem) ->
     }
 }
 
+/// Checks only the file header of the log at `path`, as [`LogReader`] would: a missing file,
+/// or a header too short or all zeros (which readers take as an empty log) passes; a foreign
+/// header or another format version is the reader's error. Reads 12 bytes, no records.
+pub(crate) fn check_header<R: LogRecord>(path: &Path) -> Result<()> {
+    let file = match open_read(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_err("open", path)(e)),
+    };
+    let mut header = [0u8; FILE_HEADER_LEN as usize];
+    let got = read_full_at(&file, &mut header, 0).map_err(io_err("read", path))?;
+    if got < header.len() || header.iter().all(|&b| b == 0) {
+        return Ok(());
+    }
+    check_file_header(&header, R::KIND).map_err(|p| header_error::<R>(path, p))
+}
+
 /// Reads until `buf` is full or the file ends; returns the bytes read.
 pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     let mut done = 0;

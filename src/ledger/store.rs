@@ -10,6 +10,8 @@ use super::fsutil::{fsync_dir, parent, publish_exclusive};
 use super::header::{tasks_hash, LedgerHeader};
 use super::layout::{Layout, LogStream, WorkerId};
 use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
+use super::reader::check_header;
+use super::records::{OrchestratorRecord, OutboxRecord};
 use super::trust::{self, Scope, TrustPolicy};
 
 /// An opened ledger directory.
@@ -156,9 +158,34 @@ impl Ledger {
     }
 
     /// Claims the next epoch; [`LedgerError::Busy`] if the current owner looks alive and
-    /// `opts.force` is not set, or if another claimant won the race.
+    /// `opts.force` is not set, or if another claimant won the race. What the run would refuse
+    /// right after its claim is checked first, so that such a refusal writes nothing: the file
+    /// headers of the orchestrator logs and outboxes ([`LedgerError::NotALogFile`],
+    /// [`LedgerError::UnsupportedVersion`]) and, when some epoch has no orchestrator log, the
+    /// history ([`LedgerError::HistoryMissing`]).
     pub fn claim(&self, opts: &ClaimOptions) -> Result<Ownership> {
+        self.check_before_claim()?;
         owner::claim(&self.layout, opts)
+    }
+
+    /// The checks of [`claim`](Self::claim): a few directory listings and one 12-byte read
+    /// per log; the whole fold only runs when an epoch was claimed, snapshotted or wrote an
+    /// inbox but has no orchestrator log (rare: a deleted log).
+    fn check_before_claim(&self) -> Result<()> {
+        let logs = self.layout.list_orchestrator_logs()?;
+        for &epoch in &logs {
+            check_header::<OrchestratorRecord>(&self.layout.orchestrator_log_path(epoch))?;
+        }
+        let mut epochs = self.layout.list_epoch_claims()?;
+        epochs.extend(self.layout.list_snapshots()?.iter().map(|&(e, _)| e));
+        for worker in self.layout.list_workers()? {
+            check_header::<OutboxRecord>(&self.layout.outbox_path(&worker))?;
+            epochs.extend(self.layout.list_inboxes(&worker)?);
+        }
+        if epochs.iter().any(|e| !logs.contains(e)) {
+            load_state(&self.layout)?;
+        }
+        Ok(())
     }
 
     /// Folds the latest usable snapshot and the orchestrator logs (read only).
