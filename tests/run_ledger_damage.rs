@@ -95,6 +95,11 @@ fn an_unwritable_snapshots_directory_only_warns() {
         "{}",
         out.text()
     );
+    assert!(
+        !out.stderr.contains('\u{1b}'),
+        "colour codes in logs that go to a file: {:?}",
+        out.stderr
+    );
     assert_eq!(
         job.ledger_state().tasks()[0].counts().get(BlockState::Done),
         9

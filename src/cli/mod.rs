@@ -64,6 +64,8 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         // A log line that cannot be written (stderr on a full disk) is dropped, not a panic.
         .log_internal_errors(false)
+        // Colour codes only for a terminal: in a log file they are noise.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
