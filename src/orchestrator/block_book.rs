@@ -445,3 +445,58 @@ impl BlockBook {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ClaimOptions, Ledger};
+    use crate::task::parse_task_file;
+
+    /// A claimed ledger of one task of two independent blocks, with worker 0 registered.
+    fn book(dir: &std::path::Path) -> (BlockBook, u32) {
+        let text = r#"{"name": "t", "total_roi": {"offset": [0], "shape": [20]},
+            "read_roi": {"offset": [0], "shape": [10]}, "write_roi": {"offset": [0], "shape": [10]},
+            "read_write_conflict": false, "num_workers": 1, "worker": {"command": ["true"]}}"#;
+        let file = parse_task_file("t.json", text).unwrap();
+        let plan = Arc::new(Plan::from_task_file(&file).unwrap());
+        let ledger = Ledger::create_or_open(dir.join("l"), &file.canonical_json()).unwrap();
+        let ownership = ledger.claim(&ClaimOptions::default()).unwrap();
+        let journal = Journal::start(&ledger, &ownership).unwrap();
+        let limits = file.tasks.iter().map(RetryLimits::of_task).collect();
+        let mut book = BlockBook::start(journal, plan, limits).unwrap();
+        let agent = LaunchedAgent {
+            worker_id: "w-0".into(),
+            job_id: None,
+            task: 0,
+        };
+        let worker = book.register_worker(&agent, "local").unwrap();
+        (book, worker)
+    }
+
+    #[test]
+    fn the_ready_set_learns_a_report_only_after_its_commit_and_fencing_rejects_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut book, worker) = book(dir.path());
+        assert_eq!(book.counts(0).ready, 2);
+        let (block, attempt) = book.assign_next(0, worker).unwrap().unwrap();
+        assert_eq!(attempt, 1);
+        book.commit().unwrap();
+        assert!(!book
+            .record_report(
+                worker,
+                (0, block, attempt + 1),
+                Outcome::Done,
+                String::new()
+            )
+            .unwrap());
+        assert_eq!(book.pending_records(), 0, "a stale report writes nothing");
+        assert!(book
+            .record_report(worker, (0, block, attempt), Outcome::Done, String::new())
+            .unwrap());
+        assert_eq!(book.counts(0).done, 0, "not durable yet");
+        assert_eq!(book.undecided_tasks(), HashSet::from([0]));
+        assert!(book.group_commit(false, Duration::from_secs(60)).unwrap());
+        assert_eq!(book.counts(0).done, 1);
+        assert!(book.undecided_tasks().is_empty());
+    }
+}
