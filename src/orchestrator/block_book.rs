@@ -414,11 +414,12 @@ impl BlockBook {
         Ok(())
     }
 
-    /// Commits, then writes a snapshot. A snapshot is only a cache of the logs: failing to
-    /// write one (read-only or full `snapshots/`) is a warning, never the end of the run; a
-    /// failed commit is an error.
+    /// Commits (and lets the ready set learn what the commit made durable, as every commit
+    /// does: nothing else would apply it once nothing is pending), then writes a snapshot. A
+    /// snapshot is only a cache of the logs: failing to write one (read-only or full
+    /// `snapshots/`) is a warning, never the end of the run; a failed commit is an error.
     pub fn snapshot(&mut self) -> Result<(), OrchestratorError> {
-        self.journal.commit()?;
+        self.commit()?;
         if let Err(err) = self.journal.write_snapshot() {
             tracing::warn!(
                 "cannot write a snapshot ({}); the run goes on (snapshots only make loading \
@@ -496,6 +497,23 @@ mod tests {
         assert_eq!(book.counts(0).done, 0, "not durable yet");
         assert_eq!(book.undecided_tasks(), HashSet::from([0]));
         assert!(book.group_commit(false, Duration::from_secs(60)).unwrap());
+        assert_eq!(book.counts(0).done, 1);
+        assert!(book.undecided_tasks().is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_between_a_report_and_its_group_commit_does_not_strand_the_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut book, worker) = book(dir.path());
+        let (block, attempt) = book.assign_next(0, worker).unwrap().unwrap();
+        book.commit().unwrap();
+        book.record_report(worker, (0, block, attempt), Outcome::Done, String::new())
+            .unwrap();
+        // Reports still arriving: the group commit waits, and the snapshot commits instead.
+        assert!(!book.group_commit(true, Duration::from_secs(60)).unwrap());
+        book.snapshot().unwrap();
+        assert_eq!(book.pending_records(), 0);
+        // Nothing is left to commit, so no later commit would apply it: the snapshot must.
         assert_eq!(book.counts(0).done, 1);
         assert!(book.undecided_tasks().is_empty());
     }
