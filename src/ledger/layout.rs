@@ -157,6 +157,11 @@ impl Layout {
             .join(format!("slot-{slot}.{}.log", stream.as_str()))
     }
 
+    /// `tasks/<name>/init.log`: the output of a task's `init.command`.
+    pub fn init_log_path(&self, task: &str) -> PathBuf {
+        self.root.join("tasks").join(task).join("init.log")
+    }
+
     /// `snapshots/`.
     pub fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")

@@ -12,7 +12,9 @@ use super::layout::{Layout, LogStream, WorkerId};
 use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
 use super::reader::check_header;
 use super::records::{OrchestratorRecord, OutboxRecord};
+use super::records::InboxRecord;
 use super::trust::{self, Scope, TrustPolicy};
+use super::writer::LogWriter;
 
 /// An opened ledger directory.
 #[derive(Clone, Debug)]
@@ -140,6 +142,14 @@ impl Ledger {
     /// `workers/<id>/inbox-<epoch>.log`.
     pub fn inbox_path(&self, worker: &WorkerId, epoch: u64) -> PathBuf {
         self.layout.inbox_path(worker, epoch)
+    }
+
+    /// Opens `worker`'s inbox of `epoch` (`workers/<id>/inbox-<epoch>.log`) for appending,
+    /// creating the worker's directory first if the worker has not yet.
+    pub fn open_inbox(&self, worker: &WorkerId, epoch: u64) -> Result<LogWriter<InboxRecord>> {
+        let dir = self.layout.worker_dir(worker);
+        fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        LogWriter::open_append(self.layout.inbox_path(worker, epoch))
     }
 
     /// `workers/<id>/outbox.log`.

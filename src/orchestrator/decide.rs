@@ -29,8 +29,18 @@ pub struct RetryLimits {
     pub infra_retries: u32,
 }
 
-/// Default bound on attempts a block may lose to the cluster.
+/// Bound on attempts a block may lose to the cluster (a constant, not a setting).
 pub const DEFAULT_INFRA_RETRIES: u32 = 10;
+
+impl RetryLimits {
+    /// The limits of the task `spec`: its `max_retries`, and [`DEFAULT_INFRA_RETRIES`].
+    pub fn of_task(spec: &crate::task::TaskSpec) -> Self {
+        Self {
+            max_retries: spec.max_retries,
+            infra_retries: DEFAULT_INFRA_RETRIES,
+        }
+    }
+}
 
 /// The verdict on a reported outcome; `charged_failures` counts this failure too.
 pub fn judge_outcome(outcome: &Outcome, charged_failures: u32, limits: RetryLimits) -> Verdict {

@@ -2,18 +2,21 @@
 //!
 //! See `docs/design/run-loop.md`.
 
-mod agents;
+mod agent;
+mod agent_table;
+mod block_book;
 mod decide;
 mod error;
-mod handout;
 mod init_runner;
+mod jobs;
+mod launch_policy;
 mod options;
 mod outage;
 mod progress;
-mod reconcile;
 mod report;
 mod run;
 mod setup;
+mod task_table;
 
 pub use decide::{judge_loss, judge_outcome, loss_from_job_end, RetryLimits, Verdict};
 pub use error::OrchestratorError;

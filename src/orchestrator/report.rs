@@ -1,9 +1,12 @@
-//! The end-of-run summary: per task counts, and every failed block with its error and log.
+//! The end-of-run summary, built from the blocks' book and the task table: per task counts,
+//! and every failed block with its error and log.
 
-use super::run::Run;
+use super::block_book::BlockBook;
+use super::task_table::TaskTable;
 use crate::schedule::BlockPhase;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::path::Path;
 
 /// One failed block in the summary.
 #[derive(Clone, Debug, Serialize)]
@@ -51,6 +54,51 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// The summary of the run in `ledger` as `book` and `tasks` stand (not interrupted).
+    pub(super) fn build(book: &BlockBook, tasks: &TaskTable, ledger: &Path) -> Self {
+        let tasks = (0..book.plan().len())
+            .map(|t| {
+                let c = book.counts(t);
+                let failed_blocks = book
+                    .blocks_in_phase(t, BlockPhase::Failed)
+                    .into_iter()
+                    .take(20)
+                    .map(|b| {
+                        let entry = book.state().block(t as u32, b.id);
+                        FailedBlock {
+                            block_id: b.id,
+                            error: entry
+                                .and_then(|e| e.last_error().map(str::to_string))
+                                .or_else(|| tasks.fatal(t).map(str::to_string))
+                                .unwrap_or_else(|| "failed".into()),
+                            // Agents report log paths relative to the ledger; the summary
+                            // shows one the user can open from anywhere.
+                            log: book
+                                .failure_log(t as u32, b.id)
+                                .map(|p| ledger.join(p).display().to_string()),
+                        }
+                    })
+                    .collect();
+                TaskReport {
+                    task: book.plan().name(t).to_string(),
+                    total: c.total,
+                    done: c.done,
+                    skipped: c.skipped,
+                    failed: c.failed,
+                    orphaned: c.orphaned,
+                    unfinished: c.waiting + c.ready + c.running,
+                    fatal: tasks.fatal(t).map(str::to_string),
+                    failed_blocks,
+                }
+            })
+            .collect();
+        RunReport {
+            ledger: ledger.display().to_string(),
+            tasks,
+            interrupted: false,
+        }
+    }
+
     /// True when every block of every task is done or skipped.
     pub fn all_ok(&self) -> bool {
         !self.interrupted && self.tasks.iter().all(|t| t.done + t.skipped == t.total)
@@ -126,54 +174,5 @@ fn first_line(text: &str) -> String {
         first.to_string()
     } else {
         format!("{first} … {last}")
-    }
-}
-
-impl Run {
-    /// The summary of the run as it stands.
-    pub(super) fn report(&self) -> RunReport {
-        let tasks = (0..self.plan.len())
-            .map(|t| {
-                let c = self.ready.counts(t);
-                let failed_blocks = self
-                    .ready
-                    .blocks_in_phase(t, BlockPhase::Failed)
-                    .into_iter()
-                    .take(20)
-                    .map(|b| {
-                        let entry = self.journal.state().block(t as u32, b.id);
-                        FailedBlock {
-                            block_id: b.id,
-                            error: entry
-                                .and_then(|e| e.last_error().map(str::to_string))
-                                .or_else(|| self.tasks[t].fatal.clone())
-                                .unwrap_or_else(|| "failed".into()),
-                            // Agents report log paths relative to the ledger; the summary
-                            // shows one the user can open from anywhere.
-                            log: self
-                                .failure_logs
-                                .get(&(t as u32, b.id))
-                                .map(|p| self.ledger.root().join(p).display().to_string()),
-                        }
-                    })
-                    .collect();
-                TaskReport {
-                    task: self.plan.name(t).to_string(),
-                    total: c.total,
-                    done: c.done,
-                    skipped: c.skipped,
-                    failed: c.failed,
-                    orphaned: c.orphaned,
-                    unfinished: c.waiting + c.ready + c.running,
-                    fatal: self.tasks[t].fatal.clone(),
-                    failed_blocks,
-                }
-            })
-            .collect();
-        RunReport {
-            ledger: self.ledger.root().display().to_string(),
-            tasks,
-            interrupted: false,
-        }
     }
 }

@@ -1,126 +1,69 @@
-//! The run: state of one `submit`, and its loop (see `docs/design/run-loop.md`).
+//! The run: one `submit` and its loop (see `docs/design/run-loop.md`). The state has owners
+//! (the blocks' book, the task table, the agent table, the scheduler's jobs); the loop only
+//! passes borrows between them, and ends the run.
 
-use super::agents::Agent;
-use super::decide::{RetryLimits, DEFAULT_INFRA_RETRIES};
+use super::agent_table::AgentTable;
+use super::block_book::BlockBook;
 use super::error::OrchestratorError;
-use super::init_runner::InitRun;
+use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::progress::Progress;
 use super::report::RunReport;
-use crate::backend::Backend;
-use crate::ledger::{Journal, Ledger, OrchestratorRecord, RunEndReason};
-use crate::plan::Plan;
-use crate::recent::RecentMean;
-use crate::schedule::{PhaseCounts, ReadySet};
-use crate::task::TaskFile;
-use std::collections::HashMap;
-use std::path::PathBuf;
+use super::task_table::TaskTable;
+use crate::ledger::{Ledger, RunEndReason};
+use crate::schedule::PhaseCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Most records one group commit waits for before it commits anyway.
-const MAX_GROUP_COMMIT: usize = 1024;
-
-/// Where a task's init step stands.
-pub(super) enum InitPhase {
-    /// Not started (the task has no ready block yet, or no init command).
-    NotStarted,
-    /// Running in the background.
-    Running(InitRun),
-    /// Done (or not needed).
-    Ok,
-}
-
-/// Per-task bookkeeping of the run loop.
-pub(super) struct TaskRuntime {
-    pub init: InitPhase,
-    pub limits: RetryLimits,
-    /// Launches in a row whose worker ended without finishing a block, not by the cluster's
-    /// doing (failed to start, crashed before its first block).
-    pub failed_starts_in_a_row: u32,
-    /// The bound on `failed_starts_in_a_row` that stops the task.
-    pub max_failed_starts: u32,
-    pub consecutive_agent_failures: u32,
-    /// Launches in a row that failed with a local I/O error (bounded by
-    /// `MAX_LAUNCH_IO_FAILURES`, then the run fails with the cause).
-    pub launch_io_failures: u32,
-    pub next_launch_after: Instant,
-    /// Set when the task cannot go on (init failed, worker program crashes at start-up).
-    pub fatal: Option<String>,
-    /// Recent attempts' wall time (sizes how many blocks an agent holds).
-    pub block_seconds: RecentMean,
-}
-
 /// One `submit`: everything the loop needs.
 pub struct Run {
-    pub(super) opts: SubmitOptions,
-    pub(super) file: TaskFile,
-    pub(super) plan: Arc<Plan>,
-    pub(super) ledger: Ledger,
-    pub(super) journal: Journal,
-    pub(super) ready: ReadySet,
-    pub(super) backend: Box<dyn Backend>,
-    pub(super) agents: Vec<Agent>,
-    pub(super) tasks: Vec<TaskRuntime>,
-    pub(super) progress: Progress,
-    pub(super) workdir: PathBuf,
-    pub(super) run_name: String,
-    /// Log file of the last failed attempt per block (for the summary).
-    pub(super) failure_logs: HashMap<(u32, u64), String>,
-    /// Outcomes and losses committed in this iteration, applied to the ready set after commit.
-    pub(super) verdicts: Vec<super::reconcile::PendingVerdict>,
-    pub(super) last_backend_poll: Instant,
-    pub(super) backend_interval: Duration,
-    /// Scheduler calls failing in a row (bounded by `scheduler_outage_limit`).
-    pub(super) scheduler_outage: super::outage::SchedulerOutage,
-    pub(super) last_snapshot: Instant,
-    pub(super) last_heartbeat: Instant,
-    /// When the oldest uncommitted journal record was appended.
-    pub(super) pending_since: Option<Instant>,
-    /// Some block changed in this run (else the end needs no new snapshot).
-    pub(super) blocks_changed: bool,
-    pub(super) interrupted: Arc<AtomicBool>,
+    opts: SubmitOptions,
+    ledger: Ledger,
+    /// The journal and the ready set.
+    book: BlockBook,
+    /// The task file and the per-task runtimes (init steps, launch policy).
+    tasks: TaskTable,
+    /// The agents, their blocks in flight and their inboxes.
+    agents: AgentTable,
+    /// The backend: launches, polls, cancels.
+    jobs: Jobs,
+    progress: Progress,
+    last_snapshot: Instant,
+    last_heartbeat: Instant,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Run {
+    /// The run of these owners (built by `prepare`).
+    pub(super) fn new(
+        opts: SubmitOptions,
+        ledger: Ledger,
+        book: BlockBook,
+        tasks: TaskTable,
+        agents: AgentTable,
+        jobs: Jobs,
+        interrupted: Arc<AtomicBool>,
+    ) -> Self {
+        let names = tasks.file().tasks.iter().map(|t| t.name.clone()).collect();
+        let progress = Progress::new(opts.progress, names, &book.all_counts());
+        Self {
+            opts,
+            ledger,
+            book,
+            tasks,
+            agents,
+            jobs,
+            progress,
+            last_snapshot: Instant::now(),
+            last_heartbeat: Instant::now(),
+            interrupted,
+        }
+    }
+
     /// Phase counts of every task.
     pub fn counts(&self) -> Vec<PhaseCounts> {
-        (0..self.plan.len()).map(|t| self.ready.counts(t)).collect()
-    }
-
-    pub(super) fn task_runtime(file: &TaskFile, task: usize) -> TaskRuntime {
-        let spec = &file.tasks[task];
-        TaskRuntime {
-            init: if spec.init.is_some() {
-                InitPhase::NotStarted
-            } else {
-                InitPhase::Ok
-            },
-            limits: RetryLimits {
-                max_retries: spec.max_retries,
-                infra_retries: DEFAULT_INFRA_RETRIES,
-            },
-            failed_starts_in_a_row: 0,
-            max_failed_starts: 0,
-            consecutive_agent_failures: 0,
-            launch_io_failures: 0,
-            next_launch_after: Instant::now(),
-            fatal: None,
-            block_seconds: RecentMean::default(),
-        }
-    }
-
-    /// Per task, how many handed-out blocks can be running now: at most one per slot of the
-    /// agents that started (the rest wait in their queues).
-    fn occupied_slots(&self) -> Vec<u64> {
-        let mut out = vec![0u64; self.tasks.len()];
-        for agent in self.agents.iter().filter(|a| a.said_hello && !a.retired) {
-            if let Some(n) = out.get_mut(agent.task()) {
-                *n += (agent.in_flight.len() as u64).min(u64::from(agent.slots));
-            }
-        }
-        out
+        self.book.all_counts()
     }
 
     /// Drives the run to its end and reports how it went.
@@ -139,10 +82,10 @@ impl Run {
             };
             if self.progress.due() {
                 let counts = self.counts();
-                let occupied = self.occupied_slots();
+                let occupied = self.agents.occupied_slots(self.tasks.len());
                 self.progress.update(&counts, &occupied);
             }
-            if self.ready.all_settled() && !self.any_init_running() {
+            if self.book.all_settled() && !self.tasks.any_init_running() {
                 return self.finish();
             }
             self.housekeeping()?;
@@ -160,82 +103,46 @@ impl Run {
 
     /// One iteration; true if anything happened.
     fn step(&mut self) -> Result<bool, OrchestratorError> {
-        let arrivals = self.read_outboxes()?;
+        let (book, tasks, agents, jobs) = (
+            &mut self.book,
+            &mut self.tasks,
+            &mut self.agents,
+            &mut self.jobs,
+        );
+        let arrivals = agents.read_outboxes(book, tasks)?;
         let mut busy = arrivals;
-        busy |= self.poll_backend()?;
-        busy |= self.retire_dead_agents()?;
-        busy |= self.poll_inits()?;
-        busy |= self.fail_fatal_tasks();
-        busy |= self.hand_out()?;
-        let pending = self.journal.pending_records();
-        if pending > 0 {
-            let since = *self.pending_since.get_or_insert_with(Instant::now);
-            // Group commit: while reports keep arriving, gather them for up to
-            // `commit_every`; commit at once when the burst is over.
-            let due = !arrivals
-                || since.elapsed() >= self.opts.commit_every
-                || pending >= MAX_GROUP_COMMIT;
-            if due {
-                self.commit_journal()?;
-                busy = true;
-            }
-        }
-        self.start_inits();
-        self.launch_agents()?;
-        self.stop_idle_agents()?;
-        if self.journal.pending_records() == 0 {
+        busy |= agents.poll_backend(jobs)?;
+        busy |= agents.retire_dead(book, tasks, jobs, &self.opts)?;
+        busy |= tasks.poll_inits(book)?;
+        busy |= tasks.fail_stopped_tasks(book);
+        busy |= agents.hand_out(book, tasks, &self.opts)?;
+        busy |= book.group_commit(arrivals, self.opts.commit_every)?;
+        tasks.start_inits(book);
+        agents.launch(tasks, jobs, book)?;
+        agents.stop_idle(book, tasks);
+        if book.pending_records() == 0 {
             // Inboxes only ever carry assignments that are already durable.
-            self.flush_inboxes()?;
+            agents.flush_inboxes(book)?;
         }
         Ok(busy)
-    }
-
-    /// Makes every appended record durable (one fsync), then lets the ready set learn the
-    /// outcomes they carry.
-    pub(super) fn commit_journal(&mut self) -> Result<(), OrchestratorError> {
-        self.journal.commit()?;
-        self.pending_since = None;
-        self.apply_verdicts();
-        Ok(())
-    }
-
-    fn any_init_running(&self) -> bool {
-        self.tasks
-            .iter()
-            .any(|t| matches!(t.init, InitPhase::Running(_)))
     }
 
     /// Heartbeat, ownership check and snapshots.
     fn housekeeping(&mut self) -> Result<(), OrchestratorError> {
         if self.last_heartbeat.elapsed() >= Duration::from_secs(2) {
             self.last_heartbeat = Instant::now();
-            if !self.journal.ownership().still_owner()? {
-                return Err(OrchestratorError::Superseded {
-                    epoch: self.journal.epoch(),
-                });
-            }
-            self.journal.ownership().heartbeat()?;
+            self.book.keep_ownership()?;
         }
         if self.last_snapshot.elapsed() >= self.opts.snapshot_every {
             self.last_snapshot = Instant::now();
-            self.snapshot()?;
+            self.book.snapshot()?;
         }
         Ok(())
     }
 
-    /// Commits, then writes a snapshot. A snapshot is only a cache of the logs: failing to
-    /// write one (read-only or full `snapshots/`) is a warning, never the end of the run; a
-    /// failed commit is an error.
-    fn snapshot(&mut self) -> Result<(), OrchestratorError> {
-        self.journal.commit()?;
-        if let Err(err) = self.journal.write_snapshot() {
-            tracing::warn!(
-                "cannot write a snapshot ({}); the run goes on (snapshots only make loading \
-                 faster, the logs hold the history)",
-                crate::backend::command::error_chain(&err)
-            );
-        }
-        Ok(())
+    /// The summary of the run as it stands.
+    fn report(&self) -> RunReport {
+        RunReport::build(&self.book, &self.tasks, self.ledger.root())
     }
 
     /// Every block settled: stop the agents, record the end, report.
@@ -248,7 +155,7 @@ impl Run {
         } else {
             RunEndReason::BlocksFailed
         };
-        self.end_journal(reason, "run finished")?;
+        self.book.end(reason, "run finished")?;
         Ok(report)
     }
 
@@ -258,7 +165,7 @@ impl Run {
         self.shut_down_agents(true)?;
         let mut report = self.report();
         report.interrupted = true;
-        self.end_journal(RunEndReason::Interrupted, "interrupted")?;
+        self.book.end(RunEndReason::Interrupted, "interrupted")?;
         Ok(report)
     }
 
@@ -267,36 +174,54 @@ impl Run {
     /// flight in the ledger; the resume reconciles them.
     fn stop_unreachable(mut self, err: OrchestratorError) -> OrchestratorError {
         self.progress.finish();
-        let live: Vec<_> = self
-            .agents
-            .iter()
-            .filter(|a| !a.retired)
-            .map(|a| a.launched.clone())
-            .collect();
-        if let Err(cancel) = self.backend.cancel(&live) {
-            tracing::warn!("{cancel}");
-        }
-        if let Err(journal) = self.end_journal(RunEndReason::Error, &err.to_string()) {
+        self.jobs.cancel(&self.agents.live());
+        if let Err(journal) = self.book.end(RunEndReason::Error, &err.to_string()) {
             tracing::warn!("cannot record the end of the run: {journal}");
         }
         err
     }
 
-    fn end_journal(
-        &mut self,
-        reason: RunEndReason,
-        message: &str,
-    ) -> Result<(), OrchestratorError> {
-        self.journal.append(OrchestratorRecord::RunEnded {
-            reason,
-            message: message.to_string(),
-            time_us: crate::ledger::now_us(),
-        })?;
-        self.journal.commit()?;
-        if self.blocks_changed {
-            self.snapshot()?;
+    /// Stops every agent (Stop when the run is complete; SIGTERM through the backend when
+    /// interrupted so they give their blocks back) and waits for them to leave.
+    fn shut_down_agents(&mut self, interrupted: bool) -> Result<(), OrchestratorError> {
+        if interrupted {
+            self.jobs.cancel(&self.agents.live());
+        } else {
+            self.agents.stop_all("run finished");
+            self.agents.flush_inboxes(&mut self.book)?;
         }
-        self.journal.ownership().release()?;
+        // Wait until the backend sees every agent's job/process gone (a Bye is an agent's last
+        // record, but its job may still be finishing): the run must not end with workers of it
+        // still in the scheduler. Bounded by `shutdown_wait`; polls at the shortest interval.
+        let deadline = Instant::now() + self.opts.shutdown_wait;
+        self.jobs.poll_eagerly();
+        loop {
+            self.agents.read_outboxes(&mut self.book, &mut self.tasks)?;
+            self.agents.poll_backend(&mut self.jobs)?;
+            self.jobs.reset_interval();
+            if self.agents.count_jobs_not_ended() == 0 || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // Never leave workers of this run behind in the scheduler.
+        let leftover = self.agents.jobs_not_ended();
+        if !leftover.is_empty() {
+            tracing::warn!(
+                "{} worker(s) still running {:?} after the run: cancelling them",
+                leftover.len(),
+                self.opts.shutdown_wait
+            );
+            self.jobs.cancel(&leftover);
+        }
+        let reason = if interrupted {
+            "run interrupted"
+        } else {
+            "run finished"
+        };
+        self.agents
+            .retire_all(reason, &mut self.book, &mut self.tasks)?;
+        self.book.commit()?;
         Ok(())
     }
 }

@@ -304,18 +304,6 @@ pub fn log_tail(path: &Path, from: u64, max: u64) -> String {
     }
 }
 
-/// True if process `pid` exists (a process we may not signal counts as existing).
-pub fn process_alive(pid: i32) -> bool {
-    if pid <= 0 {
-        return false;
-    }
-    // SAFETY: signal 0 only checks for existence.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
-    }
-    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +317,7 @@ mod tests {
                 .rfind(')')
                 .and_then(|i| stat[i + 1..].split_whitespace().next())
                 .is_some_and(|state| state != "Z" && state != "X"),
-            Err(_) => process_alive(pid),
+            Err(_) => crate::ledger::pid_alive(pid as u32),
         }
     }
 
