@@ -5,7 +5,7 @@
 /// LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
 pub const DEFAULT_MAX_JOB_ARRAY_SIZE: u32 = 1000;
 
-pub use crate::backend::array_chunk::{chunks, ArrayChunk};
+pub use crate::backend::array_scheduler::{chunks, ArrayChunk};
 
 impl ArrayChunk {
     /// The index list: `1-10`, or `1` for one element.

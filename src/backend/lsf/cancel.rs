@@ -1,23 +1,35 @@
-//! `bkill` of exactly the jobs blockorch started, by id (`123[4]`), in batches.
+//! `bkill` of exactly the jobs blockorch started, by id (`123[4]`), in batches (the shared
+//! [`crate::backend::array_scheduler::cancel_jobs`]).
 //!
 //! bkill answers one line per id: `Job <123[4]> is being terminated`, or for an element that is
 //! gone `Job <123[4]>: Job has already finished` / `Job <123[4]>: No matching job found` (exit
 //! status 255); those are not failures of the cancellation.
 
-pub use crate::backend::slurm::scancel_batches as bkill_batches;
+use super::backend::Lsf;
+use crate::backend::array_scheduler::{self, only_lines_like, CancelBatch};
+use crate::backend::command::{CommandError, CommandOutput};
+
+pub use crate::backend::array_scheduler::cancel_batches as bkill_batches;
 
 /// True when bkill's complaints are only about jobs that already ended or are unknown.
 pub fn only_already_finished(stdout: &str, stderr: &str) -> bool {
-    stdout
-        .lines()
-        .chain(stderr.lines())
-        .filter(|l| !l.trim().is_empty())
-        .all(|l| {
-            l.contains("is being terminated")
-                || l.contains("Job has already finished")
-                || l.contains("No matching job found")
-                || l.contains("is not found")
-        })
+    only_lines_like(
+        stdout.lines().chain(stderr.lines()),
+        &[
+            "is being terminated",
+            "Job has already finished",
+            "No matching job found",
+            "is not found",
+        ],
+    )
+}
+
+/// Cancels LSF jobs `ids` with `bkill`, in batches, each call made by `run`.
+pub fn cancel_jobs(
+    ids: &[String],
+    run: impl FnMut(&str, &[String]) -> Result<CommandOutput, CommandError>,
+) -> Vec<CancelBatch> {
+    array_scheduler::cancel_jobs::<Lsf>(ids, run)
 }
 
 #[cfg(test)]
@@ -38,13 +50,19 @@ mod tests {
     }
 
     #[test]
-    fn batches_keep_exact_ids() {
+    fn bkill_names_exact_ids() {
         let ids: Vec<String> = (1..=1200).map(|i| format!("77[{i}]")).collect();
-        let batches = bkill_batches(&ids);
-        assert_eq!(
-            batches.iter().map(Vec::len).collect::<Vec<_>>(),
-            [500, 500, 200]
-        );
-        assert_eq!(batches[0][0], "77[1]");
+        let mut calls = Vec::new();
+        let batches = cancel_jobs(&ids, |program, args| {
+            calls.push(format!("{program} {}", args[0]));
+            Ok(CommandOutput {
+                command_line: program.into(),
+                code: Some(0),
+                stdout: String::new(),
+                stderr: String::new(),
+            })
+        });
+        assert_eq!(calls, ["bkill 77[1]", "bkill 77[501]", "bkill 77[1001]"]);
+        assert!(batches.iter().all(|b| b.failure.is_none()));
     }
 }

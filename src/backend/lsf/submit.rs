@@ -8,7 +8,7 @@
 //! retried with back-off by the backend, after asking bjobs whether the failed call created the
 //! job after all (reconciliation by job name), so that no worker array is submitted twice.
 
-use crate::backend::slurm::CommandOutput;
+use crate::backend::command::CommandOutput;
 
 /// What `bsub` answered.
 #[derive(Clone, Debug, PartialEq, Eq)]

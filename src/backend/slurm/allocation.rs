@@ -15,6 +15,7 @@ use super::sacct::{parse_sacct, sacct_steps_args, SacctRow};
 use super::squeue::{parse_squeue_steps, squeue_steps_args};
 use super::states::{job_status, UnknownStates};
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
+use crate::ledger::Layout;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -206,7 +207,7 @@ impl AllocationBackend {
     /// The next free worker number: past those of earlier orchestrators in the ledger.
     fn next_number(&mut self, ledger: &Path) -> u64 {
         let prefix = format!("slurm-{}.", self.job_id);
-        let used = std::fs::read_dir(ledger.join("workers"))
+        let used = std::fs::read_dir(Layout::new(ledger).workers_dir())
             .into_iter()
             .flatten()
             .flatten()

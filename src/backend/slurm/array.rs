@@ -3,7 +3,7 @@
 /// SLURM's default `MaxArraySize`: indices go from 0 to 1000.
 pub const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
 
-pub use crate::backend::array_chunk::{chunks, ArrayChunk};
+pub use crate::backend::array_scheduler::{chunks, ArrayChunk};
 
 impl ArrayChunk {
     /// The `--array` value: `0-9`, `0-9%2`, or `0` for one element.

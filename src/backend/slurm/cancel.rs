@@ -1,30 +1,30 @@
-//! `scancel` of exactly the jobs blockorch started, by id, in batches.
+//! `scancel` of exactly the jobs blockorch started, by id, in batches (the shared
+//! [`crate::backend::array_scheduler::cancel_jobs`]), and SLURM's "already gone" answer.
 
-/// Most ids per `scancel` call (keeps the command line short on any system).
-pub const CANCEL_BATCH: usize = 500;
+use super::backend::Slurm;
+use crate::backend::array_scheduler::{self, only_lines_like, CancelBatch};
+use crate::backend::command::{CommandError, CommandOutput};
 
-/// The `scancel` argument lists cancelling exactly `ids` (`123_4`, `125`, `126.3`); duplicates
-/// are dropped, order kept.
-pub fn scancel_batches(ids: &[String]) -> Vec<Vec<String>> {
-    let mut seen = std::collections::HashSet::new();
-    let unique: Vec<String> = ids
-        .iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .cloned()
-        .collect();
-    unique
-        .chunks(CANCEL_BATCH)
-        .map(<[String]>::to_vec)
-        .collect()
-}
+pub use crate::backend::array_scheduler::cancel_batches as scancel_batches;
 
 /// True when scancel's stderr only says some jobs had already finished (not a failure).
 pub fn only_already_finished(stderr: &str) -> bool {
-    stderr.lines().filter(|l| !l.trim().is_empty()).all(|l| {
-        l.contains("Job/step already completing or completed")
-            || l.contains("Invalid job id specified")
-            || l.contains("already completing or completed")
-    })
+    only_lines_like(
+        stderr.lines(),
+        &[
+            "Job/step already completing or completed",
+            "Invalid job id specified",
+            "already completing or completed",
+        ],
+    )
+}
+
+/// Cancels SLURM jobs `ids` with `scancel`, in batches, each call made by `run`.
+pub fn cancel_jobs(
+    ids: &[String],
+    run: impl FnMut(&str, &[String]) -> Result<CommandOutput, CommandError>,
+) -> Vec<CancelBatch> {
+    array_scheduler::cancel_jobs::<Slurm>(ids, run)
 }
 
 #[cfg(test)]
@@ -51,5 +51,30 @@ mod tests {
         assert!(!only_already_finished(
             "scancel: error: Unable to contact slurm controller (connect failure)\n"
         ));
+    }
+
+    #[test]
+    fn scancel_runs_once_per_batch_and_reports_failures() {
+        let ids: Vec<String> = (0..501).map(|i| format!("9_{i}")).collect();
+        let mut calls = Vec::new();
+        let batches = cancel_jobs(&ids, |program, args| {
+            calls.push((program.to_owned(), args.len()));
+            Ok(CommandOutput {
+                command_line: program.into(),
+                code: Some(1),
+                stdout: String::new(),
+                stderr: if args.len() == 1 {
+                    "scancel: error: Kill job error on job id 9_500: Job/step already completing or completed\n".into()
+                } else {
+                    "scancel: error: Unable to contact slurm controller\n".into()
+                },
+            })
+        });
+        assert_eq!(
+            calls,
+            [("scancel".to_owned(), 500), ("scancel".to_owned(), 1)]
+        );
+        assert!(batches[0].failure.is_some());
+        assert_eq!(batches[1].failure, None);
     }
 }

@@ -1,0 +1,142 @@
+//! [`ArrayScheduler`]: what one batch scheduler (SLURM, LSF) tells the shared
+//! [`ArrayBackend`](super::ArrayBackend) — how to submit a job array and read the reply, how
+//! its elements are named, how to ask for their states, and how to cancel them.
+
+use super::chunk::ArrayChunk;
+use crate::backend::agent_command::AgentCommand;
+use crate::backend::command::{CommandOutput, CommandRunner};
+use crate::backend::{BackendError, JobStatus, SubmitError};
+use crate::task::TaskSpec;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::fmt::{Debug, Display};
+use std::hash::Hash;
+use std::path::Path;
+use std::time::Duration;
+
+/// What a scheduler's state query says about one array element.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sighting {
+    /// The scheduler (or its accounting) knows the job.
+    Seen {
+        /// Its status.
+        status: JobStatus,
+        /// For a cancelled job, what the scheduler says about who did it (`uid 1000`,
+        /// `TERM_OWNER: …`); `None` when it cannot tell (then nothing is warned).
+        cancelled_by: Option<String>,
+    },
+    /// The scheduler does not know the job (any more); once it stays unknown for the vanish
+    /// grace period its status becomes `after_grace`.
+    Missing {
+        /// The status after the grace period (`Vanished`, or the last state the queue showed).
+        after_grace: JobStatus,
+    },
+}
+
+/// The run-specific parts of one array's job script.
+#[derive(Clone, Debug)]
+pub struct ScriptJob<'a> {
+    /// Task name (for error messages).
+    pub task_name: &'a str,
+    /// The task's template file; `None`: the built-in template.
+    pub template: Option<&'a Path>,
+    /// Job name shared by every job of the run.
+    pub job_name: &'a str,
+    /// This submission's array.
+    pub chunk: ArrayChunk,
+    /// The ledger directory.
+    pub ledger: &'a Path,
+    /// Directory of the job logs.
+    pub log_dir: &'a Path,
+    /// Working directory of the worker.
+    pub workdir: &'a Path,
+    /// SIGTERM this long before the walltime.
+    pub signal_grace: Duration,
+    /// Let the scheduler requeue the job after a node failure.
+    pub requeue: bool,
+    /// The agent to start.
+    pub agent: AgentCommand,
+}
+
+/// One batch scheduler that runs workers as job-array elements. Implemented by
+/// [`crate::backend::slurm::Slurm`] and [`crate::backend::lsf::Lsf`]; everything else (chunking,
+/// the script file, submission with retries and reconciliation, state tracking with the vanish
+/// grace, cancelling in batches) is [`ArrayBackend`](super::ArrayBackend)'s.
+pub trait ArrayScheduler: Debug + Default {
+    /// The task file's section for this scheduler.
+    type Settings: Clone + Debug;
+    /// One array element's id as the backend tracks it.
+    type Key: Clone + Eq + Hash + Ord + Display + Debug;
+
+    /// Backend name (`slurm`, `lsf`): [`crate::backend::Backend::name`], the ledger's log
+    /// directory `logs/<name>/`, the prefix of worker ids.
+    const NAME: &'static str;
+    /// The scheduler's name in messages (`SLURM`, `LSF`).
+    const LABEL: &'static str;
+    /// The submission program (`sbatch`, `bsub`).
+    const SUBMIT: &'static str;
+    /// The cancel program (`scancel`, `bkill`).
+    const CANCEL: &'static str;
+    /// Extension of the job-script files kept in the ledger (`sbatch`, `bsub`).
+    const SCRIPT_EXT: &'static str;
+    /// Index of an array's first element (SLURM 0, LSF 1).
+    const FIRST_INDEX: u32;
+    /// Largest array when the scheduler's limit cannot be read.
+    const DEFAULT_MAX_ARRAY_SIZE: u32;
+    /// How the scheduler calls its array limit in messages.
+    const MAX_ARRAY_SIZE_NAME: &'static str;
+    /// Environment variables copied into job scripts by default.
+    const ENV_PASSTHROUGH: &'static [&'static str];
+
+    /// This scheduler's section of `task`.
+    fn settings(task: &TaskSpec) -> &Self::Settings;
+    /// The template named in `settings`, as written in the task file.
+    fn template(settings: &Self::Settings) -> Option<&Path>;
+    /// Renders the job script of one array.
+    fn render(settings: &Self::Settings, job: ScriptJob<'_>) -> Result<String, BackendError>;
+
+    /// The program and arguments that print the largest array allowed.
+    fn max_array_size_query() -> (&'static str, Vec<String>);
+    /// Reads the largest array allowed from that program's output.
+    fn parse_max_array_size(output: &str) -> Option<u32>;
+
+    /// The arguments of the submission program for the script file at `script`.
+    fn submit_args(script: &Path) -> Vec<String>;
+    /// True when the script goes on the submission program's standard input.
+    const SCRIPT_ON_STDIN: bool;
+    /// The submission as a user would type it (for `submit --dry-run`).
+    fn submit_command_line(program: &Path, script: &Path) -> String;
+    /// Reads the array's job id from the submission program's reply, or why it failed.
+    fn parse_submit(output: CommandOutput) -> Result<u64, SubmitError>;
+
+    /// Element `index` of array `array`.
+    fn element(array: u64, index: u32) -> Self::Key;
+    /// Reads a job id recorded by this backend (the inverse of `Display`).
+    fn parse_key(job_id: &str) -> Option<Self::Key>;
+    /// The array a key belongs to.
+    fn array_of(key: &Self::Key) -> Option<u64>;
+    /// The worker id of the agent that element runs.
+    fn worker_id(key: &Self::Key) -> String;
+
+    /// After an ambiguous submission failure: the id of an array of the run (named
+    /// `run_name`, `count` elements) that is not in `known`, which the failed call created.
+    fn reconcile(
+        &mut self,
+        runner: &mut CommandRunner,
+        run_name: &str,
+        count: u32,
+        known: &HashSet<u64>,
+    ) -> Option<u64>;
+
+    /// One state query (plus at most one follow-up) for `live`, the jobs of the run named by
+    /// `run_names` that have not ended; keys it leaves out count as missing.
+    fn query(
+        &mut self,
+        runner: &mut CommandRunner,
+        run_names: &BTreeSet<String>,
+        live: &[Self::Key],
+    ) -> Result<HashMap<Self::Key, Sighting>, BackendError>;
+
+    /// True when a failed cancel call only says that some jobs had already ended (or are
+    /// unknown): not a failure of the cancellation.
+    fn already_gone(output: &CommandOutput) -> bool;
+}
