@@ -10,6 +10,7 @@ pub mod command;
 mod job_state;
 pub mod local;
 pub mod lsf;
+pub mod probe;
 pub mod slurm;
 mod submit_error;
 
