@@ -5,7 +5,8 @@
 use super::cancel::cancel_jobs;
 use super::chunk::{chunks, ArrayChunk};
 use super::config::ArrayConfig;
-use super::scheduler::{ArrayScheduler, ScriptJob, Sighting};
+use super::scheduler::{parse_setting, ArrayScheduler, Sighting};
+use super::script::{render_job_script, ScriptJob};
 use crate::backend::agent_command::AgentCommand;
 use crate::backend::command::{error_chain, CommandCounts, CommandRunner};
 use crate::backend::{
@@ -93,20 +94,19 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
         if let Some(size) = self.max_array_size {
             return size;
         }
-        let (program, args) = S::max_array_size_query();
-        let problem = match self.runner.run(program, &args, None) {
-            Ok(out) if out.success() => {
-                return self.remember_size(S::parse_max_array_size(&out.stdout))
-            }
-            Ok(out) => out.describe(),
-            Err(e) => error_chain(&e),
+        let limit = S::ARRAY_LIMIT;
+        let (program, args) = limit.query;
+        let args: Vec<String> = args.iter().map(|&a| a.to_owned()).collect();
+        let read = match self.runner.run(program, &args, None) {
+            Ok(out) if out.success() => Ok(parse_setting(&out.stdout, limit.setting)),
+            Ok(out) => Err(out.describe()),
+            Err(e) => Err(error_chain(&e)),
         };
-        tracing::warn!(error = %problem, "cannot read {}; assuming {}", S::MAX_ARRAY_SIZE_NAME, S::DEFAULT_MAX_ARRAY_SIZE);
-        self.remember_size(None)
-    }
-
-    fn remember_size(&mut self, size: Option<u32>) -> u32 {
-        let size = size.unwrap_or(S::DEFAULT_MAX_ARRAY_SIZE);
+        let size = read.unwrap_or_else(|problem| {
+            tracing::warn!(error = %problem, "cannot read {}; assuming {}", limit.setting, limit.default);
+            None
+        });
+        let size = size.unwrap_or(limit.default);
         self.max_array_size = Some(size);
         size
     }
@@ -114,10 +114,7 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
     /// The scripts and command lines `launch` would submit, without running any scheduler
     /// command.
     pub fn dry_run(&mut self, request: &LaunchRequest) -> Result<Vec<DrySubmission>, BackendError> {
-        let size = self
-            .config
-            .max_array_size
-            .unwrap_or(S::DEFAULT_MAX_ARRAY_SIZE);
+        let size = self.config.max_array_size.unwrap_or(S::ARRAY_LIMIT.default);
         chunks(request.count, size, self.config.max_running)
             .into_iter()
             .enumerate()
@@ -158,7 +155,6 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
         );
         let job = ScriptJob {
             task_name: &request.task_name,
-            template: task.template.as_deref(),
             job_name: &request.run_name,
             chunk,
             ledger: &request.ledger,
@@ -168,13 +164,20 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
             requeue: self.config.requeue,
             agent,
         };
-        let script = S::render(&task.settings, job)?;
+        let context = S::context(&task.settings, job)?;
+        let script =
+            render_job_script(task.template.as_deref(), S::TEMPLATE, &context).map_err(|e| {
+                BackendError::Script {
+                    task: request.task_name.clone(),
+                    message: error_chain(&e),
+                }
+            })?;
         let name = format!(
             "e{}-{}-{}.{}",
             request.epoch,
             std::process::id(),
             n,
-            S::SCRIPT_EXT
+            S::SUBMIT
         );
         Ok((log_dir.join(name), script))
     }
@@ -387,5 +390,67 @@ impl<S: ArrayScheduler> Backend for ArrayBackend<S> {
         } else {
             Err(BackendError::Cancel(failures.join("; ")))
         }
+    }
+}
+
+/// A backend of the unit tests: one task `seg` with `settings`, run `bo-run`, arrays of at most
+/// 4 elements with at most 2 running.
+#[cfg(test)]
+pub(crate) fn test_backend<S: ArrayScheduler>(settings: S::Settings) -> ArrayBackend<S> {
+    let task = super::ArrayTask {
+        name: "seg".into(),
+        settings,
+        template: None,
+    };
+    let mut config = ArrayConfig::<S>::new(vec![task], "bo-run", "/opt/blockorch".into());
+    config.max_array_size = Some(4);
+    config.max_running = Some(2);
+    ArrayBackend::new(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::lsf::Lsf;
+    use crate::backend::slurm::Slurm;
+    use crate::backend::test_request as request;
+
+    /// The dry run of 6 workers: two arrays (`first`, `second` lines in their scripts), each
+    /// shown as `command` and the script path.
+    fn dry_run_chunks<S: ArrayScheduler>(settings: S::Settings, lines: [&str; 2], command: &str) {
+        let mut b = test_backend::<S>(settings);
+        let dry = b.dry_run(&request(6)).unwrap();
+        assert_eq!(dry.len(), 2);
+        assert!(dry[0].script.contains(lines[0]), "{}", dry[0].script);
+        assert!(dry[1].script.contains(lines[1]), "{}", dry[1].script);
+        let dir = format!("/ledger/logs/{}/seg", S::NAME);
+        assert!(dry[0].script_path.starts_with(dir));
+        let script = dry[0].script_path.display();
+        assert_eq!(dry[0].command_line, format!("{command}{script}"));
+        assert_eq!(b.command_counts().values().sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn dry_run_chunks_and_shows_the_command() {
+        let slurm = ["#SBATCH --array=0-3%2\n", "#SBATCH --array=0-1\n"];
+        dry_run_chunks::<Slurm>(Default::default(), slurm, "sbatch --parsable ");
+        let lsf = ["#BSUB -J bo-run[1-4]%2\n", "#BSUB -J bo-run[1-2]\n"];
+        dry_run_chunks::<Lsf>(Default::default(), lsf, "bsub < ");
+    }
+
+    #[test]
+    fn unknown_task_is_a_launch_error() {
+        let mut req = request(1);
+        req.task = 5;
+        let slurm = test_backend::<Slurm>(Default::default()).dry_run(&req);
+        assert_eq!(
+            slurm.unwrap_err().to_string(),
+            "could not start workers for task \"seg\": no SLURM settings for task number 5"
+        );
+        let lsf = test_backend::<Lsf>(Default::default()).dry_run(&req);
+        assert_eq!(
+            lsf.unwrap_err().to_string(),
+            "could not start workers for task \"seg\": no LSF settings for task number 5"
+        );
     }
 }

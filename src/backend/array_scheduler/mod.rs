@@ -10,10 +10,18 @@ mod chunk;
 mod config;
 mod retry;
 mod scheduler;
+mod script;
+mod states;
 
+#[cfg(test)]
+pub(crate) use backend::test_backend;
 pub use backend::{log_dir, ArrayBackend};
 pub use cancel::{cancel_batches, cancel_jobs, only_lines_like, CancelBatch, CANCEL_BATCH};
 pub use chunk::{chunks, ArrayChunk};
 pub use config::{ArrayConfig, ArrayTask};
 pub use retry::Backoff;
-pub use scheduler::{ArrayScheduler, ScriptJob, Sighting};
+pub use scheduler::{parse_setting, ArrayLimit, ArrayScheduler, Sighting};
+#[cfg(test)]
+pub(crate) use script::test_job;
+pub use script::{render_job_script, BuiltinTemplate, JobContext, ScriptJob, WorkerResources};
+pub use states::UnknownStates;

@@ -2,16 +2,15 @@
 //! [`ArrayBackend`](super::ArrayBackend) — how to submit a job array and read the reply, how
 //! its elements are named, how to ask for their states, and how to cancel them.
 
-use super::chunk::ArrayChunk;
-use crate::backend::agent_command::AgentCommand;
+use super::script::{BuiltinTemplate, ScriptJob};
 use crate::backend::command::{CommandOutput, CommandRunner};
 use crate::backend::{BackendError, JobStatus, SubmitError};
 use crate::task::TaskSpec;
+use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
 use std::path::Path;
-use std::time::Duration;
 
 /// What a scheduler's state query says about one array element.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,29 +31,23 @@ pub enum Sighting {
     },
 }
 
-/// The run-specific parts of one array's job script.
-#[derive(Clone, Debug)]
-pub struct ScriptJob<'a> {
-    /// Task name (for error messages).
-    pub task_name: &'a str,
-    /// The task's template file; `None`: the built-in template.
-    pub template: Option<&'a Path>,
-    /// Job name shared by every job of the run.
-    pub job_name: &'a str,
-    /// This submission's array.
-    pub chunk: ArrayChunk,
-    /// The ledger directory.
-    pub ledger: &'a Path,
-    /// Directory of the job logs.
-    pub log_dir: &'a Path,
-    /// Working directory of the worker.
-    pub workdir: &'a Path,
-    /// SIGTERM this long before the walltime.
-    pub signal_grace: Duration,
-    /// Let the scheduler requeue the job after a node failure.
-    pub requeue: bool,
-    /// The agent to start.
-    pub agent: AgentCommand,
+/// Where a scheduler keeps the largest job array it accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct ArrayLimit {
+    /// The setting (`MaxArraySize`), printed as `<setting> = <value>`.
+    pub setting: &'static str,
+    /// The program that prints it, with its arguments.
+    pub query: (&'static str, &'static [&'static str]),
+    /// The scheduler's default, assumed when the setting cannot be read.
+    pub default: u32,
+}
+
+/// Reads `<setting> = <value>` (spaces optional) from a scheduler's configuration listing.
+pub fn parse_setting(listing: &str, setting: &str) -> Option<u32> {
+    listing.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == setting).then(|| value.trim().parse().ok())?
+    })
 }
 
 /// One batch scheduler that runs workers as job-array elements. Implemented by
@@ -76,14 +69,10 @@ pub trait ArrayScheduler: Debug + Default {
     const SUBMIT: &'static str;
     /// The cancel program (`scancel`, `bkill`).
     const CANCEL: &'static str;
-    /// Extension of the job-script files kept in the ledger (`sbatch`, `bsub`).
-    const SCRIPT_EXT: &'static str;
     /// Index of an array's first element (SLURM 0, LSF 1).
     const FIRST_INDEX: u32;
-    /// Largest array when the scheduler's limit cannot be read.
-    const DEFAULT_MAX_ARRAY_SIZE: u32;
-    /// How the scheduler calls its array limit in messages.
-    const MAX_ARRAY_SIZE_NAME: &'static str;
+    /// The scheduler's largest array: which setting, where to read it, its default.
+    const ARRAY_LIMIT: ArrayLimit;
     /// Environment variables copied into job scripts by default.
     const ENV_PASSTHROUGH: &'static [&'static str];
 
@@ -91,13 +80,16 @@ pub trait ArrayScheduler: Debug + Default {
     fn settings(task: &TaskSpec) -> &Self::Settings;
     /// The template named in `settings`, as written in the task file.
     fn template(settings: &Self::Settings) -> Option<&Path>;
-    /// Renders the job script of one array.
-    fn render(settings: &Self::Settings, job: ScriptJob<'_>) -> Result<String, BackendError>;
-
-    /// The program and arguments that print the largest array allowed.
-    fn max_array_size_query() -> (&'static str, Vec<String>);
-    /// Reads the largest array allowed from that program's output.
-    fn parse_max_array_size(output: &str) -> Option<u32>;
+    /// What the job-script template sees.
+    type Context: Serialize;
+    /// The built-in job-script template.
+    const TEMPLATE: BuiltinTemplate;
+    /// The template context of one array's job script; an error for a value that cannot go
+    /// into a script.
+    fn context(
+        settings: &Self::Settings,
+        job: ScriptJob<'_>,
+    ) -> Result<Self::Context, BackendError>;
 
     /// The arguments of the submission program for the script file at `script`.
     fn submit_args(script: &Path) -> Vec<String>;

@@ -2,15 +2,17 @@
 //! script on its standard input, elements `123[4]` (1-based), one `bjobs` per poll, `bkill` by
 //! id.
 
-use super::array::{bparams_args, parse_max_job_array_size, DEFAULT_MAX_JOB_ARRAY_SIZE};
+use super::array::MAX_JOB_ARRAY_SIZE;
 use super::bjobs::{bjobs_args, bjobs_by_name_args, BjobsQuery};
 use super::cancel::only_already_finished;
 use super::job_id::LsfJobId;
-use super::script::{render_script, RunParts, ScriptContext};
+use super::script::{ScriptContext, BUILTIN};
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub};
-use crate::backend::array_scheduler::{self, ArrayBackend, ArrayScheduler, ScriptJob, Sighting};
-use crate::backend::command::{error_chain, CommandOutput, CommandRunner};
+use crate::backend::array_scheduler::{
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, BuiltinTemplate, ScriptJob, Sighting,
+};
+use crate::backend::command::{CommandOutput, CommandRunner};
 use crate::backend::{BackendError, SubmitError};
 use crate::task::{LsfSettings, TaskSpec};
 use crate::template::shell_quote;
@@ -60,15 +62,15 @@ pub struct Lsf {
 impl ArrayScheduler for Lsf {
     type Settings = LsfSettings;
     type Key = LsfJobId;
+    type Context = ScriptContext;
 
     const NAME: &'static str = "lsf";
     const LABEL: &'static str = "LSF";
     const SUBMIT: &'static str = "bsub";
     const CANCEL: &'static str = "bkill";
-    const SCRIPT_EXT: &'static str = "bsub";
     const FIRST_INDEX: u32 = 1;
-    const DEFAULT_MAX_ARRAY_SIZE: u32 = DEFAULT_MAX_JOB_ARRAY_SIZE;
-    const MAX_ARRAY_SIZE_NAME: &'static str = "MAX_JOB_ARRAY_SIZE";
+    const ARRAY_LIMIT: ArrayLimit = MAX_JOB_ARRAY_SIZE;
+    const TEMPLATE: BuiltinTemplate = BUILTIN;
     const ENV_PASSTHROUGH: &'static [&'static str] = &["LSF_ENVDIR", "RUST_LOG"];
     const SCRIPT_ON_STDIN: bool = true;
 
@@ -80,32 +82,10 @@ impl ArrayScheduler for Lsf {
         settings.template.as_ref().map(|p| p.as_path())
     }
 
-    fn render(settings: &LsfSettings, job: ScriptJob<'_>) -> Result<String, BackendError> {
+    fn context(settings: &LsfSettings, job: ScriptJob<'_>) -> Result<ScriptContext, BackendError> {
         refuse_percent(job.task_name, "ledger", job.ledger)?;
         refuse_percent(job.task_name, "working", job.workdir)?;
-        let context = ScriptContext::new(
-            settings,
-            RunParts {
-                job_name: job.job_name,
-                chunk: job.chunk,
-                log_dir: job.log_dir,
-                workdir: job.workdir,
-                signal_grace_seconds: job.signal_grace.as_secs(),
-                agent: job.agent,
-            },
-        );
-        render_script(job.template, &context).map_err(|e| BackendError::Script {
-            task: job.task_name.to_owned(),
-            message: error_chain(&e),
-        })
-    }
-
-    fn max_array_size_query() -> (&'static str, Vec<String>) {
-        ("bparams", bparams_args())
-    }
-
-    fn parse_max_array_size(output: &str) -> Option<u32> {
-        parse_max_job_array_size(output)
+        Ok(ScriptContext::new(settings, job))
     }
 
     fn submit_args(_script: &Path) -> Vec<String> {
@@ -209,35 +189,11 @@ impl ArrayScheduler for Lsf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::lsf::config::{LsfConfig, LsfTask};
     use crate::backend::test_request as request;
     use crate::backend::{Backend, JobStatus, LaunchedAgent};
 
     fn backend() -> LsfBackend {
-        let task = LsfTask {
-            name: "seg".into(),
-            settings: LsfSettings::default(),
-            template: None,
-        };
-        let mut config = LsfConfig::new(vec![task], "bo-run", "/opt/blockorch".into());
-        config.max_array_size = Some(4);
-        config.max_running = Some(2);
-        LsfBackend::new(config)
-    }
-
-    #[test]
-    fn dry_run_chunks_and_shows_the_command() {
-        let mut b = backend();
-        let dry = b.dry_run(&request(6)).unwrap();
-        assert_eq!(dry.len(), 2);
-        assert!(dry[0].script.contains("#BSUB -J bo-run[1-4]%2\n"));
-        assert!(dry[1].script.contains("#BSUB -J bo-run[1-2]\n"));
-        assert!(dry[0].script_path.starts_with("/ledger/logs/lsf/seg"));
-        assert_eq!(
-            dry[0].command_line,
-            format!("bsub < {}", dry[0].script_path.display())
-        );
-        assert_eq!(b.command_counts().values().sum::<u64>(), 0);
+        array_scheduler::test_backend::<Lsf>(LsfSettings::default())
     }
 
     #[test]
@@ -253,17 +209,6 @@ mod tests {
         let err = b.launch(&req).unwrap_err();
         assert!(matches!(err, BackendError::Script { .. }), "{err}");
         assert_eq!(b.command_counts().values().sum::<u64>(), 0);
-    }
-
-    #[test]
-    fn unknown_task_is_a_launch_error() {
-        let mut req = request(1);
-        req.task = 5;
-        let err = backend().dry_run(&req).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "could not start workers for task \"seg\": no LSF settings for task number 5"
-        );
     }
 
     #[test]

@@ -55,12 +55,7 @@ mod tests {
         let mut calls = Vec::new();
         let batches = cancel_jobs(&ids, |program, args| {
             calls.push(format!("{program} {}", args[0]));
-            Ok(CommandOutput {
-                command_line: program.into(),
-                code: Some(0),
-                stdout: String::new(),
-                stderr: String::new(),
-            })
+            Ok(CommandOutput::fake(program, Some(0), "", ""))
         });
         assert_eq!(calls, ["bkill 77[1]", "bkill 77[501]", "bkill 77[1001]"]);
         assert!(batches.iter().all(|b| b.failure.is_none()));

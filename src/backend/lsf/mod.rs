@@ -29,8 +29,7 @@ pub use config::{LsfConfig, LsfTask};
 pub use job_id::LsfJobId;
 pub use probe::LsfProbe;
 pub use script::{
-    quoted_resource, render_script, warning_minutes, ExtraOption, RunParts, ScriptContext,
-    BUILTIN_TEMPLATE,
+    quoted_resource, render_script, warning_minutes, ExtraOption, ScriptContext, BUILTIN_TEMPLATE,
 };
 pub use states::{end_for_reason, failure, is_terminal, job_status, reason_keyword, Warnings};
 pub use submit::{bsub_args, parse_bsub, parse_submission, SubmitError, Submitted};

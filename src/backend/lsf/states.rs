@@ -3,6 +3,7 @@
 //! reasons" table is mapped; an unknown state becomes [`JobStatus::Unknown`] (not terminal) and
 //! an unknown reason of an exited job a plain failure, each warned about once.
 
+use crate::backend::array_scheduler::UnknownStates;
 use crate::backend::{JobEnd, JobStatus};
 use std::collections::HashSet;
 
@@ -134,7 +135,7 @@ pub fn is_terminal(stat: &str) -> bool {
 /// whose host lost contact.
 #[derive(Debug, Default)]
 pub struct Warnings {
-    states: HashSet<String>,
+    states: UnknownStates,
     reasons: HashSet<String>,
     unreachable: HashSet<String>,
 }
@@ -142,16 +143,7 @@ pub struct Warnings {
 impl Warnings {
     /// Logs what is worth a warning about `job`'s row, once per state, reason or job.
     pub fn check(&mut self, job: &str, stat: &str, exit_reason: Option<&str>, status: &JobStatus) {
-        if let JobStatus::Unknown(state) = status {
-            if self.states.insert(state.clone()) {
-                tracing::warn!(
-                    job,
-                    state = %state,
-                    "LSF reported a job state this version of blockorch does not know; \
-                     treating it as not finished (warned once per state)"
-                );
-            }
-        }
+        self.states.check("LSF", job, status.clone());
         if stat == "UNKWN" || stat == "ZOMBI" {
             if self.unreachable.insert(job.to_owned()) {
                 tracing::warn!(

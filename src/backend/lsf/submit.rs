@@ -65,13 +65,7 @@ pub fn parse_bsub(output: CommandOutput) -> Result<Submitted, SubmitError> {
         return Ok(submitted);
     }
     if !output.success() {
-        let text = format!("{}\n{}", output.stderr, output.stdout);
-        // Killed by a signal (the login node's OOM killer, …) is transient too.
-        return if output.code.is_none() || TRANSIENT.iter().any(|t| text.contains(t)) {
-            Err(SubmitError::Transient(output))
-        } else {
-            Err(SubmitError::Rejected(output))
-        };
+        return Err(SubmitError::of_failure(output, TRANSIENT));
     }
     Err(SubmitError::Unreadable {
         command_line: output.command_line,
@@ -103,12 +97,7 @@ mod tests {
     use super::*;
 
     fn out(code: Option<i32>, stdout: &str, stderr: &str) -> CommandOutput {
-        CommandOutput {
-            command_line: "bsub".into(),
-            code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
+        CommandOutput::fake("bsub", code, stdout, stderr)
     }
 
     #[test]

@@ -359,9 +359,9 @@ impl Backend for AllocationBackend {
                     continue;
                 };
                 step.status = match step_record(&rows, id) {
-                    Some(row) if !job_status(&row.state, row.exit).is_alive() => {
-                        self.unknown.check(id, job_status(&row.state, row.exit))
-                    }
+                    Some(row) if !job_status(&row.state, row.exit).is_alive() => self
+                        .unknown
+                        .check("SLURM", id, job_status(&row.state, row.exit)),
                     _ if now.duration_since(at) >= self.record_grace => status_from_exit(exit),
                     _ => JobStatus::Running,
                 };

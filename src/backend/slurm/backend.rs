@@ -2,16 +2,17 @@
 //! script file, elements `123_4` (0-based), one `squeue` per poll and at most one `sacct` for
 //! the jobs that left the queue, `scancel` by id.
 
-use super::array::{parse_max_array_size, DEFAULT_MAX_ARRAY_SIZE};
+use super::array::MAX_ARRAY_SIZE;
 use super::cancel::only_already_finished;
-use super::config::signal_lead;
 use super::job_id::{base_id, element_key};
 use super::sacct::{self, parse_sacct, sacct_args};
-use super::script::{render_script, RunParts, ScriptContext};
+use super::script::{ScriptContext, BUILTIN};
 use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args};
-use crate::backend::array_scheduler::{self, ArrayBackend, ArrayScheduler, ScriptJob, Sighting};
+use crate::backend::array_scheduler::{
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, BuiltinTemplate, ScriptJob, Sighting,
+};
 use crate::backend::command::{command_line, error_chain, CommandOutput, CommandRunner};
 use crate::backend::{BackendError, JobEnd, JobStatus, SubmitError};
 use crate::task::{SlurmSettings, TaskSpec};
@@ -60,15 +61,15 @@ impl Slurm {
 impl ArrayScheduler for Slurm {
     type Settings = SlurmSettings;
     type Key = String;
+    type Context = ScriptContext;
 
     const NAME: &'static str = "slurm";
     const LABEL: &'static str = "SLURM";
     const SUBMIT: &'static str = "sbatch";
     const CANCEL: &'static str = "scancel";
-    const SCRIPT_EXT: &'static str = "sbatch";
     const FIRST_INDEX: u32 = 0;
-    const DEFAULT_MAX_ARRAY_SIZE: u32 = DEFAULT_MAX_ARRAY_SIZE;
-    const MAX_ARRAY_SIZE_NAME: &'static str = "MaxArraySize";
+    const ARRAY_LIMIT: ArrayLimit = MAX_ARRAY_SIZE;
+    const TEMPLATE: BuiltinTemplate = BUILTIN;
     const ENV_PASSTHROUGH: &'static [&'static str] = &["SLURM_CONF", "RUST_LOG"];
     const SCRIPT_ON_STDIN: bool = false;
 
@@ -80,32 +81,11 @@ impl ArrayScheduler for Slurm {
         settings.template.as_ref().map(|p| p.as_path())
     }
 
-    fn render(settings: &SlurmSettings, job: ScriptJob<'_>) -> Result<String, BackendError> {
-        let context = ScriptContext::new(
-            settings,
-            RunParts {
-                job_name: job.job_name,
-                array: job.chunk.spec(),
-                log_dir: job.log_dir,
-                workdir: job.workdir,
-                signal_grace_seconds: signal_lead(job.signal_grace, settings.time.as_ref())
-                    .as_secs(),
-                requeue: job.requeue,
-                agent: job.agent,
-            },
-        );
-        render_script(job.template, &context).map_err(|e| BackendError::Script {
-            task: job.task_name.to_owned(),
-            message: error_chain(&e),
-        })
-    }
-
-    fn max_array_size_query() -> (&'static str, Vec<String>) {
-        ("scontrol", vec!["show".to_owned(), "config".to_owned()])
-    }
-
-    fn parse_max_array_size(output: &str) -> Option<u32> {
-        parse_max_array_size(output)
+    fn context(
+        settings: &SlurmSettings,
+        job: ScriptJob<'_>,
+    ) -> Result<ScriptContext, BackendError> {
+        Ok(ScriptContext::new(settings, job))
     }
 
     fn submit_args(script: &Path) -> Vec<String> {
@@ -180,7 +160,9 @@ impl ArrayScheduler for Slurm {
         for key in live {
             match in_queue.get(key.as_str()) {
                 Some(row) if !is_terminal(&row.state) => {
-                    let status = self.unknown.check(key, job_status(&row.state, None));
+                    let status = self
+                        .unknown
+                        .check(Self::LABEL, key, job_status(&row.state, None));
                     found.insert(
                         key.clone(),
                         Sighting::Seen {
@@ -207,7 +189,9 @@ impl ArrayScheduler for Slurm {
         for (key, queue_state) in missing {
             let sighting = match records.get(key) {
                 Some(row) => Sighting::Seen {
-                    status: self.unknown.check(key, job_status(&row.state, row.exit)),
+                    status: self
+                        .unknown
+                        .check(Self::LABEL, key, job_status(&row.state, row.exit)),
                     cancelled_by: row.cancelled_by().map(|uid| format!("uid {uid}")),
                 },
                 None => Sighting::Missing {
@@ -224,50 +208,5 @@ impl ArrayScheduler for Slurm {
 
     fn already_gone(output: &CommandOutput) -> bool {
         only_already_finished(&output.stderr)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::slurm::config::{SlurmConfig, SlurmTask};
-    use crate::backend::test_request as request;
-
-    fn backend() -> SlurmBackend {
-        let task = SlurmTask {
-            name: "seg".into(),
-            settings: SlurmSettings::default(),
-            template: None,
-        };
-        let mut config = SlurmConfig::new(vec![task], "bo-run", "/opt/blockorch".into());
-        config.max_array_size = Some(4);
-        config.max_running = Some(2);
-        SlurmBackend::new(config)
-    }
-
-    #[test]
-    fn dry_run_chunks_and_shows_the_command() {
-        let mut b = backend();
-        let dry = b.dry_run(&request(6)).unwrap();
-        assert_eq!(dry.len(), 2);
-        assert!(dry[0].script.contains("#SBATCH --array=0-3%2\n"));
-        assert!(dry[1].script.contains("#SBATCH --array=0-1\n"));
-        assert!(dry[0].script_path.starts_with("/ledger/logs/slurm/seg"));
-        assert_eq!(
-            dry[0].command_line,
-            format!("sbatch --parsable {}", dry[0].script_path.display())
-        );
-        assert_eq!(b.command_counts().values().sum::<u64>(), 0);
-    }
-
-    #[test]
-    fn unknown_task_is_a_launch_error() {
-        let mut req = request(1);
-        req.task = 5;
-        let err = backend().dry_run(&req).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "could not start workers for task \"seg\": no SLURM settings for task number 5"
-        );
     }
 }

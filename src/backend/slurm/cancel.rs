@@ -59,16 +59,12 @@ mod tests {
         let mut calls = Vec::new();
         let batches = cancel_jobs(&ids, |program, args| {
             calls.push((program.to_owned(), args.len()));
-            Ok(CommandOutput {
-                command_line: program.into(),
-                code: Some(1),
-                stdout: String::new(),
-                stderr: if args.len() == 1 {
-                    "scancel: error: Kill job error on job id 9_500: Job/step already completing or completed\n".into()
-                } else {
-                    "scancel: error: Unable to contact slurm controller\n".into()
-                },
-            })
+            let stderr = if args.len() == 1 {
+                "scancel: error: Kill job error on job id 9_500: Job/step already completing or completed\n"
+            } else {
+                "scancel: error: Unable to contact slurm controller\n"
+            };
+            Ok(CommandOutput::fake(program, Some(1), "", stderr))
         });
         assert_eq!(
             calls,

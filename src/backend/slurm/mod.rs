@@ -38,7 +38,7 @@ pub use parse::ParseError;
 pub use poll_interval::PollInterval;
 pub use probe::SlurmProbe;
 pub use sacct::{parse_sacct, sacct_args, SacctRow, SACCT_FORMAT};
-pub use script::{render_script, EnvVar, RunParts, ScriptContext, BUILTIN_TEMPLATE};
+pub use script::{render_script, EnvVar, ScriptContext, BUILTIN_TEMPLATE};
 pub use squeue::{parse_squeue, squeue_args, SqueueRow};
 pub use states::{job_status, ExitCode, UnknownStates};
 pub use submit::{parse_job_id, parse_sbatch, sbatch_args, SubmitError, Submitted};

@@ -2,8 +2,8 @@
 //! to [`JobStatus`]. Every state SLURM 22.05–24.x documents is mapped; an unknown one becomes
 //! [`JobStatus::Unknown`] (not terminal) and is warned about once per state.
 
+pub use crate::backend::array_scheduler::UnknownStates;
 use crate::backend::{JobEnd, JobStatus};
-use std::collections::HashSet;
 
 /// `sacct`'s `ExitCode` column: `exit:signal`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -91,39 +91,6 @@ pub fn job_status(state: &str, exit: Option<ExitCode>) -> JobStatus {
 /// True for states after which the job never runs again.
 pub fn is_terminal(state: &str) -> bool {
     matches!(job_status(state, None), JobStatus::Ended(_))
-}
-
-/// Remembers which unknown states were already warned about.
-#[derive(Debug, Default)]
-pub struct UnknownStates {
-    warned: HashSet<String>,
-}
-
-impl UnknownStates {
-    /// Logs a warning the first time `status` is an unknown state; returns `status`.
-    pub fn check(&mut self, job: &str, status: JobStatus) -> JobStatus {
-        if let JobStatus::Unknown(state) = &status {
-            if self.warned.insert(state.clone()) {
-                tracing::warn!(
-                    job,
-                    state = %state,
-                    "SLURM reported a job state this version of blockorch does not know; \
-                     treating it as not finished (warned once per state)"
-                );
-            }
-        }
-        status
-    }
-
-    /// How many distinct unknown states were seen.
-    pub fn len(&self) -> usize {
-        self.warned.len()
-    }
-
-    /// True when no unknown state was seen.
-    pub fn is_empty(&self) -> bool {
-        self.warned.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -229,11 +196,11 @@ mod tests {
     #[test]
     fn unknown_states_warn_once_and_are_not_terminal() {
         let mut unknown = UnknownStates::default();
-        let status = unknown.check("1", job_status("LAUNCH_FAILED_NEW", None));
+        let status = unknown.check("SLURM", "1", job_status("LAUNCH_FAILED_NEW", None));
         assert_eq!(status, JobStatus::Unknown("LAUNCH_FAILED_NEW".into()));
         assert!(status.is_alive());
-        unknown.check("2", job_status("LAUNCH_FAILED_NEW", None));
-        unknown.check("2", job_status("RUNNING", None));
+        unknown.check("SLURM", "2", job_status("LAUNCH_FAILED_NEW", None));
+        unknown.check("SLURM", "2", job_status("RUNNING", None));
         assert_eq!(unknown.len(), 1);
         assert!(!is_terminal("LAUNCH_FAILED_NEW"));
         assert!(is_terminal("TIMEOUT"));
