@@ -1,13 +1,14 @@
 //! Carrying out a cancel: the scheduler jobs through each backend's one cancel entry point
-//! ([`crate::backend::slurm::cancel_jobs`], [`crate::backend::lsf::cancel_jobs`]), SIGTERM to
-//! local agents that still exist.
+//! ([`crate::backend::array_scheduler::cancel_jobs`] for [`Slurm`] and for [`Lsf`]), SIGTERM
+//! to local agents that still exist.
 
 use super::owner::{sigterm, OwnerAction};
 use super::report::{CancelReport, CancelledJob};
 use super::targets::{CancelTargets, JobTarget, SkippedWorker};
-use crate::backend::array_scheduler::CancelBatch;
+use crate::backend::array_scheduler::{cancel_jobs, CancelBatch};
 use crate::backend::command::{CommandError, CommandOutput, CommandRunner};
-use crate::backend::{lsf, slurm};
+use crate::backend::lsf::Lsf;
+use crate::backend::slurm::Slurm;
 use crate::ledger::pid_alive;
 
 /// Runs scheduler commands and signals processes (a trait so that tests record instead).
@@ -81,10 +82,10 @@ pub fn execute_cancel(
         failures: Vec::new(),
     };
     let slurm_ids = job_ids(&targets.slurm);
-    let batches = slurm::cancel_jobs(&slurm_ids, |program, args| term.run(program, args));
+    let batches = cancel_jobs::<Slurm>(&slurm_ids, |program, args| term.run(program, args));
     record("slurm", &targets.slurm, batches, &mut report);
     let lsf_ids = job_ids(&targets.lsf);
-    let batches = lsf::cancel_jobs(&lsf_ids, |program, args| term.run(program, args));
+    let batches = cancel_jobs::<Lsf>(&lsf_ids, |program, args| term.run(program, args));
     record("lsf", &targets.lsf, batches, &mut report);
     for t in targets.local {
         if !term.alive(t.pid) {

@@ -6,7 +6,7 @@ use super::cancel::cancel_jobs;
 use super::chunk::{chunks, ArrayChunk};
 use super::config::ArrayConfig;
 use super::scheduler::{parse_setting, ArrayScheduler, Sighting};
-use super::script::{render_job_script, ScriptJob};
+use super::script::{render_script, ScriptJob};
 use crate::backend::agent_command::AgentCommand;
 use crate::backend::command::{error_chain, CommandCounts, CommandRunner};
 use crate::backend::{
@@ -165,13 +165,12 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
             agent,
         };
         let context = S::context(&task.settings, job)?;
-        let script =
-            render_job_script(task.template.as_deref(), S::TEMPLATE, &context).map_err(|e| {
-                BackendError::Script {
-                    task: request.task_name.clone(),
-                    message: error_chain(&e),
-                }
-            })?;
+        let script = render_script(task.template.as_deref(), &context).map_err(|e| {
+            BackendError::Script {
+                task: request.task_name.clone(),
+                message: error_chain(&e),
+            }
+        })?;
         let name = format!(
             "e{}-{}-{}.{}",
             request.epoch,

@@ -63,6 +63,8 @@ pub fn only_lines_like<'a>(lines: impl Iterator<Item = &'a str>, patterns: &[&st
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::lsf::Lsf;
+    use crate::backend::slurm::Slurm;
 
     #[test]
     fn batches_unique_ids() {
@@ -85,6 +87,37 @@ mod tests {
             [500, 500, 200]
         );
         assert_eq!(batches[0][0], "77[1]");
+    }
+
+    #[test]
+    fn scancel_runs_once_per_batch_and_reports_failures() {
+        let ids: Vec<String> = (0..501).map(|i| format!("9_{i}")).collect();
+        let mut calls = Vec::new();
+        let batches = cancel_jobs::<Slurm>(&ids, |program, args| {
+            calls.push((program.to_owned(), args.len()));
+            let stderr = if args.len() == 1 {
+                "scancel: error: Kill job error on job id 9_500: Job/step already completing or completed\n"
+            } else {
+                "scancel: error: Unable to contact slurm controller\n"
+            };
+            Ok(CommandOutput::fake(program, Some(1), "", stderr))
+        });
+        let want = [("scancel".to_owned(), 500), ("scancel".to_owned(), 1)];
+        assert_eq!(calls, want);
+        assert!(batches[0].failure.is_some());
+        assert_eq!(batches[1].failure, None);
+    }
+
+    #[test]
+    fn bkill_names_exact_ids() {
+        let ids: Vec<String> = (1..=1200).map(|i| format!("77[{i}]")).collect();
+        let mut calls = Vec::new();
+        let batches = cancel_jobs::<Lsf>(&ids, |program, args| {
+            calls.push(format!("{program} {}", args[0]));
+            Ok(CommandOutput::fake(program, Some(0), "", ""))
+        });
+        assert_eq!(calls, ["bkill 77[1]", "bkill 77[501]", "bkill 77[1001]"]);
+        assert!(batches.iter().all(|b| b.failure.is_none()));
     }
 
     #[test]

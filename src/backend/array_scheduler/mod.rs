@@ -23,5 +23,7 @@ pub use retry::Backoff;
 pub use scheduler::{parse_setting, ArrayLimit, ArrayScheduler, Sighting};
 #[cfg(test)]
 pub(crate) use script::test_job;
-pub use script::{render_job_script, BuiltinTemplate, JobContext, ScriptJob, WorkerResources};
+pub use script::{
+    render_script, BuiltinTemplate, JobContext, JobScript, ScriptJob, WorkerResources,
+};
 pub use states::UnknownStates;

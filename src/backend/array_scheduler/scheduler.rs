@@ -2,11 +2,10 @@
 //! [`ArrayBackend`](super::ArrayBackend) — how to submit a job array and read the reply, how
 //! its elements are named, how to ask for their states, and how to cancel them.
 
-use super::script::{BuiltinTemplate, ScriptJob};
+use super::script::{JobScript, ScriptJob};
 use crate::backend::command::{CommandOutput, CommandRunner};
 use crate::backend::{BackendError, JobStatus, SubmitError};
 use crate::task::TaskSpec;
-use serde::Serialize;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::{Debug, Display};
 use std::hash::Hash;
@@ -80,10 +79,8 @@ pub trait ArrayScheduler: Debug + Default {
     fn settings(task: &TaskSpec) -> &Self::Settings;
     /// The template named in `settings`, as written in the task file.
     fn template(settings: &Self::Settings) -> Option<&Path>;
-    /// What the job-script template sees.
-    type Context: Serialize;
-    /// The built-in job-script template.
-    const TEMPLATE: BuiltinTemplate;
+    /// What the job-script template sees (and the built-in template).
+    type Context: JobScript;
     /// The template context of one array's job script; an error for a value that cannot go
     /// into a script.
     fn context(

@@ -96,15 +96,20 @@ pub struct BuiltinTemplate {
     pub text: &'static str,
 }
 
-/// Renders a job script with `template` (a file) or else `builtin`.
-pub fn render_job_script<C: Serialize>(
+/// A scheduler's job-script template context, and the built-in template it goes with.
+pub trait JobScript: Serialize {
+    /// The built-in template.
+    const BUILTIN: BuiltinTemplate;
+}
+
+/// Renders a job script with `template` (a file) or else the context's built-in template.
+pub fn render_script<C: JobScript>(
     template: Option<&Path>,
-    builtin: BuiltinTemplate,
     context: &C,
 ) -> Result<String, TemplateError> {
     match template {
         Some(path) => render_file(path, context),
-        None => render_str(&PathBuf::from(builtin.name), builtin.text, context),
+        None => render_str(&PathBuf::from(C::BUILTIN.name), C::BUILTIN.text, context),
     }
 }
 

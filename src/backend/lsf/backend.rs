@@ -6,11 +6,11 @@ use super::array::MAX_JOB_ARRAY_SIZE;
 use super::bjobs::{bjobs_args, bjobs_by_name_args, BjobsQuery};
 use super::cancel::only_already_finished;
 use super::job_id::LsfJobId;
-use super::script::{ScriptContext, BUILTIN};
+use super::script::ScriptContext;
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub};
 use crate::backend::array_scheduler::{
-    self, ArrayBackend, ArrayLimit, ArrayScheduler, BuiltinTemplate, ScriptJob, Sighting,
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, ScriptJob, Sighting,
 };
 use crate::backend::command::{CommandOutput, CommandRunner};
 use crate::backend::{BackendError, SubmitError};
@@ -70,7 +70,6 @@ impl ArrayScheduler for Lsf {
     const CANCEL: &'static str = "bkill";
     const FIRST_INDEX: u32 = 1;
     const ARRAY_LIMIT: ArrayLimit = MAX_JOB_ARRAY_SIZE;
-    const TEMPLATE: BuiltinTemplate = BUILTIN;
     const ENV_PASSTHROUGH: &'static [&'static str] = &["LSF_ENVDIR", "RUST_LOG"];
     const SCRIPT_ON_STDIN: bool = true;
 

@@ -24,12 +24,10 @@ pub use bjobs::{
     bjobs_args, bjobs_by_name_args, only_not_found, parse_bjobs, BjobsFormat, BjobsOutput,
     BjobsParseError, BjobsRow, DELIMITER,
 };
-pub use cancel::{bkill_batches, cancel_jobs, only_already_finished};
+pub use cancel::{bkill_batches, only_already_finished};
 pub use config::{LsfConfig, LsfTask};
 pub use job_id::LsfJobId;
 pub use probe::LsfProbe;
-pub use script::{
-    quoted_resource, render_script, warning_minutes, ExtraOption, ScriptContext, BUILTIN_TEMPLATE,
-};
+pub use script::{quoted_resource, warning_minutes, ExtraOption, ScriptContext, BUILTIN_TEMPLATE};
 pub use states::{end_for_reason, failure, is_terminal, job_status, reason_keyword, Warnings};
 pub use submit::{bsub_args, parse_bsub, parse_submission, SubmitError, Submitted};

@@ -4,21 +4,20 @@
 #[cfg(test)]
 use crate::backend::agent_command::EnvVar;
 use crate::backend::array_scheduler::{
-    render_job_script, BuiltinTemplate, JobContext, ScriptJob, WorkerResources,
+    BuiltinTemplate, JobContext, JobScript, ScriptJob, WorkerResources,
 };
 use crate::task::{LsfSettings, LsfWalltime};
-use crate::template::TemplateError;
 use serde::Serialize;
-use std::path::Path;
 
 /// The built-in template, compiled into the binary.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/lsf.bsub");
 
-/// The built-in template and how error messages name it.
-pub const BUILTIN: BuiltinTemplate = BuiltinTemplate {
-    name: "templates/lsf.bsub (built in)",
-    text: BUILTIN_TEMPLATE,
-};
+impl JobScript for ScriptContext {
+    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
+        name: "templates/lsf.bsub (built in)",
+        text: BUILTIN_TEMPLATE,
+    };
+}
 
 /// An extra `#BSUB` option split into its name and value (`-app` and `gpu_app`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -164,19 +163,13 @@ impl ScriptContext {
     }
 }
 
-/// Renders the script with `template` (a file) or the built-in template.
-pub fn render_script(
-    template: Option<&Path>,
-    context: &ScriptContext,
-) -> Result<String, TemplateError> {
-    render_job_script(template, BUILTIN, context)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::array_scheduler::render_script;
     use crate::backend::array_scheduler::{test_job, ArrayChunk};
     use crate::task::{LsfDirective, LsfResource, Memory, SchedulerName};
+    use std::path::Path;
 
     fn context(settings: &LsfSettings, count: u32, max_running: Option<u32>) -> ScriptContext {
         let chunk = ArrayChunk { count, max_running };

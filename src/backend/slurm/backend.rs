@@ -6,12 +6,12 @@ use super::array::MAX_ARRAY_SIZE;
 use super::cancel::only_already_finished;
 use super::job_id::{base_id, element_key};
 use super::sacct::{self, parse_sacct, sacct_args};
-use super::script::{ScriptContext, BUILTIN};
+use super::script::ScriptContext;
 use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args};
 use crate::backend::array_scheduler::{
-    self, ArrayBackend, ArrayLimit, ArrayScheduler, BuiltinTemplate, ScriptJob, Sighting,
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, ScriptJob, Sighting,
 };
 use crate::backend::command::{command_line, error_chain, CommandOutput, CommandRunner};
 use crate::backend::{BackendError, JobEnd, JobStatus, SubmitError};
@@ -69,7 +69,6 @@ impl ArrayScheduler for Slurm {
     const CANCEL: &'static str = "scancel";
     const FIRST_INDEX: u32 = 0;
     const ARRAY_LIMIT: ArrayLimit = MAX_ARRAY_SIZE;
-    const TEMPLATE: BuiltinTemplate = BUILTIN;
     const ENV_PASSTHROUGH: &'static [&'static str] = &["SLURM_CONF", "RUST_LOG"];
     const SCRIPT_ON_STDIN: bool = false;
 

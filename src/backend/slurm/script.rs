@@ -4,21 +4,20 @@
 use super::config::signal_lead;
 pub use crate::backend::agent_command::EnvVar;
 use crate::backend::array_scheduler::{
-    render_job_script, BuiltinTemplate, JobContext, ScriptJob, WorkerResources,
+    BuiltinTemplate, JobContext, JobScript, ScriptJob, WorkerResources,
 };
 use crate::task::SlurmSettings;
-use crate::template::TemplateError;
 use serde::Serialize;
-use std::path::Path;
 
 /// The built-in template, compiled into the binary.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch");
 
-/// The built-in template and how error messages name it.
-pub const BUILTIN: BuiltinTemplate = BuiltinTemplate {
-    name: "templates/slurm.sbatch (built in)",
-    text: BUILTIN_TEMPLATE,
-};
+impl JobScript for ScriptContext {
+    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
+        name: "templates/slurm.sbatch (built in)",
+        text: BUILTIN_TEMPLATE,
+    };
+}
 
 /// Everything a SLURM job-script template can use (documented in `docs/slurm.md` and at the
 /// top of `templates/slurm.sbatch`).
@@ -77,19 +76,13 @@ impl ScriptContext {
     }
 }
 
-/// Renders the script with `template` (a file) or the built-in template.
-pub fn render_script(
-    template: Option<&Path>,
-    context: &ScriptContext,
-) -> Result<String, TemplateError> {
-    render_job_script(template, BUILTIN, context)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::array_scheduler::render_script;
     use crate::backend::array_scheduler::{test_job, ArrayChunk};
     use crate::task::{Memory, PartitionList, SlurmDirective, SlurmTime};
+    use std::path::Path;
 
     fn context(settings: &SlurmSettings) -> ScriptContext {
         let chunk = ArrayChunk {

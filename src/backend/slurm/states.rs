@@ -97,10 +97,7 @@ pub fn is_terminal(state: &str) -> bool {
 mod tests {
     use super::*;
     use JobEnd::*;
-
-    fn ended(end: JobEnd) -> JobStatus {
-        JobStatus::Ended(end)
-    }
+    use JobStatus::Ended;
 
     #[test]
     fn every_documented_state() {
@@ -119,33 +116,33 @@ mod tests {
             ("SIGNALING", JobStatus::Running),
             ("SUSPENDED", JobStatus::Suspended),
             ("STOPPED", JobStatus::Suspended),
-            ("COMPLETED", ended(Completed)),
+            ("COMPLETED", Ended(Completed)),
             (
                 "FAILED",
-                ended(Failed {
+                Ended(Failed {
                     exit_code: None,
                     signal: None,
                 }),
             ),
-            ("TIMEOUT", ended(Timeout)),
-            ("NODE_FAIL", ended(NodeFail)),
-            ("BOOT_FAIL", ended(NodeFail)),
-            ("OUT_OF_MEMORY", ended(OutOfMemory)),
-            ("PREEMPTED", ended(Preempted)),
-            ("CANCELLED", ended(Cancelled)),
-            ("CANCELLED by 0", ended(Cancelled)),
-            ("CANCELLED+", ended(Cancelled)),
-            ("REVOKED", ended(Cancelled)),
-            ("DEADLINE", ended(Deadline)),
+            ("TIMEOUT", Ended(Timeout)),
+            ("NODE_FAIL", Ended(NodeFail)),
+            ("BOOT_FAIL", Ended(NodeFail)),
+            ("OUT_OF_MEMORY", Ended(OutOfMemory)),
+            ("PREEMPTED", Ended(Preempted)),
+            ("CANCELLED", Ended(Cancelled)),
+            ("CANCELLED by 0", Ended(Cancelled)),
+            ("CANCELLED+", Ended(Cancelled)),
+            ("REVOKED", Ended(Cancelled)),
+            ("DEADLINE", Ended(Deadline)),
             ("PD", JobStatus::Queued),
             ("R", JobStatus::Running),
             ("CG", JobStatus::Running),
             ("S", JobStatus::Suspended),
-            ("CD", ended(Completed)),
-            ("TO", ended(Timeout)),
-            ("NF", ended(NodeFail)),
-            ("OOM", ended(OutOfMemory)),
-            ("CA", ended(Cancelled)),
+            ("CD", Ended(Completed)),
+            ("TO", Ended(Timeout)),
+            ("NF", Ended(NodeFail)),
+            ("OOM", Ended(OutOfMemory)),
+            ("CA", Ended(Cancelled)),
         ];
         for (state, want) in table {
             assert_eq!(&job_status(state, None), want, "{state}");
@@ -157,20 +154,20 @@ mod tests {
         let e = |t| ExitCode::parse(t);
         assert_eq!(
             job_status("FAILED", e("1:0")),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: Some(1),
                 signal: None
             })
         );
         assert_eq!(
             job_status("FAILED", e("0:9")),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: None,
                 signal: Some(9)
             })
         );
-        assert_eq!(job_status("COMPLETED", e("0:0")), ended(Completed));
-        assert_eq!(job_status("OUT_OF_MEMORY", e("0:125")), ended(OutOfMemory));
+        assert_eq!(job_status("COMPLETED", e("0:0")), Ended(Completed));
+        assert_eq!(job_status("OUT_OF_MEMORY", e("0:125")), Ended(OutOfMemory));
         assert_eq!(e("x"), None);
         assert_eq!(e(""), None);
     }
