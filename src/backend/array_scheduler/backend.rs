@@ -5,7 +5,7 @@
 use super::cancel::cancel_jobs;
 use super::chunk::{chunks, ArrayChunk};
 use super::config::ArrayConfig;
-use super::scheduler::{parse_setting, ArrayScheduler, Sighting};
+use super::scheduler::{label, parse_setting, ArrayScheduler, LostArray, Sighting, Watch};
 use super::script::{render_script, ScriptJob};
 use crate::backend::agent_command::AgentCommand;
 use crate::backend::command::{error_chain, CommandCounts, CommandRunner};
@@ -138,14 +138,7 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
         chunk: ArrayChunk,
         n: u64,
     ) -> Result<(PathBuf, String), BackendError> {
-        let task = self
-            .config
-            .tasks
-            .get(request.task)
-            .ok_or_else(|| BackendError::Launch {
-                task: request.task_name.clone(),
-                message: format!("no {} settings for task number {}", S::LABEL, request.task),
-            })?;
+        let task = self.config.task(request)?;
         let log_dir = log_dir::<S>(&request.ledger, &request.task_name);
         let agent = AgentCommand::for_request(
             &self.config.blockorch,
@@ -212,9 +205,14 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
             tracing::warn!(error = %error, retry_in = ?delay, "{} failed; retrying", S::SUBMIT);
             std::thread::sleep(delay);
             if error.is_ambiguous() {
-                let found =
-                    self.scheduler
-                        .reconcile(&mut self.runner, run_name, count, &self.known_arrays);
+                let found = self.scheduler.reconcile(
+                    &mut self.runner,
+                    LostArray {
+                        run_name,
+                        count,
+                        known: &self.known_arrays,
+                    },
+                );
                 if let Some(id) = found {
                     tracing::warn!(
                         job_id = id,
@@ -263,7 +261,7 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
                     .or_insert_with(Tracked::queued);
                 let since = *entry.missing_since.get_or_insert(now);
                 if now.duration_since(since) >= grace {
-                    tracing::warn!(job = %key, status = ?after_grace, "{} no longer knows the job and has no record of how it ended", S::LABEL);
+                    tracing::warn!(job = %key, status = ?after_grace, "{} no longer knows the job and has no record of how it ended", label::<S>());
                     entry.status = after_grace;
                 }
             }
@@ -351,9 +349,13 @@ impl<S: ArrayScheduler> Backend for ArrayBackend<S> {
             .into_iter()
             .collect();
         if !live.is_empty() {
-            let mut found = self
-                .scheduler
-                .query(&mut self.runner, &self.run_names, &live)?;
+            let mut found = self.scheduler.query(
+                &mut self.runner,
+                Watch {
+                    run_names: &self.run_names,
+                    live: &live,
+                },
+            )?;
             let now = Instant::now();
             for key in &live {
                 let sighting = found.remove(key).unwrap_or(Sighting::Missing {

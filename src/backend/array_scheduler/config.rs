@@ -3,8 +3,9 @@
 //! limits, grace periods, retries).
 
 use super::retry::Backoff;
-use super::scheduler::ArrayScheduler;
+use super::scheduler::{label, ArrayScheduler};
 use crate::backend::command::CommandConfig;
+use crate::backend::{BackendError, LaunchRequest};
 use crate::task::TaskFile;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -57,10 +58,10 @@ impl<S: ArrayScheduler> ArrayConfig<S> {
             .tasks
             .iter()
             .map(|t| {
-                let settings = S::settings(t);
+                let (settings, template) = S::settings(t);
                 ArrayTask {
                     name: t.name.clone(),
-                    template: S::template(settings).map(|p| dir.join(p)),
+                    template: template.map(|p| dir.join(p)),
                     settings: settings.clone(),
                 }
             })
@@ -83,6 +84,21 @@ impl<S: ArrayScheduler> ArrayConfig<S> {
             max_array_size: None,
             env_passthrough: S::ENV_PASSTHROUGH.iter().map(|&v| v.to_owned()).collect(),
         }
+    }
+
+    /// The task `request` launches workers for; a launch error if the configuration has no
+    /// such task.
+    pub fn task(&self, request: &LaunchRequest) -> Result<&ArrayTask<S::Settings>, BackendError> {
+        self.tasks
+            .get(request.task)
+            .ok_or_else(|| BackendError::Launch {
+                task: request.task_name.clone(),
+                message: format!(
+                    "no {} settings for task number {}",
+                    label::<S>(),
+                    request.task
+                ),
+            })
     }
 }
 

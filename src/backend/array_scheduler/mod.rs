@@ -20,7 +20,9 @@ pub use cancel::{cancel_batches, cancel_jobs, only_lines_like, CancelBatch, CANC
 pub use chunk::{chunks, ArrayChunk};
 pub use config::{ArrayConfig, ArrayTask};
 pub use retry::Backoff;
-pub use scheduler::{parse_setting, ArrayLimit, ArrayScheduler, Sighting};
+pub use scheduler::{
+    label, parse_setting, ArrayLimit, ArrayScheduler, LostArray, Query, Sighting, Watch,
+};
 #[cfg(test)]
 pub(crate) use script::test_job;
 pub use script::{

@@ -30,6 +30,35 @@ pub enum Sighting {
     },
 }
 
+/// A submission whose call failed ambiguously: an array of the run named `run_name`, with
+/// `count` elements, that is not `known`, is the one it created.
+#[derive(Clone, Copy, Debug)]
+pub struct LostArray<'a> {
+    /// The run's job name.
+    pub run_name: &'a str,
+    /// Elements of the lost array.
+    pub count: u32,
+    /// Arrays this backend submitted or adopted.
+    pub known: &'a HashSet<u64>,
+}
+
+/// What a poll asks the scheduler about.
+#[derive(Clone, Copy, Debug)]
+pub struct Watch<'a, K> {
+    /// Job names of the run.
+    pub run_names: &'a BTreeSet<String>,
+    /// The jobs that have not ended.
+    pub live: &'a [K],
+}
+
+/// The answer of [`ArrayScheduler::query`]: what the scheduler says about each job.
+pub type Query<S> = Result<HashMap<<S as ArrayScheduler>::Key, Sighting>, BackendError>;
+
+/// The scheduler's name in messages (`SLURM`, `LSF`).
+pub fn label<S: ArrayScheduler>() -> String {
+    S::NAME.to_uppercase()
+}
+
 /// Where a scheduler keeps the largest job array it accepts.
 #[derive(Clone, Copy, Debug)]
 pub struct ArrayLimit {
@@ -62,8 +91,6 @@ pub trait ArrayScheduler: Debug + Default {
     /// Backend name (`slurm`, `lsf`): [`crate::backend::Backend::name`], the ledger's log
     /// directory `logs/<name>/`, the prefix of worker ids.
     const NAME: &'static str;
-    /// The scheduler's name in messages (`SLURM`, `LSF`).
-    const LABEL: &'static str;
     /// The submission program (`sbatch`, `bsub`).
     const SUBMIT: &'static str;
     /// The cancel program (`scancel`, `bkill`).
@@ -75,10 +102,8 @@ pub trait ArrayScheduler: Debug + Default {
     /// Environment variables copied into job scripts by default.
     const ENV_PASSTHROUGH: &'static [&'static str];
 
-    /// This scheduler's section of `task`.
-    fn settings(task: &TaskSpec) -> &Self::Settings;
-    /// The template named in `settings`, as written in the task file.
-    fn template(settings: &Self::Settings) -> Option<&Path>;
+    /// This scheduler's section of `task`, and the template it names (as written).
+    fn settings(task: &TaskSpec) -> (&Self::Settings, Option<&Path>);
     /// What the job-script template sees (and the built-in template).
     type Context: JobScript;
     /// The template context of one array's job script; an error for a value that cannot go
@@ -106,24 +131,13 @@ pub trait ArrayScheduler: Debug + Default {
     /// The worker id of the agent that element runs.
     fn worker_id(key: &Self::Key) -> String;
 
-    /// After an ambiguous submission failure: the id of an array of the run (named
-    /// `run_name`, `count` elements) that is not in `known`, which the failed call created.
-    fn reconcile(
-        &mut self,
-        runner: &mut CommandRunner,
-        run_name: &str,
-        count: u32,
-        known: &HashSet<u64>,
-    ) -> Option<u64>;
+    /// After an ambiguous submission failure: the id of the array the failed call created
+    /// after all, if the scheduler shows one.
+    fn reconcile(&mut self, runner: &mut CommandRunner, lost: LostArray<'_>) -> Option<u64>;
 
-    /// One state query (plus at most one follow-up) for `live`, the jobs of the run named by
-    /// `run_names` that have not ended; keys it leaves out count as missing.
-    fn query(
-        &mut self,
-        runner: &mut CommandRunner,
-        run_names: &BTreeSet<String>,
-        live: &[Self::Key],
-    ) -> Result<HashMap<Self::Key, Sighting>, BackendError>;
+    /// One state query (plus at most one follow-up) for the watched jobs; keys it leaves out
+    /// count as missing.
+    fn query(&mut self, runner: &mut CommandRunner, watch: Watch<'_, Self::Key>) -> Query<Self>;
 
     /// True when a failed cancel call only says that some jobs had already ended (or are
     /// unknown): not a failure of the cancellation.

@@ -10,7 +10,7 @@ use super::script::ScriptContext;
 use super::states::{job_status, Warnings};
 use super::submit::{bsub_args, parse_bsub};
 use crate::backend::array_scheduler::{
-    self, ArrayBackend, ArrayLimit, ArrayScheduler, ScriptJob, Sighting,
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, LostArray, Query, ScriptJob, Sighting, Watch,
 };
 use crate::backend::command::{CommandOutput, CommandRunner};
 use crate::backend::{BackendError, SubmitError};
@@ -65,20 +65,17 @@ impl ArrayScheduler for Lsf {
     type Context = ScriptContext;
 
     const NAME: &'static str = "lsf";
-    const LABEL: &'static str = "LSF";
-    const SUBMIT: &'static str = "bsub";
-    const CANCEL: &'static str = "bkill";
-    const FIRST_INDEX: u32 = 1;
-    const ARRAY_LIMIT: ArrayLimit = MAX_JOB_ARRAY_SIZE;
     const ENV_PASSTHROUGH: &'static [&'static str] = &["LSF_ENVDIR", "RUST_LOG"];
+    // `bsub < script`; elements `123[1]`, `123[2]`…; `bkill 123[2]`.
+    const SUBMIT: &'static str = "bsub";
     const SCRIPT_ON_STDIN: bool = true;
+    const ARRAY_LIMIT: ArrayLimit = MAX_JOB_ARRAY_SIZE;
+    const FIRST_INDEX: u32 = 1;
+    const CANCEL: &'static str = "bkill";
 
-    fn settings(task: &TaskSpec) -> &LsfSettings {
-        &task.lsf
-    }
-
-    fn template(settings: &LsfSettings) -> Option<&Path> {
-        settings.template.as_ref().map(|p| p.as_path())
+    fn settings(task: &TaskSpec) -> (&LsfSettings, Option<&Path>) {
+        let settings = &task.lsf;
+        (settings, settings.template.as_ref().map(|p| p.as_path()))
     }
 
     fn context(settings: &LsfSettings, job: ScriptJob<'_>) -> Result<ScriptContext, BackendError> {
@@ -117,16 +114,10 @@ impl ArrayScheduler for Lsf {
 
     /// An array of the run with `count` elements that this backend does not know is the one
     /// the failed call created.
-    fn reconcile(
-        &mut self,
-        runner: &mut CommandRunner,
-        run_name: &str,
-        count: u32,
-        known: &HashSet<u64>,
-    ) -> Option<u64> {
+    fn reconcile(&mut self, runner: &mut CommandRunner, lost: LostArray<'_>) -> Option<u64> {
         let out = self
             .query
-            .run(runner, |format| bjobs_by_name_args(run_name, format))
+            .run(runner, |format| bjobs_by_name_args(lost.run_name, format))
             .ok()?;
         let mut sizes: BTreeMap<u64, u32> = BTreeMap::new();
         for row in &out.rows {
@@ -134,19 +125,15 @@ impl ArrayScheduler for Lsf {
         }
         sizes
             .into_iter()
-            .filter(|(id, n)| *n == count && !known.contains(id))
+            .filter(|(id, n)| *n == lost.count && !lost.known.contains(id))
             .map(|(id, _)| id)
             .max()
     }
 
     /// One bjobs by array id (which lists all its elements), falling back, once for good, to
     /// the format without `exit_reason` if this LSF does not know that field.
-    fn query(
-        &mut self,
-        runner: &mut CommandRunner,
-        _run_names: &BTreeSet<String>,
-        live: &[LsfJobId],
-    ) -> Result<HashMap<LsfJobId, Sighting>, BackendError> {
+    fn query(&mut self, runner: &mut CommandRunner, watch: Watch<'_, LsfJobId>) -> Query<Self> {
+        let live = watch.live;
         let ids: Vec<String> = live
             .iter()
             .map(|k| k.job)

@@ -234,14 +234,7 @@ impl Backend for AllocationBackend {
     }
 
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
-        let task = self
-            .config
-            .tasks
-            .get(request.task)
-            .ok_or_else(|| BackendError::Launch {
-                task: request.task_name.clone(),
-                message: format!("no SLURM settings for task number {}", request.task),
-            })?;
+        let task = self.config.task(request)?;
         let settings = task.settings.clone();
         let workdir = request.workdir.clone();
         let log_dir: PathBuf = super::backend::log_dir(&request.ledger, &request.task_name);

@@ -11,12 +11,12 @@ use super::squeue::{self, parse_squeue, squeue_args};
 use super::states::{is_terminal, job_status, UnknownStates};
 use super::submit::{parse_sbatch, sbatch_args};
 use crate::backend::array_scheduler::{
-    self, ArrayBackend, ArrayLimit, ArrayScheduler, ScriptJob, Sighting,
+    self, ArrayBackend, ArrayLimit, ArrayScheduler, LostArray, Query, ScriptJob, Sighting, Watch,
 };
 use crate::backend::command::{command_line, error_chain, CommandOutput, CommandRunner};
 use crate::backend::{BackendError, JobEnd, JobStatus, SubmitError};
 use crate::task::{SlurmSettings, TaskSpec};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The SLURM backend (see `docs/slurm.md`): workers as SLURM job-array elements.
@@ -64,7 +64,6 @@ impl ArrayScheduler for Slurm {
     type Context = ScriptContext;
 
     const NAME: &'static str = "slurm";
-    const LABEL: &'static str = "SLURM";
     const SUBMIT: &'static str = "sbatch";
     const CANCEL: &'static str = "scancel";
     const FIRST_INDEX: u32 = 0;
@@ -72,12 +71,9 @@ impl ArrayScheduler for Slurm {
     const ENV_PASSTHROUGH: &'static [&'static str] = &["SLURM_CONF", "RUST_LOG"];
     const SCRIPT_ON_STDIN: bool = false;
 
-    fn settings(task: &TaskSpec) -> &SlurmSettings {
-        &task.slurm
-    }
-
-    fn template(settings: &SlurmSettings) -> Option<&Path> {
-        settings.template.as_ref().map(|p| p.as_path())
+    fn settings(task: &TaskSpec) -> (&SlurmSettings, Option<&Path>) {
+        let settings = &task.slurm;
+        (settings, settings.template.as_ref().map(|p| p.as_path()))
     }
 
     fn context(
@@ -117,15 +113,9 @@ impl ArrayScheduler for Slurm {
 
     /// A job of the run in squeue that this backend does not know is the one the failed call
     /// created (squeue shows a pending array as one row, so `count` is not compared).
-    fn reconcile(
-        &mut self,
-        runner: &mut CommandRunner,
-        run_name: &str,
-        _count: u32,
-        known: &HashSet<u64>,
-    ) -> Option<u64> {
+    fn reconcile(&mut self, runner: &mut CommandRunner, lost: LostArray<'_>) -> Option<u64> {
         let out = runner
-            .run("squeue", &squeue_args(run_name), None)
+            .run("squeue", &squeue_args(lost.run_name), None)
             .ok()
             .filter(|o| o.success())?;
         let rows = parse_squeue(&out.stdout).ok()?;
@@ -135,17 +125,18 @@ impl ArrayScheduler for Slurm {
                     .parse::<u64>()
                     .ok()
             })
-            .filter(|id| !known.contains(id))
+            .filter(|id| !lost.known.contains(id))
             .max()
     }
 
-    fn query(
-        &mut self,
-        runner: &mut CommandRunner,
-        run_names: &BTreeSet<String>,
-        live: &[String],
-    ) -> Result<HashMap<String, Sighting>, BackendError> {
-        let names = run_names.iter().cloned().collect::<Vec<_>>().join(",");
+    fn query(&mut self, runner: &mut CommandRunner, watch: Watch<'_, String>) -> Query<Self> {
+        let live = watch.live;
+        let names = watch
+            .run_names
+            .iter()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
         let out = runner
             .run("squeue", &squeue_args(&names), None)
             .map_err(|e| BackendError::Query(error_chain(&e)))?;
@@ -161,7 +152,7 @@ impl ArrayScheduler for Slurm {
                 Some(row) if !is_terminal(&row.state) => {
                     let status = self
                         .unknown
-                        .check(Self::LABEL, key, job_status(&row.state, None));
+                        .check("SLURM", key, job_status(&row.state, None));
                     found.insert(
                         key.clone(),
                         Sighting::Seen {
@@ -190,7 +181,7 @@ impl ArrayScheduler for Slurm {
                 Some(row) => Sighting::Seen {
                     status: self
                         .unknown
-                        .check(Self::LABEL, key, job_status(&row.state, row.exit)),
+                        .check("SLURM", key, job_status(&row.state, row.exit)),
                     cancelled_by: row.cancelled_by().map(|uid| format!("uid {uid}")),
                 },
                 None => Sighting::Missing {

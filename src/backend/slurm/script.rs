@@ -9,25 +9,10 @@ use crate::backend::array_scheduler::{
 use crate::task::SlurmSettings;
 use serde::Serialize;
 
-/// The built-in template, compiled into the binary.
-pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch");
-
-impl JobScript for ScriptContext {
-    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
-        name: "templates/slurm.sbatch (built in)",
-        text: BUILTIN_TEMPLATE,
-    };
-}
-
 /// Everything a SLURM job-script template can use (documented in `docs/slurm.md` and at the
 /// top of `templates/slurm.sbatch`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ScriptContext {
-    /// `job_name`, `log_dir`, `workdir`, `cpus_per_worker` (`--cpus-per-task`), `mem`
-    /// (`--mem`), `gpus_per_worker` (`--gres=gpu:N`), `extra_directives` (extra
-    /// `--name[=value]` options) and the agent's fields.
-    #[serde(flatten)]
-    pub job: JobContext,
     /// `--array` value of this submission (`0-99%10`).
     pub array: String,
     /// `--partition`.
@@ -38,12 +23,27 @@ pub struct ScriptContext {
     pub qos: Option<String>,
     /// `--time`.
     pub time: Option<String>,
-    /// `--constraint`.
-    pub constraint: Option<String>,
     /// Seconds before the walltime at which SLURM sends SIGTERM (see [`signal_lead`]).
     pub signal_grace_seconds: u64,
+    /// `--constraint`.
+    pub constraint: Option<String>,
     /// Whether SLURM may requeue the job (`--requeue`) instead of `--no-requeue`.
     pub requeue: bool,
+    /// `job_name`, `log_dir`, `workdir`, `cpus_per_worker` (`--cpus-per-task`), `mem`
+    /// (`--mem`), `gpus_per_worker` (`--gres=gpu:N`), `extra_directives` (extra
+    /// `--name[=value]` options) and the agent's fields.
+    #[serde(flatten)]
+    pub job: JobContext,
+}
+
+/// The built-in template, compiled into the binary.
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch");
+
+impl JobScript for ScriptContext {
+    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
+        name: "templates/slurm.sbatch (built in)",
+        text: BUILTIN_TEMPLATE,
+    };
 }
 
 impl ScriptContext {
@@ -122,19 +122,16 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("#SBATCH"))
             .collect();
-        assert_eq!(
-            directives,
-            [
-                "#SBATCH --job-name=bo-run1",
-                "#SBATCH --array=0-9%4",
-                "#SBATCH --output=/ledger/logs/slurm/seg/%A_%a.out",
-                "#SBATCH --error=/ledger/logs/slurm/seg/%A_%a.err",
-                "#SBATCH --chdir=\"/data/my project\"",
-                "#SBATCH --ntasks=1",
-                "#SBATCH --signal=B:TERM@120",
-                "#SBATCH --no-requeue",
-            ]
-        );
+        let want = "\
+#SBATCH --job-name=bo-run1
+#SBATCH --array=0-9%4
+#SBATCH --output=/ledger/logs/slurm/seg/%A_%a.out
+#SBATCH --error=/ledger/logs/slurm/seg/%A_%a.err
+#SBATCH --chdir=\"/data/my project\"
+#SBATCH --ntasks=1
+#SBATCH --signal=B:TERM@120
+#SBATCH --no-requeue";
+        assert_eq!(directives.join("\n"), want);
         assert!(script.starts_with("#!/bin/bash\n"));
         assert!(script.contains("export SLURM_CONF=/etc/slurm/slurm.conf\n"));
         assert!(script.contains(

@@ -101,51 +101,48 @@ mod tests {
 
     #[test]
     fn every_documented_state() {
-        let table: &[(&str, JobStatus)] = &[
-            ("PENDING", JobStatus::Queued),
-            ("CONFIGURING", JobStatus::Queued),
-            ("REQUEUED", JobStatus::Queued),
-            ("REQUEUE_HOLD", JobStatus::Queued),
-            ("REQUEUE_FED", JobStatus::Queued),
-            ("RESV_DEL_HOLD", JobStatus::Queued),
-            ("RESIZING", JobStatus::Queued),
-            ("SPECIAL_EXIT", JobStatus::Queued),
-            ("RUNNING", JobStatus::Running),
-            ("COMPLETING", JobStatus::Running),
-            ("STAGE_OUT", JobStatus::Running),
-            ("SIGNALING", JobStatus::Running),
-            ("SUSPENDED", JobStatus::Suspended),
-            ("STOPPED", JobStatus::Suspended),
-            ("COMPLETED", Ended(Completed)),
+        let table: &[(JobStatus, &[&str])] = &[
             (
-                "FAILED",
+                JobStatus::Queued,
+                &[
+                    "PENDING",
+                    "CONFIGURING",
+                    "REQUEUED",
+                    "REQUEUE_HOLD",
+                    "REQUEUE_FED",
+                    "RESV_DEL_HOLD",
+                    "RESIZING",
+                    "SPECIAL_EXIT",
+                    "PD",
+                ],
+            ),
+            (
+                JobStatus::Running,
+                &["RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "R", "CG"],
+            ),
+            (JobStatus::Suspended, &["SUSPENDED", "STOPPED", "S"]),
+            (Ended(Completed), &["COMPLETED", "CD"]),
+            (
                 Ended(Failed {
                     exit_code: None,
                     signal: None,
                 }),
+                &["FAILED"],
             ),
-            ("TIMEOUT", Ended(Timeout)),
-            ("NODE_FAIL", Ended(NodeFail)),
-            ("BOOT_FAIL", Ended(NodeFail)),
-            ("OUT_OF_MEMORY", Ended(OutOfMemory)),
-            ("PREEMPTED", Ended(Preempted)),
-            ("CANCELLED", Ended(Cancelled)),
-            ("CANCELLED by 0", Ended(Cancelled)),
-            ("CANCELLED+", Ended(Cancelled)),
-            ("REVOKED", Ended(Cancelled)),
-            ("DEADLINE", Ended(Deadline)),
-            ("PD", JobStatus::Queued),
-            ("R", JobStatus::Running),
-            ("CG", JobStatus::Running),
-            ("S", JobStatus::Suspended),
-            ("CD", Ended(Completed)),
-            ("TO", Ended(Timeout)),
-            ("NF", Ended(NodeFail)),
-            ("OOM", Ended(OutOfMemory)),
-            ("CA", Ended(Cancelled)),
+            (Ended(Timeout), &["TIMEOUT", "TO"]),
+            (Ended(NodeFail), &["NODE_FAIL", "BOOT_FAIL", "NF"]),
+            (Ended(OutOfMemory), &["OUT_OF_MEMORY", "OOM"]),
+            (Ended(Preempted), &["PREEMPTED"]),
+            (
+                Ended(Cancelled),
+                &["CANCELLED", "CANCELLED by 0", "CANCELLED+", "REVOKED", "CA"],
+            ),
+            (Ended(Deadline), &["DEADLINE"]),
         ];
-        for (state, want) in table {
-            assert_eq!(&job_status(state, None), want, "{state}");
+        for (want, states) in table {
+            for state in *states {
+                assert_eq!(&job_status(state, None), want, "{state}");
+            }
         }
     }
 
