@@ -2,6 +2,7 @@
 //! with a ledger on the shared filesystem as the single source of truth.
 
 pub mod backend;
+pub mod cancel;
 pub mod cli;
 pub mod console;
 pub mod geometry;

@@ -69,6 +69,22 @@ pub struct CommandOutput {
 }
 
 impl CommandOutput {
+    /// An output of the unit tests, as if `command_line` had printed `stdout` and `stderr`.
+    #[cfg(test)]
+    pub(crate) fn fake(
+        command_line: &str,
+        code: Option<i32>,
+        stdout: &str,
+        stderr: &str,
+    ) -> CommandOutput {
+        CommandOutput {
+            command_line: command_line.into(),
+            code,
+            stdout: stdout.into(),
+            stderr: stderr.into(),
+        }
+    }
+
     /// True on exit code 0.
     pub fn success(&self) -> bool {
         self.code == Some(0)

@@ -27,7 +27,8 @@ impl LocalBackend {
     }
 
     fn spawn(&mut self, request: &LaunchRequest, worker_id: &str) -> Result<Child, BackendError> {
-        let dir = request.ledger.join("workers").join(worker_id);
+        let layout = crate::ledger::Layout::new(&request.ledger);
+        let dir = layout.worker_dir_named(worker_id);
         let io = |source| BackendError::Io {
             context: format!("preparing {}", dir.display()),
             source,
@@ -36,7 +37,7 @@ impl LocalBackend {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(dir.join("agent.log"))
+            .open(layout.agent_log_path(worker_id))
             .map_err(io)?;
         let log_err = log.try_clone().map_err(io)?;
         let mut command = Command::new(&self.exe);

@@ -5,11 +5,12 @@
 //! about blocks goes through the ledger, never through the backend.
 
 pub mod agent_command;
-mod array_chunk;
+pub mod array_scheduler;
 pub mod command;
 mod job_state;
 pub mod local;
 pub mod lsf;
+pub mod probe;
 pub mod slurm;
 mod submit_error;
 

@@ -28,6 +28,18 @@ pub enum SubmitError {
 }
 
 impl SubmitError {
+    /// The error of a submission call that exited unsuccessfully: transient when it was killed
+    /// by a signal (the login node's OOM killer, …) or printed one of the `transient` message
+    /// fragments, otherwise a refusal.
+    pub fn of_failure(output: CommandOutput, transient: &[&str]) -> SubmitError {
+        let text = format!("{}\n{}", output.stderr, output.stdout);
+        if output.code.is_none() || transient.iter().any(|t| text.contains(t)) {
+            SubmitError::Transient(output)
+        } else {
+            SubmitError::Rejected(output)
+        }
+    }
+
     /// True when retrying may help.
     pub fn is_transient(&self) -> bool {
         match self {

@@ -9,11 +9,11 @@ use super::exit::ExitCode;
 use super::status_cmd::{failure, resolve_ledger};
 use crate::backend::command::{CommandConfig, CommandRunner};
 use crate::backend::slurm::recorded_orchestrator_job;
-use crate::ledger::{hostname, now_us, LedgerView};
-use crate::status::{
-    cancel_targets, execute_cancel, signal_owner, wait_for_exit, HumanOutput, OwnerAction,
-    StatusError, StatusOutput, SystemTerminator,
+use crate::cancel::{
+    cancel_targets, execute_cancel, signal_owner, wait_for_exit, OwnerAction, SystemTerminator,
 };
+use crate::ledger::{hostname, now_us, LedgerView};
+use crate::status::StatusError;
 
 /// How long to wait for a signalled orchestrator to cancel its workers and give their blocks
 /// back (its own shutdown wait is 30 s).
@@ -65,8 +65,7 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
         targets,
         &mut SystemTerminator::default(),
     );
-    crate::console::print_out(HumanOutput::default().cancel(&report))
-        .context("writing to stdout")?;
+    crate::console::print_out(report.human()).context("writing to stdout")?;
     Ok(if report.failures.is_empty() {
         ExitCode::Success
     } else {

@@ -162,6 +162,32 @@ impl Layout {
         self.root.join("tasks").join(task).join("init.log")
     }
 
+    /// `workers/<id>/` for a worker id not (yet) checked as a [`WorkerId`] (the id a backend
+    /// is about to start an agent under).
+    pub fn worker_dir_named(&self, worker: &str) -> PathBuf {
+        self.workers_dir().join(worker)
+    }
+
+    /// `workers/<id>/agent.log`: a local agent's own stdout and stderr.
+    pub fn agent_log_path(&self, worker: &str) -> PathBuf {
+        self.worker_dir_named(worker).join("agent.log")
+    }
+
+    /// `logs/<scheduler>/`: a scheduler backend's job scripts and logs (`slurm`, `lsf`).
+    pub fn scheduler_logs_dir(&self, scheduler: &str) -> PathBuf {
+        self.root.join("logs").join(scheduler)
+    }
+
+    /// `logs/<scheduler>/<task>/`: one task's job scripts and job logs.
+    pub fn scheduler_log_dir(&self, scheduler: &str, task: &str) -> PathBuf {
+        self.scheduler_logs_dir(scheduler).join(task)
+    }
+
+    /// `logs/slurm/orchestrator.job`: the job id of a detached orchestrator.
+    pub fn orchestrator_job_path(&self) -> PathBuf {
+        self.scheduler_logs_dir("slurm").join("orchestrator.job")
+    }
+
     /// `snapshots/`.
     pub fn snapshots_dir(&self) -> PathBuf {
         self.root.join("snapshots")
@@ -308,5 +334,22 @@ mod tests {
         fs::create_dir_all(l.orchestrator_dir()).unwrap();
         fs::write(l.orchestrator_log_path(13), b"").unwrap();
         assert_eq!(l.highest_recorded_epoch().unwrap(), Some(13));
+    }
+
+    #[test]
+    fn backend_paths() {
+        let l = Layout::new("/l");
+        assert_eq!(
+            l.agent_log_path("local-1-0"),
+            Path::new("/l/workers/local-1-0/agent.log")
+        );
+        assert_eq!(
+            l.scheduler_log_dir("lsf", "seg"),
+            Path::new("/l/logs/lsf/seg")
+        );
+        assert_eq!(
+            l.orchestrator_job_path(),
+            Path::new("/l/logs/slurm/orchestrator.job")
+        );
     }
 }

@@ -4,7 +4,6 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::cancel::{CancelReport, OwnerAction};
 use super::map::{CellState, MapView};
 use super::model::{
     InitState, OwnerReport, OwnerState, StatusReport, TaskStatus, WorkerState, WorkerStatus,
@@ -19,14 +18,12 @@ const WORKERS_WHEN_COLLAPSED: usize = 10;
 /// Block ids listed per worker in the human table.
 const BLOCKS_LISTED: usize = 3;
 
-/// Renders what status and cancel show.
+/// Renders what status shows.
 pub trait StatusOutput {
     /// The status of a run.
     fn status(&self, report: &StatusReport) -> String;
     /// A map of a task's blocks.
     fn map(&self, map: &MapView) -> String;
-    /// What cancel did.
-    fn cancel(&self, report: &CancelReport) -> String;
 }
 
 /// One JSON document per call (pretty, or on one line for `--watch`).
@@ -55,9 +52,6 @@ impl StatusOutput for JsonOutput {
     }
     fn map(&self, map: &MapView) -> String {
         self.render(map)
-    }
-    fn cancel(&self, report: &CancelReport) -> String {
-        self.render(report)
     }
 }
 
@@ -158,73 +152,6 @@ impl StatusOutput for HumanOutput {
         );
         if !m.orphans_computed {
             let _ = writeln!(out, "(no block failed: nothing is orphaned)");
-        }
-        out
-    }
-
-    fn cancel(&self, r: &CancelReport) -> String {
-        let mut out = String::new();
-        match &r.owner {
-            OwnerAction::NotRunning => {}
-            OwnerAction::Remote { host, pid } => {
-                let _ = writeln!(
-                    out,
-                    "orchestrator pid {pid} runs on host {host}: not signalled; it may start \
-                     new workers: stop it there (kill -TERM {pid}) and run cancel again"
-                );
-            }
-            OwnerAction::Signalled { pid, stopped } => {
-                let _ = writeln!(
-                    out,
-                    "orchestrator pid {pid}: sent SIGTERM, {}",
-                    if *stopped {
-                        "it stopped (its in-flight blocks were given back)"
-                    } else {
-                        "it is still shutting down"
-                    }
-                );
-            }
-            OwnerAction::NotOurs { pid, reason } => {
-                let _ = writeln!(
-                    out,
-                    "orchestrator pid {pid} recorded in the ledger: not signalled: {reason}"
-                );
-            }
-            OwnerAction::Failed { pid, error } => {
-                let _ = writeln!(out, "orchestrator pid {pid}: cannot send SIGTERM: {error}");
-            }
-        }
-        for backend in ["slurm", "lsf", "local"] {
-            let jobs: Vec<&str> = r
-                .cancelled
-                .iter()
-                .filter(|c| c.backend == backend)
-                .map(|c| c.id.as_str())
-                .collect();
-            if jobs.is_empty() {
-                continue;
-            }
-            let (what, how) = match backend {
-                "slurm" => ("job", "scancel"),
-                "lsf" => ("job", "bkill"),
-                _ => ("agent pid", "SIGTERM"),
-            };
-            let _ = writeln!(
-                out,
-                "{backend}: {how} {} {what}{}: {}",
-                jobs.len(),
-                if jobs.len() == 1 { "" } else { "s" },
-                jobs.join(" ")
-            );
-        }
-        for s in &r.skipped {
-            let _ = writeln!(out, "left alone: worker {}: {}", s.worker_id, s.reason);
-        }
-        for f in &r.failures {
-            let _ = writeln!(out, "failed: {f}");
-        }
-        if r.nothing_to_cancel() {
-            let _ = writeln!(out, "nothing left to cancel in {}", r.ledger);
         }
         out
     }

@@ -12,7 +12,7 @@ use super::model::{
     TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
 };
 use super::rate::log_throughput;
-use super::scheduler::SchedulerProbe;
+use crate::backend::probe::SchedulerProbe;
 use crate::ledger::{
     now_us, summarize_outbox, BlockState, Layout, LedgerView, Liveness, OutboxDetail, RunEndReason,
     WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,

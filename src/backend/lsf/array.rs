@@ -2,10 +2,19 @@
 //! Element indices are 1-based (`LSB_JOBINDEX`); even one worker is a one-element array
 //! (`name[1]`), so every worker id has the form `lsf-<job>_<index>`.
 
+use crate::backend::array_scheduler::{parse_setting, ArrayLimit};
+
+pub use crate::backend::array_scheduler::{chunks, ArrayChunk};
+
 /// LSF's default MAX_JOB_ARRAY_SIZE (lsb.params).
 pub const DEFAULT_MAX_JOB_ARRAY_SIZE: u32 = 1000;
 
-pub use crate::backend::array_chunk::{chunks, ArrayChunk};
+/// MAX_JOB_ARRAY_SIZE, read from `bparams -a`.
+pub const MAX_JOB_ARRAY_SIZE: ArrayLimit = ArrayLimit {
+    setting: "MAX_JOB_ARRAY_SIZE",
+    query: ("bparams", &["-a"]),
+    default: DEFAULT_MAX_JOB_ARRAY_SIZE,
+};
 
 impl ArrayChunk {
     /// The index list: `1-10`, or `1` for one element.
@@ -29,15 +38,17 @@ impl ArrayChunk {
 
 /// The arguments of the `bparams` call that shows MAX_JOB_ARRAY_SIZE.
 pub fn bparams_args() -> Vec<String> {
-    vec!["-a".into()]
+    MAX_JOB_ARRAY_SIZE
+        .query
+        .1
+        .iter()
+        .map(|&a| a.to_owned())
+        .collect()
 }
 
 /// Reads `MAX_JOB_ARRAY_SIZE = 1000` from `bparams -a` (or `bparams -l`) output.
 pub fn parse_max_job_array_size(bparams: &str) -> Option<u32> {
-    bparams.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        (key.trim() == "MAX_JOB_ARRAY_SIZE").then(|| value.trim().parse().ok())?
-    })
+    parse_setting(bparams, MAX_JOB_ARRAY_SIZE.setting)
 }
 
 #[cfg(test)]
@@ -75,16 +86,11 @@ mod tests {
     }
 
     #[test]
-    fn chunking() {
-        assert_eq!(chunks(0, 1000, None), vec![]);
-        let c = chunks(2500, 1000, Some(100));
+    fn a_full_chunk_is_named_with_its_limit() {
         assert_eq!(
-            c.iter().map(|c| c.count).collect::<Vec<_>>(),
-            [1000, 1000, 500]
+            chunks(2500, 1000, Some(100))[0].job_name("r"),
+            "r[1-1000]%100"
         );
-        assert_eq!(c[0].job_name("r"), "r[1-1000]%100");
-        assert_eq!(chunks(3, 0, Some(0)).len(), 3);
-        assert_eq!(chunks(3, 0, Some(0))[0].max_running, None);
     }
 
     #[test]

@@ -5,8 +5,8 @@ use super::bjobs::{bjobs_args, BjobsQuery};
 use super::job_id::LsfJobId;
 use super::states::job_status;
 use crate::backend::command::{CommandConfig, CommandRunner};
+use crate::backend::probe::{SchedulerProbe, SchedulerView};
 use crate::ledger::WorkerEntry;
-use crate::status::{SchedulerProbe, SchedulerView};
 use std::collections::{BTreeSet, HashMap};
 
 /// Asks LSF about the `lsf` workers of a ledger's registry (others get `None`).

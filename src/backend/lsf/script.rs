@@ -1,20 +1,23 @@
 //! The job script of one array submission: the typed context the template sees, and rendering
 //! with the built-in template (`templates/lsf.bsub`) or the task's own.
 
-use super::array::ArrayChunk;
-use crate::backend::agent_command::AgentCommand;
 #[cfg(test)]
 use crate::backend::agent_command::EnvVar;
+use crate::backend::array_scheduler::{
+    BuiltinTemplate, JobContext, JobScript, ScriptJob, WorkerResources,
+};
 use crate::task::{LsfSettings, LsfWalltime};
-use crate::template::{render_file, render_str, TemplateError};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
 
 /// The built-in template, compiled into the binary.
 pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/lsf.bsub");
 
-/// How the built-in template is named in error messages.
-pub const BUILTIN_TEMPLATE_NAME: &str = "templates/lsf.bsub (built in)";
+impl JobScript for ScriptContext {
+    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
+        name: "templates/lsf.bsub (built in)",
+        text: BUILTIN_TEMPLATE,
+    };
+}
 
 /// An extra `#BSUB` option split into its name and value (`-app` and `gpu_app`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -29,34 +32,27 @@ pub struct ExtraOption {
 /// of `templates/lsf.bsub`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ScriptContext {
-    /// Name shared by every job of the run.
-    pub job_name: String,
     /// The `-J` value: `job_name[1-N]` or `job_name[1-N]%M`.
     pub array: String,
     /// The index list: `1-N`.
     pub indices: String,
     /// `%M`, if limited.
     pub max_running: Option<u32>,
-    /// Directory of the job logs.
-    pub log_dir: String,
     /// `-o` file: `<log_dir>/%J_%I.out`.
     pub stdout_path: String,
     /// `-e` file: `<log_dir>/%J_%I.err`.
     pub stderr_path: String,
-    /// Directory the worker runs in (`-cwd`).
-    pub workdir: String,
+    /// `job_name`, `log_dir`, `workdir` (`-cwd`), `cpus_per_worker` (`-n`), `mem` (`-M` and
+    /// `rusage[mem=…]`), `gpus_per_worker` (`-gpu "num=N"`), `extra_directives` (extra options
+    /// as written) and the agent's fields.
+    #[serde(flatten)]
+    pub job: JobContext,
     /// `-q`.
     pub queue: Option<String>,
     /// `-P`.
     pub project: Option<String>,
     /// `-W`, `[hours:]minutes`.
     pub walltime: Option<String>,
-    /// `-n`.
-    pub cpus_per_worker: Option<u32>,
-    /// `-M` and `rusage[mem=…]`.
-    pub mem: Option<String>,
-    /// `-gpu "num=N"` (unset or 0: none).
-    pub gpus_per_worker: Option<u32>,
     /// The task's own `-R` string.
     pub resource: Option<String>,
     /// The `-R` string blockorch uses: `resource`, plus `rusage[mem=<mem>]` when `mem` is set
@@ -67,9 +63,7 @@ pub struct ScriptContext {
     /// resource requirement may use and double-quoted (the shared `directive` filter refuses
     /// the `<` and `>` of `select[mem>16000]`).
     pub resource_directive: Option<String>,
-    /// Extra options as written (`-x`, `-app gpu_app`).
-    pub extra_directives: Vec<String>,
-    /// The same, split into name and value.
+    /// Extra options split into name and value.
     pub extra_options: Vec<ExtraOption>,
     /// Minutes before the run limit at which LSF sends SIGTERM (`-wa TERM -wt`); 0: none.
     /// See [`warning_minutes`].
@@ -78,27 +72,6 @@ pub struct ScriptContext {
     /// many seconds before the run limit (the warning lead plus 30 s, as LSF checks limits
     /// periodically and may send the warning that much early).
     pub deadline_margin_seconds: u64,
-    /// The agent's command line and environment (`blockorch`, `ledger`, `task`, `slots`,
-    /// `epoch`, `env`).
-    #[serde(flatten)]
-    pub agent: AgentCommand,
-}
-
-/// The parts of a context that come from the run rather than the task's settings.
-#[derive(Clone, Debug)]
-pub struct RunParts<'a> {
-    /// Job name of the run.
-    pub job_name: &'a str,
-    /// This submission's array.
-    pub chunk: ArrayChunk,
-    /// Log directory.
-    pub log_dir: &'a Path,
-    /// Working directory.
-    pub workdir: &'a Path,
-    /// SIGTERM lead time in seconds (rounded up to minutes).
-    pub signal_grace_seconds: u64,
-    /// The agent to start.
-    pub agent: AgentCommand,
 }
 
 /// The `-R` string for `settings` (see [`ScriptContext::resource_requirement`]).
@@ -141,15 +114,15 @@ pub fn warning_minutes(grace_seconds: u64, walltime: Option<&LsfWalltime>) -> u6
 
 impl ScriptContext {
     /// The context for `settings` and the run's parts.
-    pub fn new(settings: &LsfSettings, run: RunParts<'_>) -> ScriptContext {
-        let text = |p: &Path| p.display().to_string();
-        let log_dir = text(run.log_dir);
-        let extra_directives: Vec<String> = settings
+    pub fn new(settings: &LsfSettings, job: ScriptJob<'_>) -> ScriptContext {
+        let chunk = job.chunk;
+        let log_dir = job.log_dir.display().to_string();
+        let extra: Vec<String> = settings
             .extra_directives
             .iter()
             .map(|d| d.as_str().to_owned())
             .collect();
-        let extra_options = extra_directives
+        let extra_options = extra
             .iter()
             .map(|d| match d.split_once(' ') {
                 Some((name, value)) => ExtraOption {
@@ -162,75 +135,49 @@ impl ScriptContext {
                 },
             })
             .collect();
+        let warning = warning_minutes(job.signal_grace.as_secs(), settings.walltime.as_ref());
+        let array = chunk.job_name(job.job_name);
+        let resources = WorkerResources {
+            cpus: settings.cpus_per_worker,
+            mem: settings.mem.as_ref(),
+            gpus: settings.gpus_per_worker,
+            extra,
+        };
         ScriptContext {
-            job_name: run.job_name.to_owned(),
-            array: run.chunk.job_name(run.job_name),
-            indices: run.chunk.indices(),
-            max_running: run.chunk.max_running.filter(|&m| m < run.chunk.count),
+            array,
+            indices: chunk.indices(),
+            max_running: chunk.effective_limit(),
             stdout_path: format!("{log_dir}/%J_%I.out"),
             stderr_path: format!("{log_dir}/%J_%I.err"),
-            log_dir,
-            workdir: text(run.workdir),
+            job: JobContext::new(job, resources),
             queue: settings.queue.as_ref().map(|v| v.as_str().to_owned()),
             project: settings.project.as_ref().map(|v| v.as_str().to_owned()),
             walltime: settings.walltime.as_ref().map(|v| v.as_str().to_owned()),
-            cpus_per_worker: settings.cpus_per_worker.map(|v| v.get()),
-            mem: settings.mem.as_ref().map(|v| v.as_str().to_owned()),
-            gpus_per_worker: settings.gpus_per_worker.filter(|&g| g > 0),
             resource: settings.resource.as_ref().map(|v| v.as_str().to_owned()),
             resource_directive: resource_requirement(settings).and_then(|r| quoted_resource(&r)),
             resource_requirement: resource_requirement(settings),
-            extra_directives,
             extra_options,
-            signal_grace_minutes: warning_minutes(
-                run.signal_grace_seconds,
-                settings.walltime.as_ref(),
-            ),
-            deadline_margin_seconds: warning_minutes(
-                run.signal_grace_seconds,
-                settings.walltime.as_ref(),
-            ) * 60
-                + 30,
-            agent: run.agent,
+            signal_grace_minutes: warning,
+            deadline_margin_seconds: warning * 60 + 30,
         }
-    }
-}
-
-/// Renders the script with `template` (a file) or the built-in template.
-pub fn render_script(
-    template: Option<&Path>,
-    context: &ScriptContext,
-) -> Result<String, TemplateError> {
-    match template {
-        Some(path) => render_file(path, context),
-        None => render_str(
-            &PathBuf::from(BUILTIN_TEMPLATE_NAME),
-            BUILTIN_TEMPLATE,
-            context,
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::array_scheduler::render_script;
+    use crate::backend::array_scheduler::{test_job, ArrayChunk};
     use crate::task::{LsfDirective, LsfResource, Memory, SchedulerName};
+    use std::path::Path;
 
     fn context(settings: &LsfSettings, count: u32, max_running: Option<u32>) -> ScriptContext {
+        let chunk = ArrayChunk { count, max_running };
+        let env = EnvVar::new("RUST_LOG", "info,blockorch=debug").unwrap();
+        let log_dir = Path::new("/ledger/logs/lsf/seg");
         ScriptContext::new(
             settings,
-            RunParts {
-                job_name: "blockorch-1a2b3c4d",
-                chunk: ArrayChunk { count, max_running },
-                log_dir: Path::new("/ledger/logs/lsf/seg"),
-                workdir: Path::new("/data/my project"),
-                signal_grace_seconds: 120,
-                agent: crate::backend::agent_command::test_agent(vec![EnvVar::new(
-                    "RUST_LOG",
-                    "info,blockorch=debug",
-                )
-                .unwrap()]),
-            },
+            test_job("blockorch-1a2b3c4d", chunk, log_dir, env),
         )
     }
 

@@ -3,6 +3,7 @@
 //! reasons" table is mapped; an unknown state becomes [`JobStatus::Unknown`] (not terminal) and
 //! an unknown reason of an exited job a plain failure, each warned about once.
 
+use crate::backend::array_scheduler::UnknownStates;
 use crate::backend::{JobEnd, JobStatus};
 use std::collections::HashSet;
 
@@ -134,7 +135,7 @@ pub fn is_terminal(stat: &str) -> bool {
 /// whose host lost contact.
 #[derive(Debug, Default)]
 pub struct Warnings {
-    states: HashSet<String>,
+    states: UnknownStates,
     reasons: HashSet<String>,
     unreachable: HashSet<String>,
 }
@@ -142,16 +143,7 @@ pub struct Warnings {
 impl Warnings {
     /// Logs what is worth a warning about `job`'s row, once per state, reason or job.
     pub fn check(&mut self, job: &str, stat: &str, exit_reason: Option<&str>, status: &JobStatus) {
-        if let JobStatus::Unknown(state) = status {
-            if self.states.insert(state.clone()) {
-                tracing::warn!(
-                    job,
-                    state = %state,
-                    "LSF reported a job state this version of blockorch does not know; \
-                     treating it as not finished (warned once per state)"
-                );
-            }
-        }
+        self.states.check("LSF", job, status.clone());
         if stat == "UNKWN" || stat == "ZOMBI" {
             if self.unreachable.insert(job.to_owned()) {
                 tracing::warn!(
@@ -194,14 +186,11 @@ impl Warnings {
 mod tests {
     use super::*;
     use JobEnd::*;
-
-    fn ended(end: JobEnd) -> JobStatus {
-        JobStatus::Ended(end)
-    }
+    use JobStatus::Ended;
 
     #[test]
     fn every_documented_state() {
-        let failed = ended(Failed {
+        let failed = Ended(Failed {
             exit_code: None,
             signal: None,
         });
@@ -215,9 +204,9 @@ mod tests {
             ("PSUSP", JobStatus::Suspended),
             ("USUSP", JobStatus::Suspended),
             ("SSUSP", JobStatus::Suspended),
-            ("DONE", ended(Completed)),
-            ("PDONE", ended(Completed)),
-            ("PERR", ended(Completed)),
+            ("DONE", Ended(Completed)),
+            ("PDONE", Ended(Completed)),
+            ("PERR", Ended(Completed)),
             ("EXIT", failed),
         ];
         for (stat, want) in table {
@@ -234,42 +223,42 @@ mod tests {
     #[test]
     fn every_documented_reason() {
         let exit = |reason: &str| job_status("EXIT", Some(1), Some(reason));
-        let failed = ended(Failed {
+        let failed = Ended(Failed {
             exit_code: Some(1),
             signal: None,
         });
         let table: &[(&str, JobStatus)] = &[
-            ("TERM_RUNLIMIT", ended(Timeout)),
-            ("TERM_CPULIMIT", ended(Timeout)),
-            ("TERM_MEMLIMIT", ended(OutOfMemory)),
-            ("TERM_SWAP", ended(OutOfMemory)),
-            ("TERM_OWNER", ended(Cancelled)),
-            ("TERM_ADMIN", ended(Cancelled)),
-            ("TERM_FORCE_OWNER", ended(Cancelled)),
-            ("TERM_FORCE_ADMIN", ended(Cancelled)),
-            ("TERM_REQUEUE_OWNER", ended(Cancelled)),
-            ("TERM_REQUEUE_ADMIN", ended(Cancelled)),
-            ("TERM_BUCKET_KILL", ended(Cancelled)),
-            ("TERM_CHKPNT", ended(Cancelled)),
-            ("TERM_ORPHAN_SYSTEM", ended(Cancelled)),
-            ("TERM_PREEMPT", ended(Preempted)),
-            ("TERM_WINDOW", ended(Preempted)),
-            ("TERM_LOAD", ended(Preempted)),
-            ("TERM_MC_RECALL", ended(Preempted)),
-            ("TERM_RC", ended(Preempted)),
-            ("TERM_REQUEUE_RC", ended(Preempted)),
-            ("TERM_OTHER", ended(Preempted)),
-            ("TERM_DEADLINE", ended(Deadline)),
-            ("TERM_HOST", ended(NodeFail)),
-            ("TERM_ZOMBIE", ended(NodeFail)),
-            ("TERM_REMOVE_HUNG_JOB", ended(NodeFail)),
-            ("TERM_CWD_NOTEXIST", ended(NodeFail)),
-            ("TERM_PRE_EXEC_FAIL", ended(NodeFail)),
-            ("TERM_DATA", ended(NodeFail)),
-            ("TERM_RMS", ended(NodeFail)),
-            ("TERM_SLURM", ended(NodeFail)),
-            ("TERM_CSM_ALLOC", ended(NodeFail)),
-            ("TERM_KUBE", ended(NodeFail)),
+            ("TERM_RUNLIMIT", Ended(Timeout)),
+            ("TERM_CPULIMIT", Ended(Timeout)),
+            ("TERM_MEMLIMIT", Ended(OutOfMemory)),
+            ("TERM_SWAP", Ended(OutOfMemory)),
+            ("TERM_OWNER", Ended(Cancelled)),
+            ("TERM_ADMIN", Ended(Cancelled)),
+            ("TERM_FORCE_OWNER", Ended(Cancelled)),
+            ("TERM_FORCE_ADMIN", Ended(Cancelled)),
+            ("TERM_REQUEUE_OWNER", Ended(Cancelled)),
+            ("TERM_REQUEUE_ADMIN", Ended(Cancelled)),
+            ("TERM_BUCKET_KILL", Ended(Cancelled)),
+            ("TERM_CHKPNT", Ended(Cancelled)),
+            ("TERM_ORPHAN_SYSTEM", Ended(Cancelled)),
+            ("TERM_PREEMPT", Ended(Preempted)),
+            ("TERM_WINDOW", Ended(Preempted)),
+            ("TERM_LOAD", Ended(Preempted)),
+            ("TERM_MC_RECALL", Ended(Preempted)),
+            ("TERM_RC", Ended(Preempted)),
+            ("TERM_REQUEUE_RC", Ended(Preempted)),
+            ("TERM_OTHER", Ended(Preempted)),
+            ("TERM_DEADLINE", Ended(Deadline)),
+            ("TERM_HOST", Ended(NodeFail)),
+            ("TERM_ZOMBIE", Ended(NodeFail)),
+            ("TERM_REMOVE_HUNG_JOB", Ended(NodeFail)),
+            ("TERM_CWD_NOTEXIST", Ended(NodeFail)),
+            ("TERM_PRE_EXEC_FAIL", Ended(NodeFail)),
+            ("TERM_DATA", Ended(NodeFail)),
+            ("TERM_RMS", Ended(NodeFail)),
+            ("TERM_SLURM", Ended(NodeFail)),
+            ("TERM_CSM_ALLOC", Ended(NodeFail)),
+            ("TERM_KUBE", Ended(NodeFail)),
             ("TERM_EXTERNAL_SIGNAL", failed.clone()),
             ("TERM_PROCESSLIMIT", failed.clone()),
             ("TERM_THREADLIMIT", failed.clone()),
@@ -303,28 +292,28 @@ mod tests {
     fn exit_codes_and_signals() {
         assert_eq!(
             job_status("EXIT", Some(1), None),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: Some(1),
                 signal: None
             })
         );
         assert_eq!(
             job_status("EXIT", Some(137), None),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: None,
                 signal: Some(9)
             })
         );
         assert_eq!(
             job_status("EXIT", Some(255), Some("-")),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: Some(255),
                 signal: None
             })
         );
         assert_eq!(
             job_status("PERR", Some(2), None),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: Some(2),
                 signal: None
             })
@@ -332,7 +321,7 @@ mod tests {
         // The reason decides over the exit code.
         assert_eq!(
             job_status("EXIT", Some(140), Some("TERM_RUNLIMIT: x")),
-            ended(Timeout)
+            Ended(Timeout)
         );
     }
 

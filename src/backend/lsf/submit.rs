@@ -8,7 +8,7 @@
 //! retried with back-off by the backend, after asking bjobs whether the failed call created the
 //! job after all (reconciliation by job name), so that no worker array is submitted twice.
 
-use crate::backend::slurm::CommandOutput;
+use crate::backend::command::CommandOutput;
 
 /// What `bsub` answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,13 +65,7 @@ pub fn parse_bsub(output: CommandOutput) -> Result<Submitted, SubmitError> {
         return Ok(submitted);
     }
     if !output.success() {
-        let text = format!("{}\n{}", output.stderr, output.stdout);
-        // Killed by a signal (the login node's OOM killer, …) is transient too.
-        return if output.code.is_none() || TRANSIENT.iter().any(|t| text.contains(t)) {
-            Err(SubmitError::Transient(output))
-        } else {
-            Err(SubmitError::Rejected(output))
-        };
+        return Err(SubmitError::of_failure(output, TRANSIENT));
     }
     Err(SubmitError::Unreadable {
         command_line: output.command_line,
@@ -102,15 +96,6 @@ pub fn parse_submission(stdout: &str) -> Option<Submitted> {
 mod tests {
     use super::*;
 
-    fn out(code: Option<i32>, stdout: &str, stderr: &str) -> CommandOutput {
-        CommandOutput {
-            command_line: "bsub".into(),
-            code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
-    }
-
     #[test]
     fn replies() {
         let s = |t| parse_submission(t).map(|s| (s.job_id, s.queue, s.default_queue));
@@ -133,7 +118,8 @@ mod tests {
 
     #[test]
     fn classifies_failures() {
-        let rejected = parse_bsub(out(
+        let rejected = parse_bsub(CommandOutput::fake(
+            "bsub",
             Some(255),
             "",
             include_str!("testdata/bsub_no_such_queue.stderr"),
@@ -144,22 +130,32 @@ mod tests {
             rejected.to_string(),
             "bsub failed (exit code 255): nosuch: No such queue. Job not submitted."
         );
-        let down = parse_bsub(out(Some(255), "", "LSF is down. Please wait...\n")).unwrap_err();
+        let down = parse_bsub(CommandOutput::fake(
+            "bsub",
+            Some(255),
+            "",
+            "LSF is down. Please wait...\n",
+        ))
+        .unwrap_err();
         assert!(down.is_transient() && down.is_ambiguous());
-        let busy = parse_bsub(out(
+        let busy = parse_bsub(CommandOutput::fake(
+            "bsub",
             Some(255),
             "",
             "batch system daemon not responding ... still trying\n",
         ))
         .unwrap_err();
         assert!(busy.is_transient());
-        assert!(parse_bsub(out(None, "", "")).unwrap_err().is_transient());
+        assert!(parse_bsub(CommandOutput::fake("bsub", None, "", ""))
+            .unwrap_err()
+            .is_transient());
         assert!(matches!(
-            parse_bsub(out(Some(0), "hello\n", "")),
+            parse_bsub(CommandOutput::fake("bsub", Some(0), "hello\n", "")),
             Err(SubmitError::Unreadable { .. })
         ));
         // A job id wins over an exit status: the job exists.
-        let id = parse_bsub(out(
+        let id = parse_bsub(CommandOutput::fake(
+            "bsub",
             Some(255),
             "Job <77> is submitted to default queue <normal>.\n",
             "warning\n",

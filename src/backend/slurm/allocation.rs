@@ -15,6 +15,7 @@ use super::sacct::{parse_sacct, sacct_steps_args, SacctRow};
 use super::squeue::{parse_squeue_steps, squeue_steps_args};
 use super::states::{job_status, UnknownStates};
 use crate::backend::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
+use crate::ledger::Layout;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -206,7 +207,7 @@ impl AllocationBackend {
     /// The next free worker number: past those of earlier orchestrators in the ledger.
     fn next_number(&mut self, ledger: &Path) -> u64 {
         let prefix = format!("slurm-{}.", self.job_id);
-        let used = std::fs::read_dir(ledger.join("workers"))
+        let used = std::fs::read_dir(Layout::new(ledger).workers_dir())
             .into_iter()
             .flatten()
             .flatten()
@@ -233,14 +234,7 @@ impl Backend for AllocationBackend {
     }
 
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
-        let task = self
-            .config
-            .tasks
-            .get(request.task)
-            .ok_or_else(|| BackendError::Launch {
-                task: request.task_name.clone(),
-                message: format!("no SLURM settings for task number {}", request.task),
-            })?;
+        let task = self.config.task(request)?;
         let settings = task.settings.clone();
         let workdir = request.workdir.clone();
         let log_dir: PathBuf = super::backend::log_dir(&request.ledger, &request.task_name);
@@ -358,9 +352,9 @@ impl Backend for AllocationBackend {
                     continue;
                 };
                 step.status = match step_record(&rows, id) {
-                    Some(row) if !job_status(&row.state, row.exit).is_alive() => {
-                        self.unknown.check(id, job_status(&row.state, row.exit))
-                    }
+                    Some(row) if !job_status(&row.state, row.exit).is_alive() => self
+                        .unknown
+                        .check("SLURM", id, job_status(&row.state, row.exit)),
                     _ if now.duration_since(at) >= self.record_grace => status_from_exit(exit),
                     _ => JobStatus::Running,
                 };

@@ -1,9 +1,18 @@
 //! Job arrays: one `sbatch --array=0-N[%M]` per wave of workers, chunked to `MaxArraySize`.
 
+use crate::backend::array_scheduler::{parse_setting, ArrayLimit};
+
+pub use crate::backend::array_scheduler::{chunks, ArrayChunk};
+
 /// SLURM's default `MaxArraySize`: indices go from 0 to 1000.
 pub const DEFAULT_MAX_ARRAY_SIZE: u32 = 1001;
 
-pub use crate::backend::array_chunk::{chunks, ArrayChunk};
+/// `MaxArraySize`, read from `scontrol show config`.
+pub const MAX_ARRAY_SIZE: ArrayLimit = ArrayLimit {
+    setting: "MaxArraySize",
+    query: ("scontrol", &["show", "config"]),
+    default: DEFAULT_MAX_ARRAY_SIZE,
+};
 
 impl ArrayChunk {
     /// The `--array` value: `0-9`, `0-9%2`, or `0` for one element.
@@ -22,10 +31,7 @@ impl ArrayChunk {
 
 /// Reads `MaxArraySize` from `scontrol show config` output.
 pub fn parse_max_array_size(show_config: &str) -> Option<u32> {
-    show_config.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        (key.trim() == "MaxArraySize").then(|| value.trim().parse().ok())?
-    })
+    parse_setting(show_config, MAX_ARRAY_SIZE.setting)
 }
 
 #[cfg(test)]
@@ -69,24 +75,8 @@ mod tests {
     }
 
     #[test]
-    fn chunking() {
-        assert_eq!(chunks(0, 1001, None), vec![]);
-        let c = chunks(2500, 1001, Some(100));
-        assert_eq!(
-            c.iter().map(|c| c.count).collect::<Vec<_>>(),
-            [1001, 1001, 498]
-        );
-        assert_eq!(c[0].spec(), "0-1000%100");
-        assert_eq!(
-            chunks(5, 0, Some(0)),
-            vec![
-                ArrayChunk {
-                    count: 1,
-                    max_running: None
-                };
-                5
-            ]
-        );
+    fn a_full_chunk_is_limited() {
+        assert_eq!(chunks(2500, 1001, Some(100))[0].spec(), "0-1000%100");
     }
 
     #[test]

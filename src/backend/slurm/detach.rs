@@ -5,6 +5,7 @@
 
 use super::command::{CommandConfig, CommandRunner};
 use super::submit::{parse_sbatch, sbatch_args, SubmitError};
+use crate::ledger::Layout;
 use crate::task::SlurmSettings;
 use std::path::{Path, PathBuf};
 
@@ -15,7 +16,7 @@ pub fn orchestrator_job_name(run_name: &str) -> String {
 
 /// Where the detached orchestrator's job id is recorded (one line: the id).
 pub fn orchestrator_job_file(ledger: &Path) -> PathBuf {
-    ledger.join("logs").join("slurm").join("orchestrator.job")
+    Layout::new(ledger).orchestrator_job_path()
 }
 
 /// The job id of the run's detached orchestrator, if `submit --detach` started one. The job may
@@ -77,7 +78,7 @@ fn directive_path(path: &Path) -> Result<String, String> {
 /// The job script of the orchestrator.
 pub fn orchestrator_script(job: &OrchestratorJob<'_>) -> Result<String, String> {
     // sbatch expands `%` patterns in --output: the ledger's own `%`s are doubled, `%j` is not.
-    let logs = job.ledger.join("logs").join("slurm");
+    let logs = Layout::new(job.ledger).scheduler_logs_dir("slurm");
     let log = PathBuf::from(format!(
         "{}/orchestrator-%j.out",
         crate::template::escape_percent(&logs.display().to_string())
@@ -118,7 +119,7 @@ pub fn submit_orchestrator(
     job: &OrchestratorJob<'_>,
     commands: CommandConfig,
 ) -> Result<(u64, PathBuf), String> {
-    let dir = job.ledger.join("logs").join("slurm");
+    let dir = Layout::new(job.ledger).scheduler_logs_dir("slurm");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let script_path = dir.join(format!("orchestrator-{}.sbatch", std::process::id()));
     std::fs::write(&script_path, orchestrator_script(job)?)

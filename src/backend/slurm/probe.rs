@@ -7,9 +7,9 @@ use super::job_id::base_id;
 use super::sacct::{self, parse_sacct, sacct_args};
 use super::squeue::{self, parse_squeue};
 use super::states::job_status;
+use crate::backend::probe::{SchedulerProbe, SchedulerView};
 use crate::backend::JobStatus;
 use crate::ledger::WorkerEntry;
-use crate::status::{SchedulerProbe, SchedulerView};
 use std::collections::{BTreeSet, HashMap};
 
 /// Asks SLURM about the `slurm` workers of a ledger's registry (others get `None`).

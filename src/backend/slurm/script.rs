@@ -1,31 +1,20 @@
 //! The job script of one array submission: the typed context the template sees, and rendering
 //! with the built-in template (`templates/slurm.sbatch`) or the task's own.
 
-use crate::backend::agent_command::AgentCommand;
+use super::config::signal_lead;
 pub use crate::backend::agent_command::EnvVar;
+use crate::backend::array_scheduler::{
+    BuiltinTemplate, JobContext, JobScript, ScriptJob, WorkerResources,
+};
 use crate::task::SlurmSettings;
-use crate::template::{render_file, render_str, TemplateError};
 use serde::Serialize;
-use std::path::{Path, PathBuf};
-
-/// The built-in template, compiled into the binary.
-pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch");
-
-/// How the built-in template is named in error messages.
-pub const BUILTIN_TEMPLATE_NAME: &str = "templates/slurm.sbatch (built in)";
 
 /// Everything a SLURM job-script template can use (documented in `docs/slurm.md` and at the
 /// top of `templates/slurm.sbatch`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct ScriptContext {
-    /// Name shared by every job of the run.
-    pub job_name: String,
     /// `--array` value of this submission (`0-99%10`).
     pub array: String,
-    /// Directory of the job logs.
-    pub log_dir: String,
-    /// Directory the worker runs in.
-    pub workdir: String,
     /// `--partition`.
     pub partition: Option<String>,
     /// `--account`.
@@ -34,118 +23,82 @@ pub struct ScriptContext {
     pub qos: Option<String>,
     /// `--time`.
     pub time: Option<String>,
-    /// `--cpus-per-task`.
-    pub cpus_per_worker: Option<u32>,
-    /// `--mem`.
-    pub mem: Option<String>,
-    /// `--gres=gpu:N` (unset or 0: none).
-    pub gpus_per_worker: Option<u32>,
+    /// Seconds before the walltime at which SLURM sends SIGTERM (see [`signal_lead`]).
+    pub signal_grace_seconds: u64,
     /// `--constraint`.
     pub constraint: Option<String>,
-    /// Extra `--name[=value]` options.
-    pub extra_directives: Vec<String>,
-    /// Seconds before the walltime at which SLURM sends SIGTERM.
-    pub signal_grace_seconds: u64,
     /// Whether SLURM may requeue the job (`--requeue`) instead of `--no-requeue`.
     pub requeue: bool,
-    /// The agent's command line and environment (`blockorch`, `ledger`, `task`, `slots`,
-    /// `epoch`, `env`).
+    /// `job_name`, `log_dir`, `workdir`, `cpus_per_worker` (`--cpus-per-task`), `mem`
+    /// (`--mem`), `gpus_per_worker` (`--gres=gpu:N`), `extra_directives` (extra
+    /// `--name[=value]` options) and the agent's fields.
     #[serde(flatten)]
-    pub agent: AgentCommand,
+    pub job: JobContext,
 }
 
-/// The parts of a context that come from the run rather than the task's settings.
-#[derive(Clone, Debug)]
-pub struct RunParts<'a> {
-    /// Job name of the run.
-    pub job_name: &'a str,
-    /// `--array` value.
-    pub array: String,
-    /// Log directory.
-    pub log_dir: &'a Path,
-    /// Working directory.
-    pub workdir: &'a Path,
-    /// SIGTERM lead time.
-    pub signal_grace_seconds: u64,
-    /// Requeue on node failure.
-    pub requeue: bool,
-    /// The agent to start.
-    pub agent: AgentCommand,
+/// The built-in template, compiled into the binary.
+pub const BUILTIN_TEMPLATE: &str = include_str!("../../../templates/slurm.sbatch");
+
+impl JobScript for ScriptContext {
+    const BUILTIN: BuiltinTemplate = BuiltinTemplate {
+        name: "templates/slurm.sbatch (built in)",
+        text: BUILTIN_TEMPLATE,
+    };
 }
 
 impl ScriptContext {
     /// The context for `settings` and the run's parts.
-    pub fn new(settings: &SlurmSettings, run: RunParts<'_>) -> ScriptContext {
-        let text = |p: &Path| p.display().to_string();
-        ScriptContext {
-            job_name: run.job_name.to_owned(),
-            array: run.array,
-            log_dir: text(run.log_dir),
-            workdir: text(run.workdir),
-            partition: settings.partition.as_ref().map(|v| v.as_str().to_owned()),
-            account: settings.account.as_ref().map(|v| v.as_str().to_owned()),
-            qos: settings.qos.as_ref().map(|v| v.as_str().to_owned()),
-            time: settings.time.as_ref().map(|v| v.as_str().to_owned()),
-            cpus_per_worker: settings.cpus_per_worker.map(|v| v.get()),
-            mem: settings.mem.as_ref().map(|v| v.as_str().to_owned()),
-            gpus_per_worker: settings.gpus_per_worker.filter(|&g| g > 0),
-            constraint: settings.constraint.as_ref().map(|v| v.as_str().to_owned()),
-            extra_directives: settings
+    pub fn new(settings: &SlurmSettings, job: ScriptJob<'_>) -> ScriptContext {
+        let lead = signal_lead(job.signal_grace, settings.time.as_ref());
+        let array = job.chunk.spec();
+        let requeue = job.requeue;
+        let resources = WorkerResources {
+            cpus: settings.cpus_per_worker,
+            mem: settings.mem.as_ref(),
+            gpus: settings.gpus_per_worker,
+            extra: settings
                 .extra_directives
                 .iter()
                 .map(|d| d.as_str().to_owned())
                 .collect(),
-            signal_grace_seconds: run.signal_grace_seconds,
-            requeue: run.requeue,
-            agent: run.agent,
+        };
+        ScriptContext {
+            job: JobContext::new(job, resources),
+            array,
+            partition: settings.partition.as_ref().map(|v| v.as_str().to_owned()),
+            account: settings.account.as_ref().map(|v| v.as_str().to_owned()),
+            qos: settings.qos.as_ref().map(|v| v.as_str().to_owned()),
+            time: settings.time.as_ref().map(|v| v.as_str().to_owned()),
+            constraint: settings.constraint.as_ref().map(|v| v.as_str().to_owned()),
+            signal_grace_seconds: lead.as_secs(),
+            requeue,
         }
-    }
-}
-
-/// Renders the script with `template` (a file) or the built-in template.
-pub fn render_script(
-    template: Option<&Path>,
-    context: &ScriptContext,
-) -> Result<String, TemplateError> {
-    match template {
-        Some(path) => render_file(path, context),
-        None => render_str(
-            &PathBuf::from(BUILTIN_TEMPLATE_NAME),
-            BUILTIN_TEMPLATE,
-            context,
-        ),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::array_scheduler::render_script;
+    use crate::backend::array_scheduler::{test_job, ArrayChunk};
     use crate::task::{Memory, PartitionList, SlurmDirective, SlurmTime};
+    use std::path::Path;
 
     fn context(settings: &SlurmSettings) -> ScriptContext {
-        ScriptContext::new(
-            settings,
-            RunParts {
-                job_name: "bo-run1",
-                array: "0-9%4".into(),
-                log_dir: Path::new("/ledger/logs/slurm/seg"),
-                workdir: Path::new("/data/my project"),
-                signal_grace_seconds: 120,
-                requeue: false,
-                agent: crate::backend::agent_command::test_agent(vec![EnvVar::new(
-                    "SLURM_CONF",
-                    "/etc/slurm/slurm.conf",
-                )
-                .unwrap()]),
-            },
-        )
+        let chunk = ArrayChunk {
+            count: 10,
+            max_running: Some(4),
+        };
+        let env = EnvVar::new("SLURM_CONF", "/etc/slurm/slurm.conf").unwrap();
+        let log_dir = Path::new("/ledger/logs/slurm/seg");
+        ScriptContext::new(settings, test_job("bo-run1", chunk, log_dir, env))
     }
 
     #[test]
     fn percent_in_the_log_directory_stays_literal() {
         let mut ctx = context(&SlurmSettings::default());
-        ctx.log_dir = "/scratch/100%j/logs".into();
-        ctx.workdir = "/scratch/100%j".into();
+        ctx.job.log_dir = "/scratch/100%j/logs".into();
+        ctx.job.workdir = "/scratch/100%j".into();
         let script = render_script(None, &ctx).unwrap();
         assert!(
             script.contains("#SBATCH --output=/scratch/100%%j/logs/%A_%a.out\n"),
@@ -169,19 +122,16 @@ mod tests {
             .lines()
             .filter(|l| l.starts_with("#SBATCH"))
             .collect();
-        assert_eq!(
-            directives,
-            [
-                "#SBATCH --job-name=bo-run1",
-                "#SBATCH --array=0-9%4",
-                "#SBATCH --output=/ledger/logs/slurm/seg/%A_%a.out",
-                "#SBATCH --error=/ledger/logs/slurm/seg/%A_%a.err",
-                "#SBATCH --chdir=\"/data/my project\"",
-                "#SBATCH --ntasks=1",
-                "#SBATCH --signal=B:TERM@120",
-                "#SBATCH --no-requeue",
-            ]
-        );
+        let want = "\
+#SBATCH --job-name=bo-run1
+#SBATCH --array=0-9%4
+#SBATCH --output=/ledger/logs/slurm/seg/%A_%a.out
+#SBATCH --error=/ledger/logs/slurm/seg/%A_%a.err
+#SBATCH --chdir=\"/data/my project\"
+#SBATCH --ntasks=1
+#SBATCH --signal=B:TERM@120
+#SBATCH --no-requeue";
+        assert_eq!(directives.join("\n"), want);
         assert!(script.starts_with("#!/bin/bash\n"));
         assert!(script.contains("export SLURM_CONF=/etc/slurm/slurm.conf\n"));
         assert!(script.contains(

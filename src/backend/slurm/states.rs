@@ -2,8 +2,8 @@
 //! to [`JobStatus`]. Every state SLURM 22.05–24.x documents is mapped; an unknown one becomes
 //! [`JobStatus::Unknown`] (not terminal) and is warned about once per state.
 
+pub use crate::backend::array_scheduler::UnknownStates;
 use crate::backend::{JobEnd, JobStatus};
-use std::collections::HashSet;
 
 /// `sacct`'s `ExitCode` column: `exit:signal`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -93,95 +93,56 @@ pub fn is_terminal(state: &str) -> bool {
     matches!(job_status(state, None), JobStatus::Ended(_))
 }
 
-/// Remembers which unknown states were already warned about.
-#[derive(Debug, Default)]
-pub struct UnknownStates {
-    warned: HashSet<String>,
-}
-
-impl UnknownStates {
-    /// Logs a warning the first time `status` is an unknown state; returns `status`.
-    pub fn check(&mut self, job: &str, status: JobStatus) -> JobStatus {
-        if let JobStatus::Unknown(state) = &status {
-            if self.warned.insert(state.clone()) {
-                tracing::warn!(
-                    job,
-                    state = %state,
-                    "SLURM reported a job state this version of blockorch does not know; \
-                     treating it as not finished (warned once per state)"
-                );
-            }
-        }
-        status
-    }
-
-    /// How many distinct unknown states were seen.
-    pub fn len(&self) -> usize {
-        self.warned.len()
-    }
-
-    /// True when no unknown state was seen.
-    pub fn is_empty(&self) -> bool {
-        self.warned.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use JobEnd::*;
-
-    fn ended(end: JobEnd) -> JobStatus {
-        JobStatus::Ended(end)
-    }
+    use JobStatus::Ended;
 
     #[test]
     fn every_documented_state() {
-        let table: &[(&str, JobStatus)] = &[
-            ("PENDING", JobStatus::Queued),
-            ("CONFIGURING", JobStatus::Queued),
-            ("REQUEUED", JobStatus::Queued),
-            ("REQUEUE_HOLD", JobStatus::Queued),
-            ("REQUEUE_FED", JobStatus::Queued),
-            ("RESV_DEL_HOLD", JobStatus::Queued),
-            ("RESIZING", JobStatus::Queued),
-            ("SPECIAL_EXIT", JobStatus::Queued),
-            ("RUNNING", JobStatus::Running),
-            ("COMPLETING", JobStatus::Running),
-            ("STAGE_OUT", JobStatus::Running),
-            ("SIGNALING", JobStatus::Running),
-            ("SUSPENDED", JobStatus::Suspended),
-            ("STOPPED", JobStatus::Suspended),
-            ("COMPLETED", ended(Completed)),
+        let table: &[(JobStatus, &[&str])] = &[
             (
-                "FAILED",
-                ended(Failed {
+                JobStatus::Queued,
+                &[
+                    "PENDING",
+                    "CONFIGURING",
+                    "REQUEUED",
+                    "REQUEUE_HOLD",
+                    "REQUEUE_FED",
+                    "RESV_DEL_HOLD",
+                    "RESIZING",
+                    "SPECIAL_EXIT",
+                    "PD",
+                ],
+            ),
+            (
+                JobStatus::Running,
+                &["RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "R", "CG"],
+            ),
+            (JobStatus::Suspended, &["SUSPENDED", "STOPPED", "S"]),
+            (Ended(Completed), &["COMPLETED", "CD"]),
+            (
+                Ended(Failed {
                     exit_code: None,
                     signal: None,
                 }),
+                &["FAILED"],
             ),
-            ("TIMEOUT", ended(Timeout)),
-            ("NODE_FAIL", ended(NodeFail)),
-            ("BOOT_FAIL", ended(NodeFail)),
-            ("OUT_OF_MEMORY", ended(OutOfMemory)),
-            ("PREEMPTED", ended(Preempted)),
-            ("CANCELLED", ended(Cancelled)),
-            ("CANCELLED by 0", ended(Cancelled)),
-            ("CANCELLED+", ended(Cancelled)),
-            ("REVOKED", ended(Cancelled)),
-            ("DEADLINE", ended(Deadline)),
-            ("PD", JobStatus::Queued),
-            ("R", JobStatus::Running),
-            ("CG", JobStatus::Running),
-            ("S", JobStatus::Suspended),
-            ("CD", ended(Completed)),
-            ("TO", ended(Timeout)),
-            ("NF", ended(NodeFail)),
-            ("OOM", ended(OutOfMemory)),
-            ("CA", ended(Cancelled)),
+            (Ended(Timeout), &["TIMEOUT", "TO"]),
+            (Ended(NodeFail), &["NODE_FAIL", "BOOT_FAIL", "NF"]),
+            (Ended(OutOfMemory), &["OUT_OF_MEMORY", "OOM"]),
+            (Ended(Preempted), &["PREEMPTED"]),
+            (
+                Ended(Cancelled),
+                &["CANCELLED", "CANCELLED by 0", "CANCELLED+", "REVOKED", "CA"],
+            ),
+            (Ended(Deadline), &["DEADLINE"]),
         ];
-        for (state, want) in table {
-            assert_eq!(&job_status(state, None), want, "{state}");
+        for (want, states) in table {
+            for state in *states {
+                assert_eq!(&job_status(state, None), want, "{state}");
+            }
         }
     }
 
@@ -190,20 +151,20 @@ mod tests {
         let e = |t| ExitCode::parse(t);
         assert_eq!(
             job_status("FAILED", e("1:0")),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: Some(1),
                 signal: None
             })
         );
         assert_eq!(
             job_status("FAILED", e("0:9")),
-            ended(Failed {
+            Ended(Failed {
                 exit_code: None,
                 signal: Some(9)
             })
         );
-        assert_eq!(job_status("COMPLETED", e("0:0")), ended(Completed));
-        assert_eq!(job_status("OUT_OF_MEMORY", e("0:125")), ended(OutOfMemory));
+        assert_eq!(job_status("COMPLETED", e("0:0")), Ended(Completed));
+        assert_eq!(job_status("OUT_OF_MEMORY", e("0:125")), Ended(OutOfMemory));
         assert_eq!(e("x"), None);
         assert_eq!(e(""), None);
     }
@@ -229,11 +190,11 @@ mod tests {
     #[test]
     fn unknown_states_warn_once_and_are_not_terminal() {
         let mut unknown = UnknownStates::default();
-        let status = unknown.check("1", job_status("LAUNCH_FAILED_NEW", None));
+        let status = unknown.check("SLURM", "1", job_status("LAUNCH_FAILED_NEW", None));
         assert_eq!(status, JobStatus::Unknown("LAUNCH_FAILED_NEW".into()));
         assert!(status.is_alive());
-        unknown.check("2", job_status("LAUNCH_FAILED_NEW", None));
-        unknown.check("2", job_status("RUNNING", None));
+        unknown.check("SLURM", "2", job_status("LAUNCH_FAILED_NEW", None));
+        unknown.check("SLURM", "2", job_status("RUNNING", None));
         assert_eq!(unknown.len(), 1);
         assert!(!is_terminal("LAUNCH_FAILED_NEW"));
         assert!(is_terminal("TIMEOUT"));

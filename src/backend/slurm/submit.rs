@@ -44,13 +44,7 @@ const TRANSIENT: &[&str] = &[
 /// Reads the result of one `sbatch --parsable` call.
 pub fn parse_sbatch(output: CommandOutput) -> Result<Submitted, SubmitError> {
     if !output.success() {
-        let text = format!("{}\n{}", output.stderr, output.stdout);
-        // Killed by a signal (OOM killer on the login node, …) is transient too.
-        return if output.code.is_none() || TRANSIENT.iter().any(|t| text.contains(t)) {
-            Err(SubmitError::Transient(output))
-        } else {
-            Err(SubmitError::Rejected(output))
-        };
+        return Err(SubmitError::of_failure(output, TRANSIENT));
     }
     parse_job_id(&output.stdout).ok_or(SubmitError::Unreadable {
         command_line: output.command_line,
@@ -82,12 +76,7 @@ mod tests {
     use super::*;
 
     fn out(code: Option<i32>, stdout: &str, stderr: &str) -> CommandOutput {
-        CommandOutput {
-            command_line: "sbatch --parsable x".into(),
-            code,
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-        }
+        CommandOutput::fake("sbatch --parsable x", code, stdout, stderr)
     }
 
     #[test]

@@ -48,5 +48,15 @@ mod tests {
         assert_eq!(chunks(3, 0, Some(0))[0].max_running, None);
         assert_eq!(chunks(5, 10, Some(2))[0].effective_limit(), Some(2));
         assert_eq!(chunks(2, 10, Some(4))[0].effective_limit(), None);
+        let sizes: Vec<u32> = chunks(2500, 1001, Some(100))
+            .iter()
+            .map(|c| c.count)
+            .collect();
+        assert_eq!(sizes, [1001, 1001, 498]);
+        let one = ArrayChunk {
+            count: 1,
+            max_running: None,
+        };
+        assert_eq!(chunks(5, 0, Some(0)), vec![one; 5]);
     }
 }

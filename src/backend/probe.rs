@@ -1,5 +1,5 @@
-//! The scheduler's view of the run's workers (e.g. squeue's PENDING/RUNNING), shown next to
-//! what the ledger says about them.
+//! The scheduler's view of a run's workers (e.g. squeue's PENDING/RUNNING), which
+//! `blockorch status` shows next to what the ledger says about them.
 
 use crate::backend::JobStatus;
 use crate::ledger::WorkerEntry;
