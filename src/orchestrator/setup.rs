@@ -10,7 +10,6 @@ use crate::ledger::{
     now_us, BlockState, ClaimOptions, Journal, Ledger, LedgerError, LogReader, OrchestratorRecord,
     WorkerId,
 };
-use crate::plan::Plan;
 use crate::schedule::{Known, ReadySet};
 use crate::task::{diff_task_files, load_task_file, TaskFile};
 use sha2::{Digest, Sha256};
@@ -66,7 +65,7 @@ pub fn prepare(
     interrupted: Arc<AtomicBool>,
 ) -> Result<Run, OrchestratorError> {
     let file = load_task_file(&opts.task_file)?;
-    let plan = Arc::new(Plan::from_task_file(&file)?);
+    let plan = Arc::new(file.plan()?);
     // Before the ledger is created: a run too large to keep in memory leaves nothing behind.
     crate::plan::check_run_size(&plan)?;
     let ledger = open_ledger(&file, &opts.ledger)?;
