@@ -218,6 +218,21 @@ impl Layout {
         out.sort();
         Ok(out)
     }
+
+    /// `orchestrator.log`: the output of an orchestrator started by `submit --detach` on
+    /// this machine.
+    pub fn detached_log_path(&self) -> PathBuf {
+        self.root.join("orchestrator.log")
+    }
+
+    /// `logs/slurm/orchestrator-<job>.out`: the output of the orchestrator job that
+    /// `submit --detach --backend slurm` submitted as `job`.
+    pub fn detached_slurm_output_path(&self, job: u64) -> PathBuf {
+        self.root
+            .join("logs")
+            .join("slurm")
+            .join(format!("orchestrator-{job}.out"))
+    }
 }
 
 /// File names in `dir`; a missing directory has none.
@@ -303,5 +318,18 @@ mod tests {
         fs::create_dir_all(l.orchestrator_dir()).unwrap();
         fs::write(l.orchestrator_log_path(13), b"").unwrap();
         assert_eq!(l.highest_recorded_epoch().unwrap(), Some(13));
+    }
+
+    #[test]
+    fn detached_orchestrator_output_paths() {
+        let l = Layout::new("/runs/a.ledger");
+        assert_eq!(
+            l.detached_log_path(),
+            Path::new("/runs/a.ledger/orchestrator.log")
+        );
+        assert_eq!(
+            l.detached_slurm_output_path(42),
+            Path::new("/runs/a.ledger/logs/slurm/orchestrator-42.out")
+        );
     }
 }
