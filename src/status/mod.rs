@@ -15,7 +15,6 @@ mod proof;
 mod rate;
 mod scheduler;
 mod snapshot;
-mod tail;
 
 pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockLine};
 pub use cancel::{
@@ -33,4 +32,3 @@ pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
 pub use scheduler::{scheduler_probe, EachScheduler, NoScheduler, SchedulerProbe, SchedulerView};
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};
-pub use tail::{read_tail, TailRead};
