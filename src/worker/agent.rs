@@ -9,14 +9,15 @@ use super::executor::Executor;
 use super::inbox::{spawn_inbox, InboxSetup};
 use super::launch::Launcher;
 use super::liveness::OwnerWatch;
-use super::options::{hostname, scheduler_job, worker_id_from_env, AgentOptions};
+use super::options::{scheduler_job, worker_id_from_env, AgentOptions};
 use super::outbox::Outbox;
-use super::program::process_alive;
 use super::shutdown::AgentExit;
 use super::signals::SignalGuard;
 use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
-use crate::ledger::{InboxFollower, Ledger, LedgerError, LogStream, OutboxRecord, WorkerId};
+use crate::ledger::{
+    hostname, pid_alive, InboxFollower, Ledger, LedgerError, LogStream, OutboxRecord, WorkerId,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
@@ -177,7 +178,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
                 events.push(Event::Signal(sig));
             }
             if let Some(pid) = opts.parent_pid {
-                if !parent_reported && !process_alive(pid as i32) {
+                if !parent_reported && !pid_alive(pid) {
                     parent_reported = true;
                     events.push(Event::OrchestratorGone(format!(
                         "its parent process {pid} is gone"

@@ -1,6 +1,7 @@
 //! What the agent is told on its command line ([`AgentOptions`]) and the worker identity it
 //! derives from the scheduler's environment when none is given.
 
+use crate::ledger::hostname;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -143,18 +144,6 @@ pub fn lsf_job(env: &dyn Fn(&str) -> Option<String>) -> Option<String> {
 pub fn worker_id_from_env() -> String {
     let host = hostname();
     default_worker_id(&|name| std::env::var(name).ok(), &host, std::process::id())
-}
-
-/// This machine's host name (`localhost` if unknown).
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: buf is writable for its length.
-    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if r != 0 {
-        return "localhost".into();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 #[cfg(test)]
