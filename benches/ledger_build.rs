@@ -14,7 +14,6 @@ use blockorch::ledger::{
     hostname, now_us, AttemptStats, ClaimOptions, InboxRecord, Journal, Ledger, LogStream,
     LogWriter, OrchestratorRecord, OutboxRecord, Outcome, RunEndReason, WorkerId,
 };
-use blockorch::plan::Plan;
 use blockorch::task::load_task_file;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -92,7 +91,7 @@ fn main() -> anyhow::Result<()> {
 
     // The same set-up as `blockorch submit` (orchestrator::prepare).
     let file = load_task_file(std::path::Path::new(&task_file))?;
-    let plan = Plan::from_task_file(&file)?;
+    let plan = file.plan()?;
     let canonical = file.canonical_json();
     let ledger = Ledger::create_or_open(&root, &canonical)?;
     let ownership = ledger.claim(&ClaimOptions::default())?;

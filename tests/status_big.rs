@@ -8,7 +8,6 @@ use std::process::Command;
 use std::time::Instant;
 
 use blockorch::ledger::{ClaimOptions, Journal, Ledger, OrchestratorRecord, Outcome, RunEndReason};
-use blockorch::plan::Plan;
 use blockorch::status::{LedgerSnapshot, NoScheduler, OwnerState};
 use blockorch::task::parse_task_file;
 use serde_json::json;
@@ -31,7 +30,7 @@ fn tasks() -> serde_json::Value {
 /// with a snapshot, a tail after it, and a recorded end of the run.
 fn build(root: &Path, failed: Option<u64>) -> u64 {
     let file = parse_task_file("t.json", &tasks().to_string()).unwrap();
-    let plan = Plan::from_task_file(&file).unwrap();
+    let plan = file.plan().unwrap();
     let ids: Vec<u64> = plan.task(0).blocks().map(|b| b.id).collect();
     let l = Ledger::create_or_open(root, &tasks()).unwrap();
     let own = l.claim(&ClaimOptions::default()).unwrap();

@@ -6,7 +6,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use blockorch::ledger::{ClaimOptions, Journal, Ledger, OrchestratorRecord, Outcome};
-use blockorch::plan::Plan;
 use blockorch::task::load_task_file;
 use serde_json::{json, Value};
 
@@ -87,7 +86,7 @@ fn status_json(dir: &Path) -> Value {
 
 fn plan_totals(dir: &Path) -> Vec<(String, u64)> {
     let file = load_task_file(&dir.join("t.json")).unwrap();
-    let plan = Plan::from_task_file(&file).unwrap();
+    let plan = file.plan().unwrap();
     (0..plan.len())
         .map(|t| (plan.name(t).to_string(), plan.task(t).num_blocks() as u64))
         .collect()
@@ -186,7 +185,7 @@ fn completed_run_counts_blocks_map_and_human_table() {
         .lines()
         .filter(|l| !l.is_empty() && l.chars().all(|c| ".r#sFo".contains(c)))
         .collect();
-    let down = Plan::from_task_file(&load_task_file(&d.join("t.json")).unwrap()).unwrap();
+    let down = load_task_file(&d.join("t.json")).unwrap().plan().unwrap();
     let shape = down.task(1).grid_shape();
     assert_eq!(grid.len() as i64, shape[0], "{text}");
     assert!(grid.iter().all(|r| r.len() as i64 == shape[1]), "{text}");
@@ -368,7 +367,7 @@ fn large_grids_are_downsampled_to_fit() {
     })
     .unwrap();
     let file = blockorch::task::parse_task_file("t", &tasks.to_string()).unwrap();
-    let plan = Plan::from_task_file(&file).unwrap();
+    let plan = file.plan().unwrap();
     // Every block of the first 6 columns done.
     for b in plan.task(0).blocks().filter(|b| b.coords[1] < 6) {
         for r in [

@@ -1,6 +1,7 @@
 //! Command-line arguments (clap derive).
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Run huge block-wise jobs (daisy semantics) on this machine, SLURM or LSF, with a ledger on
@@ -44,7 +45,7 @@ pub enum BackendKind {
 }
 
 /// Arguments of `blockorch submit`.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, PartialEq, Args)]
 pub struct SubmitArgs {
     /// The task file.
     pub task_file: PathBuf,
@@ -219,6 +220,98 @@ pub struct PlanArgs {
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
 }
+
+impl SubmitArgs {
+    /// The arguments of the orchestrator that `submit --detach` starts in the background:
+    /// these same arguments in the foreground (no `--detach`, no `--json`, `--quiet`), with
+    /// the absolute `task_file`, `ledger` and `template` the caller resolved; on SLURM the
+    /// workers are submitted as arrays (inside its own job SLURM_JOB_ID is set, which `auto`
+    /// would read as an allocation).
+    pub fn detached_child(
+        &self,
+        task_file: PathBuf,
+        ledger: PathBuf,
+        template: Option<PathBuf>,
+    ) -> SubmitArgs {
+        SubmitArgs {
+            task_file,
+            ledger: Some(ledger),
+            template,
+            detach: false,
+            json: false,
+            quiet: true,
+            slurm_mode: if self.backend == BackendKind::Slurm {
+                SlurmModeArg::Submit
+            } else {
+                self.slurm_mode
+            },
+            ..self.clone()
+        }
+    }
+
+    /// The command line (after the program name) that parses back into exactly these
+    /// arguments: every flag is written, defaults included.
+    pub fn to_argv(&self) -> Vec<OsString> {
+        let mut argv: Vec<OsString> = vec!["submit".into()];
+        let mut flag = |name: &str, value: Option<OsString>| {
+            argv.push(format!("--{name}").into());
+            argv.extend(value);
+        };
+        flag("backend", Some(value_name(self.backend)));
+        if let Some(ledger) = &self.ledger {
+            flag("ledger", Some(ledger.into()));
+        }
+        for (set, name) in [
+            (self.detach, "detach"),
+            (self.quiet, "quiet"),
+            (self.json, "json"),
+            (self.force, "force"),
+            (self.dry_run, "dry-run"),
+            (self.shared_group, "shared-group"),
+        ] {
+            if set {
+                flag(name, None);
+            }
+        }
+        if let Some(template) = &self.template {
+            flag("template", Some(template.into()));
+        }
+        // `Display` of an f64 is the shortest text that parses back to the same value.
+        flag("poll-interval", Some(self.poll_interval.to_string().into()));
+        flag(
+            "max-poll-interval",
+            Some(self.max_poll_interval.to_string().into()),
+        );
+        if let Some(n) = self.max_failed_starts {
+            flag("max-failed-starts", Some(n.to_string().into()));
+        }
+        flag(
+            "scheduler-timeout",
+            Some(self.scheduler_timeout.to_string().into()),
+        );
+        if let Some(secs) = self.hello_timeout {
+            flag("hello-timeout", Some(secs.to_string().into()));
+        }
+        flag("slurm-mode", Some(value_name(self.slurm_mode)));
+        // Last, after `--`: a task file whose name starts with `-` is not read as a flag.
+        argv.push("--".into());
+        argv.push(self.task_file.clone().into());
+        argv
+    }
+}
+
+/// The command-line spelling of a value enum's variant.
+fn value_name(value: impl ValueEnum) -> OsString {
+    value
+        .to_possible_value()
+        .expect("every variant has a name")
+        .get_name()
+        .into()
+}
+
+#[cfg(test)]
+#[path = "submit_argv_tests.rs"]
+mod submit_argv_tests;
 
 /// A number of seconds: finite and not negative (`Duration` cannot hold anything else).
 fn seconds(text: &str) -> Result<f64, String> {

@@ -29,7 +29,7 @@ struct DependencyRef<'a> {
 /// Runs `blockorch plan`.
 pub fn run(args: &PlanArgs) -> Result<ExitCode> {
     let file = load_task_file(&args.task_file)?;
-    let plan = Plan::from_task_file(&file)?;
+    let plan = file.plan()?;
     let selected: Vec<usize> = match &args.task {
         Some(name) => vec![plan.index_of(name)?],
         None => (0..plan.len()).collect(),

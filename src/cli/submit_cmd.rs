@@ -9,7 +9,7 @@ use crate::backend::slurm::{
     ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig, SlurmMode,
 };
 use crate::backend::{Backend, BackendError, LaunchRequest};
-use crate::ledger::LedgerError;
+use crate::ledger::{Layout, LedgerError};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -180,39 +180,26 @@ fn detach(
     // Create (or check) the ledger here: a bad task file or a ledger of another definition is
     // reported now rather than in a log, and the directory is a ledger before the detached
     // orchestrator's output goes into it (a non-empty directory without ledger.json is refused).
-    crate::plan::Plan::from_task_file(file)
+    file.plan()
         .and_then(|plan| crate::plan::check_run_size(&plan))
         .map_err(OrchestratorError::from)
         .map_err(classify)?;
     crate::orchestrator::open_ledger(file, ledger).map_err(classify)?;
+    let template = args.template.as_deref().map(absolute).transpose()?;
+    let child = args
+        .detached_child(task_file.to_path_buf(), ledger.to_path_buf(), template)
+        .to_argv();
     if args.backend == BackendKind::Slurm {
-        return detach_slurm(args, file, task_file, ledger, exe);
+        return detach_slurm(args, file, task_file, ledger, exe, child);
     }
-    let log_path = ledger.join("orchestrator.log");
+    let log_path = Layout::new(ledger).detached_log_path();
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
     let mut command = std::process::Command::new(exe);
-    command
-        .arg("submit")
-        .arg(task_file)
-        .arg("--ledger")
-        .arg(ledger)
-        .arg("--quiet");
-    command
-        .arg("--backend")
-        .arg(format!("{:?}", args.backend).to_lowercase());
-    if args.force {
-        command.arg("--force");
-    }
-    if let Some(n) = args.max_failed_starts {
-        command.arg("--max-failed-starts").arg(n.to_string());
-    }
-    if let Some(secs) = args.hello_timeout {
-        command.arg("--hello-timeout").arg(secs.to_string());
-    }
+    command.args(child);
     use std::os::unix::process::CommandExt;
     command
         .stdin(std::process::Stdio::null())
@@ -234,14 +221,15 @@ fn detach(
 }
 
 /// `submit --detach --backend slurm`: the orchestrator runs as a small job of its own (login
-/// nodes kill long-running processes), named `<run>-orchestrator`, with the same arguments
-/// (minus `--detach`) and its output in the ledger.
+/// nodes kill long-running processes), named `<run>-orchestrator`, with the `child` arguments
+/// and its output in the ledger.
 fn detach_slurm(
     args: &SubmitArgs,
     file: &crate::task::TaskFile,
     task_file: &Path,
     ledger: &Path,
     exe: PathBuf,
+    child: Vec<std::ffi::OsString>,
 ) -> Result<ExitCode> {
     if args.slurm_mode == SlurmModeArg::Allocation {
         return Err(CliFailure(
@@ -253,45 +241,10 @@ fn detach_slurm(
         .into());
     }
     let run_name = crate::orchestrator::run_name(ledger);
-    let mut argv: Vec<String> = vec![
-        exe.display().to_string(),
-        "submit".into(),
-        task_file.display().to_string(),
-        "--ledger".into(),
-        ledger.display().to_string(),
-        "--backend".into(),
-        "slurm".into(),
-        // Inside its own job SLURM_JOB_ID is set: the workers must still be submitted as arrays.
-        "--slurm-mode".into(),
-        "submit".into(),
-        "--quiet".into(),
-        "--poll-interval".into(),
-        args.poll_interval.to_string(),
-        "--max-poll-interval".into(),
-        args.max_poll_interval.to_string(),
-    ];
-    if args.force {
-        argv.push("--force".into());
-    }
-    if args.shared_group {
-        argv.push("--shared-group".into());
-    }
-    if let Some(n) = args.max_failed_starts {
-        argv.extend(["--max-failed-starts".into(), n.to_string()]);
-    }
-    argv.extend([
-        "--scheduler-timeout".into(),
-        args.scheduler_timeout.to_string(),
-    ]);
-    if let Some(secs) = args.hello_timeout {
-        argv.extend(["--hello-timeout".into(), secs.to_string()]);
-    }
-    if let Some(template) = &args.template {
-        argv.extend([
-            "--template".into(),
-            absolute(template)?.display().to_string(),
-        ]);
-    }
+    let argv: Vec<String> = std::iter::once(exe.into_os_string())
+        .chain(child)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
     let env: Vec<(String, String)> = [
         "SLURM_CONF",
         "RUST_LOG",
@@ -313,10 +266,7 @@ fn detach_slurm(
     };
     let (id, script) = submit_orchestrator(&job, CommandConfig::default())
         .map_err(|e| anyhow::anyhow!("cannot start the detached orchestrator: {e}"))?;
-    let output = ledger
-        .join("logs")
-        .join("slurm")
-        .join(format!("orchestrator-{id}.out"));
+    let output = Layout::new(ledger).detached_slurm_output_path(id);
     crate::console::print_out(format_args!(
         "submitted orchestrator job {id} ({}) on ledger {}\nfollow it with: blockorch status {} \
          --watch\nits output: {}\nits job script: {}\nstop the run with: blockorch cancel {}\n",

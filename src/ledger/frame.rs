@@ -212,6 +212,31 @@ mod tests {
         }
     }
 
+    /// Format version 1 byte for byte: bincode 1.3 with varint integers (below 251 one
+    /// byte; 251 + u16, 252 + u32, 253 + u64 little-endian), enum variants by index, strings
+    /// by length. A dependency update that changed this would break every existing ledger.
+    #[test]
+    fn payload_encoding_is_format_version_1() {
+        let assign = InboxRecord::Assign {
+            task: 2,
+            block: 1 << 40,
+            attempt: 7,
+            time_us: 300,
+        };
+        let stop = InboxRecord::Stop {
+            reason: "hi".into(),
+        };
+        let mut buf = Vec::new();
+        encode_frame(&assign, &mut buf).unwrap();
+        let payload = [0, 2, 0xfd, 0, 0, 0, 0, 0, 1, 0, 0, 7, 0xfb, 0x2c, 0x01];
+        assert_eq!(buf[..4], (payload.len() as u32).to_le_bytes());
+        assert_eq!(buf[4..8], crc32fast::hash(&payload).to_le_bytes());
+        assert_eq!(buf[8..], payload);
+        buf.clear();
+        encode_frame(&stop, &mut buf).unwrap();
+        assert_eq!(buf[8..], [2, 2, b'h', b'i']);
+    }
+
     #[test]
     fn partial_zero_and_corrupt_frames() {
         let mut buf = Vec::new();

@@ -1,15 +1,14 @@
-//! Facts about processes and hosts used by the ownership protocol.
+//! Facts about processes and hosts used by the ownership protocol and the agents.
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
 
 /// This machine's host name as reported by `gethostname(2)` ("unknown" if that fails).
 pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for `buf.len()` bytes; gethostname writes at most that many.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return "unknown".to_string();
+    match nix::unistd::gethostname() {
+        Ok(name) => name.to_string_lossy().into_owned(),
+        Err(_) => "unknown".to_string(),
     }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 /// The id of the current process.
@@ -25,11 +24,10 @@ pub fn pid_alive(pid: u32) -> bool {
     if pid <= 0 {
         return false;
     }
-    // SAFETY: signal 0 performs only the existence and permission checks.
-    if unsafe { libc::kill(pid, 0) } == 0 {
-        return true;
+    match nix::sys::signal::kill(Pid::from_raw(pid), None) {
+        Ok(()) => true,
+        Err(errno) => errno == Errno::EPERM,
     }
-    std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 #[cfg(test)]

@@ -249,6 +249,21 @@ impl Layout {
         out.sort();
         Ok(out)
     }
+
+    /// `orchestrator.log`: the output of an orchestrator started by `submit --detach` on
+    /// this machine.
+    pub fn detached_log_path(&self) -> PathBuf {
+        self.root.join("orchestrator.log")
+    }
+
+    /// `logs/slurm/orchestrator-<job>.out`: the output of the orchestrator job that
+    /// `submit --detach --backend slurm` submitted as `job`.
+    pub fn detached_slurm_output_path(&self, job: u64) -> PathBuf {
+        self.root
+            .join("logs")
+            .join("slurm")
+            .join(format!("orchestrator-{job}.out"))
+    }
 }
 
 /// File names in `dir`; a missing directory has none.
@@ -350,6 +365,19 @@ mod tests {
         assert_eq!(
             l.orchestrator_job_path(),
             Path::new("/l/logs/slurm/orchestrator.job")
+        );
+    }
+
+    #[test]
+    fn detached_orchestrator_output_paths() {
+        let l = Layout::new("/runs/a.ledger");
+        assert_eq!(
+            l.detached_log_path(),
+            Path::new("/runs/a.ledger/orchestrator.log")
+        );
+        assert_eq!(
+            l.detached_slurm_output_path(42),
+            Path::new("/runs/a.ledger/logs/slurm/orchestrator-42.out")
         );
     }
 }

@@ -43,7 +43,7 @@ pub use outbox_summary::{summarize_outbox, HelloInfo, OutboxSummary, RunningAtte
 pub use owner::{
     ClaimOptions, Liveness, OwnerStatus, Ownership, DEFAULT_STALE_AFTER, HEARTBEAT_INTERVAL,
 };
-pub use reader::{LogContents, LogReader, Polled, Tail};
+pub use reader::{LogContents, LogReader, Polled, Tail, TailWindow};
 pub use records::{
     AttemptStats, FailureKind, InboxRecord, LogCoverage, OrchestratorRecord, OutboxRecord, Outcome,
     RunEndReason,

@@ -10,9 +10,9 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::{io_err, GarbageReason, ReadWarning, Result, WarningKind};
-use super::frame::{decode_payload, parse_frame, FrameParse, FILE_HEADER_LEN};
+use super::frame::FILE_HEADER_LEN;
 use super::fsutil::open_read;
-use super::reader::{read_full_at, LogReader};
+use super::reader::LogReader;
 use super::records::OutboxRecord;
 
 /// First window size read from the end of an outbox; doubled up to [`MAX_WINDOW`] when no
@@ -158,25 +158,17 @@ pub fn summarize_outbox(path: &Path) -> Result<Option<OutboxSummary>> {
     summary.running.clear();
     let mut window = WINDOW;
     loop {
-        let start = len.saturating_sub(window).max(FILE_HEADER_LEN);
-        let mut buf = vec![0u8; (len - start) as usize];
-        let n = read_full_at(&file, &mut buf, start).map_err(io_err("read", path))?;
-        buf.truncate(n);
-        if let Some((records, end)) = chain_from_first_boundary(&buf, start == FILE_HEADER_LEN) {
-            records.into_iter().for_each(|r| summary.fold(r));
-            summary.warning = end.map(|(at, kind)| ReadWarning {
-                path: path.to_path_buf(),
-                offset: start + at as u64,
-                bytes: (buf.len() - at) as u64,
-                kind,
-            });
+        let tail = LogReader::<OutboxRecord>::read_tail(path, window)?;
+        if tail.boundary_found {
+            tail.records.into_iter().for_each(|r| summary.fold(r));
+            summary.warning = tail.warning;
             return Ok(Some(summary));
         }
-        if start == FILE_HEADER_LEN || window >= MAX_WINDOW {
+        if tail.from_start || window >= MAX_WINDOW {
             summary.warning = Some(ReadWarning {
                 path: path.to_path_buf(),
-                offset: start,
-                bytes: buf.len() as u64,
+                offset: tail.start,
+                bytes: tail.file_len - tail.start,
                 kind: WarningKind::Garbage {
                     reason: GarbageReason::BadChecksum,
                 },
@@ -184,74 +176,5 @@ pub fn summarize_outbox(path: &Path) -> Result<Option<OutboxSummary>> {
             return Ok(Some(summary));
         }
         window *= 4;
-    }
-}
-
-/// Finds the first offset in `buf` from which complete, checksummed, decodable frames run to
-/// the end of `buf` (the last one may be incomplete or garbage: a torn tail). With
-/// `at_boundary`, offset 0 is known to be a frame boundary and is the only candidate.
-/// Returns the records and, for a bad end, where it starts and what it is.
-#[allow(clippy::type_complexity)]
-fn chain_from_first_boundary(
-    buf: &[u8],
-    at_boundary: bool,
-) -> Option<(Vec<OutboxRecord>, Option<(usize, WarningKind)>)> {
-    let candidates = if at_boundary { 0..1 } else { 0..buf.len() };
-    'candidates: for i in candidates {
-        let mut pos = i;
-        let mut records = Vec::new();
-        loop {
-            match parse_frame(&buf[pos..]) {
-                FrameParse::Complete { payload, total } => {
-                    let Some(r) = decode_payload::<OutboxRecord>(payload) else {
-                        if records.is_empty() {
-                            continue 'candidates;
-                        }
-                        let reason = GarbageReason::Undecodable;
-                        return Some((records, Some((pos, WarningKind::Garbage { reason }))));
-                    };
-                    records.push(r);
-                    pos += total;
-                    if pos == buf.len() {
-                        return Some((records, None));
-                    }
-                }
-                FrameParse::Incomplete { .. } if !records.is_empty() || at_boundary => {
-                    return Some((records, Some((pos, WarningKind::TornTail))));
-                }
-                FrameParse::Garbage(reason) if !records.is_empty() || at_boundary => {
-                    return Some((records, Some((pos, WarningKind::Garbage { reason }))));
-                }
-                _ => continue 'candidates,
-            }
-        }
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::frame::encode_frame;
-
-    fn frames(records: &[OutboxRecord]) -> Vec<u8> {
-        let mut buf = Vec::new();
-        for r in records {
-            encode_frame(r, &mut buf).unwrap();
-        }
-        buf
-    }
-
-    #[test]
-    fn finds_boundary_inside_a_frame() {
-        let recs: Vec<OutboxRecord> = (0..50)
-            .map(|i| OutboxRecord::Heartbeat { time_us: 1000 + i })
-            .collect();
-        let buf = frames(&recs);
-        // Start the window in the middle of the third frame.
-        let third_start = frames(&recs[..2]).len();
-        let (got, end) = chain_from_first_boundary(&buf[third_start + 3..], false).unwrap();
-        assert_eq!(got, recs[3..].to_vec());
-        assert_eq!(end, None);
     }
 }

@@ -1,5 +1,7 @@
 //! Reading logs: [`LogReader`] reads complete frames from an offset, can be polled again to
-//! tail a file another process appends to, and reports what it finds after the last good frame.
+//! tail a file another process appends to, and reports what it finds after the last good frame;
+//! [`LogReader::read_tail`] reads only a window at the end of a log, finding its first frame
+//! boundary without reading what comes before.
 
 use std::fs::File;
 use std::io;
@@ -92,6 +94,25 @@ pub struct LogContents<R> {
     /// Offset after the last complete record (0 if the file or its header is missing).
     pub end_offset: u64,
     /// The torn or garbage tail, if any.
+    pub warning: Option<ReadWarning>,
+}
+
+/// The records in a window at the end of a log (see [`LogReader::read_tail`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TailWindow<R> {
+    /// Complete records from the first frame boundary found in the window to the end (or to
+    /// a torn or garbage last frame), in file order; empty if no boundary was found.
+    pub records: Vec<R>,
+    /// Where the window starts in the file (after the file header).
+    pub start: u64,
+    /// Whether the window starts at the first frame, so that `records` are all of them.
+    pub from_start: bool,
+    /// Size of the file (0 if it is missing).
+    pub file_len: u64,
+    /// Whether a frame boundary was found in the window (a window of nothing has one). When
+    /// not, a larger window may find one.
+    pub boundary_found: bool,
+    /// The torn or garbage end after `records`, if any.
     pub warning: Option<ReadWarning>,
 }
 
@@ -276,6 +297,94 @@ impl<R: LogRecord> LogReader<R> {
             warning: polled.tail.warning(&reader.path),
         })
     }
+
+    /// Reads the records in the last `window` bytes of the log at `path` (never before its
+    /// file header, which is not checked); a missing file has none. Reading the end of a
+    /// log costs the same however long it is: its first frame boundary inside the window is
+    /// where a chain of checksummed, decodable frames starts that runs to the end of the
+    /// file.
+    pub fn read_tail(path: &Path, window: u64) -> Result<TailWindow<R>> {
+        let empty = |file_len| TailWindow {
+            records: Vec::new(),
+            start: file_len,
+            from_start: true,
+            file_len,
+            boundary_found: true,
+            warning: None,
+        };
+        let file = match open_read(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(empty(0)),
+            Err(e) => return Err(io_err("open", path)(e)),
+        };
+        let file_len = file.metadata().map_err(io_err("stat", path))?.len();
+        if file_len <= FILE_HEADER_LEN {
+            return Ok(empty(file_len));
+        }
+        let start = file_len.saturating_sub(window).max(FILE_HEADER_LEN);
+        let mut buf = vec![0u8; (file_len - start) as usize];
+        let n = read_full_at(&file, &mut buf, start).map_err(io_err("read", path))?;
+        buf.truncate(n);
+        let from_start = start == FILE_HEADER_LEN;
+        let found = chain_from_first_boundary::<R>(&buf, from_start);
+        let boundary_found = found.is_some();
+        let (records, end) = found.unwrap_or_default();
+        Ok(TailWindow {
+            records,
+            start,
+            from_start,
+            file_len,
+            boundary_found,
+            warning: end.map(|(at, kind)| ReadWarning {
+                path: path.to_path_buf(),
+                offset: start + at as u64,
+                bytes: (buf.len() - at) as u64,
+                kind,
+            }),
+        })
+    }
+}
+
+/// Finds the first offset in `buf` from which complete, checksummed, decodable frames run to
+/// the end of `buf` (the last one may be incomplete or garbage: a torn tail). With
+/// `at_boundary`, offset 0 is known to be a frame boundary and is the only candidate.
+/// Returns the records and, for a bad end, where it starts and what it is.
+#[allow(clippy::type_complexity)]
+fn chain_from_first_boundary<R: LogRecord>(
+    buf: &[u8],
+    at_boundary: bool,
+) -> Option<(Vec<R>, Option<(usize, WarningKind)>)> {
+    let candidates = if at_boundary { 0..1 } else { 0..buf.len() };
+    'candidates: for i in candidates {
+        let mut pos = i;
+        let mut records = Vec::new();
+        loop {
+            match parse_frame(&buf[pos..]) {
+                FrameParse::Complete { payload, total } => {
+                    let Some(r) = decode_payload::<R>(payload) else {
+                        if records.is_empty() {
+                            continue 'candidates;
+                        }
+                        let reason = GarbageReason::Undecodable;
+                        return Some((records, Some((pos, WarningKind::Garbage { reason }))));
+                    };
+                    records.push(r);
+                    pos += total;
+                    if pos == buf.len() {
+                        return Some((records, None));
+                    }
+                }
+                FrameParse::Incomplete { .. } if !records.is_empty() || at_boundary => {
+                    return Some((records, Some((pos, WarningKind::TornTail))));
+                }
+                FrameParse::Garbage(reason) if !records.is_empty() || at_boundary => {
+                    return Some((records, Some((pos, WarningKind::Garbage { reason }))));
+                }
+                _ => continue 'candidates,
+            }
+        }
+    }
+    None
 }
 
 /// Maps a rejected header to the error naming the file.
@@ -328,7 +437,7 @@ pub(crate) fn read_full_at(file: &File, buf: &mut [u8], offset: u64) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::records::InboxRecord;
+    use crate::ledger::records::{InboxRecord, OrchestratorRecord, OutboxRecord};
     use crate::ledger::writer::LogWriter;
     use std::io::Write;
 
@@ -417,5 +526,65 @@ mod tests {
                 .contains("is not a blockorch worker outbox file: it is a worker inbox"),
             "{err}"
         );
+    }
+
+    fn frames<R: LogRecord>(records: &[R]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        for r in records {
+            crate::ledger::frame::encode_frame(r, &mut buf).unwrap();
+        }
+        buf
+    }
+
+    #[test]
+    fn finds_boundary_inside_a_frame() {
+        let recs: Vec<OutboxRecord> = (0..50)
+            .map(|i| OutboxRecord::Heartbeat { time_us: 1000 + i })
+            .collect();
+        let buf = frames(&recs);
+        // Start the window in the middle of the third frame.
+        let third_start = frames(&recs[..2]).len();
+        let (got, end) =
+            chain_from_first_boundary::<OutboxRecord>(&buf[third_start + 3..], false).unwrap();
+        assert_eq!(got, recs[3..].to_vec());
+        assert_eq!(end, None);
+    }
+
+    fn rec(t: u64) -> OrchestratorRecord {
+        OrchestratorRecord::RetryBudgetReset { time_us: t }
+    }
+
+    #[test]
+    fn window_inside_a_frame_finds_the_next_boundary() {
+        let buf = frames(&(0..100).map(rec).collect::<Vec<_>>());
+        let one = buf.len() / 100;
+        let (got, _) =
+            chain_from_first_boundary::<OrchestratorRecord>(&buf[one * 10 + 3..], false).unwrap();
+        assert_eq!(got, (11..100).map(rec).collect::<Vec<_>>());
+        // A torn last frame is left out.
+        let torn = &buf[..buf.len() - 2];
+        let (got, _) = chain_from_first_boundary::<OrchestratorRecord>(torn, true).unwrap();
+        assert_eq!(got.len(), 99);
+    }
+
+    #[test]
+    fn reads_tail_windows_of_files_and_missing_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.log");
+        let t = LogReader::<OrchestratorRecord>::read_tail(&path, 100).unwrap();
+        assert!(t.records.is_empty() && t.from_start);
+        let mut bytes = crate::ledger::MAGIC.to_vec();
+        bytes.extend_from_slice(&[0u8; 4]);
+        for t in 0..50 {
+            crate::ledger::frame::encode_frame(&rec(t), &mut bytes).unwrap();
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let all = LogReader::<OrchestratorRecord>::read_tail(&path, 1 << 20).unwrap();
+        assert!(all.from_start);
+        assert_eq!(all.records.len(), 50);
+        let some = LogReader::<OrchestratorRecord>::read_tail(&path, 100).unwrap();
+        assert!(!some.from_start);
+        assert_eq!(some.records.last(), Some(&rec(49)));
+        assert!(some.records.len() < 50 && !some.records.is_empty());
     }
 }

@@ -11,8 +11,8 @@ use super::header::{tasks_hash, LedgerHeader};
 use super::layout::{Layout, LogStream, WorkerId};
 use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
 use super::reader::check_header;
-use super::records::{OrchestratorRecord, OutboxRecord};
 use super::records::InboxRecord;
+use super::records::{OrchestratorRecord, OutboxRecord};
 use super::trust::{self, Scope, TrustPolicy};
 use super::writer::LogWriter;
 

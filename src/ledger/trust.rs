@@ -4,6 +4,8 @@
 //! could write into it could forge results or change the command that runs (see the trust
 //! section of docs/design/ledger.md).
 
+use nix::sys::stat::{umask, Mode};
+use nix::unistd::{getegid, geteuid, getgroups, Uid, User};
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -54,8 +56,7 @@ pub enum Scope<'a> {
 /// The user's own umask is kept in [`USER_UMASK_ENV`] for the task's programs (see
 /// [`user_umask`]). Call it before starting threads.
 pub fn restrict_umask(policy: TrustPolicy) {
-    // SAFETY: umask(2) cannot fail and touches no memory.
-    let current = unsafe { libc::umask(0o022) } as u32;
+    let current = umask(Mode::from_bits_truncate(0o022)).bits() as u32;
     if user_umask().is_none() {
         std::env::set_var(USER_UMASK_ENV, format!("{current:03o}"));
     }
@@ -63,8 +64,7 @@ pub fn restrict_umask(policy: TrustPolicy) {
         TrustPolicy::Private => current | 0o022,
         TrustPolicy::SharedGroup => (current | 0o002) & !0o020,
     };
-    // SAFETY: as above.
-    unsafe { libc::umask(forced as libc::mode_t) };
+    umask(Mode::from_bits_truncate(forced as libc::mode_t));
 }
 
 /// The umask the user started blockorch with, if [`restrict_umask`] recorded one.
@@ -137,22 +137,9 @@ struct Judge {
 
 impl Judge {
     fn new(policy: TrustPolicy) -> Self {
-        // SAFETY: geteuid/getegid cannot fail.
-        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let (uid, gid) = (geteuid().as_raw(), getegid().as_raw());
         let mut groups = vec![gid];
-        // SAFETY: a first call with size 0 only returns the count; the second fills a buffer
-        // of exactly that many entries.
-        unsafe {
-            let n = libc::getgroups(0, std::ptr::null_mut());
-            if n > 0 {
-                let mut buf = vec![0 as libc::gid_t; n as usize];
-                let got = libc::getgroups(n, buf.as_mut_ptr());
-                if got > 0 {
-                    buf.truncate(got as usize);
-                    groups.extend(buf);
-                }
-            }
-        }
+        groups.extend(getgroups().unwrap_or_default().iter().map(|g| g.as_raw()));
         Self {
             policy,
             uid,
@@ -239,19 +226,10 @@ impl Judge {
 
 /// `alice (uid 1000)`, or `uid 1000` when the name is unknown.
 fn user_name(uid: u32) -> String {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    // SAFETY: all-zero is a valid `passwd` (null pointers, zero ids).
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwuid_r writes only into `pwd` and `buf` (of the given length) and sets
-    // `result` to `&pwd` or null.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
-    if rc == 0 && !result.is_null() && !pwd.pw_name.is_null() {
-        // SAFETY: on success pw_name points at a NUL-terminated string inside `buf`.
-        let name = unsafe { std::ffi::CStr::from_ptr(pwd.pw_name) };
-        return format!("{} (uid {uid})", name.to_string_lossy());
+    match User::from_uid(Uid::from_raw(uid)) {
+        Ok(Some(user)) if !user.name.is_empty() => format!("{} (uid {uid})", user.name),
+        _ => format!("uid {uid}"),
     }
-    format!("uid {uid}")
 }
 
 #[cfg(test)]
@@ -307,5 +285,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(&err, LedgerError::Untrusted { path, .. } if path == dir.path()));
+    }
+
+    #[test]
+    fn users_are_named_with_their_uid() {
+        assert_eq!(user_name(0), "root (uid 0)");
+        assert_eq!(user_name(3_999_999_999), "uid 3999999999");
     }
 }

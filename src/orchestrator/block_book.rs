@@ -459,7 +459,7 @@ mod tests {
             "read_roi": {"offset": [0], "shape": [10]}, "write_roi": {"offset": [0], "shape": [10]},
             "read_write_conflict": false, "num_workers": 1, "worker": {"command": ["true"]}}"#;
         let file = parse_task_file("t.json", text).unwrap();
-        let plan = Arc::new(Plan::from_task_file(&file).unwrap());
+        let plan = Arc::new(file.plan().unwrap());
         let ledger = Ledger::create_or_open(dir.join("l"), &file.canonical_json()).unwrap();
         let ownership = ledger.claim(&ClaimOptions::default()).unwrap();
         let journal = Journal::start(&ledger, &ownership).unwrap();

@@ -12,7 +12,6 @@ use super::run::Run;
 use super::task_table::TaskTable;
 use crate::backend::{Backend, LaunchedAgent};
 use crate::ledger::{ClaimOptions, Journal, Ledger, LedgerError, LogReader, WorkerId};
-use crate::plan::Plan;
 use crate::task::{diff_task_files, load_task_file, TaskFile};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -94,7 +93,7 @@ pub fn prepare(
     interrupted: Arc<AtomicBool>,
 ) -> Result<Run, OrchestratorError> {
     let file = load_task_file(&opts.task_file)?;
-    let plan = Arc::new(Plan::from_task_file(&file)?);
+    let plan = Arc::new(file.plan()?);
     // Before the ledger is created: a run too large to keep in memory leaves nothing behind.
     crate::plan::check_run_size(&plan)?;
     let ledger = open_ledger(&file, &opts.ledger)?;

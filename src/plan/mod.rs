@@ -7,7 +7,6 @@ mod cantor;
 mod conflict;
 mod error;
 mod fit;
-mod from_task_file;
 mod lattice;
 mod multi;
 mod run_size;

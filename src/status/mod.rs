@@ -13,7 +13,6 @@ mod model;
 mod output;
 mod rate;
 mod snapshot;
-mod tail;
 
 pub use crate::backend::probe::{
     scheduler_probe, EachScheduler, NoScheduler, SchedulerProbe, SchedulerView,
@@ -29,4 +28,3 @@ pub use model::{
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};
-pub use tail::{read_tail, TailRead};

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::error::StatusError;
-use super::tail::read_tail;
-use crate::ledger::{OrchestratorRecord, Outcome};
+use crate::ledger::{LedgerError, LogReader, OrchestratorRecord, Outcome};
 
 /// How far back the rate looks.
 pub const RATE_WINDOW: Duration = Duration::from_secs(300);
@@ -83,7 +82,14 @@ pub fn log_throughput(log: &Path, tasks: usize, now_us: u64) -> Result<Throughpu
     let window_us = RATE_WINDOW.as_micros() as u64;
     let mut size = FIRST_TAIL;
     loop {
-        let tail = read_tail::<OrchestratorRecord>(log, size)?;
+        let tail = LogReader::<OrchestratorRecord>::read_tail(log, size).map_err(|e| match e {
+            LedgerError::Io { path, source, .. } => StatusError::Read { path, source },
+            // Not met: the tail read checks no header, so only I/O fails.
+            source => StatusError::Ledger {
+                root: log.to_path_buf(),
+                source,
+            },
+        })?;
         let first = tail.records.first().map(record_time);
         let covers = first.is_some_and(|t| t <= now_us.saturating_sub(window_us));
         if covers || tail.from_start || size >= MAX_TAIL {

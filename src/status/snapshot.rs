@@ -60,12 +60,10 @@ impl LedgerSnapshot {
             }
         }
         let tasks = tasks_of(&view)?;
-        let plan = Arc::new(
-            Plan::from_task_file(&tasks).map_err(|source| StatusError::Plan {
-                root: root.to_path_buf(),
-                source,
-            })?,
-        );
+        let plan = Arc::new(tasks.plan().map_err(|source| StatusError::Plan {
+            root: root.to_path_buf(),
+            source,
+        })?);
         let state = &view.loaded.state;
         let ready = (state.total_counts().failed > 0).then(|| {
             ReadySet::new(Arc::clone(&plan), |task, id| {

@@ -15,6 +15,7 @@ mod lsf_settings;
 mod names;
 mod parse;
 mod path;
+mod plan;
 mod planner_check;
 mod raw;
 mod roi_check;

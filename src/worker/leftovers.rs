@@ -4,6 +4,8 @@
 //! program inherits from its agent (`BLOCKORCH_LEDGER`, `BLOCKORCH_WORKER_ID`), and only
 //! among this user's processes (another user's environment cannot be read).
 
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::thread;
@@ -23,8 +25,8 @@ pub fn stop_leftover_programs(ledger: &Path, worker_id: &str) -> usize {
     let mut left = found.clone();
     while !left.is_empty() {
         for &pid in &left {
-            // SAFETY: kill has no memory-safety preconditions; pid > 1 was read from /proc.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
+            // pid > 1 was read from /proc.
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
         }
         thread::sleep(POLL);
         left = programs_of(&ledger, worker_id);

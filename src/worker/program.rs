@@ -3,9 +3,13 @@
 //! optional stdin pipe and an optional report pipe on file descriptor 3.
 
 use super::usage::{from_rusage, Usage};
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{killpg, Signal};
+use nix::sys::stat::Mode;
+use nix::unistd::Pid;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{ChildStdin, Command, Stdio};
@@ -103,13 +107,7 @@ fn append(path: &Path) -> io::Result<File> {
 /// A close-on-exec pipe whose ends are both above fd 2, so `dup2(.., 3)` in the child never
 /// collides with the standard streams.
 fn report_pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0 as RawFd; 2];
-    // SAFETY: fds is a valid array of two ints.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: pipe2 just returned these descriptors and nothing else owns them.
-    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
     Ok((above_stdio(r)?, above_stdio(w)?))
 }
 
@@ -117,23 +115,14 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 3 {
         return Ok(fd);
     }
-    // SAFETY: F_DUPFD_CLOEXEC on a valid descriptor returns a new descriptor we own.
-    let new = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 4) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` was just created.
+    let new = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(4))?;
+    // SAFETY: F_DUPFD_CLOEXEC just created `new`; nothing else owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
 
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
-    unsafe {
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
+fn set_nonblocking(fd: impl AsFd) -> io::Result<()> {
+    let flags = OFlag::from_bits_retain(fcntl(&fd, FcntlArg::F_GETFL)?);
+    fcntl(&fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
     Ok(())
 }
 
@@ -176,7 +165,7 @@ pub fn spawn(launch: &Launch) -> io::Result<Started> {
         // SAFETY: umask(2) is async-signal-safe and cannot fail.
         unsafe {
             command.pre_exec(move || {
-                libc::umask(mask as libc::mode_t);
+                nix::sys::stat::umask(Mode::from_bits_truncate(mask as libc::mode_t));
                 Ok(())
             });
         }
@@ -188,13 +177,14 @@ pub fn spawn(launch: &Launch) -> io::Result<Started> {
     };
     if let Some((_, write)) = &pipe {
         let w = write.as_raw_fd();
-        // SAFETY: the closure only calls async-signal-safe functions (dup2).
+        // SAFETY: the closure only calls async-signal-safe functions (dup2). `w` stays open
+        // until the child has exec'd (the parent drops it after spawn); fd 3 is handed to
+        // the program, so the descriptor dup2 returns is released, never closed.
         unsafe {
             command.pre_exec(move || {
                 // dup2 gives fd 3 without close-on-exec; w > 3 so they never coincide.
-                if libc::dup2(w, REPORT_FD) < 0 {
-                    return Err(io::Error::last_os_error());
-                }
+                let fd3 = nix::unistd::dup2_raw(BorrowedFd::borrow_raw(w), REPORT_FD)?;
+                let _ = fd3.into_raw_fd();
                 Ok(())
             });
         }
@@ -207,7 +197,7 @@ pub fn spawn(launch: &Launch) -> io::Result<Started> {
     })?;
     let stdin = child.stdin.take();
     if let Some(stdin) = &stdin {
-        set_nonblocking(stdin.as_raw_fd())?;
+        set_nonblocking(stdin)?;
     }
     // The write end is dropped here: the program holds the only copy, so EOF on the read end
     // means the program (and its children) closed fd 3.
@@ -222,6 +212,7 @@ pub fn spawn(launch: &Launch) -> io::Result<Started> {
 
 /// Waits for process `pid` to end (blocking) and returns its status and resource use.
 pub fn wait_exit(pid: i32) -> io::Result<Exit> {
+    // Raw libc: nix has no wait4, and only wait4 gives the resource use of this one child.
     let mut status: libc::c_int = 0;
     // SAFETY: rusage is plain old data; zeroed is a valid value.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
@@ -244,13 +235,21 @@ pub fn wait_exit(pid: i32) -> io::Result<Exit> {
     })
 }
 
-/// Sends `signal` to every process of group `pgid`; false if the group no longer exists.
+/// Sends `signal` (0: none, only check) to every process of group `pgid`; false if the group
+/// no longer exists (or `signal` is not a signal).
 pub fn signal_group(pgid: i32, signal: i32) -> bool {
+    // pgid > 1 never targets everything.
     if pgid <= 1 {
         return false;
     }
-    // SAFETY: kill has no memory-safety preconditions; pgid > 1 never targets everything.
-    unsafe { libc::kill(-pgid, signal) == 0 }
+    let signal = match signal {
+        0 => None,
+        n => match Signal::try_from(n) {
+            Ok(signal) => Some(signal),
+            Err(_) => return false,
+        },
+    };
+    killpg(Pid::from_raw(pgid), signal).is_ok()
 }
 
 /// True while some process of group `pgid` exists.

@@ -2,6 +2,7 @@
 //! warning before a run-limit kill): the handler only records the signal; the event loop turns
 //! it into an event at its next turn (at most one tick later).
 
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The last termination signal received (0: none).
@@ -13,28 +14,23 @@ extern "C" fn record(sig: libc::c_int) {
 
 /// Installed handlers; dropping restores the previous ones.
 pub struct SignalGuard {
-    previous: Vec<(libc::c_int, libc::sigaction)>,
+    previous: Vec<(Signal, SigAction)>,
 }
 
 impl SignalGuard {
     /// Installs the recording handler for SIGTERM, SIGINT and SIGUSR2.
     pub fn install() -> std::io::Result<Self> {
         RECEIVED.store(0, Ordering::SeqCst);
+        let action = SigAction::new(
+            SigHandler::Handler(record),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
         let mut previous = Vec::new();
-        for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR2] {
-            // SAFETY: a zeroed sigaction is valid; the handler only stores to an atomic, which
-            // is async-signal-safe.
-            unsafe {
-                let mut action: libc::sigaction = std::mem::zeroed();
-                action.sa_sigaction = record as extern "C" fn(libc::c_int) as usize;
-                action.sa_flags = libc::SA_RESTART;
-                libc::sigemptyset(&mut action.sa_mask);
-                let mut old: libc::sigaction = std::mem::zeroed();
-                if libc::sigaction(sig, &action, &mut old) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                previous.push((sig, old));
-            }
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGUSR2] {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            let old = unsafe { sigaction(sig, &action) }?;
+            previous.push((sig, old));
         }
         Ok(Self { previous })
     }
@@ -52,9 +48,7 @@ impl Drop for SignalGuard {
     fn drop(&mut self) {
         for (sig, old) in &self.previous {
             // SAFETY: restoring a sigaction previously returned by the kernel.
-            unsafe {
-                libc::sigaction(*sig, old, std::ptr::null_mut());
-            }
+            let _ = unsafe { sigaction(*sig, old) };
         }
     }
 }

@@ -562,5 +562,5 @@ fn abandoned(key: AttemptKey, reason: String, now: Now) -> Action {
 }
 
 #[cfg(test)]
-#[path = "state_tests.rs"]
+#[path = "state_tests/mod.rs"]
 mod tests;

@@ -12,6 +12,7 @@
 //!   between gets the resident size at its report (`/proc/<pid>/stat`), so sub-millisecond
 //!   blocks cost one `pread` each.
 
+use nix::unistd::{sysconf, SysconfVar};
 use std::fs;
 use std::time::{Duration, Instant};
 
@@ -35,19 +36,16 @@ pub fn from_rusage(ru: &libc::rusage) -> Usage {
 }
 
 /// A positive `sysconf` value, or `fallback` when the system does not say.
-fn sysconf_or(name: libc::c_int, fallback: u64) -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let value = unsafe { libc::sysconf(name) };
-    if value > 0 {
-        value as u64
-    } else {
-        fallback
+fn sysconf_or(name: SysconfVar, fallback: u64) -> u64 {
+    match sysconf(name) {
+        Ok(Some(value)) if value > 0 => value as u64,
+        _ => fallback,
     }
 }
 
 /// Clock ticks per second for `/proc/<pid>/stat` times.
 fn ticks_per_second() -> f64 {
-    sysconf_or(libc::_SC_CLK_TCK, 100) as f64
+    sysconf_or(SysconfVar::CLK_TCK, 100) as f64
 }
 
 /// What one `/proc/<pid>/stat` line says about resource use.
@@ -78,7 +76,7 @@ pub fn parse_stat(stat: &str) -> Option<StatReading> {
 }
 
 fn page_size() -> u64 {
-    sysconf_or(libc::_SC_PAGESIZE, 4096)
+    sysconf_or(SysconfVar::PAGE_SIZE, 4096)
 }
 
 /// Reads a small `/proc` file with one `read` (std's `read_to_string` probes files that report
@@ -344,8 +342,10 @@ mod tests {
         let _ = program.kill();
         let _ = program.wait();
         for child in &found[1..] {
-            // SAFETY: kill has no memory-safety preconditions.
-            unsafe { libc::kill(*child, libc::SIGKILL) };
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*child),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
         assert!(
             found.len() >= 2,

@@ -1,25 +1,24 @@
-//! Building a [`Plan`] from a validated task file.
+//! Planning a validated task file: its tasks as one [`Plan`].
 
-use super::error::PlanError;
-use super::multi::Plan;
-use crate::task::TaskFile;
+use super::spec::TaskFile;
+use crate::plan::{Plan, PlanError};
 
-impl Plan {
-    /// Plans every task of `file` (validation has already checked names and upstreams).
-    pub fn from_task_file(file: &TaskFile) -> Result<Plan, PlanError> {
+impl TaskFile {
+    /// Plans every task of this file (validation has already checked names and upstreams).
+    pub fn plan(&self) -> Result<Plan, PlanError> {
         let index_of = |name: &str| {
-            file.tasks
+            self.tasks
                 .iter()
                 .position(|t| t.name == name)
                 .ok_or_else(|| PlanError::NoSuchTask(name.to_string()))
         };
-        let mut upstream = Vec::with_capacity(file.tasks.len());
-        for task in &file.tasks {
+        let mut upstream = Vec::with_capacity(self.tasks.len());
+        for task in &self.tasks {
             let ups: Result<Vec<usize>, PlanError> =
                 task.upstream_tasks.iter().map(|u| index_of(u)).collect();
             upstream.push(ups?);
         }
-        let specs = file
+        let specs = self
             .tasks
             .iter()
             .map(|t| (t.name.clone(), t.blockwise_spec()))
