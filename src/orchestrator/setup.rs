@@ -10,7 +10,7 @@ use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::run::Run;
 use super::task_table::TaskTable;
-use crate::backend::{Backend, LaunchedAgent};
+use crate::backend::{Backend, JobEnd, LaunchedAgent};
 use crate::ledger::{ClaimOptions, Journal, Ledger, LedgerError, LogReader, WorkerId};
 use crate::task::{diff_task_files, load_task_file, TaskFile};
 use sha2::{Digest, Sha256};
@@ -227,6 +227,11 @@ fn adopt_in_flight(
         if let Some(hello) = summary.as_ref().and_then(|s| s.hello.clone()) {
             agent.said_hello = true;
             agent.host_pid = Some((hello.host, hello.pid));
+        } else if entry.job_id.is_none() {
+            // A local agent of a dead orchestrator that never said Hello (or whose outbox is
+            // gone): it watched its parent and is gone or going. Retire it now (its leftover
+            // programs on this host are killed first) instead of waiting for the Hello bound.
+            agent.job_end = Some((JobEnd::Vanished, std::time::Instant::now()));
         }
         tracing::info!(
             "adopting worker {} with {} blocks in flight",
