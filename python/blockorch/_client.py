@@ -1,11 +1,33 @@
 """``Client``: daisy's worker-side loop (``acquire_block()``) on top of the stdin protocol."""
 
+import os
 import sys
 import traceback
 from contextlib import contextmanager
 
 from . import worker as _worker
 from ._block import Block, BlockStatus
+
+# Set by blockorch.worker_main when the task has a check_function: a directory where a
+# processed block leaves a marker, so the check the agent runs *after* the block (blockorch
+# checks before and after; daisy only before) accepts it without calling check_function.
+PROCESSED_DIR_ENV = "BLOCKORCH_PY_PROCESSED_DIR"
+
+
+def processed_marker(task, block_id, attempt):
+    """The marker path of one processed attempt, or None when no check needs it."""
+    directory = os.environ.get(PROCESSED_DIR_ENV)
+    if not directory:
+        return None
+    return os.path.join(directory, "%s-%d-%d" % (task, block_id, attempt))
+
+
+def mark_processed(wire):
+    """Leaves the marker of a processed block (see :data:`PROCESSED_DIR_ENV`)."""
+    path = processed_marker(wire.task, wire.block_id, wire.attempt)
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").close()
 
 
 class Client:
@@ -55,6 +77,7 @@ class Client:
             _worker.report(wire.block_id, "the worker set block.status to FAILED")
         else:
             block.status = BlockStatus.SUCCESS
+            mark_processed(wire)
             _worker.report(wire.block_id)
 
     def release_block(self, block):

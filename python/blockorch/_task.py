@@ -136,11 +136,13 @@ def _store_function(fn, path):
         pickle.dump(stored, f)
 
 
-def _command(mode, fn, path):
+def _command(mode, fn, path, mark_dir=None):
     _store_function(fn, path)
     argv = [sys.executable, "-m", "blockorch.worker_main"]
     if mode:
         argv.append("--" + mode)
+    if mark_dir:
+        argv += ["--mark", mark_dir]
     # The package's own directory first, so workers import this blockorch even when it is not
     # installed (a source checkout); the caller's sys.path is restored from the pickle.
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -164,9 +166,12 @@ def _task_json(task, workdir):
         "upstream_tasks": [up.task_id for up in task.upstream_tasks],
     }
     stem = os.path.join(workdir, task.task_id)
-    obj["worker"] = _command(None, task.process_function, stem + ".process.pkl")
+    # With a check_function, processed blocks leave markers so that blockorch's check after a
+    # block accepts it (daisy calls check_function only before a block).
+    mark_dir = stem + ".processed" if task.check_function is not None else None
+    obj["worker"] = _command(None, task.process_function, stem + ".process.pkl", mark_dir)
     if task.check_function is not None:
-        obj["check"] = _command("check", task.check_function, stem + ".check.pkl")
+        obj["check"] = _command("check", task.check_function, stem + ".check.pkl", mark_dir)
     if task.init_callback_fn is not None:
         obj["init"] = _command("init", task.init_callback_fn, stem + ".init.pkl")
     return obj
@@ -227,7 +232,8 @@ def run_blockwise(tasks, backend="local", ledger=None, **backend_options):
     exe = binary()
     plan = subprocess.run([exe, "plan", task_file], capture_output=True, text=True)
     if plan.returncode != 0:
-        raise TaskError(plan.stderr.strip() or plan.stdout.strip())
+        message = (plan.stderr.strip() or plan.stdout.strip()).removeprefix("error: ")
+        raise TaskError(message)
     argv = [exe, "submit", task_file, "--backend", backend, "--ledger", ledger]
     if backend_options.pop("return_states", False):
         raise TypeError("run_blockwise(return_states=True) is not supported; use `blockorch status --json`")

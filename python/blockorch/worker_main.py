@@ -1,6 +1,6 @@
 """The generic worker program ``run_blockwise`` starts for a Python ``process_function``::
 
-    python -m blockorch.worker_main FUNCTION.pkl           # persistent worker (stdin protocol)
+    python -m blockorch.worker_main [--mark DIR] FUNCTION.pkl   # persistent worker (stdin protocol)
     python -m blockorch.worker_main --check FUNCTION.pkl   # per-block check (BLOCKORCH_BLOCK)
     python -m blockorch.worker_main --init FUNCTION.pkl    # the task's init callback
 
@@ -17,6 +17,7 @@ import sys
 
 from . import worker as _worker
 from ._block import Block, BlockStatus
+from ._client import PROCESSED_DIR_ENV, mark_processed, processed_marker
 
 
 def load(path):
@@ -47,6 +48,7 @@ def _process_one(fn):
         fn(block)
         if block.status == BlockStatus.FAILED:
             raise RuntimeError("the process function set block.status to FAILED")
+        mark_processed(wire)
 
     return process
 
@@ -56,13 +58,21 @@ def main(argv=None):
     mode = "process"
     if argv and argv[0] in ("--check", "--init"):
         mode = argv.pop(0)[2:]
+    if len(argv) == 3 and argv[0] == "--mark":
+        os.environ[PROCESSED_DIR_ENV] = argv[1]
+        argv = argv[2:]
     if len(argv) != 1:
-        sys.stderr.write("usage: python -m blockorch.worker_main [--check|--init] FUNCTION.pkl\n")
+        sys.stderr.write(
+            "usage: python -m blockorch.worker_main [--check|--init] [--mark DIR] FUNCTION.pkl\n"
+        )
         return 2
     fn = load(argv[0])
     if mode == "check":
-        block = Block.from_worker_block(_worker.block_from_env())
-        return 0 if fn(block) else 1
+        wire = _worker.block_from_env()
+        marker = processed_marker(wire.task, wire.block_id, wire.attempt)
+        if marker is not None and os.path.exists(marker):
+            return 0  # the check after the block: daisy does not check again
+        return 0 if fn(Block.from_worker_block(wire)) else 1
     if mode == "init":
         fn() if arity(fn) == 0 else fn(None)
         return 0
