@@ -172,4 +172,30 @@ fn package_runs_daisy_scripts_like_daisy() {
         logs.contains("Traceback (most recent call last)") && logs.contains("ValueError: boom in block 3"),
         "the failing block's traceback is not in the slot stderr logs:\n{logs}"
     );
+
+    // `blockorch plan --json` lines feed the worker by hand (debugging without the agent).
+    let bin = py.parent().unwrap().join("blockorch");
+    let out = run(
+        Command::new("sh")
+            .arg("-c")
+            .arg(r#""$1" plan --json fails.ledger.task/task.json | "$2" -m blockorch.worker_main fails.ledger.task/fails.process.pkl 3>&1"#)
+            .arg("sh")
+            .arg(&bin)
+            .arg(&py)
+            .current_dir(&work),
+        "blockorch plan --json | python -m blockorch.worker_main",
+    );
+    let reports: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let statuses: Vec<(u64, String)> = reports
+        .iter()
+        .filter(|r| r.get("block_id").is_some())
+        .map(|r| (r["block_id"].as_u64().unwrap(), r["status"].as_str().unwrap().to_owned()))
+        .collect();
+    let want: Vec<(u64, String)> = (0..5)
+        .map(|i| (i, if i == 3 { "failed" } else { "done" }.to_owned()))
+        .collect();
+    assert_eq!(statuses, want, "{reports:?}");
 }

@@ -37,8 +37,9 @@ class Block:
     def from_worker_block(cls, b):
         """The daisy-style block of a :class:`blockorch.worker.Block` (the wire form)."""
         roi = _geometry.Roi
+        total = b.total_roi
         block = cls(
-            roi(b.total_roi.offset, b.total_roi.shape),
+            None if total is None else roi(total.offset, total.shape),
             roi(b.read_roi.offset, b.read_roi.shape),
             roi(b.write_roi.offset, b.write_roi.shape),
             task_id=b.task,

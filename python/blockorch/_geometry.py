@@ -245,9 +245,8 @@ class Roi:
         return (Roi, (tuple(self._offset), tuple(self._shape)))
 
     def __repr__(self):
-        return "[%s:%s] (%s)" % (
-            ", ".join(str(v) for v in self.begin),
-            ", ".join(str(v) for v in self.end),
+        return "[%s] (%s)" % (
+            ", ".join("%d:%d" % (b, e) for b, e in zip(self.begin, self.end)),
             ", ".join(str(v) for v in self._shape),
         )
 

@@ -105,14 +105,16 @@ class Block:
 
     @classmethod
     def from_dict(cls, d):
-        """A block from the JSON object the agent sends."""
+        """A block from the JSON object the agent sends, or from a ``blockorch plan --json``
+        line (no ``attempt``: 1; no ``total_roi``: None), to run a worker by hand."""
+        total = d.get("total_roi")
         return cls(
             d["task"],
             int(d["block_id"]),
-            int(d["attempt"]),
+            int(d.get("attempt", 1)),
             Roi.from_dict(d["read_roi"]),
             Roi.from_dict(d["write_roi"]),
-            Roi.from_dict(d["total_roi"]),
+            None if total is None else Roi.from_dict(total),
         )
 
     def __repr__(self):
