@@ -52,7 +52,13 @@ fn install_package(dir: &Path) -> PathBuf {
     );
     let py = venv.join("bin/python");
     let mut pip = Command::new(&py);
-    pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"]);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
     match std::env::var_os("BLOCKORCH_WHEEL") {
         Some(wheel) => pip.arg(wheel),
         None => pip
@@ -123,7 +129,11 @@ fn same_as_daisy(dir: &Path, py: &Path, script: &str) -> usize {
     let (want, got) = (outputs(&daisy_out), outputs(&blockorch_out));
     assert!(!want.is_empty(), "daisy recorded no block for {script}");
     let names = |v: &[(String, String)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(&got), names(&want), "{script}: other blocks than daisy's");
+    assert_eq!(
+        names(&got),
+        names(&want),
+        "{script}: other blocks than daisy's"
+    );
     for ((name, g), (_, w)) in got.iter().zip(&want) {
         assert_eq!(g, w, "{script}: block {name} differs from daisy's");
     }
@@ -152,7 +162,11 @@ fn package_runs_daisy_scripts_like_daisy() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("run_blockwise: False"), "{stdout}");
     assert!(
         stdout.contains("TaskError: ")
@@ -169,7 +183,8 @@ fn package_runs_daisy_scripts_like_daisy() {
         }
     }
     assert!(
-        logs.contains("Traceback (most recent call last)") && logs.contains("ValueError: boom in block 3"),
+        logs.contains("Traceback (most recent call last)")
+            && logs.contains("ValueError: boom in block 3"),
         "the failing block's traceback is not in the slot stderr logs:\n{logs}"
     );
 
@@ -192,7 +207,12 @@ fn package_runs_daisy_scripts_like_daisy() {
     let statuses: Vec<(u64, String)> = reports
         .iter()
         .filter(|r| r.get("block_id").is_some())
-        .map(|r| (r["block_id"].as_u64().unwrap(), r["status"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            (
+                r["block_id"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_owned(),
+            )
+        })
         .collect();
     let want: Vec<(u64, String)> = (0..5)
         .map(|i| (i, if i == 3 { "failed" } else { "done" }.to_owned()))
