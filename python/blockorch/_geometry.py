@@ -36,7 +36,9 @@ class Coordinate(tuple):
     def _op(self, other, op):
         other = _coord(other, len(self))
         if len(other) != len(self):
-            raise ValueError("can not combine coordinates of different dimensions: %r, %r" % (self, other))
+            raise ValueError(
+                "can not combine coordinates of different dimensions: %r, %r" % (self, other)
+            )
         return Coordinate(op(a, b) for a, b in zip(self, other))
 
     def __neg__(self):
@@ -89,7 +91,9 @@ class Roi:
         self._offset = Coordinate(offset)
         self._shape = Coordinate(shape)
         if len(self._offset) != len(self._shape):
-            raise ValueError("offset %r and shape %r differ in dimensions" % (self._offset, self._shape))
+            raise ValueError(
+                "offset %r and shape %r differ in dimensions" % (self._offset, self._shape)
+            )
 
     # -- accessors, as properties and as funlib's get_* methods
     @property
@@ -170,7 +174,9 @@ class Roi:
     def intersects(self, other):
         if self.empty() or other.empty():
             return False
-        return all(a < d and c < b for a, b, c, d in zip(self.begin, self.end, other.begin, other.end))
+        return all(
+            a < d and c < b for a, b, c, d in zip(self.begin, self.end, other.begin, other.end)
+        )
 
     def union(self, other):
         begin = Coordinate(min(a, b) for a, b in zip(self.begin, other.begin))
@@ -183,7 +189,8 @@ class Roi:
             if other.empty():
                 return self.contains(other.begin)
             return all(
-                a <= c and d <= b for a, b, c, d in zip(self.begin, self.end, other.begin, other.end)
+                a <= c and d <= b
+                for a, b, c, d in zip(self.begin, self.end, other.begin, other.end)
             )
         return all(b <= c < e for b, e, c in zip(self.begin, self.end, Coordinate(other)))
 
@@ -208,7 +215,10 @@ class Roi:
 
     def __iter__(self):
         """Every coordinate in the ROI (row-major)."""
-        return (Coordinate(c) for c in itertools.product(*(range(b, e) for b, e in zip(self.begin, self.end))))
+        return (
+            Coordinate(c)
+            for c in itertools.product(*(range(b, e) for b, e in zip(self.begin, self.end)))
+        )
 
     # -- arithmetic, as funlib: + and - shift, * and / scale both offset and shape
     def __add__(self, other):

@@ -52,7 +52,9 @@ class Task:
         tracking_path=None,
     ):
         if num_workers is not None and max_workers is not None:
-            raise TypeError("pass either max_workers (daisy 2) or num_workers (daisy 1.x), not both")
+            raise TypeError(
+                "pass either max_workers (daisy 2) or num_workers (daisy 1.x), not both"
+            )
         if requires:
             raise TaskError(
                 "Task %r: requires=%r is not supported by blockorch; ask for GPUs per worker in "
@@ -72,7 +74,9 @@ class Task:
         self.read_write_conflict = bool(read_write_conflict)
         self.fit = fit
         self.max_workers = int(
-            num_workers if num_workers is not None else (max_workers if max_workers is not None else 1)
+            num_workers
+            if num_workers is not None
+            else (max_workers if max_workers is not None else 1)
         )
         self.max_retries = int(max_retries)
         self.timeout = timeout
@@ -226,7 +230,9 @@ def run_blockwise(tasks, backend="local", ledger=None, **backend_options):
         return True
     if ledger is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        ledger = os.path.join("blockorch_runs", "%s-%s-%d" % (tasks[-1].task_id, stamp, os.getpid()))
+        ledger = os.path.join(
+            "blockorch_runs", "%s-%s-%d" % (tasks[-1].task_id, stamp, os.getpid())
+        )
     ledger = os.path.abspath(os.fspath(ledger))
     task_file = write_task_file(tasks, ledger)
     exe = binary()
@@ -236,7 +242,9 @@ def run_blockwise(tasks, backend="local", ledger=None, **backend_options):
         raise TaskError(message)
     argv = [exe, "submit", task_file, "--backend", backend, "--ledger", ledger]
     if backend_options.pop("return_states", False):
-        raise TypeError("run_blockwise(return_states=True) is not supported; use `blockorch status --json`")
+        raise TypeError(
+            "run_blockwise(return_states=True) is not supported; use `blockorch status --json`"
+        )
     if backend_options.pop("progress", True) is False:
         argv.append("--quiet")
     for name in _DAISY_RUN_OPTIONS:
