@@ -6,7 +6,13 @@
 //! `pip wheel .` before the suite, sharing the suite's release build); without it the test runs
 //! `pip install .` itself (a release build of the crate in `target/python-build`, minutes).
 //! daisy comes from `BLOCKORCH_PYTHON` or `.venv` (scripts/setup-python.sh), as for the
-//! differential test; without it this test fails, it is never skipped.
+//! differential test; without it this test fails, it is never skipped. The daisy pipeline also
+//! runs on the real SLURM test cluster (skipped when it is down, unless
+//! `BLOCKORCH_REQUIRE_SLURM=1`), chosen by `BLOCKORCH_BACKEND=slurm` outside the script.
+
+#[path = "fixtures/slurm/common.rs"]
+#[allow(dead_code)]
+mod slurm;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -97,8 +103,8 @@ fn outputs(dir: &Path) -> Vec<(String, String)> {
 
 /// Runs `script` with daisy and, ported, with the package; both must succeed and write the same
 /// files. Returns how many blocks were recorded.
-fn same_as_daisy(dir: &Path, py: &Path, script: &str) -> usize {
-    let work = dir.join(script.trim_end_matches(".py"));
+fn same_as_daisy(dir: &Path, py: &Path, script: &str, backend: &str) -> usize {
+    let work = dir.join(format!("{}-{backend}", script.trim_end_matches(".py")));
     let (daisy_out, blockorch_out) = (work.join("daisy-out"), work.join("blockorch-out"));
     fs::create_dir_all(&daisy_out).unwrap();
     fs::create_dir_all(&blockorch_out).unwrap();
@@ -114,14 +120,19 @@ fn same_as_daisy(dir: &Path, py: &Path, script: &str) -> usize {
 
     let ported_script = work.join(format!("ported_{script}"));
     fs::write(&ported_script, ported(script)).unwrap();
+    let mut cmd = Command::new(py);
+    cmd.arg(&ported_script)
+        .arg(&blockorch_out)
+        .current_dir(&work)
+        .env_remove("BLOCKORCH_BIN")
+        .env_remove("PYTHONPATH")
+        .env("BLOCKORCH_BACKEND", backend);
+    if backend == "slurm" {
+        cmd.env("SLURM_CONF", slurm::slurm_conf());
+    }
     let out = run(
-        Command::new(py)
-            .arg(&ported_script)
-            .arg(&blockorch_out)
-            .current_dir(&work)
-            .env_remove("BLOCKORCH_BIN")
-            .env_remove("PYTHONPATH"),
-        &format!("blockorch running {script}"),
+        &mut cmd,
+        &format!("blockorch running {script} on {backend}"),
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("run_blockwise: True"), "{stdout}");
@@ -147,9 +158,22 @@ fn package_runs_daisy_scripts_like_daisy() {
 
     // Two tasks chained with upstream_tasks, fit="shrink", read_write_conflict=True: the same
     // blocks (ids, ROIs) and results (downstream blocks saw the upstream outputs they depend on).
-    assert_eq!(same_as_daisy(dir.path(), &py, "daisy_pipeline.py"), 42);
+    assert_eq!(
+        same_as_daisy(dir.path(), &py, "daisy_pipeline.py", "local"),
+        42
+    );
     // A daisy.Client worker loop with a check_function skipping every third block.
-    assert_eq!(same_as_daisy(dir.path(), &py, "daisy_client.py"), 32);
+    assert_eq!(
+        same_as_daisy(dir.path(), &py, "daisy_client.py", "local"),
+        32
+    );
+    // The same unchanged pipeline script on the real SLURM cluster.
+    if slurm::cluster_up_or_skip("package_runs_daisy_scripts_like_daisy (slurm part)") {
+        assert_eq!(
+            same_as_daisy(dir.path(), &py, "daisy_pipeline.py", "slurm"),
+            42
+        );
+    }
 
     // A block that raises fails alone, its traceback in its slot's stderr log; a refused task
     // definition raises blockorch.TaskError with blockorch's message.

@@ -10,6 +10,7 @@ See docs/python.md for the API, the porting guide and what differs from daisy.
 
 from ._block import Block, BlockStatus
 from ._client import Client
+from ._context import Context
 from ._geometry import Coordinate, Roi
 from ._task import Task, TaskError, run_blockwise
 
@@ -17,6 +18,7 @@ __all__ = [
     "Block",
     "BlockStatus",
     "Client",
+    "Context",
     "Coordinate",
     "Roi",
     "Task",

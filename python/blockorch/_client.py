@@ -47,7 +47,9 @@ class Client:
     """
 
     def __init__(self, context=None, stdin=None):
-        self.context = context
+        from ._context import Context
+
+        self.context = Context.from_env() if context is None else context
         self._blocks = None
         self._stdin = stdin
 

@@ -215,11 +215,13 @@ def write_task_file(tasks, ledger):
     return path
 
 
-def run_blockwise(tasks, backend="local", ledger=None, **backend_options):
+def run_blockwise(tasks, backend=None, ledger=None, **backend_options):
     """Runs ``tasks`` (and the tasks upstream of them) to the end with ``blockorch submit``;
     True when every block is done or skipped, as daisy's ``run_blockwise``.
 
-    ``ledger`` is the run's directory; give the same one again to resume (done blocks do not
+    ``backend`` is ``"local"``, ``"slurm"`` or ``"lsf"``; without it, ``$BLOCKORCH_BACKEND``
+    or ``"local"`` (so an unchanged daisy script runs on a cluster). ``ledger`` is the run's
+    directory; give the same one again to resume (done blocks do not
     run again). Without it every call is a fresh run in ``./blockorch_runs/``. Further keywords
     become ``submit`` options (``max_failed_starts=5`` → ``--max-failed-starts 5``, ``True`` →
     the bare flag); ``progress=False`` is ``--quiet``. A task definition blockorch refuses
@@ -240,6 +242,7 @@ def run_blockwise(tasks, backend="local", ledger=None, **backend_options):
     if plan.returncode != 0:
         message = (plan.stderr.strip() or plan.stdout.strip()).removeprefix("error: ")
         raise TaskError(message)
+    backend = backend or os.environ.get("BLOCKORCH_BACKEND") or "local"
     argv = [exe, "submit", task_file, "--backend", backend, "--ledger", ledger]
     if backend_options.pop("return_states", False):
         raise TypeError(
