@@ -11,7 +11,6 @@
 //! `BLOCKORCH_REQUIRE_SLURM=1`), chosen by `BLOCKORCH_BACKEND=slurm` outside the script.
 
 #[path = "fixtures/slurm/common.rs"]
-#[allow(dead_code)]
 mod slurm;
 
 use std::fs;
