@@ -2,6 +2,10 @@
 and a task definition blockorch refuses raises blockorch.TaskError with blockorch's message."""
 
 import blockorch
+import blockorch.compat.daisy
+
+assert blockorch.compat.daisy.Task is blockorch.Task
+assert blockorch.compat.daisy.Client is blockorch.Client
 
 
 def fail_block_3(block):
