@@ -9,6 +9,7 @@ mod array_chunk;
 pub mod command;
 mod job_state;
 pub mod local;
+pub mod local_gpus;
 pub mod lsf;
 pub mod slurm;
 mod submit_error;
