@@ -174,6 +174,27 @@ fn package_runs_daisy_scripts_like_daisy() {
         );
     }
 
+    // The DaCapo bridge: a worker module that says `import daisy` (no daisy in this venv) runs
+    // as a 0-argument process_function once the driver made `daisy` mean blockorch.
+    let work = dir.path().join("dacapo");
+    let dacapo_out = work.join("out");
+    fs::create_dir_all(&dacapo_out).unwrap();
+    let out = run(
+        Command::new(&py)
+            .arg(repo().join("tests/python/dacapo_bridge.py"))
+            .arg(&dacapo_out)
+            .current_dir(&work)
+            .env_remove("BLOCKORCH_BIN")
+            .env_remove("PYTHONPATH"),
+        "the DaCapo bridge",
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("run_blockwise: True"));
+    let blocks = outputs(&dacapo_out);
+    assert_eq!(blocks.len(), 16, "{blocks:?}");
+    for (name, text) in &blocks {
+        assert!(text.contains("\"scaled\": 300"), "{name}: {text}");
+    }
+
     // A block that raises fails alone, its traceback in its slot's stderr log; a refused task
     // definition raises blockorch.TaskError with blockorch's message.
     let work = dir.path().join("errors");

@@ -131,9 +131,15 @@ def _all_tasks(tasks):
 def _store_function(fn, path):
     import cloudpickle
 
+    import blockorch
+    import blockorch.compat.daisy
+
     stored = {
         "sys_path": [os.path.abspath(p) if p else os.getcwd() for p in sys.path],
         "cwd": os.getcwd(),
+        # A driver that made `import daisy` mean blockorch (sys.modules["daisy"] = blockorch,
+        # the DaCapo bridge) gets the same in its workers, before its modules are imported.
+        "daisy_is_blockorch": sys.modules.get("daisy") in (blockorch, blockorch.compat.daisy),
         "function": cloudpickle.dumps(fn),
     }
     with open(path, "wb") as f:

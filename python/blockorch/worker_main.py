@@ -28,6 +28,10 @@ def load(path):
         if entry not in sys.path:
             sys.path.insert(0, entry)
     os.chdir(stored["cwd"])
+    if stored.get("daisy_is_blockorch"):
+        import blockorch
+
+        sys.modules["daisy"] = blockorch
     import cloudpickle  # noqa: F401  (functions pickled by value need it to load)
 
     return pickle.loads(stored["function"])
