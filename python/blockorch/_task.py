@@ -161,6 +161,10 @@ def _command(mode, fn, path, mark_dir=None):
 
 def _task_json(task, workdir):
     """The task-file object of ``task`` (docs/task-file.md), its functions stored in ``workdir``."""
+    if not task.task_id or "/" in task.task_id or task.task_id in (".", ".."):
+        raise TaskError(
+            "Task %r: task_id must be a name of letters, digits, '_', '.' and '-'" % task.task_id
+        )
     if task.process_function is None:
         raise TaskError("Task %r: process_function is required" % (task.task_id,))
     obj = {
