@@ -22,6 +22,10 @@ cargo fmt --check
 step "cargo clippy"
 cargo clippy --release --all-targets --quiet -- -D warnings
 
+step "Python package wheel (pip wheel ., tests/python_package.rs installs it)"
+BLOCKORCH_WHEEL="$(scripts/build-wheel.sh)"
+export BLOCKORCH_WHEEL
+
 step "cargo test"
 export BLOCKORCH_REQUIRE_SLURM=1
 # The fault tests append their counts here (docs/reliability.md quotes the last run's).

@@ -1,5 +1,6 @@
 //! The local backend: worker agents are child processes of the orchestrator.
 
+use super::local_gpus::{visible_gpus, SLOT_GPUS_ENV};
 use super::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
 use std::collections::HashMap;
 use std::fs;
@@ -13,6 +14,8 @@ pub struct LocalBackend {
     children: HashMap<String, Child>,
     ended: HashMap<String, JobEnd>,
     launched: u64,
+    /// The GPUs handed out to slots ([`visible_gpus`]), found once.
+    gpus: Vec<String>,
 }
 
 impl LocalBackend {
@@ -23,6 +26,7 @@ impl LocalBackend {
             children: HashMap::new(),
             ended: HashMap::new(),
             launched: 0,
+            gpus: visible_gpus(std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref()),
         }
     }
 
@@ -55,6 +59,8 @@ impl LocalBackend {
             .arg(&request.workdir)
             .arg("--parent-pid")
             .arg(std::process::id().to_string())
+            // One GPU per slot, as SLURM gives each job step its own (docs/workers.md).
+            .env(SLOT_GPUS_ENV, self.gpus.join(","))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)

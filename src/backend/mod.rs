@@ -9,6 +9,7 @@ pub mod array_scheduler;
 pub mod command;
 mod job_state;
 pub mod local;
+pub mod local_gpus;
 pub mod lsf;
 pub mod probe;
 pub mod slurm;

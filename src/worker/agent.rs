@@ -15,6 +15,7 @@ use super::shutdown::AgentExit;
 use super::signals::SignalGuard;
 use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
+use crate::backend::local_gpus::{parse_device_list, SLOT_GPUS_ENV};
 use crate::ledger::{
     hostname, pid_alive, InboxFollower, Ledger, LedgerError, LogStream, OutboxRecord, WorkerId,
 };
@@ -126,6 +127,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         worker_id,
         ledger: root.clone(),
         logs,
+        gpus: parse_device_list(&env(SLOT_GPUS_ENV).unwrap_or_default()),
     };
     let mut executor = Executor::new(launcher, tx.clone(), opts.kill_grace);
     let inbox = spawn_inbox(

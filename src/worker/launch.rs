@@ -1,7 +1,8 @@
 //! What exactly is started for a slot: the persistent program, a per-block process or a check,
 //! with their argv (placeholders expanded), environment, working directory and log files.
 //!
-//! Environment: `BLOCKORCH_TASK`, `BLOCKORCH_WORKER_ID`, `BLOCKORCH_SLOT`, `BLOCKORCH_LEDGER`;
+//! Environment: `BLOCKORCH_TASK`, `BLOCKORCH_WORKER_ID`, `BLOCKORCH_SLOT`, `BLOCKORCH_LEDGER`,
+//! and `CUDA_VISIBLE_DEVICES` of the slot when the agent was given devices (local backend);
 //! persistent programs also get `BLOCKORCH_REPORT_FD=3`; per-block processes and checks get
 //! `BLOCKORCH_BLOCK` (the block as one JSON object) instead. Then the command's own `env`.
 
@@ -9,6 +10,7 @@ use super::context::TaskContext;
 use super::placeholders::expand_argv;
 use super::program::{Launch, REPORT_FD};
 use super::wire::BlockMessage;
+use crate::backend::local_gpus::slot_gpu;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -23,6 +25,9 @@ pub struct Launcher {
     pub ledger: PathBuf,
     /// Per slot, the stdout and stderr log files.
     pub logs: Vec<(PathBuf, PathBuf)>,
+    /// GPUs to hand out, slot `i` gets entry `i mod n` as `CUDA_VISIBLE_DEVICES` (empty: the
+    /// variable is left as inherited).
+    pub gpus: Vec<String>,
 }
 
 impl Launcher {
@@ -37,6 +42,9 @@ impl Launcher {
                 self.ledger.display().to_string(),
             ),
         ];
+        if let Some(gpu) = slot_gpu(&self.gpus, slot) {
+            env.push(("CUDA_VISIBLE_DEVICES".to_owned(), gpu.to_owned()));
+        }
         env.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
         Launch {
             argv,

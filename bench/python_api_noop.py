@@ -1,0 +1,90 @@
+"""Throughput of a no-op process_function through run_blockwise: the blockorch Python package
+(``import blockorch as daisy``) against daisy 2.0.0, the same script, runs alternating.
+
+    python bench/python_api_noop.py [--runs 3] [--n 40] [--workers 2]
+
+Needs daisy 2.0.0 and the blockorch package (installed, or ``PYTHONPATH=python`` with
+``BLOCKORCH_BIN=target/release/blockorch``) in the same Python. Geometry as bench/daisy_noop.py:
+n^3 blocks, write ROI 10^3 at offset 2, read ROI 14^3, read_write_conflict=True, fit="valid".
+Prints one JSON line per run and the medians.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SCRIPT = r"""
+import sys, time
+if sys.argv[1] == "blockorch":
+    import blockorch as daisy
+else:
+    import daisy
+n, workers = int(sys.argv[2]), int(sys.argv[3])
+
+def noop(block):
+    pass
+
+task = daisy.Task(
+    "noop",
+    total_roi=daisy.Roi((0, 0, 0), (10 * n + 4,) * 3),
+    read_roi=daisy.Roi((0, 0, 0), (14, 14, 14)),
+    write_roi=daisy.Roi((2, 2, 2), (10, 10, 10)),
+    process_function=noop,
+    read_write_conflict=True,
+    fit="valid",
+    num_workers=workers,
+)
+start = time.perf_counter()
+ok = daisy.run_blockwise([task], progress=False)
+print("WALL", time.perf_counter() - start, ok)
+"""
+
+
+def one(kind, n, workers, workdir):
+    script = os.path.join(workdir, "noop_driver.py")
+    with open(script, "w") as f:
+        f.write(SCRIPT)
+    out = subprocess.run(
+        [sys.executable, "-W", "ignore", script, kind, str(n), str(workers)],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    line = [ln for ln in out.stdout.splitlines() if ln.startswith("WALL")]
+    if out.returncode != 0 or not line or not line[0].endswith("True"):
+        sys.exit("%s run failed:\n%s\n%s" % (kind, out.stdout, out.stderr))
+    wall = float(line[0].split()[1])
+    return {
+        "kind": kind,
+        "blocks": n**3,
+        "wall_s": wall,
+        "blocks_per_s": n**3 / wall,
+        "load": os.getloadavg()[0],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    rates = {"blockorch": [], "daisy": []}
+    with tempfile.TemporaryDirectory() as workdir:
+        for _ in range(args.runs):
+            for kind in ("blockorch", "daisy"):
+                r = one(kind, args.n, args.workers, workdir)
+                print(json.dumps(r), flush=True)
+                rates[kind].append(r["blocks_per_s"])
+    b, d = statistics.median(rates["blockorch"]), statistics.median(rates["daisy"])
+    print("median blocks/s: blockorch %.0f, daisy %.0f, ratio %.2f" % (b, d, b / d))
+    pairs = [x / y for x, y in zip(rates["blockorch"], rates["daisy"])]
+    print("pairs: " + ", ".join("%.2f" % p for p in pairs))
+
+
+if __name__ == "__main__":
+    main()

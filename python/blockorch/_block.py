@@ -1,0 +1,117 @@
+"""``Block`` and ``BlockStatus`` as daisy hands them to process and check functions."""
+
+from . import _geometry
+
+
+class BlockStatus:
+    """A block's state, as daisy's ``BlockStatus`` constants."""
+
+    CREATED = "CREATED"
+    PROCESSING = "PROCESSING"
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"
+
+
+_UNSET = object()
+
+
+class Block:
+    """One block: ``block_id == (task_id, spatial id)`` as in daisy, ``read_roi`` and
+    ``write_roi`` (funlib ``Roi`` when funlib is installed), ``status`` and ``task_id``; also
+    ``attempt`` (1 for the first try) and ``total_roi``.
+
+    A block received from the agent builds its ROI objects on first use, so a block function
+    that does not look at a ROI does not pay for it."""
+
+    __slots__ = ("task_id", "status", "attempt", "_id", "_wire", "_read", "_write", "_total")
+
+    def __init__(self, total_roi, read_roi, write_roi, task_id=None, block_id=0, attempt=1):
+        self.task_id = task_id
+        self.status = BlockStatus.CREATED
+        self.attempt = attempt
+        self._id = int(block_id)
+        self._wire = None
+        self._read, self._write, self._total = read_roi, write_roi, total_roi
+
+    @classmethod
+    def from_worker_block(cls, b):
+        """The daisy-style block of a :class:`blockorch.worker.Block` (the wire form)."""
+        block = cls(_UNSET, _UNSET, _UNSET, task_id=b.task, block_id=b.block_id, attempt=b.attempt)
+        block._wire = b
+        block.status = BlockStatus.PROCESSING
+        return block
+
+    @staticmethod
+    def _convert(wire_roi):
+        if wire_roi is None:
+            return None
+        return _geometry.Roi(wire_roi.offset, wire_roi.shape)
+
+    @property
+    def block_id(self):
+        """``(task_id, id)``; ``block_id[1]`` is daisy's spatial block id."""
+        return (self.task_id, self._id)
+
+    @property
+    def read_roi(self):
+        """The region this block reads."""
+        if self._read is _UNSET:
+            self._read = self._convert(self._wire.read_roi)
+        return self._read
+
+    @read_roi.setter
+    def read_roi(self, roi):
+        self._read = roi
+
+    @property
+    def write_roi(self):
+        """The region this block writes."""
+        if self._write is _UNSET:
+            self._write = self._convert(self._wire.write_roi)
+        return self._write
+
+    @write_roi.setter
+    def write_roi(self, roi):
+        self._write = roi
+
+    @property
+    def total_roi(self):
+        """The task's total read region (None for a block read from ``blockorch plan --json``)."""
+        if self._total is _UNSET:
+            self._total = self._convert(self._wire.total_roi)
+        return self._total
+
+    @total_roi.setter
+    def total_roi(self, roi):
+        self._total = roi
+
+    def __eq__(self, other):
+        return isinstance(other, Block) and self.block_id == other.block_id
+
+    def __hash__(self):
+        return hash(self.block_id)
+
+    def __reduce__(self):
+        block = (
+            self.total_roi,
+            self.read_roi,
+            self.write_roi,
+            self.task_id,
+            self._id,
+            self.attempt,
+        )
+        return (_rebuild, block + (self.status,))
+
+    def __repr__(self):
+        return "Block(id=%r, read_roi=%r, write_roi=%r, status=%s)" % (
+            self.block_id,
+            self.read_roi,
+            self.write_roi,
+            self.status,
+        )
+
+
+def _rebuild(total_roi, read_roi, write_roi, task_id, block_id, attempt, status):
+    block = Block(total_roi, read_roi, write_roi, task_id, block_id, attempt)
+    block.status = status
+    return block

@@ -1,0 +1,86 @@
+"""``Client``: daisy's worker-side loop (``acquire_block()``) on top of the stdin protocol."""
+
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+
+from . import worker as _worker
+from ._block import Block, BlockStatus
+
+# Set by blockorch.worker_main when the task has a check_function: a directory where a
+# processed block leaves a marker, so the check the agent runs *after* the block (blockorch
+# checks before and after; daisy only before) accepts it without calling check_function.
+PROCESSED_DIR_ENV = "BLOCKORCH_PY_PROCESSED_DIR"
+
+
+def processed_marker(task, block_id, attempt):
+    """The marker path of one processed attempt, or None when no check needs it."""
+    directory = os.environ.get(PROCESSED_DIR_ENV)
+    if not directory:
+        return None
+    return os.path.join(directory, "%s-%d-%d" % (task, block_id, attempt))
+
+
+def mark_processed(wire):
+    """Leaves the marker of a processed block (see :data:`PROCESSED_DIR_ENV`)."""
+    path = processed_marker(wire.task, wire.block_id, wire.attempt)
+    if path is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, "w").close()
+
+
+class Client:
+    """Hands a worker program its blocks, as ``daisy.Client``::
+
+        client = blockorch.Client()
+        while True:
+            with client.acquire_block() as block:
+                if block is None:
+                    break
+                process(block)
+
+    The block is reported done when the ``with`` body ends, failed (with the traceback, also
+    printed to stderr) when it raises — the exception propagates, as in daisy — or when the body
+    sets ``block.status = BlockStatus.FAILED``. ``context`` is accepted for daisy compatibility
+    and ignored: blocks come from the agent on stdin, not over TCP.
+    """
+
+    def __init__(self, context=None, stdin=None):
+        from ._context import Context
+
+        self.context = Context.from_env() if context is None else context
+        self._blocks = None
+        self._stdin = stdin
+
+    def _next(self):
+        if self._blocks is None:
+            _worker._say_ready()
+            self._blocks = _worker._read_blocks(self._stdin or sys.stdin)
+        return next(self._blocks, None)
+
+    @contextmanager
+    def acquire_block(self):
+        """Context manager yielding the next :class:`Block`, or None when there are no more."""
+        wire = self._next()
+        if wire is None:
+            yield None
+            return
+        block = Block.from_worker_block(wire)
+        try:
+            yield block
+        except BaseException:
+            error = traceback.format_exc()
+            sys.stderr.write(error)
+            block.status = BlockStatus.FAILED
+            _worker.report(wire.block_id, error)
+            raise
+        if block.status == BlockStatus.FAILED:
+            _worker.report(wire.block_id, "the worker set block.status to FAILED")
+        else:
+            block.status = BlockStatus.SUCCESS
+            mark_processed(wire)
+            _worker.report(wire.block_id)
+
+    def release_block(self, block):
+        """No-op: a block is reported when its ``acquire_block()`` context ends."""

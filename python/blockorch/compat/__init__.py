@@ -1,0 +1,1 @@
+"""Compatibility surfaces of other block-wise libraries (``blockorch.compat.daisy``)."""

@@ -1,0 +1,27 @@
+"""daisy's public API on blockorch: ``import blockorch.compat.daisy as daisy`` is the only
+change a daisy 1.x/2.x driver or worker needs for what docs/python.md lists as supported.
+``import blockorch as daisy`` gives the same names."""
+
+from .. import (  # noqa: F401  (re-exported)
+    Block,
+    BlockStatus,
+    Client,
+    Context,
+    Coordinate,
+    Roi,
+    Task,
+    TaskError,
+    run_blockwise,
+)
+
+__all__ = [
+    "Block",
+    "BlockStatus",
+    "Client",
+    "Context",
+    "Coordinate",
+    "Roi",
+    "Task",
+    "TaskError",
+    "run_blockwise",
+]
