@@ -69,8 +69,13 @@ fn main() {
     }
     let (prefetch_per_slot, idle_sleep_ms) =
         (opts.prefetch_per_slot, opts.idle_sleep.as_millis() as u64);
+    let file = blockorch::task::load_task_file(&task_file).unwrap_or_else(|e| {
+        eprintln!("submit_tuned: {e}");
+        std::process::exit(1);
+    });
     let start = Instant::now();
     let report = submit(
+        file,
         opts,
         Box::new(LocalBackend::new(exe)),
         Arc::new(AtomicBool::new(false)),

@@ -147,9 +147,7 @@ impl Backend for LocalBackend {
         for agent in agents {
             if let Some(child) = self.children.get(&agent.worker_id) {
                 // SIGTERM: the agent gives its in-flight blocks back and exits.
-                unsafe {
-                    libc::kill(child.id() as i32, libc::SIGTERM);
-                }
+                let _ = sigterm(child.id());
             }
         }
         Ok(())
@@ -161,11 +159,17 @@ impl Drop for LocalBackend {
         // Never leave agents behind; they also watch our pid, this is just faster.
         for child in self.children.values_mut() {
             if let Ok(None) = child.try_wait() {
-                unsafe {
-                    libc::kill(child.id() as i32, libc::SIGTERM);
-                }
+                let _ = sigterm(child.id());
                 let _ = child.wait();
             }
         }
     }
+}
+
+/// SIGTERM to an agent process this backend started: it gives its blocks back and exits.
+fn sigterm(pid: u32) -> nix::Result<()> {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
 }

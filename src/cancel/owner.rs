@@ -104,12 +104,13 @@ fn is_zombie(pid: u32) -> bool {
 
 /// Sends SIGTERM to `pid`.
 pub(super) fn sigterm(pid: u32) -> std::io::Result<()> {
-    let pid = libc::pid_t::try_from(pid)
-        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    // SAFETY: kill(2) with a positive pid and SIGTERM has no memory-safety preconditions.
-    if unsafe { libc::kill(pid, libc::SIGTERM) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
+    let pid = i32::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGTERM,
+    )?;
+    Ok(())
 }

@@ -20,7 +20,7 @@ pub fn prove_ours(pid: u32, dir: &Path, args: &[&str]) -> Result<(), NotProven> 
     }
     let meta = std::fs::metadata(&proc_dir).map_err(|_| format!("its process {pid} is gone"))?;
     // SAFETY: geteuid cannot fail.
-    let me = unsafe { libc::geteuid() };
+    let me = nix::unistd::geteuid().as_raw();
     if meta.uid() != me {
         return Err(format!(
             "pid {pid} runs as uid {}, not as you (uid {me})",

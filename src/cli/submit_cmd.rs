@@ -133,7 +133,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .context("installing the Ctrl-C handler")?;
     }
-    let report = submit(opts, backend, interrupted).map_err(classify)?;
+    let report = submit(file, opts, backend, interrupted).map_err(classify)?;
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {

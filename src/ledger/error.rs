@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 use thiserror::Error;
 
-use super::frame::LogKind;
+use super::log_kind::LogKind;
 use super::time::{format_age, format_utc};
 
 /// Everything that can go wrong when creating, owning, writing or reading a ledger.
@@ -109,14 +109,14 @@ pub enum LedgerError {
     /// Another orchestrator owns the ledger and looks alive.
     #[error(
         "ledger {} is owned by {} since {} (epoch {epoch}, {})",
-        root.display(),
-        owner_phrase(root, *epoch, *pid, host),
+        ledger_of_claim(claim).display(),
+        owner_phrase(claim, *pid, host),
         format_utc(*since_us),
         heartbeat_phrase(heartbeat_age)
     )]
     Busy {
-        /// The ledger root.
-        root: PathBuf,
+        /// The owner's claim file, `<ledger>/owners/epoch-<N>.json`.
+        claim: PathBuf,
         /// Ownership epoch of the owner.
         epoch: u64,
         /// Host the owner runs on.
@@ -232,11 +232,18 @@ impl LedgerError {
     }
 }
 
+/// The ledger a claim file belongs to (`<ledger>/owners/epoch-<N>.json`).
+fn ledger_of_claim(claim: &std::path::Path) -> &std::path::Path {
+    claim
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap_or(claim)
+}
+
 /// The owner of a busy ledger; pid 0 means its claim could not be read (damaged, or still
 /// being written), so the message names that file instead of a made-up owner.
-fn owner_phrase(root: &std::path::Path, epoch: u64, pid: u32, host: &str) -> String {
+fn owner_phrase(claim: &std::path::Path, pid: u32, host: &str) -> String {
     if pid == 0 {
-        let claim = super::layout::Layout::new(root).epoch_claim_path(epoch);
         format!(
             "an orchestrator whose claim {} cannot be read (damaged or still being written; \
              it counts as gone once its heartbeat is stale)",
@@ -398,7 +405,7 @@ mod tests {
     #[test]
     fn busy_message_names_owner() {
         let err = LedgerError::Busy {
-            root: "/scratch/run.ledger".into(),
+            claim: "/scratch/run.ledger/owners/epoch-00000003.json".into(),
             epoch: 3,
             host: "node17".into(),
             pid: 4242,
@@ -415,7 +422,7 @@ mod tests {
     #[test]
     fn busy_message_names_an_unreadable_claim() {
         let err = LedgerError::Busy {
-            root: "/scratch/run.ledger".into(),
+            claim: "/scratch/run.ledger/owners/epoch-00000003.json".into(),
             epoch: 3,
             host: "unknown".into(),
             pid: 0,

@@ -4,8 +4,6 @@
 //! File header: `BLKORCH\0`, u16 format version (LE), u16 [`LogKind`] (LE).
 //! Frame: u32 payload length (LE), u32 CRC-32 of the payload (LE), payload.
 
-use std::fmt;
-
 use bincode::Options;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -23,43 +21,7 @@ pub const FRAME_HEADER_LEN: usize = 8;
 /// Largest payload a writer produces and a reader accepts; a larger length field is garbage.
 pub const MAX_FRAME_LEN: u32 = 16 << 20;
 
-/// What a ledger file holds; stored in its header so that a reader never misreads one log
-/// as another.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogKind {
-    /// `orchestrator/epoch-N.log`.
-    Orchestrator = 1,
-    /// `workers/<id>/outbox.log`.
-    Outbox = 2,
-    /// `workers/<id>/inbox-N.log`.
-    Inbox = 3,
-    /// `snapshots/snapshot-E-S.bin`.
-    Snapshot = 4,
-}
-
-impl LogKind {
-    fn from_u16(v: u16) -> Option<Self> {
-        Some(match v {
-            1 => Self::Orchestrator,
-            2 => Self::Outbox,
-            3 => Self::Inbox,
-            4 => Self::Snapshot,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for LogKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Orchestrator => "orchestrator log",
-            Self::Outbox => "worker outbox",
-            Self::Inbox => "worker inbox",
-            Self::Snapshot => "snapshot",
-        })
-    }
-}
+pub use super::log_kind::LogKind;
 
 /// A record type stored in one kind of log.
 pub trait LogRecord: Serialize + DeserializeOwned {

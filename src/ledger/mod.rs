@@ -15,6 +15,7 @@ mod host;
 mod inbox;
 mod journal;
 mod layout;
+mod log_kind;
 mod outbox_summary;
 mod owner;
 mod reader;

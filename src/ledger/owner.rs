@@ -357,7 +357,7 @@ fn read_winner(layout: &Layout, epoch: u64, this_host: &str) -> Result<OwnerStat
 
 fn busy(root: &Path, owner: &OwnerStatus) -> LedgerError {
     LedgerError::Busy {
-        root: root.to_path_buf(),
+        claim: Layout::new(root).epoch_claim_path(owner.epoch),
         epoch: owner.epoch,
         host: owner.host.clone(),
         pid: owner.pid,

@@ -71,19 +71,18 @@ fn run(spec: &CommandSpec, task: &str, workdir: &Path, ledger: &Path, log: &Path
         .stdin(Stdio::null());
     // An init must not outlive its orchestrator: after a kill -9 or Ctrl-C the next `submit`
     // runs it again (its success was not recorded), and two inits must never overlap.
-    let parent = std::process::id() as libc::pid_t;
-    let user_umask = crate::ledger::user_umask();
+    let parent = nix::unistd::getpid();
+    let user_umask = crate::ledger::user_umask()
+        .map(|mask| nix::sys::stat::Mode::from_bits_truncate(mask as nix::libc::mode_t));
     // SAFETY: the closure only calls async-signal-safe functions (prctl, getppid, umask).
     unsafe {
         command.pre_exec(move || {
             // The init creates the task's outputs: with the user's umask, not blockorch's.
             if let Some(mask) = user_umask {
-                libc::umask(mask as libc::mode_t);
+                nix::sys::stat::umask(mask);
             }
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if libc::getppid() != parent {
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+            if nix::unistd::getppid() != parent {
                 return Err(std::io::Error::other("the orchestrator is gone"));
             }
             Ok(())

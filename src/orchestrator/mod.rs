@@ -31,12 +31,13 @@ use crate::backend::Backend;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// Runs (or resumes) the task file in `opts` on `backend` until every block is settled or
-/// `interrupted` is raised.
+/// Runs (or resumes) `file` (loaded and validated from `opts.task_file` by the caller) on
+/// `backend` until every block is settled or `interrupted` is raised.
 pub fn submit(
+    file: crate::task::TaskFile,
     opts: SubmitOptions,
     backend: Box<dyn Backend>,
     interrupted: Arc<AtomicBool>,
 ) -> Result<RunReport, OrchestratorError> {
-    prepare(opts, backend, interrupted)?.drive()
+    prepare(file, opts, backend, interrupted)?.drive()
 }

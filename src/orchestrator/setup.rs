@@ -12,7 +12,7 @@ use super::run::Run;
 use super::task_table::TaskTable;
 use crate::backend::{Backend, JobEnd, LaunchedAgent};
 use crate::ledger::{ClaimOptions, Journal, Ledger, LedgerError, LogReader, WorkerId};
-use crate::task::{diff_task_files, load_task_file, TaskFile};
+use crate::task::{diff_task_files, TaskFile};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::Path;
@@ -88,11 +88,11 @@ pub fn publish_changed_settings(
 
 /// Opens (or creates) the ledger, claims it and builds the run.
 pub fn prepare(
+    file: TaskFile,
     opts: SubmitOptions,
     backend: Box<dyn Backend>,
     interrupted: Arc<AtomicBool>,
 ) -> Result<Run, OrchestratorError> {
-    let file = load_task_file(&opts.task_file)?;
     let plan = Arc::new(file.plan()?);
     // Before the ledger is created: a run too large to keep in memory leaves nothing behind.
     crate::plan::check_run_size(&plan)?;

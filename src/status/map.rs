@@ -4,67 +4,13 @@
 use serde::{Serialize, Serializer};
 
 use super::error::{SliceError, StatusError};
+pub use super::model::CellState;
 use super::snapshot::LedgerSnapshot;
 
 /// Most cells per row and per column; larger grids are downsampled.
 pub const MAP_MAX_CELLS: u64 = 120;
 /// Most blocks looked at per cell and axis; larger cells are sampled.
 const SAMPLES_PER_AXIS: u64 = 16;
-
-/// What a map cell shows. Ordered by urgency: a downsampled cell shows the most urgent state
-/// among its blocks (so a cell is done only when all its blocks are).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum CellState {
-    /// Processed.
-    Done,
-    /// Found already done by the check.
-    Skipped,
-    /// Not run yet.
-    Pending,
-    /// Assigned to a worker.
-    Running,
-    /// Depends on a failed block.
-    Orphaned,
-    /// Its last attempt failed.
-    Failed,
-}
-
-impl CellState {
-    /// Every state, in legend order.
-    pub const ALL: [CellState; 6] = [
-        CellState::Pending,
-        CellState::Running,
-        CellState::Done,
-        CellState::Skipped,
-        CellState::Failed,
-        CellState::Orphaned,
-    ];
-
-    /// The letter drawn without colours.
-    pub fn letter(self) -> char {
-        match self {
-            CellState::Pending => '.',
-            CellState::Running => 'r',
-            CellState::Done => '#',
-            CellState::Skipped => 's',
-            CellState::Failed => 'F',
-            CellState::Orphaned => 'o',
-        }
-    }
-
-    /// The name in the legend.
-    pub fn name(self) -> &'static str {
-        match self {
-            CellState::Pending => "pending",
-            CellState::Running => "running",
-            CellState::Done => "done",
-            CellState::Skipped => "skipped",
-            CellState::Failed => "failed",
-            CellState::Orphaned => "orphaned",
-        }
-    }
-}
 
 /// `--axis N --index K` pairs as given on the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

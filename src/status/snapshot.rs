@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::error::StatusError;
-use super::map::CellState;
 use super::model::{
-    BlockCounts, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
+    BlockCounts, CellState, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
     TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
 };
 use super::rate::log_throughput;

@@ -383,8 +383,10 @@ impl Backend for AllocationBackend {
                 None => {
                     // Still waiting for resources: stopping srun withdraws the request.
                     if let Some(step) = self.steps.get_mut(&agent.worker_id) {
-                        // SAFETY: plain kill(2) of our own child's pid.
-                        unsafe { libc::kill(step.child.id() as libc::pid_t, libc::SIGTERM) };
+                        let _ = nix::sys::signal::kill(
+                            nix::unistd::Pid::from_raw(step.child.id() as i32),
+                            nix::sys::signal::Signal::SIGTERM,
+                        );
                     }
                 }
             }
