@@ -116,3 +116,58 @@ fn workers_that_crash_at_start_up_stop_the_task_with_the_limit_named() {
         .unwrap_or(0);
     assert!(registered <= 3, "{registered} workers started");
 }
+
+/// A job that runs but whose agent never says Hello (stuck before it, say on a hung mount)
+/// is cancelled and replaced after `--hello-timeout`; such starts count as failed starts.
+#[test]
+fn jobs_that_never_say_hello_are_cancelled_after_the_hello_timeout() {
+    let sim = Sim::new();
+    let job = Job::new(&[task(
+        "a",
+        (&[0], &[40]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"num_workers": 1, "worker": blockwork(None)}),
+    )]);
+    let template = test_template(&job.root, "sleep 600");
+    let out = spawn_logged(
+        submit(
+            &job,
+            &sim,
+            &[
+                "--template",
+                template.to_str().unwrap(),
+                "--hello-timeout",
+                "1",
+                "--max-failed-starts",
+                "2",
+            ],
+        ),
+        &job.root,
+        "silent",
+    )
+    .wait(SAFETY);
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(
+        out.text().contains("--max-failed-starts 2"),
+        "{}",
+        out.text()
+    );
+    let state = blockorch::ledger::Ledger::open(job.ledger())
+        .unwrap()
+        .load_state()
+        .unwrap()
+        .state;
+    let ended: Vec<String> = state
+        .workers()
+        .iter()
+        .filter_map(|w| w.ended.as_ref().map(|e| e.0.clone()))
+        .collect();
+    assert_eq!(ended.len(), 2, "{ended:?}");
+    assert!(
+        ended.iter().all(|e| e.contains("did not say hello")),
+        "{ended:?}"
+    );
+    // Cancelled through LSF: nothing of the run is left in the simulator.
+    assert!(!sim.calls("bkill").is_empty());
+}
