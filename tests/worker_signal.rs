@@ -23,20 +23,26 @@ fn sigusr2_gives_back_in_flight_and_queued_blocks() {
     gives_back_on(libc::SIGUSR2, "SIGUSR2");
 }
 
-fn gives_back_on(signal: i32, name: &str) {
-    let mut h = Harness::new(task(json!({
-        "worker": python_worker("misbehave.py", &[], false),
-    })));
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_blockorch"))
+/// A real `blockorch worker` process for the harness's worker, with `kill_grace` seconds
+/// between SIGTERM and SIGKILL of its programs.
+fn spawn_agent(h: &Harness, kill_grace: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_blockorch"))
         .arg("worker")
         .arg("--ledger")
         .arg(h.ledger.root())
         .args(["--task", "t", "--worker-id", h.worker.as_str()])
         .arg("--workdir")
         .arg(&h.workdir)
-        .args(["--poll-ms", "20", "--kill-grace", "1"])
+        .args(["--poll-ms", "20", "--kill-grace", kill_grace])
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+fn gives_back_on(signal: i32, name: &str) {
+    let mut h = Harness::new(task(json!({
+        "worker": python_worker("misbehave.py", &[], false),
+    })));
+    let mut agent = spawn_agent(&h, "1");
     h.assign(&[2, 3]);
     let victim: i32 = wait_file(&h.workdir.join("victim.pid"), T).parse().unwrap();
     // SAFETY: kill has no memory-safety preconditions.
@@ -82,16 +88,7 @@ fn a_block_is_never_given_back_while_its_program_still_runs() {
     let mut h = Harness::new(task(json!({
         "worker": python_worker("finish_on_term.py", &["1.5"], false),
     })));
-    let mut agent = Command::new(env!("CARGO_BIN_EXE_blockorch"))
-        .arg("worker")
-        .arg("--ledger")
-        .arg(h.ledger.root())
-        .args(["--task", "t", "--worker-id", h.worker.as_str()])
-        .arg("--workdir")
-        .arg(&h.workdir)
-        .args(["--poll-ms", "20", "--kill-grace", "5"])
-        .spawn()
-        .unwrap();
+    let mut agent = spawn_agent(&h, "5");
     h.assign(&[1, 2]);
     wait_file(&h.workdir.join("worker.pid"), T);
     // SAFETY: kill has no memory-safety preconditions.
