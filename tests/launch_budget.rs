@@ -73,16 +73,21 @@ fn workers_replaced_twenty_times_from_outside_while_making_progress_finish_the_r
     assert!(killed.len() >= 20);
 }
 
-#[test]
-fn workers_that_crash_at_start_up_stop_the_task_with_the_limit_named() {
-    let sim = Sim::new();
-    let job = Job::new(&[task(
+/// Four no-op blocks served by one worker.
+fn four_blocks_one_worker() -> Job {
+    Job::new(&[task(
         "a",
         (&[0], &[40]),
         (&[0], &[10]),
         (&[0], &[10]),
         json!({"num_workers": 1, "worker": blockwork(None)}),
-    )]);
+    )])
+}
+
+#[test]
+fn workers_that_crash_at_start_up_stop_the_task_with_the_limit_named() {
+    let sim = Sim::new();
+    let job = four_blocks_one_worker();
     let template = test_template(&job.root, "echo 'cannot load module' >&2; exit 1");
     // The default (2 × num_workers + 6) is unit-tested; a small limit keeps the back-off
     // between failed starts short here.
@@ -122,13 +127,7 @@ fn workers_that_crash_at_start_up_stop_the_task_with_the_limit_named() {
 #[test]
 fn jobs_that_never_say_hello_are_cancelled_after_the_hello_timeout() {
     let sim = Sim::new();
-    let job = Job::new(&[task(
-        "a",
-        (&[0], &[40]),
-        (&[0], &[10]),
-        (&[0], &[10]),
-        json!({"num_workers": 1, "worker": blockwork(None)}),
-    )]);
+    let job = four_blocks_one_worker();
     let template = test_template(&job.root, "sleep 600");
     let out = spawn_logged(
         submit(

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::proof::prove_ours;
-use crate::ledger::{pid_alive, Layout, Liveness, OwnerStatus, DEFAULT_STALE_AFTER};
+use crate::ledger::{Layout, Liveness, OwnerStatus, DEFAULT_STALE_AFTER};
 
 /// What was done about the orchestrator.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -85,21 +85,13 @@ pub fn signal_owner(
 /// A zombie (exited, not yet reaped by its parent) counts as gone.
 pub fn wait_for_exit(pid: u32, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
-    while pid_alive(pid) && !is_zombie(pid) {
+    while crate::ledger::pid_runs(pid) {
         if Instant::now() >= deadline {
             return false;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
     true
-}
-
-/// Whether `pid` is a zombie, per `/proc/<pid>/stat` (false where `/proc` is unavailable).
-fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-    })
 }
 
 /// Sends SIGTERM to `pid`.

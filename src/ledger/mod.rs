@@ -36,7 +36,7 @@ pub use frame::{
     FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
 };
 pub use header::{tasks_hash, LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
-pub use host::{hostname, pid_alive};
+pub use host::{hostname, pid_alive, pid_runs, process_state};
 pub use inbox::{InboxFollower, InboxPoll};
 pub use journal::Journal;
 pub use layout::{Layout, LogStream, WorkerId};

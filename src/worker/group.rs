@@ -3,6 +3,7 @@
 //! something it started can still write.
 
 use super::program::signal_group;
+use crate::ledger::process_state;
 use std::fs;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -23,25 +24,13 @@ pub fn has_live_member(pgid: i32) -> bool {
         return true; // cannot tell: assume it lives
     };
     entries.flatten().any(|entry| {
-        let name = entry.file_name();
-        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
-            return false;
-        };
-        fs::read_to_string(format!("/proc/{pid}/stat"))
-            .ok()
-            .and_then(|stat| parse_state_and_group(&stat))
+        entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .and_then(process_state)
             .is_some_and(|(state, group)| group == pgid && !matches!(state, 'Z' | 'X' | 'x'))
     })
-}
-
-/// The state letter (field 3) and process group (field 5) of a `/proc/<pid>/stat` line.
-fn parse_state_and_group(stat: &str) -> Option<(char, i32)> {
-    // The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let group = fields.next()?.parse().ok()?;
-    Some((state, group))
 }
 
 /// Kills what is left of group `pgid` and blocks until no member can run any more. Waits as
@@ -69,14 +58,6 @@ mod tests {
     use super::*;
     use std::os::unix::process::CommandExt;
     use std::process::Command;
-
-    #[test]
-    fn stat_fields_with_odd_command_names() {
-        let line = "4242 (we ird) (name)) S 1 4240 4240 0 -1 4194560 1 0 0 0";
-        assert_eq!(parse_state_and_group(line), Some(('S', 4240)));
-        assert_eq!(parse_state_and_group("4242 (x) Z 1 77 77"), Some(('Z', 77)));
-        assert_eq!(parse_state_and_group("garbage"), None);
-    }
 
     #[test]
     fn a_group_whose_leader_left_children_is_alive_until_they_are_killed() {

@@ -50,20 +50,12 @@ fn programs_of(ledger: &Path, worker_id: &str) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|&pid| pid > 1 && pid != me)
-        .filter(|&pid| !is_zombie(pid))
+        .filter(|&pid| crate::ledger::pid_runs(pid as u32))
         .filter(|&pid| {
             fs::read(format!("/proc/{pid}/environ"))
                 .is_ok_and(|env| names_worker(&env, pid, ledger, worker_id))
         })
         .collect()
-}
-
-fn is_zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
-        stat.rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().next())
-            .is_none_or(|state| matches!(state, "Z" | "X" | "x"))
-    })
 }
 
 /// True when the NUL-separated environment `env` of process `pid` holds

@@ -308,16 +308,9 @@ mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
 
-    /// True if process `pid` exists and is not a zombie (an orphan's zombie may linger where
-    /// nothing reaps it, e.g. in a container without an init process).
+    /// True if process `pid` exists and is not a zombie.
     pub fn process_running(pid: i32) -> bool {
-        match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-            Ok(stat) => stat
-                .rfind(')')
-                .and_then(|i| stat[i + 1..].split_whitespace().next())
-                .is_some_and(|state| state != "Z" && state != "X"),
-            Err(_) => crate::ledger::pid_alive(pid as u32),
-        }
+        crate::ledger::pid_runs(pid as u32)
     }
 
     fn launch(dir: &Path, script: &str, stdin: bool, report: bool) -> Launch {
