@@ -2,26 +2,5 @@
 change a daisy 1.x/2.x driver or worker needs for what docs/python.md lists as supported.
 ``import blockorch as daisy`` gives the same names."""
 
-from .. import (  # noqa: F401  (re-exported)
-    Block,
-    BlockStatus,
-    Client,
-    Context,
-    Coordinate,
-    Roi,
-    Task,
-    TaskError,
-    run_blockwise,
-)
-
-__all__ = [
-    "Block",
-    "BlockStatus",
-    "Client",
-    "Context",
-    "Coordinate",
-    "Roi",
-    "Task",
-    "TaskError",
-    "run_blockwise",
-]
+from .. import *  # noqa: F401,F403  (re-exported: the package's public names)
+from .. import __all__  # noqa: F401
