@@ -85,7 +85,7 @@ fn main() {
         std::process::exit(1);
     });
     let wall_s = start.elapsed().as_secs_f64();
-    let blocks: u64 = report.tasks.iter().map(|t| t.total).sum();
+    let blocks: u64 = report.tasks.iter().map(|t| t.counts.total).sum();
     let out = Result {
         task_file: task_file.display().to_string(),
         ledger: ledger.display().to_string(),

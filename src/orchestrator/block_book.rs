@@ -11,8 +11,8 @@ use crate::backend::LaunchedAgent;
 use crate::ledger::{
     now_us, BlockState, Journal, LedgerState, OrchestratorRecord, Outcome, RunEndReason,
 };
-use crate::plan::{Block, Plan};
-use crate::schedule::{BlockPhase, Known, PhaseCounts, ReadySet};
+use crate::plan::Plan;
+use crate::schedule::{Known, PhaseCounts, ReadySet};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -124,6 +124,11 @@ impl BlockBook {
         &self.plan
     }
 
+    /// The plan, shared.
+    pub fn shared_plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
     /// Phase counts of `task`.
     pub fn counts(&self, task: usize) -> PhaseCounts {
         self.ready.counts(task)
@@ -142,11 +147,6 @@ impl BlockBook {
     /// True when every block is settled.
     pub fn all_settled(&self) -> bool {
         self.ready.all_settled()
-    }
-
-    /// The blocks of `task` in `phase`.
-    pub fn blocks_in_phase(&self, task: usize, phase: BlockPhase) -> Vec<Block> {
-        self.ready.blocks_in_phase(task, phase)
     }
 
     /// The log of the last failed attempt of a block seen in this run (relative to the

@@ -1,12 +1,14 @@
-//! The end-of-run summary, built from the blocks' book and the task table: per task counts,
-//! and every failed block with its error and log.
+//! The end-of-run summary, built from the blocks' book and the task table: per task counts
+//! (the same as `blockorch status`'s, from [`LedgerPhases`]), and every failed block with its
+//! error and log.
 
 use super::block_book::BlockBook;
 use super::task_table::TaskTable;
-use crate::schedule::BlockPhase;
+use crate::status::{BlockCounts, LedgerPhases};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 /// One failed block in the summary.
 #[derive(Clone, Debug, Serialize)]
@@ -24,18 +26,9 @@ pub struct FailedBlock {
 pub struct TaskReport {
     /// Task name.
     pub task: String,
-    /// All blocks.
-    pub total: u64,
-    /// Processed (in this or an earlier run).
-    pub done: u64,
-    /// Already done according to the check command.
-    pub skipped: u64,
-    /// Failed permanently.
-    pub failed: u64,
-    /// Not run because something they depend on failed.
-    pub orphaned: u64,
-    /// Not finished (only after an interruption).
-    pub unfinished: u64,
+    /// Block counts, exactly as `blockorch status` counts them on the same ledger.
+    #[serde(flatten)]
+    pub counts: BlockCounts,
     /// Why the task stopped early, if it did (init failed, worker program crashing).
     pub fatal: Option<String>,
     /// The failed blocks (at most the first 20).
@@ -56,17 +49,16 @@ pub struct RunReport {
 impl RunReport {
     /// The summary of the run in `ledger` as `book` and `tasks` stand (not interrupted).
     pub(super) fn build(book: &BlockBook, tasks: &TaskTable, ledger: &Path) -> Self {
+        let state = book.state();
+        let phases = LedgerPhases::new(Arc::clone(book.shared_plan()), state);
         let tasks = (0..book.plan().len())
             .map(|t| {
-                let c = book.counts(t);
-                let failed_blocks = book
-                    .blocks_in_phase(t, BlockPhase::Failed)
+                let failed_blocks = LedgerPhases::failed_blocks(state, t, 20)
                     .into_iter()
-                    .take(20)
-                    .map(|b| {
-                        let entry = book.state().block(t as u32, b.id);
+                    .map(|id| {
+                        let entry = state.block(t as u32, id);
                         FailedBlock {
-                            block_id: b.id,
+                            block_id: id,
                             error: entry
                                 .and_then(|e| e.last_error().map(str::to_string))
                                 .or_else(|| tasks.fatal(t).map(str::to_string))
@@ -74,19 +66,16 @@ impl RunReport {
                             // Agents report log paths relative to the ledger; the summary
                             // shows one the user can open from anywhere.
                             log: book
-                                .failure_log(t as u32, b.id)
+                                .failure_log(t as u32, id)
                                 .map(|p| ledger.join(p).display().to_string()),
                         }
                     })
                     .collect();
                 TaskReport {
                     task: book.plan().name(t).to_string(),
-                    total: c.total,
-                    done: c.done,
-                    skipped: c.skipped,
-                    failed: c.failed,
-                    orphaned: c.orphaned,
-                    unfinished: c.waiting + c.ready + c.running,
+                    // The summary is built once every agent is retired: no block holds a
+                    // worker slot, as `status` sees it once the workers ended.
+                    counts: phases.task_counts(state, t, 0),
                     fatal: tasks.fatal(t).map(str::to_string),
                     failed_blocks,
                 }
@@ -101,7 +90,26 @@ impl RunReport {
 
     /// True when every block of every task is done or skipped.
     pub fn all_ok(&self) -> bool {
-        !self.interrupted && self.tasks.iter().all(|t| t.done + t.skipped == t.total)
+        !self.interrupted
+            && self
+                .tasks
+                .iter()
+                .all(|t| t.counts.done + t.counts.skipped == t.counts.total)
+    }
+
+    /// What the ledger records as the end of this run: why tasks stopped early (the first
+    /// line of each reason, which `status` shows), else `run finished`.
+    pub fn end_message(&self) -> String {
+        let reasons: Vec<&str> = self
+            .tasks
+            .iter()
+            .filter_map(|t| t.fatal.as_deref()?.lines().next())
+            .collect();
+        if reasons.is_empty() {
+            "run finished".to_string()
+        } else {
+            reasons.join("; ")
+        }
     }
 
     /// The human summary.
@@ -116,14 +124,28 @@ impl RunReport {
             .max(4);
         let _ = writeln!(
             out,
-            "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-            "task", "total", "done", "skipped", "failed", "orphaned"
+            "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+            "task", "total", "done", "skipped", "failed", "orphaned", "pending"
         );
         for t in &self.tasks {
+            let c = &t.counts;
             let _ = writeln!(
                 out,
-                "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
-                t.task, t.total, t.done, t.skipped, t.failed, t.orphaned
+                "{:width$}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}  {:>9}",
+                t.task, c.total, c.done, c.skipped, c.failed, c.orphaned, c.pending
+            );
+        }
+        for t in self
+            .tasks
+            .iter()
+            .filter(|t| t.counts.running + t.counts.queued > 0)
+        {
+            let _ = writeln!(
+                out,
+                "\n{} blocks of task {} are still assigned to workers that did not give them back \
+                 (the next submit hands them out again)",
+                t.counts.running + t.counts.queued,
+                t.task
             );
         }
         for t in &self.tasks {
@@ -138,11 +160,11 @@ impl RunReport {
                         let _ = writeln!(out, "    log: {log}");
                     }
                 }
-                if t.failed as usize > t.failed_blocks.len() {
+                if t.counts.failed as usize > t.failed_blocks.len() {
                     let _ = writeln!(
                         out,
                         "  … and {} more (blockorch status {} --blocks)",
-                        t.failed as usize - t.failed_blocks.len(),
+                        t.counts.failed as usize - t.failed_blocks.len(),
                         self.ledger
                     );
                 }

@@ -155,7 +155,7 @@ impl Run {
         } else {
             RunEndReason::BlocksFailed
         };
-        self.book.end(reason, "run finished")?;
+        self.book.end(reason, &report.end_message())?;
         Ok(report)
     }
 

@@ -6,6 +6,7 @@
 //! See `docs/status.md` for what every field means.
 
 mod blocks;
+mod counts;
 mod discover;
 mod error;
 mod map;
@@ -18,6 +19,7 @@ pub use crate::backend::probe::{
     scheduler_probe, EachScheduler, NoScheduler, SchedulerProbe, SchedulerView,
 };
 pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockLine};
+pub use counts::LedgerPhases;
 pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};
 pub use map::{CellState, FixedAxis, MapCounts, MapView, SliceRequest, MAP_MAX_CELLS};

@@ -5,19 +5,19 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::counts::LedgerPhases;
 use super::error::StatusError;
 use super::model::{
-    BlockCounts, CellState, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
-    TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
+    CellState, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport, TaskStatus,
+    Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
 };
 use super::rate::log_throughput;
 use crate::backend::probe::SchedulerProbe;
 use crate::ledger::{
-    now_us, summarize_outbox, BlockState, Layout, LedgerView, Liveness, OutboxDetail, RunEndReason,
-    WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
+    now_us, summarize_outbox, Layout, LedgerView, Liveness, OutboxDetail, RunEndReason, WorkerId,
+    WorkerSummary, DEFAULT_STALE_AFTER,
 };
 use crate::plan::{Block, Plan};
-use crate::schedule::{BlockPhase, Known, ReadySet};
 use crate::task::{parse_task_file, TaskFile};
 
 /// With at most this many workers, the outboxes of ended workers are summarized too (their
@@ -32,8 +32,8 @@ pub struct LedgerSnapshot {
     view: LedgerView,
     tasks: TaskFile,
     plan: Arc<Plan>,
-    /// Phases of every block, computed only when some block failed (to count orphans).
-    ready: Option<ReadySet>,
+    /// Phases of every block (orphans only when some block failed).
+    phases: LedgerPhases,
     now_us: u64,
 }
 
@@ -63,23 +63,12 @@ impl LedgerSnapshot {
             root: root.to_path_buf(),
             source,
         })?);
-        let state = &view.loaded.state;
-        let ready = (state.total_counts().failed > 0).then(|| {
-            ReadySet::new(Arc::clone(&plan), |task, id| {
-                match state.block(task as u32, id)?.state() {
-                    BlockState::Done => Some(Known::Done),
-                    BlockState::Skipped => Some(Known::Skipped),
-                    BlockState::Failed => Some(Known::Failed),
-                    BlockState::Assigned => Some(Known::Running),
-                    BlockState::Pending => None,
-                }
-            })
-        });
+        let phases = LedgerPhases::new(Arc::clone(&plan), &view.loaded.state);
         Ok(Self {
             view,
             tasks,
             plan,
-            ready,
+            phases,
             now_us,
         })
     }
@@ -104,31 +93,12 @@ impl LedgerSnapshot {
     /// Whether orphans were computed (some block failed): the map and the counts then show
     /// orphaned blocks.
     pub fn orphans_computed(&self) -> bool {
-        self.ready.is_some()
+        self.phases.orphans_computed()
     }
 
     /// The state of one block as the map shows it.
     pub fn cell_state(&self, task: usize, block: &Block) -> CellState {
-        if let Some(ready) = &self.ready {
-            return match ready.phase(task, block) {
-                BlockPhase::Waiting | BlockPhase::Ready => CellState::Pending,
-                BlockPhase::Running => CellState::Running,
-                BlockPhase::Done => CellState::Done,
-                BlockPhase::Skipped => CellState::Skipped,
-                BlockPhase::Failed => CellState::Failed,
-                BlockPhase::Orphaned => CellState::Orphaned,
-            };
-        }
-        match self.view.loaded.state.block(task as u32, block.id) {
-            None => CellState::Pending,
-            Some(e) => match e.state() {
-                BlockState::Pending => CellState::Pending,
-                BlockState::Assigned => CellState::Running,
-                BlockState::Done => CellState::Done,
-                BlockState::Skipped => CellState::Skipped,
-                BlockState::Failed => CellState::Failed,
-            },
-        }
+        self.phases.cell_state(&self.view.loaded.state, task, block)
     }
 
     /// Builds the status report; `probe` is asked about the live workers' jobs.
@@ -145,20 +115,7 @@ impl LedgerSnapshot {
             .collect();
         let occupied = self.occupied_slots(&workers);
         for (t, &occupied) in occupied.iter().enumerate() {
-            let c = state.task(t as u32).map(|s| s.counts()).unwrap_or_default();
-            let total = u64::try_from(self.plan.task(t).num_blocks()).unwrap_or(u64::MAX);
-            let orphaned = self.ready.as_ref().map_or(0, |r| r.counts(t).orphaned);
-            let settled = c.done + c.skipped + c.assigned + c.failed + orphaned;
-            let counts = BlockCounts {
-                total,
-                done: c.done,
-                skipped: c.skipped,
-                running: c.assigned.min(occupied),
-                queued: c.assigned.saturating_sub(occupied),
-                failed: c.failed,
-                orphaned,
-                pending: total.saturating_sub(settled),
-            };
+            let counts = self.phases.task_counts(state, t, occupied);
             totals.counts.add(&counts);
             tasks.push(TaskStatus {
                 name: self.plan.name(t).to_string(),

@@ -76,6 +76,21 @@ pub fn blockwork(sleep_ms: Option<(u32, u32)>) -> Value {
     }
 }
 
+/// Task `t`: ten 1-D blocks (ids 0..9) without conflicts, `extra` merged in.
+pub fn ten_block_line(extra: Value) -> Value {
+    let mut t = task(
+        "t",
+        (&[0], &[100]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"read_write_conflict": false, "num_workers": 2, "worker": blockwork(None)}),
+    );
+    for (k, v) in extra.as_object().unwrap() {
+        t[k] = v.clone();
+    }
+    t
+}
+
 /// A task object: `name`, ROIs as (offset, shape) pairs, and `extra` fields merged in.
 pub fn task(
     name: &str,
@@ -991,7 +1006,8 @@ pub fn reported_done(job: &Job, plan: &Plan) -> BTreeSet<(String, u64, u32)> {
         .collect()
 }
 
-/// The summary row of `task` in `submit`'s output: total, done, skipped, failed, orphaned.
+/// The summary row of `task` in `submit`'s output: total, done, skipped, failed, orphaned
+/// (pending, the last column, is the rest).
 pub fn summary_row(out: &RunOutput, task: &str) -> [u64; 5] {
     let row = out
         .stdout
@@ -1001,6 +1017,7 @@ pub fn summary_row(out: &RunOutput, task: &str) -> [u64; 5] {
     let cols: Vec<u64> = row
         .split_whitespace()
         .skip(1)
+        .take(5)
         .map(|c| {
             c.parse()
                 .unwrap_or_else(|_| panic!("bad summary row {row:?}"))
