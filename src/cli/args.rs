@@ -146,7 +146,8 @@ pub struct StatusArgs {
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
     /// With --map on a grid of 3 or more axes: an axis (0-based) held fixed; repeat for
-    /// more. Axes not drawn and not given are held at their middle.
+    /// more. Axes not drawn and not given are held where the slice has the most failed
+    /// blocks (else at the first slice not all done; at their middle when all are).
     #[arg(long, value_name = "N")]
     pub axis: Vec<usize>,
     /// With --map: the 0-based grid index along each --axis, in the same order [default:

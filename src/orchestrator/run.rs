@@ -161,8 +161,12 @@ impl Run {
 
     /// Ctrl-C: agents give their blocks back, nothing is lost, the run can be resumed.
     fn stop_interrupted(mut self) -> Result<RunReport, OrchestratorError> {
-        self.progress.finish();
         self.shut_down_agents(true)?;
+        // The bars stay, at the counts the summary gives (blocks finished while the agents
+        // stopped included).
+        let counts = self.counts();
+        let occupied = self.agents.occupied_slots(self.tasks.len());
+        self.progress.stop(&counts, &occupied);
         let mut report = self.report();
         report.interrupted = true;
         self.book.end(RunEndReason::Interrupted, "interrupted")?;

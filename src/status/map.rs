@@ -1,11 +1,15 @@
 //! `status --map`: a 2-D slice of a task's block grid, one cell per block (or per square of
 //! blocks when the grid is larger than [`MAP_MAX_CELLS`]), by state.
 
+use std::collections::HashMap;
+
 use serde::{Serialize, Serializer};
 
 use super::error::{SliceError, StatusError};
 pub use super::model::CellState;
 use super::snapshot::LedgerSnapshot;
+use crate::ledger::BlockState;
+use crate::plan::{cantor_coords, TaskPlan};
 
 /// Most cells per row and per column; larger grids are downsampled.
 pub const MAP_MAX_CELLS: u64 = 120;
@@ -136,7 +140,30 @@ impl MapView {
             task: task_name.clone(),
             source,
         };
-        let (row_axis, col_axis, fixed) = choose_slice(&grid_shape, request).map_err(slice_err)?;
+        let (row_axis, col_axis, mut fixed) =
+            choose_slice(&grid_shape, request).map_err(slice_err)?;
+        // The axes held fixed without being asked for: the slice shown is where failures are.
+        let auto: Vec<usize> = fixed
+            .iter()
+            .map(|f| f.axis)
+            .filter(|a| !request.axes.contains(a))
+            .collect();
+        if !auto.is_empty() {
+            let tallies = SliceTallies::of(snapshot, t, tp, &auto);
+            let lengths: Vec<i64> = auto.iter().map(|&a| grid_shape[a]).collect();
+            let slice_blocks = [row_axis, col_axis]
+                .iter()
+                .flatten()
+                .map(|&a| grid_shape[a] as u64)
+                .product();
+            if let Some(key) = tallies.default_slice(&lengths, slice_blocks) {
+                for f in fixed.iter_mut() {
+                    if let Some(i) = auto.iter().position(|&a| a == f.axis) {
+                        f.index = key[i];
+                    }
+                }
+            }
+        }
         let along = |axis: Option<usize>| axis.map_or(1, |a| grid_shape[a] as u64);
         let (n_rows, n_cols) = (along(row_axis), along(col_axis));
         let scale = n_rows
@@ -185,6 +212,71 @@ impl MapView {
             orphans_computed: snapshot.orphans_computed(),
             cells,
         })
+    }
+}
+
+/// Failed and finished (done or skipped) blocks per slice, a slice named by its grid indexes
+/// along the axes held fixed.
+#[derive(Debug, Default)]
+pub(crate) struct SliceTallies {
+    failed: HashMap<Vec<i64>, u64>,
+    finished: HashMap<Vec<i64>, u64>,
+}
+
+impl SliceTallies {
+    /// The tallies of task `t` (plan `tp`) in `snapshot`'s ledger over the slices across
+    /// `axes` (only blocks the ledger has a record of are looked at).
+    fn of(snapshot: &LedgerSnapshot, t: usize, tp: &TaskPlan, axes: &[usize]) -> Self {
+        let mut tallies = Self::default();
+        let Some(task) = snapshot.view().loaded.state.task(t as u32) else {
+            return tallies;
+        };
+        let origin = tp.grid_origin();
+        for (id, entry) in task.blocks() {
+            let map = match entry.state() {
+                BlockState::Failed => &mut tallies.failed,
+                BlockState::Done | BlockState::Skipped => &mut tallies.finished,
+                BlockState::Pending | BlockState::Assigned => continue,
+            };
+            let coords = cantor_coords(id, tp.dims());
+            if tp.contains_coords(&coords) {
+                let key = axes.iter().map(|&a| coords[a] - origin[a]).collect();
+                *map.entry(key).or_default() += 1;
+            }
+        }
+        tallies
+    }
+
+    /// The slice to draw by default, as its indexes along axes of `lengths` blocks, where a
+    /// slice has `slice_blocks` blocks: the one with the most failed blocks (the first of
+    /// those), else the first one not entirely done or skipped; `None` when all are.
+    pub(crate) fn default_slice(&self, lengths: &[i64], slice_blocks: u64) -> Option<Vec<i64>> {
+        if let Some((key, _)) = self
+            .failed
+            .iter()
+            .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+        {
+            return Some(key.clone());
+        }
+        let mut key = vec![0i64; lengths.len()];
+        loop {
+            if self.finished.get(&key).copied().unwrap_or(0) < slice_blocks {
+                return Some(key);
+            }
+            // The next key in index order (the last axis fastest).
+            let mut axis = lengths.len();
+            loop {
+                if axis == 0 {
+                    return None;
+                }
+                axis -= 1;
+                key[axis] += 1;
+                if key[axis] < lengths[axis] {
+                    break;
+                }
+                key[axis] = 0;
+            }
+        }
     }
 }
 
@@ -292,6 +384,39 @@ mod tests {
             choose_slice(&[0, 3], &req(&[], &[])),
             Err(SliceError::EmptyGrid)
         );
+    }
+
+    fn tallies(failed: &[(&[i64], u64)], finished: &[(&[i64], u64)]) -> SliceTallies {
+        let map = |pairs: &[(&[i64], u64)]| pairs.iter().map(|(k, n)| (k.to_vec(), *n)).collect();
+        SliceTallies {
+            failed: map(failed),
+            finished: map(finished),
+        }
+    }
+
+    #[test]
+    fn the_default_slice_is_the_one_with_the_most_failures() {
+        let t = tallies(
+            &[(&[3, 1], 2), (&[0, 4], 5), (&[1, 1], 5)],
+            &[(&[0, 0], 100)],
+        );
+        // The most failures; of two with as many, the first.
+        assert_eq!(t.default_slice(&[4, 6], 100), Some(vec![0, 4]));
+    }
+
+    #[test]
+    fn without_failures_the_default_slice_is_the_first_not_done() {
+        let full = |k: &'static [i64]| (k, 20);
+        let t = tallies(
+            &[],
+            &[full(&[0, 0]), full(&[0, 1]), full(&[0, 2]), (&[1, 0], 3)],
+        );
+        assert_eq!(t.default_slice(&[2, 3], 20), Some(vec![1, 0]));
+        // Nothing recorded yet: the very first slice.
+        assert_eq!(tallies(&[], &[]).default_slice(&[5], 20), Some(vec![0]));
+        // All done: no preference (the middle is drawn).
+        let done = tallies(&[], &[full(&[0]), full(&[1])]);
+        assert_eq!(done.default_slice(&[2], 20), None);
     }
 
     #[test]
