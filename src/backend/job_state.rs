@@ -78,9 +78,50 @@ impl JobEnd {
     }
 }
 
+/// The scheduler's words for how a job ended (`TIMEOUT`, `NODE_FAIL`, `FAILED (exit 1)`…), as
+/// the log lines show it.
+impl std::fmt::Display for JobEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            JobEnd::Completed => f.write_str("COMPLETED"),
+            JobEnd::Failed {
+                exit_code: Some(code),
+                ..
+            } => write!(f, "FAILED (exit {code})"),
+            JobEnd::Failed {
+                signal: Some(signal),
+                ..
+            } => write!(f, "FAILED (signal {signal})"),
+            JobEnd::Failed { .. } => f.write_str("FAILED"),
+            JobEnd::Timeout => f.write_str("TIMEOUT"),
+            JobEnd::NodeFail => f.write_str("NODE_FAIL"),
+            JobEnd::OutOfMemory => f.write_str("OUT_OF_MEMORY"),
+            JobEnd::Preempted => f.write_str("PREEMPTED"),
+            JobEnd::Cancelled => f.write_str("CANCELLED"),
+            JobEnd::Deadline => f.write_str("DEADLINE"),
+            JobEnd::Vanished => f.write_str("VANISHED (the scheduler has no record of it)"),
+        }
+    }
+}
+
 impl JobStatus {
     /// True when the job can still run blocks (or will).
     pub fn is_alive(&self) -> bool {
         !matches!(self, JobStatus::Ended(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JobEnd;
+
+    #[test]
+    fn job_ends_read_as_the_scheduler_says_them() {
+        let failed = |exit_code, signal| JobEnd::Failed { exit_code, signal }.to_string();
+        assert_eq!(JobEnd::Timeout.to_string(), "TIMEOUT");
+        assert_eq!(JobEnd::NodeFail.to_string(), "NODE_FAIL");
+        assert_eq!(failed(Some(3), None), "FAILED (exit 3)");
+        assert_eq!(failed(None, Some(9)), "FAILED (signal 9)");
+        assert_eq!(failed(None, None), "FAILED");
     }
 }

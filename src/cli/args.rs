@@ -12,6 +12,9 @@ pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace; RUST_LOG overrides).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Also append the log lines to this file (with timestamps, never colour codes).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

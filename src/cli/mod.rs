@@ -3,6 +3,7 @@
 mod args;
 mod cancel_cmd;
 mod exit;
+mod logging;
 mod plan_cmd;
 mod status_cmd;
 mod submit_cmd;
@@ -16,7 +17,11 @@ use clap::Parser;
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    let submit = matches!(cli.command, Command::Submit(_));
+    if let Err(err) = logging::init(cli.verbose, submit, cli.log_file.as_deref()) {
+        crate::console::eprint_line(format_args!("error: {err}"));
+        return err.0 as i32;
+    }
     if let Command::Submit(args) = &cli.command {
         if args.shared_group {
             // Read by every ledger check of this process and inherited by its agents.
@@ -30,7 +35,7 @@ pub fn main() -> i32 {
     }
     let result = match &cli.command {
         Command::Plan(args) => plan_cmd::run(args),
-        Command::Submit(args) => submit_cmd::run(args),
+        Command::Submit(args) => submit_cmd::run(args, cli.log_file.as_deref()),
         Command::Status(args) => status_cmd::run(args),
         Command::Cancel(args) => cancel_cmd::run(args),
         Command::Worker(args) => match worker_cmd::run(args) {
@@ -47,25 +52,4 @@ pub fn main() -> i32 {
             code as i32
         }
     }
-}
-
-/// Logs go to stderr; `-v` raises the level, `RUST_LOG` overrides.
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        2 => "debug",
-        _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // A log line that cannot be written (stderr on a full disk) is dropped, not a panic.
-        .log_internal_errors(false)
-        // Colour codes only for a terminal: in a log file they are noise.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
 }

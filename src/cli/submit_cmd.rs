@@ -37,8 +37,9 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     })
 }
 
-/// Runs `blockorch submit`.
-pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
+/// Runs `blockorch submit`; `log_file`: the global `--log-file`, which a detached
+/// orchestrator keeps.
+pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
     let task_file = absolute(&args.task_file)?;
     let ledger = absolute(
         &args
@@ -58,7 +59,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     // A dry run never creates, claims or submits anything, whatever else is asked: --detach
     // only changes where the orchestrator would run, which the dry run says.
     if args.detach && !args.dry_run {
-        return detach(args, &file, &task_file, &ledger);
+        return detach(args, &file, &task_file, &ledger, log_file);
     }
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
     let poll = Duration::from_secs_f64(args.poll_interval.max(0.05));
@@ -175,6 +176,7 @@ fn detach(
     file: &crate::task::TaskFile,
     task_file: &Path,
     ledger: &Path,
+    log_file: Option<&Path>,
 ) -> Result<ExitCode> {
     let exe = std::env::current_exe().context("locating the blockorch executable")?;
     // Create (or check) the ledger here: a bad task file or a ledger of another definition is
@@ -186,9 +188,13 @@ fn detach(
         .map_err(classify)?;
     crate::orchestrator::open_ledger(file, ledger).map_err(classify)?;
     let template = args.template.as_deref().map(absolute).transpose()?;
-    let child = args
+    let mut child = args
         .detached_child(task_file.to_path_buf(), ledger.to_path_buf(), template)
         .to_argv();
+    if let Some(log_file) = log_file {
+        let log_file = absolute(log_file)?;
+        child.splice(0..0, ["--log-file".into(), log_file.into_os_string()]);
+    }
     if args.backend == BackendKind::Slurm {
         return detach_slurm(args, file, task_file, ledger, exe, child);
     }

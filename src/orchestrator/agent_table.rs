@@ -12,6 +12,7 @@ use super::decide::loss_from_job_end;
 use super::error::OrchestratorError;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
+use super::run_log;
 use super::task_table::TaskTable;
 use crate::backend::{JobEnd, LaunchedAgent};
 use crate::ledger::{FailureKind, Ledger, LogReader, OutboxRecord, WorkerId};
@@ -289,6 +290,7 @@ impl AgentTable {
         let in_flight: Vec<_> = std::mem::take(&mut self.agents[i].in_flight)
             .into_iter()
             .collect();
+        let returned = in_flight.len();
         // Only the attempt(s) that were actually running are to blame; queued ones are not.
         for (task, block, attempt) in in_flight {
             let message = match kind {
@@ -306,7 +308,13 @@ impl AgentTable {
             Instant::now(),
         );
         book.worker_ended(agent.index, reason)?;
-        tracing::info!("{reason}");
+        run_log::worker_ended(
+            &tasks.spec(agent.task()).name,
+            &agent.launched,
+            agent.job_end.as_ref().map(|(end, _)| end),
+            reason,
+            returned,
+        );
         Ok(())
     }
 
@@ -411,6 +419,12 @@ impl AgentTable {
                 };
             tasks.launched(task);
             for agent in launched {
+                run_log::worker_launched(
+                    &tasks.spec(task).name,
+                    jobs.backend_name(),
+                    &agent,
+                    slots,
+                );
                 self.register(agent, slots, book, jobs)?;
             }
         }

@@ -7,6 +7,7 @@
 
 use super::decide::{judge_loss, judge_outcome, RetryLimits, Verdict};
 use super::error::OrchestratorError;
+use super::run_log;
 use crate::backend::LaunchedAgent;
 use crate::ledger::{
     now_us, BlockState, Journal, LedgerState, OrchestratorRecord, Outcome, RunEndReason,
@@ -358,7 +359,7 @@ impl BlockBook {
     /// Applies the committed outcomes and losses to the ready set.
     fn apply_verdicts(&mut self) {
         for verdict in std::mem::take(&mut self.verdicts) {
-            let (task, block_id, verdict) = match verdict {
+            let (task, block_id, verdict, charged) = match verdict {
                 PendingVerdict::Outcome {
                     task,
                     block,
@@ -370,7 +371,7 @@ impl BlockBook {
                         .block(task, block)
                         .map_or(0, |e| e.failures_in_budget());
                     let limits = self.limits[task as usize];
-                    (task, block, judge_outcome(&outcome, failures, limits))
+                    (task, block, judge_outcome(&outcome, failures, limits), true)
                 }
                 PendingVerdict::Loss {
                     task,
@@ -383,9 +384,22 @@ impl BlockBook {
                         .block(task, block)
                         .map_or((0, 0), |e| (e.failures_in_budget(), e.infra_returns()));
                     let limits = self.limits[task as usize];
-                    (task, block, judge_loss(charged, failures, infra, limits))
+                    let verdict = judge_loss(charged, failures, infra, limits);
+                    (task, block, verdict, charged)
                 }
             };
+            if !matches!(verdict, Verdict::Finish { .. }) {
+                if let Some(entry) = self.journal.state().block(task, block_id) {
+                    run_log::attempt_failed(
+                        self.plan.name(task as usize),
+                        block_id,
+                        entry.last_attempt(),
+                        entry.last_error().unwrap_or("failed"),
+                        charged,
+                        &verdict,
+                    );
+                }
+            }
             let t = task as usize;
             let Some(block) = self.plan.task(t).block_by_id(block_id) else {
                 continue;

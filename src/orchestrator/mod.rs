@@ -15,6 +15,7 @@ mod outage;
 mod progress;
 mod report;
 mod run;
+mod run_log;
 mod setup;
 mod task_table;
 

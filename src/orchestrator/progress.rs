@@ -34,10 +34,12 @@ impl Progress {
         let start_settled = counts.iter().map(|c| c.done + c.skipped).collect();
         let (bars, plain_every) = match mode {
             ProgressMode::Quiet => (None, None),
-            ProgressMode::Auto if std::io::stderr().is_terminal() => (
-                Some(bars(ProgressDrawTarget::stderr_with_hz(4), &names, counts)),
-                None,
-            ),
+            ProgressMode::Auto if std::io::stderr().is_terminal() => {
+                let bars = bars(ProgressDrawTarget::stderr_with_hz(4), &names, counts);
+                // Log lines go above the bars from now on.
+                crate::console::set_progress_bars(Some(bars.0.clone()));
+                (Some(bars), None)
+            }
             ProgressMode::Auto => (None, Some(Duration::from_secs(10))),
         };
         Self::with(names, bars, plain_every, start_settled)
@@ -129,6 +131,7 @@ impl Progress {
     /// Removes the bars (before the summary of a finished run is printed).
     pub fn finish(&mut self) {
         if let Some((multi, bars)) = self.bars.take() {
+            crate::console::set_progress_bars(None);
             for bar in bars {
                 bar.finish_and_clear();
             }
@@ -143,9 +146,12 @@ impl Progress {
             self.update(counts, occupied);
         }
         if let Some((_, bars)) = self.bars.take() {
+            crate::console::set_progress_bars(None);
             for bar in bars {
                 bar.abandon();
             }
+            // The cursor is still at the end of the last bar: what follows starts below.
+            crate::console::eprint_line("");
         }
     }
 }

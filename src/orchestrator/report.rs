@@ -186,7 +186,9 @@ impl RunReport {
     }
 }
 
-fn first_line(text: &str) -> String {
+/// The first line of an error, and its last one when they differ (a traceback ends with the
+/// interesting line).
+pub(super) fn first_line(text: &str) -> String {
     let trimmed = text.trim();
     let mut lines = trimmed.lines();
     let first = lines.next().unwrap_or("");

@@ -9,6 +9,7 @@ use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::progress::Progress;
 use super::report::RunReport;
+use super::run_log;
 use super::task_table::TaskTable;
 use crate::ledger::{Ledger, RunEndReason};
 use crate::schedule::PhaseCounts;
@@ -118,6 +119,7 @@ impl Run {
         busy |= agents.hand_out(book, tasks, &self.opts)?;
         busy |= book.group_commit(arrivals, self.opts.commit_every)?;
         tasks.start_inits(book);
+        tasks.log_ends(book);
         agents.launch(tasks, jobs, book)?;
         agents.stop_idle(book, tasks);
         if book.pending_records() == 0 {
@@ -155,7 +157,9 @@ impl Run {
         } else {
             RunEndReason::BlocksFailed
         };
-        self.book.end(reason, &report.end_message())?;
+        let message = report.end_message();
+        self.book.end(reason, &message)?;
+        run_log::run_ended(crate::status::reason_name(reason), &message);
         Ok(report)
     }
 
@@ -170,6 +174,10 @@ impl Run {
         let mut report = self.report();
         report.interrupted = true;
         self.book.end(RunEndReason::Interrupted, "interrupted")?;
+        run_log::run_ended(
+            "interrupted",
+            "interrupted: run the same submit again to resume",
+        );
         Ok(report)
     }
 

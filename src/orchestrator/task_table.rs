@@ -6,6 +6,7 @@ use super::error::OrchestratorError;
 use super::init_runner::InitRun;
 use super::launch_policy::{default_max_failed_starts, AgentEnd, LaunchPolicy};
 use super::options::SubmitOptions;
+use super::run_log;
 use crate::backend::BackendError;
 use crate::ledger::{Layout, LedgerState};
 use crate::recent::RecentMean;
@@ -32,6 +33,8 @@ struct TaskRuntime {
     fatal: Option<String>,
     /// Recent attempts' wall time (sizes how many blocks an agent holds).
     block_seconds: RecentMean,
+    /// Its end was logged (every block settled).
+    end_logged: bool,
 }
 
 /// The task file and every task's runtime.
@@ -75,6 +78,7 @@ impl TaskTable {
                     ),
                     fatal: None,
                     block_seconds: RecentMean::default(),
+                    end_logged: false,
                 }
             })
             .collect();
@@ -134,7 +138,10 @@ impl TaskTable {
                 "the worker program of task {:?} keeps crashing ({why})",
                 self.file.tasks[t].name
             );
-            self.tasks[t].fatal.get_or_insert(message);
+            if self.tasks[t].fatal.is_none() {
+                run_log::task_stopped(&self.file.tasks[t].name, &message);
+                self.tasks[t].fatal = Some(message);
+            }
         }
         self.tasks[t].launch.agent_ended(end, now);
     }
@@ -163,7 +170,7 @@ impl TaskTable {
         let rt = &mut self.tasks[t];
         if rt.launch.exhausted() {
             if rt.fatal.is_none() && live == 0 {
-                rt.fatal = Some(format!(
+                let message = format!(
                     "task {:?} stopped: {} workers in a row ended without finishing a block \
                      (the limit is --max-failed-starts {}; raise it if the workers are \
                      fine but slow to get going); see the worker logs under {}",
@@ -171,7 +178,9 @@ impl TaskTable {
                     rt.launch.failed_starts(),
                     rt.launch.max_failed_starts(),
                     self.layout.workers_dir().display()
-                ));
+                );
+                run_log::task_stopped(&spec.name, &message);
+                rt.fatal = Some(message);
             }
             return None;
         }
@@ -229,13 +238,37 @@ impl TaskTable {
             book.task_init(t, result.ok, result.output_tail.clone())?;
             rt.init = InitPhase::Ok;
             if !result.ok {
-                rt.fatal = Some(format!(
-                    "init.command of task {:?} failed: {}",
-                    self.file.tasks[t].name, result.output_tail
-                ));
+                let name = &self.file.tasks[t].name;
+                let message = format!(
+                    "init.command of task {name:?} failed: {}",
+                    result.output_tail
+                );
+                run_log::task_stopped(name, &message);
+                rt.fatal = Some(message);
             }
         }
         Ok(any)
+    }
+
+    /// Logs the end of every task whose blocks are all settled now (once per task), with its
+    /// counts in the ledger.
+    pub fn log_ends(&mut self, book: &BlockBook) {
+        for (t, rt) in self.tasks.iter_mut().enumerate() {
+            if rt.end_logged
+                || matches!(rt.init, InitPhase::Running(_))
+                || !book.counts(t).is_settled()
+            {
+                continue;
+            }
+            rt.end_logged = true;
+            let counts = book
+                .state()
+                .task(t as u32)
+                .map(|s| s.counts())
+                .unwrap_or_default();
+            let total = book.counts(t).total;
+            run_log::task_ended(&self.file.tasks[t].name, total, counts);
+        }
     }
 
     /// True while an init step runs (the run does not end before it is recorded).

@@ -29,4 +29,5 @@ pub use model::{
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
+pub(crate) use snapshot::reason_name;
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};

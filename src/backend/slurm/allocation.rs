@@ -274,7 +274,7 @@ impl Backend for AllocationBackend {
                 .spawn()
                 .map_err(io)?;
             self.runner.record("srun");
-            tracing::info!(worker = %worker_id, "started worker step");
+            tracing::debug!(worker = %worker_id, "started worker step");
             self.steps.insert(
                 worker_id.clone(),
                 Step {
