@@ -163,7 +163,13 @@ impl AgentTable {
         };
         let mut changed = false;
         for (&i, status) in live.iter().zip(statuses) {
-            changed |= self.agents[i].learn_status(status);
+            let agent = &mut self.agents[i];
+            let ended = agent.learn_status(status);
+            if let (true, true, Some((end, _))) = (ended, agent.retired, &agent.job_end) {
+                // Retired on its Bye: the scheduler's word on its job comes after.
+                run_log::job_ended_after_bye(&agent.launched, end);
+            }
+            changed |= ended;
         }
         jobs.adapt_interval(changed);
         Ok(changed)

@@ -98,12 +98,12 @@ impl RunReport {
     }
 
     /// What the ledger records as the end of this run: why tasks stopped early (the first
-    /// line of each reason, which `status` shows), else `run finished`.
+    /// and last line of each reason, which `status` shows), else `run finished`.
     pub fn end_message(&self) -> String {
-        let reasons: Vec<&str> = self
+        let reasons: Vec<String> = self
             .tasks
             .iter()
-            .filter_map(|t| t.fatal.as_deref()?.lines().next())
+            .filter_map(|t| t.fatal.as_deref().map(first_line))
             .collect();
         if reasons.is_empty() {
             "run finished".to_string()

@@ -40,6 +40,17 @@ pub fn worker_ended(
     );
 }
 
+/// The job of a worker that already ended (it said Bye) is gone from the scheduler, which
+/// says how: INFO unless it simply completed.
+pub fn job_ended_after_bye(agent: &LaunchedAgent, end: &JobEnd) {
+    let job = agent.job_id.as_deref().unwrap_or("-");
+    if *end == JobEnd::Completed {
+        tracing::debug!(job = %job, worker = %agent.worker_id, "worker job ended: {end}");
+    } else {
+        tracing::info!(job = %job, worker = %agent.worker_id, "worker job ended: {end}");
+    }
+}
+
 /// An attempt of block `block` of `task` ended badly (`error`), and what happens to the block:
 /// a retry (INFO), or it failed for good (WARN). `charged`: the failure counts against the
 /// block's `max_retries`; an attempt lost to the cluster (walltime, preemption…) that is
