@@ -74,7 +74,7 @@ pub fn time_axis(svg: &mut Svg, frame: &Frame, span_s: f64) {
     }
 }
 
-/// The y axis from 0 to `max`, with grid lines, labelled by `label`.
+/// The y axis of a count from 0 to `max`, with grid lines, labelled by `label`.
 pub fn value_axis(svg: &mut Svg, frame: &Frame, max: f64, label: impl Fn(f64) -> String) {
     let max = max.max(1.0);
     let raw = max / MAX_TICKS;
@@ -83,7 +83,8 @@ pub fn value_axis(svg: &mut Svg, frame: &Frame, max: f64, label: impl Fn(f64) ->
         .iter()
         .map(|m| m * mag)
         .find(|&s| s >= raw)
-        .unwrap_or(10.0 * mag);
+        .unwrap_or(10.0 * mag)
+        .max(1.0); // counts: no fractional ticks
     let mut v = 0.0;
     while v <= max * 1.0001 {
         let y = frame.y(v / max);

@@ -64,7 +64,7 @@ impl FailureCauses {
     /// The causes, most frequent first (ties by first appearance).
     pub fn sorted(&self) -> Vec<&Cause> {
         let mut v: Vec<&Cause> = self.causes.iter().collect();
-        v.sort_by(|a, b| b.count.cmp(&a.count));
+        v.sort_by_key(|c| std::cmp::Reverse(c.count));
         v
     }
 

@@ -8,14 +8,13 @@ use std::path::Path;
 
 use super::causes::FailureCauses;
 use super::histogram::LogHistogram;
+use super::slice_choice::slice_for;
 use super::time_bins::TimeBins;
 use super::timeline::{AttemptMark, Timeline, WorkerRow};
 use crate::ledger::{
     Layout, LedgerError, LogReader, OrchestratorRecord, OutboxRecord, Outcome, WorkerId,
 };
-use crate::status::{
-    LedgerSnapshot, MapView, NoScheduler, SliceRequest, StatusError, StatusReport,
-};
+use crate::status::{LedgerSnapshot, MapView, NoScheduler, StatusError, StatusReport};
 
 /// Everything the report draws.
 pub struct ReportData {
@@ -49,8 +48,9 @@ pub fn collect(root: &Path) -> Result<ReportData, StatusError> {
     let tasks = snapshot.task_names();
     let maps = tasks
         .iter()
-        .map(|name| {
-            MapView::build(&snapshot, Some(name), &SliceRequest::default())
+        .enumerate()
+        .map(|(t, name)| {
+            MapView::build(&snapshot, Some(name), &slice_for(&snapshot, t))
                 .map_err(|e| e.to_string())
         })
         .collect();

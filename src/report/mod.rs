@@ -13,6 +13,7 @@ mod format;
 mod histogram;
 mod page;
 mod sample;
+mod slice_choice;
 mod svg;
 mod time_bins;
 mod timeline;

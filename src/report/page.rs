@@ -174,10 +174,10 @@ pub fn render(data: ReportData, generated_us: u64) -> String {
         }
     }
     html.push_str("</section>\n");
-    let _ = write!(
+    let _ = writeln!(
         html,
         "<p class=\"note\">Made by blockorch {}: one self-contained file (inline SVG, no \
-         external resources).</p><script>{READY}</script></body></html>\n",
+         external resources).</p><script>{READY}</script></body></html>",
         env!("CARGO_PKG_VERSION")
     );
     html

@@ -9,6 +9,8 @@ use crate::report::svg::{Anchor, Svg};
 
 const WIDTH: f64 = 440.0;
 const HEIGHT: f64 = 260.0;
+/// Fewest bins drawn (two decades).
+const MIN_BINS: usize = 10;
 
 /// Draws `hists` (one per task) as chart `name`, values labelled by `label`.
 pub fn draw(
@@ -28,7 +30,7 @@ pub fn draw(
         .iter()
         .filter_map(LogHistogram::occupied)
         .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
-    let Some((first, last)) = range else {
+    let Some((lo, hi)) = range else {
         svg.text(
             (WIDTH / 2.0, HEIGHT / 2.0),
             "no finished attempts with this measure",
@@ -38,6 +40,10 @@ pub fn draw(
         return svg.finish();
     };
     let h0 = &hists[0];
+    // At least MIN_BINS wide, so a narrow distribution still has ticks around it.
+    let pad = MIN_BINS.saturating_sub(hi + 1 - lo).div_ceil(2);
+    let first = lo.saturating_sub(pad);
+    let last = (hi + pad).min(h0.counts().len() - 1);
     let n = last + 1 - first;
     let ymax = hists
         .iter()
