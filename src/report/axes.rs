@@ -64,12 +64,12 @@ pub fn time_axis(svg: &mut Svg, frame: &Frame, span_s: f64) {
     while t <= span_s * 1.0001 {
         let x = frame.x(t / span_s);
         svg.line((x, frame.bottom()), (x, frame.bottom() + 4.0), AXIS);
-        svg.text(
-            (x, frame.bottom() + 16.0),
-            &super::format::duration(t),
-            Anchor::Middle,
-            "tick",
-        );
+        let label = if t == 0.0 {
+            "0".into()
+        } else {
+            super::format::duration(t)
+        };
+        svg.text((x, frame.bottom() + 16.0), &label, Anchor::Middle, "tick");
         t += step;
     }
 }

@@ -26,9 +26,9 @@ impl LogHistogram {
         }
     }
 
-    /// Wall-clock seconds: 1 ms to 10^6 s.
+    /// Wall-clock seconds: 1 µs to 10^6 s.
     pub fn seconds() -> Self {
-        Self::new(1e-3, 9, 5)
+        Self::new(1e-6, 12, 5)
     }
 
     /// Bytes: 1 MB to 10 TB.
@@ -121,6 +121,7 @@ mod tests {
         assert_eq!(h.quantile(1.0), Some(10.0));
         let (a, b) = h.occupied().unwrap();
         assert!(h.edge(a) <= 0.01 && h.edge(b + 1) > 10.0);
+        assert!((h.edge(0) - 1e-6).abs() < 1e-12);
     }
 
     #[test]

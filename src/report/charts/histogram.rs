@@ -31,12 +31,16 @@ pub fn draw(
         .filter_map(LogHistogram::occupied)
         .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)));
     let Some((lo, hi)) = range else {
-        svg.text(
-            (WIDTH / 2.0, HEIGHT / 2.0),
-            "no finished attempts with this measure",
-            Anchor::Middle,
-            "empty",
-        );
+        let below: u64 = hists.iter().map(LogHistogram::below).sum();
+        let text = match hists.first() {
+            Some(h) if below > 0 => format!(
+                "all {} attempts below {}",
+                format::count(below),
+                label(h.edge(0))
+            ),
+            _ => "no finished attempts with this measure".into(),
+        };
+        svg.text((WIDTH / 2.0, HEIGHT / 2.0), &text, Anchor::Middle, "empty");
         return svg.finish();
     };
     let h0 = &hists[0];
