@@ -12,6 +12,12 @@ bash cluster-tests/start-cluster.sh
 # shellcheck disable=SC1091
 source cluster-tests/env.sh
 
+step "Chromium (headless browser of tests/report_html.rs)"
+command -v chromium >/dev/null || {
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+}
+
 step "Python venv with daisy 2.0.0"
 BLOCKORCH_PYTHON="$(scripts/setup-python.sh)"
 export BLOCKORCH_PYTHON

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod orchestrator;
 pub mod plan;
 pub mod recent;
+pub mod report;
 pub mod schedule;
 pub mod status;
 pub mod task;

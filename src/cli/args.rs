@@ -31,6 +31,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Cancel every scheduler job of a run (and nothing else).
     Cancel(CancelArgs),
+    /// Write a self-contained HTML report of a run with charts, from its ledger alone.
+    Report(ReportArgs),
     /// The agent inside each worker job: runs the task's program on the blocks the ledger
     /// assigns to it (started by the backends, not by hand).
     Worker(WorkerArgs),
@@ -166,6 +168,16 @@ pub struct CancelArgs {
     /// its worker registry lists as not ended (scancel/bkill by job id, SIGTERM to local
     /// agents on this host) and stops its orchestrator if it runs on this host.
     pub ledger: Option<PathBuf>,
+}
+
+/// Arguments of `blockorch report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The ledger directory [default: the only *.ledger directory here].
+    pub ledger: Option<PathBuf>,
+    /// The HTML file to write (replaced if it exists).
+    #[arg(short, long, value_name = "FILE", default_value = "report.html")]
+    pub output: PathBuf,
 }
 
 /// Arguments of `blockorch worker` (the agent).

@@ -5,6 +5,7 @@ mod cancel_cmd;
 mod exit;
 mod logging;
 mod plan_cmd;
+mod report_cmd;
 mod status_cmd;
 mod submit_cmd;
 mod worker_cmd;
@@ -38,6 +39,7 @@ pub fn main() -> i32 {
         Command::Submit(args) => submit_cmd::run(args, cli.log_file.as_deref()),
         Command::Status(args) => status_cmd::run(args),
         Command::Cancel(args) => cancel_cmd::run(args),
+        Command::Report(args) => report_cmd::run(args),
         Command::Worker(args) => match worker_cmd::run(args) {
             Ok(code) => return code,
             Err(err) => Err(err),
