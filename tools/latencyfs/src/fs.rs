@@ -11,7 +11,7 @@ use fuser::{
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -150,6 +150,30 @@ impl Shared {
             }
             Err(e) => reply.error(errno(&e)),
         }
+    }
+
+    /// Runs `f` on `parent`'s descriptor, then answers with the new `name`'s entry.
+    fn make(
+        &self,
+        parent: u64,
+        name: &CString,
+        reply: ReplyEntry,
+        f: impl FnOnce(RawFd) -> io::Result<libc::c_int>,
+    ) {
+        match self.inodes.fd(parent).and_then(|dir| f(dir.as_raw_fd())) {
+            Ok(_) => self.entry(parent, name, reply),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    /// Runs `f` on `parent`'s descriptor and answers with its success.
+    fn in_dir(&self, parent: u64, reply: ReplyEmpty, f: impl FnOnce(RawFd) -> libc::c_int) {
+        empty(
+            self.inodes
+                .fd(parent)
+                .and_then(|dir| check(f(dir.as_raw_fd()))),
+            reply,
+        )
     }
 
     fn getattr(&self, ino: u64, reply: ReplyAttr) {
@@ -392,16 +416,10 @@ impl Filesystem for LatencyFs {
     ) {
         let name = cstr(name);
         self.dispatch(Op::Mknod, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe {
-                    libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, rdev as libc::dev_t)
-                })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::mknodat(dir, name.as_ptr(), mode, rdev as libc::dev_t) })
+            })
         });
     }
 
@@ -416,36 +434,30 @@ impl Filesystem for LatencyFs {
     ) {
         let name = cstr(name);
         self.dispatch(Op::Mkdir, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) })
+            })
         });
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = cstr(name);
         self.dispatch(Op::Unlink, move |s| {
-            let result = s.inodes.fd(parent).and_then(|dir| {
-                // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })
-            });
-            empty(result, reply)
+            // SAFETY: a valid descriptor and a NUL-terminated name.
+            s.in_dir(parent, reply, |dir| unsafe {
+                libc::unlinkat(dir, name.as_ptr(), 0)
+            })
         });
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = cstr(name);
         self.dispatch(Op::Rmdir, move |s| {
-            let result = s.inodes.fd(parent).and_then(|dir| {
+            s.in_dir(parent, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })
-            });
-            empty(result, reply)
+                unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) }
+            })
         });
     }
 
@@ -460,14 +472,10 @@ impl Filesystem for LatencyFs {
         let name = cstr(link_name);
         let target = cstr(target.as_os_str());
         self.dispatch(Op::Symlink, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and NUL-terminated strings.
-                check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) })
+            })
         });
     }
 
@@ -511,24 +519,19 @@ impl Filesystem for LatencyFs {
     ) {
         let newname = cstr(newname);
         self.dispatch(Op::Link, move |s| {
-            let made = s.inodes.fd(ino).and_then(|fd| {
-                let dir = s.inodes.fd(newparent)?;
-                let path = proc_path(fd.as_raw_fd());
+            s.make(newparent, &newname, reply, |dir| {
+                let path = proc_path(s.inodes.fd(ino)?.as_raw_fd());
                 // SAFETY: valid descriptors and NUL-terminated paths.
                 check(unsafe {
                     libc::linkat(
                         libc::AT_FDCWD,
                         path.as_ptr(),
-                        dir.as_raw_fd(),
+                        dir,
                         newname.as_ptr(),
                         libc::AT_SYMLINK_FOLLOW,
                     )
                 })
-            });
-            match made {
-                Ok(_) => s.entry(newparent, &newname, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+            })
         });
     }
 
