@@ -88,9 +88,17 @@ class Mount:
         self.pid = int(open(os.path.join(self.state, "pid")).read())
 
     def stats(self):
+        """A snapshot written on request (SIGUSR2), so it has the per-thread counts."""
         os.kill(self.pid, signal.SIGUSR2)
-        time.sleep(0.05)
-        return json.load(open(os.path.join(self.state, "stats.json")))
+        for _ in range(100):
+            time.sleep(0.02)
+            try:
+                snapshot = json.load(open(os.path.join(self.state, "stats.json")))
+            except ValueError:
+                continue
+            if "by_pid" in snapshot:
+                return snapshot
+        raise SystemExit("latencyfs wrote no snapshot on SIGUSR2")
 
     def close(self):
         subprocess.run([os.path.join(HERE, "umount.sh"), self.state], check=False)
@@ -138,13 +146,13 @@ class Job:
         return len(os.listdir(self.marks))
 
     def wait_started(self, n, timeout):
+        """Seconds until n blocks have started, or None when they have not in `timeout`."""
         deadline = time.monotonic() + timeout
         while self.started_blocks() < n:
             if self.proc.poll() is not None:
                 raise SystemExit(f"submit ended early: {self.tail()}")
             if time.monotonic() > deadline:
-                raise SystemExit(
-                    f"only {self.started_blocks()} of {n} blocks started in {timeout} s")
+                return None
             time.sleep(0.2)
         return time.monotonic() - self.started
 
@@ -172,6 +180,27 @@ class Job:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def tids(pid):
+    try:
+        return {int(t) for t in os.listdir(f"/proc/{pid}/task")}
+    except OSError:
+        return set()
+
+
+def by_process(stats0, stats1, orchestrator, agents):
+    """Metadata and sync ops/s in the window made by the orchestrator's threads, the agents'
+    threads, and anything else (worker programs, threads that ended)."""
+    mine = tids(orchestrator)
+    theirs = set().union(*(tids(a) for a in agents)) if agents else set()
+    out = {"orchestrator": 0, "agents": 0, "other": 0}
+    for pid, n in stats1["by_pid"].items():
+        n -= stats0["by_pid"].get(pid, 0)
+        key = ("orchestrator" if int(pid) in mine else
+               "agents" if int(pid) in theirs else "other")
+        out[key] += n
+    return out
+
+
 def measure(mount, job, seconds):
     """Rates over `seconds` now: metadata and fsync ops/s, by kind, and CPU of the run."""
     agents = children(job.proc.pid)
@@ -183,11 +212,13 @@ def measure(mount, job, seconds):
     agents_cpu1 = sum(cpu_seconds(p) or 0 for p in agents)
     dt = stats1["uptime"] - stats0["uptime"]
     kinds = {k: round((stats1["ops"][k] - stats0["ops"][k]) / dt, 1) for k in stats1["ops"]}
+    who = by_process(stats0, stats1, job.proc.pid, children(job.proc.pid))
     return {
         "seconds": round(dt, 2),
         "metadata_per_s": round((stats1["metadata"] - stats0["metadata"]) / dt, 1),
         "fsync_per_s": round((stats1["sync"] - stats0["sync"]) / dt, 1),
         "by_kind_per_s": {k: v for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v},
+        "by_process_per_s": {k: round(v / dt, 1) for k, v in who.items()},
         "orchestrator_cpu_pct": round(100 * (cpu1 - cpu0) / dt, 1),
         "agents_cpu_pct": round(100 * (agents_cpu1 - agents_cpu0) / dt, 1),
         "agents": len(agents),
@@ -206,15 +237,24 @@ def one_phase(n, block_seconds, blocks):
     mount = Mount(fs_options())
     job = Job(mount.dir, blocks, n, block_seconds)
     try:
-        startup = job.wait_started(n, timeout=600)
+        startup = job.wait_started(n, timeout=ARGS.start_timeout)
+        if startup is None:
+            print(f"{n} agents: only {job.started_blocks()} blocks started in "
+                  f"{ARGS.start_timeout} s; measuring anyway", flush=True)
         time.sleep(ARGS.settle)
         result = measure(mount, job, ARGS.window)
-        result["startup_s"] = round(startup, 1)
+        result["startup_s"] = round(startup, 1) if startup is not None else None
+        result["blocks_started"] = job.started_blocks()
         return result
     finally:
         job.stop()
         job.cleanup()
         mount.close()
+
+
+def who(r):
+    w = r["by_process_per_s"]
+    return f"{w['orchestrator']:.0f} / {w['agents']:.0f} / {w['other']:.0f}"
 
 
 def scale():
@@ -227,16 +267,21 @@ def scale():
         print(f"{n} agents busy: {json.dumps(busy)}", flush=True)
         rows.append({"agents": n, "idle": idle, "busy": busy})
     RESULTS["scale"] = rows
-    print("\n| agents | phase | metadata ops/s | per agent | fsync/s | orchestrator CPU | "
-          "agents' CPU (all) | blocks started/s | start-up s | load |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("\n| agents | phase | metadata ops/s | per agent | fsync/s | "
+          "by orchestrator / agents / other | orchestrator CPU | "
+          "agents' CPU (all) | agents alive | blocks started/s | all started after | load |")
+    print("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for phase in ("idle", "busy"):
             r = row[phase]
+            startup = (f"{r['startup_s']} s" if r["startup_s"] is not None
+                       else f"not in {ARGS.start_timeout:.0f} s ({r['blocks_started']} started)")
             print(f"| {row['agents']} | {phase} | {r['metadata_per_s']:.0f} | "
                   f"{r['metadata_per_s'] / row['agents']:.1f} | {r['fsync_per_s']:.0f} | "
+                  f"{who(r)} | "
                   f"{r['orchestrator_cpu_pct']:.0f} % | {r['agents_cpu_pct']:.0f} % | "
-                  f"{r['blocks_started_per_s']:.1f} | {r['startup_s']} | {r['loadavg']:.1f} |")
+                  f"{r['agents']} | {r['blocks_started_per_s']:.1f} | {startup} | "
+                  f"{r['loadavg']:.1f} |")
 
 
 def long_blocks():
@@ -248,7 +293,8 @@ def long_blocks():
         mount = Mount(fs_options())
         job = Job(mount.dir, n, n, 3600, slots_per_agent=slots)
         try:
-            job.wait_started(n, timeout=300)
+            if job.wait_started(n, timeout=ARGS.start_timeout) is None:
+                raise SystemExit(f"the {n} workers did not all start: {job.tail()}")
             time.sleep(ARGS.settle)
             r = measure(mount, job, ARGS.window)
         finally:
@@ -261,12 +307,14 @@ def long_blocks():
         rows.append(r)
     RESULTS["long"] = rows
     print(f"\n| {n} workers in long blocks | metadata ops/s | per worker | fsync/s | "
-          "top kinds (ops/s) |")
-    print("|---|---:|---:|---:|---|")
+          "by orchestrator / agents / other (metadata + fsync) | top kinds (ops/s) |")
+    print("|---|---:|---:|---:|---|---|")
     for r in rows:
         top = ", ".join(f"{k} {v:.0f}" for k, v in list(r["by_kind_per_s"].items())[:4])
+        who = r["by_process_per_s"]
         print(f"| {r['layout']} | {r['metadata_per_s']:.0f} | {r['per_worker']:.1f} | "
-              f"{r['fsync_per_s']:.0f} | {top} |")
+              f"{r['fsync_per_s']:.0f} | {who['orchestrator']:.0f} / {who['agents']:.0f} / "
+              f"{who['other']:.0f} | {top} |")
 
 
 def wall():
@@ -312,8 +360,12 @@ def main():
     p.add_argument("--actimeo", type=float, default=1)
     p.add_argument("--settle", type=float, default=3, help="seconds before measuring")
     p.add_argument("--window", type=float, default=10, help="seconds measured")
+    p.add_argument("--start-timeout", type=float, default=240,
+                   help="seconds to wait for every agent's first block")
     p.add_argument("--out", default=None, help="write results.json here")
     ARGS = p.parse_args()
+    # SIGTERM unwinds like an exception, so every run is stopped and every mount unmounted.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("fsbench.py: terminated"))
     {"scale": scale, "long": long_blocks, "wall": wall}[ARGS.what]()
     if ARGS.out:
         os.makedirs(ARGS.out, exist_ok=True)
