@@ -205,11 +205,14 @@ def measure(mount, job, seconds):
     """Rates over `seconds` now: metadata and fsync ops/s, by kind, and CPU of the run."""
     agents = children(job.proc.pid)
     stats0, cpu0 = mount.stats(), cpu_seconds(job.proc.pid)
-    agents_cpu0 = sum(cpu_seconds(p) or 0 for p in agents)
+    agents_cpu0 = {p: cpu_seconds(p) for p in agents}
     blocks0 = job.started_blocks()
     time.sleep(seconds)
     stats1, cpu1 = mount.stats(), cpu_seconds(job.proc.pid)
-    agents_cpu1 = sum(cpu_seconds(p) or 0 for p in agents)
+    # Agents that ended in the window are left out (their last CPU time is gone).
+    agents_cpu1 = {p: cpu_seconds(p) for p in agents}
+    agents_cpu = sum(agents_cpu1[p] - agents_cpu0[p] for p in agents
+                     if agents_cpu0[p] is not None and agents_cpu1[p] is not None)
     dt = stats1["uptime"] - stats0["uptime"]
     kinds = {k: round((stats1["ops"][k] - stats0["ops"][k]) / dt, 1) for k in stats1["ops"]}
     who = by_process(stats0, stats1, job.proc.pid, children(job.proc.pid))
@@ -220,7 +223,7 @@ def measure(mount, job, seconds):
         "by_kind_per_s": {k: v for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v},
         "by_process_per_s": {k: round(v / dt, 1) for k, v in who.items()},
         "orchestrator_cpu_pct": round(100 * (cpu1 - cpu0) / dt, 1),
-        "agents_cpu_pct": round(100 * (agents_cpu1 - agents_cpu0) / dt, 1),
+        "agents_cpu_pct": round(100 * agents_cpu / dt, 1),
         "agents": len(agents),
         "orchestrator_rss_mb": round(rss_mb(job.proc.pid), 1),
         "blocks_started_per_s": round((job.started_blocks() - blocks0) / dt, 1),
