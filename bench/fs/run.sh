@@ -8,7 +8,7 @@
 #   2. 640 one-second blocks on 32 workers: wall time on latencyfs vs on a local disk;
 #   3. 100, 300 and 1,000 agents, idle (all in one long block) and busy (5-second blocks):
 #      metadata operations per second and the orchestrator's CPU.
-# Needs root and /dev/fuse. Takes about 10 minutes. Results: OUT/{long,wall,scale}.json and
+# Needs root and /dev/fuse. Takes about 17 minutes on 2 cores. Results: OUT/{long,wall,scale}.json and
 # the tables on stdout. FSBENCH_ARGS adds options to every fsbench.py call (e.g. --window 20).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
