@@ -22,6 +22,15 @@ step "Python venv with daisy 2.0.0"
 BLOCKORCH_PYTHON="$(scripts/setup-python.sh)"
 export BLOCKORCH_PYTHON
 
+step "latencyfs: the FUSE test filesystem (tools/latencyfs; tests/fs_load.rs and bench/fs use it)"
+[[ -e /dev/fuse ]] || modprobe fuse
+(
+    cd tools/latencyfs
+    cargo fmt --check
+    cargo clippy --release --all-targets --quiet --target-dir target -- -D warnings
+    cargo build --release --quiet --target-dir target
+)
+
 step "cargo fmt --check"
 cargo fmt --check
 
@@ -34,6 +43,7 @@ export BLOCKORCH_WHEEL
 
 step "cargo test"
 export BLOCKORCH_REQUIRE_SLURM=1
+export BLOCKORCH_REQUIRE_FUSE=1
 # The fault tests append their counts here (docs/reliability.md quotes the last run's).
 rm -f target/fault-counts.jsonl
 status=0
