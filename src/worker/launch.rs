@@ -79,6 +79,18 @@ impl Launcher {
         launch
     }
 
+    /// The slot's persistent check program (stdin and fd-3 pipes, like a worker program).
+    pub fn checker(&self, slot: u32) -> Option<Launch> {
+        let check = self.ctx.spec.check.as_ref()?;
+        let mut launch = self.base(slot, check.command.clone(), &check.env);
+        launch
+            .env
+            .push(("BLOCKORCH_REPORT_FD".to_owned(), REPORT_FD.to_string()));
+        launch.stdin_pipe = true;
+        launch.report_pipe = true;
+        Some(launch)
+    }
+
     /// The check command for `block` (same placeholders and `BLOCKORCH_BLOCK` as per-block).
     pub fn check(&self, slot: u32, block: &BlockMessage) -> Option<Launch> {
         let check = self.ctx.spec.check.as_ref()?;
