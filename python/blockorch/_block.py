@@ -1,6 +1,5 @@
 """``Block`` and ``BlockStatus`` as daisy hands them to process and check functions."""
 
-from . import _geometry
 from .worker import _UNSET, _LazyRoi
 
 
@@ -43,7 +42,9 @@ class Block:
         wire_roi = getattr(self._wire, key)
         if wire_roi is None:
             return None
-        return _geometry.Roi(wire_roi.offset, wire_roi.shape)
+        from ._geometry import Roi  # on first use: it imports funlib when installed
+
+        return Roi(wire_roi.offset, wire_roi.shape)
 
     read_roi = _LazyRoi("read_roi", "_read", "The region this block reads.")
     write_roi = _LazyRoi("write_roi", "_write", "The region this block writes.")

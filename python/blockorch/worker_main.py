@@ -13,7 +13,6 @@ With ``--pre-check``, the worker answers the pre-check itself: a block for which
 too, calls ``check_function`` only before a block).
 """
 
-import inspect
 import os
 import pickle
 import sys
@@ -42,10 +41,16 @@ def load(path):
 
 def arity(fn):
     """Positional parameters of ``fn`` (without ``self``), as daisy decides worker loops."""
-    try:
-        args = inspect.getfullargspec(fn).args
-    except TypeError:
-        return 1
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        args = code.co_varnames[: code.co_argcount]
+    else:
+        import inspect  # only for other callables: it takes a while to import
+
+        try:
+            args = inspect.getfullargspec(fn).args
+        except TypeError:
+            return 1
     return len([a for a in args if a != "self"])
 
 
