@@ -3,7 +3,7 @@
 
 mod run_common;
 
-use blockorch::ledger::{BlockState, Outcome};
+use blockorch::ledger::BlockState;
 use run_common::*;
 use serde_json::json;
 use std::collections::BTreeMap;

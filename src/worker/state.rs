@@ -7,7 +7,7 @@ use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};
 use super::walltime::{block_fits, DurationMean};
-use super::wire::{parse_report, BlockMessage, ReportStatus};
+use super::wire::{parse_report_about, BlockMessage, ReportStatus};
 use crate::ledger::{AttemptStats, FailureKind, OutboxRecord, Outcome};
 use crate::recent::RecentMean;
 use std::collections::{HashSet, VecDeque};
@@ -433,12 +433,16 @@ impl AgentState {
         }
     }
 
-    fn begin_run(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        let Some(message) = self.slots[i]
+    /// The block of the attempt on slot `i`.
+    fn attempt_message(&self, i: usize) -> Option<BlockMessage> {
+        self.slots[i]
             .attempt
             .as_ref()
             .map(|a| a.job.message.clone())
-        else {
+    }
+
+    fn begin_run(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let Some(message) = self.attempt_message(i) else {
             return;
         };
         let proc = if self.policy.per_block {
@@ -468,11 +472,7 @@ impl AgentState {
     }
 
     fn begin_post_check(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        let Some(message) = self.slots[i]
-            .attempt
-            .as_ref()
-            .map(|a| a.job.message.clone())
-        else {
+        let Some(message) = self.attempt_message(i) else {
             return;
         };
         let Some(proc) = self.check_process(i, &message, out) else {

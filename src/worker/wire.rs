@@ -121,6 +121,24 @@ pub fn parse_report(line: &str) -> Result<Report, String> {
     })
 }
 
+/// Parses one fd-3 line that must be about `block`: `who` (e.g. "the worker program") and
+/// `doing` (e.g. "running") say in the error what answered for another block.
+pub fn parse_report_about(
+    line: &str,
+    block: u64,
+    who: &str,
+    doing: &str,
+) -> Result<Report, String> {
+    let report = parse_report(line)?;
+    if report.block_id != block {
+        return Err(format!(
+            "{who} reported block {} on fd 3 while {doing} block {block}",
+            report.block_id
+        ));
+    }
+    Ok(report)
+}
+
 /// At most `max` bytes of `text`, cut at a character boundary, with `…` when cut.
 pub fn truncate(text: &str, max: usize) -> String {
     if text.len() <= max {

@@ -59,17 +59,7 @@ impl AgentState {
             return; // terminated: its attempt ends with its exit
         }
         let block = att.job.key.block;
-        let report = parse_report(line).and_then(|r| {
-            if r.block_id == block {
-                Ok(r)
-            } else {
-                Err(format!(
-                    "the check program answered for block {} on fd 3 while checking block {block}",
-                    r.block_id
-                ))
-            }
-        });
-        let report = match report {
+        let report = match parse_report_about(line, block, "the check program", "checking") {
             Ok(report) => report,
             Err(problem) => {
                 let msg = format!("{problem}; the check program was restarted");

@@ -96,17 +96,7 @@ impl AgentState {
             return;
         }
         let block = att.job.key.block;
-        let report = parse_report(line).and_then(|r| {
-            if r.block_id == block {
-                Ok(r)
-            } else {
-                Err(format!(
-                    "the worker program reported block {} on fd 3 while running block {block}",
-                    r.block_id
-                ))
-            }
-        });
-        let report = match report {
+        let report = match parse_report_about(line, block, "the worker program", "running") {
             Ok(report) => report,
             Err(problem) => {
                 let msg = format!("{problem}; the program was restarted");
