@@ -54,3 +54,10 @@ echo "bench: results in $out" >&2
     "$@"
 # Scratch ledgers and task files are large; keep only the results.
 rm -rf "$out/work"
+# The Python API (`blockorch.run_blockwise` with a no-op process_function) against daisy
+# (docs/performance.md, section 2b; about a minute). Skipped when only some benchmarks are asked.
+if [[ " $* " != *" --only "* ]]; then
+    echo "bench: python API, results in $out/python_api.txt" >&2
+    BLOCKORCH_BIN="$repo/target/release/blockorch" PYTHONPATH="$repo/python" \
+        "$py" "$repo/bench/python_api_noop.py" --runs 3 | tee "$out/python_api.txt"
+fi

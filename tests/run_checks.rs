@@ -3,7 +3,7 @@
 
 mod run_common;
 
-use blockorch::ledger::{BlockState, Outcome};
+use blockorch::ledger::BlockState;
 use run_common::*;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -30,25 +30,7 @@ fn check_command_skips_blocks_it_says_are_done() {
 
     // The program never saw the skipped blocks; every other block ran once.
     let attempts = job.attempts();
-    let grouped = by_block(&attempts);
-    let state = job.ledger_state();
-    for b in &plan.blocks {
-        let s = state.block(0, b.id).map(|e| e.state());
-        if skipped.contains(&b.id) {
-            assert!(
-                !grouped.contains_key(&("t".into(), b.id)),
-                "block {} ran",
-                b.id
-            );
-            assert_eq!(s, Some(BlockState::Skipped), "block {}", b.id);
-            let records = finished_records(&job, &plan, "t", b.id);
-            assert_eq!(records.len(), 1, "{records:?}");
-            assert_eq!(records[0].1, Outcome::Skipped);
-        } else {
-            assert_eq!(grouped[&("t".into(), b.id)].len(), 1, "block {}", b.id);
-            assert_eq!(s, Some(BlockState::Done), "block {}", b.id);
-        }
-    }
+    assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
     assert_status_agrees(&job, &plan, &attempts);
     let status = status_blocks(&job);
     for id in skipped {

@@ -8,20 +8,33 @@ A daisy script runs with one changed line::
 See docs/python.md for the API, the porting guide and what differs from daisy.
 """
 
-from ._block import Block, BlockStatus
-from ._client import Client
-from ._context import Context
-from ._geometry import Coordinate, Roi
-from ._task import Task, TaskError, run_blockwise
+import importlib
 
-__all__ = [
-    "Block",
-    "BlockStatus",
-    "Client",
-    "Context",
-    "Coordinate",
-    "Roi",
-    "Task",
-    "TaskError",
-    "run_blockwise",
-]
+# Where each public name lives. They are imported on first use (PEP 562), so a worker process
+# that only needs blockorch.worker does not pay for the driver's modules (subprocess, funlib).
+_HOMES = {
+    "Block": "._block",
+    "BlockStatus": "._block",
+    "Client": "._client",
+    "Context": "._context",
+    "Coordinate": "._geometry",
+    "Roi": "._geometry",
+    "Task": "._task",
+    "TaskError": "._task",
+    "run_blockwise": "._task",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError("module 'blockorch' has no attribute %r" % (name,))
+    value = getattr(importlib.import_module(home, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_HOMES))

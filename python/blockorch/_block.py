@@ -1,6 +1,6 @@
 """``Block`` and ``BlockStatus`` as daisy hands them to process and check functions."""
 
-from . import _geometry
+from .worker import _UNSET, _LazyRoi
 
 
 class BlockStatus:
@@ -10,9 +10,6 @@ class BlockStatus:
     PROCESSING = "PROCESSING"
     SUCCESS = "SUCCESS"
     FAILED = "FAILED"
-
-
-_UNSET = object()
 
 
 class Block:
@@ -41,49 +38,26 @@ class Block:
         block.status = BlockStatus.PROCESSING
         return block
 
-    @staticmethod
-    def _convert(wire_roi):
+    def _roi(self, key):
+        wire_roi = getattr(self._wire, key)
         if wire_roi is None:
             return None
-        return _geometry.Roi(wire_roi.offset, wire_roi.shape)
+        from ._geometry import Roi  # on first use: it imports funlib when installed
+
+        return Roi(wire_roi.offset, wire_roi.shape)
+
+    read_roi = _LazyRoi("read_roi", "_read", "The region this block reads.")
+    write_roi = _LazyRoi("write_roi", "_write", "The region this block writes.")
+    total_roi = _LazyRoi(
+        "total_roi",
+        "_total",
+        "The task's total read region (None for a block read from ``blockorch plan --json``).",
+    )
 
     @property
     def block_id(self):
         """``(task_id, id)``; ``block_id[1]`` is daisy's spatial block id."""
         return (self.task_id, self._id)
-
-    @property
-    def read_roi(self):
-        """The region this block reads."""
-        if self._read is _UNSET:
-            self._read = self._convert(self._wire.read_roi)
-        return self._read
-
-    @read_roi.setter
-    def read_roi(self, roi):
-        self._read = roi
-
-    @property
-    def write_roi(self):
-        """The region this block writes."""
-        if self._write is _UNSET:
-            self._write = self._convert(self._wire.write_roi)
-        return self._write
-
-    @write_roi.setter
-    def write_roi(self, roi):
-        self._write = roi
-
-    @property
-    def total_roi(self):
-        """The task's total read region (None for a block read from ``blockorch plan --json``)."""
-        if self._total is _UNSET:
-            self._total = self._convert(self._wire.total_roi)
-        return self._total
-
-    @total_roi.setter
-    def total_roi(self, roi):
-        self._total = roi
 
     def __eq__(self, other):
         return isinstance(other, Block) and self.block_id == other.block_id

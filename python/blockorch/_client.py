@@ -1,6 +1,5 @@
 """``Client``: daisy's worker-side loop (``acquire_block()``) on top of the stdin protocol."""
 
-import os
 import sys
 import traceback
 from contextlib import contextmanager
@@ -8,26 +7,16 @@ from contextlib import contextmanager
 from . import worker as _worker
 from ._block import Block, BlockStatus
 
-# Set by blockorch.worker_main when the task has a check_function: a directory where a
-# processed block leaves a marker, so the check the agent runs *after* the block (blockorch
-# checks before and after; daisy only before) accepts it without calling check_function.
-PROCESSED_DIR_ENV = "BLOCKORCH_PY_PROCESSED_DIR"
+# Set by blockorch.worker_main when the task has a check_function: the worker answers the
+# pre-check itself, so Client skips (and reports skipped) the blocks it says are done.
+_pre_check = None
 
 
-def processed_marker(task, block_id, attempt):
-    """The marker path of one processed attempt, or None when no check needs it."""
-    directory = os.environ.get(PROCESSED_DIR_ENV)
-    if not directory:
-        return None
-    return os.path.join(directory, "%s-%d-%d" % (task, block_id, attempt))
-
-
-def mark_processed(wire):
-    """Leaves the marker of a processed block (see :data:`PROCESSED_DIR_ENV`)."""
-    path = processed_marker(wire.task, wire.block_id, wire.attempt)
-    if path is not None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        open(path, "w").close()
+def set_pre_check(check):
+    """Makes :class:`Client` report as skipped, without handing them out, the blocks for which
+    ``check(block)`` (a daisy :class:`Block`) is true."""
+    global _pre_check
+    _pre_check = check
 
 
 class Client:
@@ -57,7 +46,20 @@ class Client:
         if self._blocks is None:
             _worker._say_ready()
             self._blocks = _worker._read_blocks(self._stdin or sys.stdin)
-        return next(self._blocks, None)
+        for wire in self._blocks:
+            if _pre_check is None:
+                return wire
+            try:
+                done = _pre_check(Block.from_worker_block(wire))
+            except Exception:
+                error = traceback.format_exc()
+                sys.stderr.write(error)
+                _worker.report(wire.block_id, error)
+                continue
+            if not done:
+                return wire
+            _worker.report(wire.block_id, status="skipped")
+        return None
 
     @contextmanager
     def acquire_block(self):
@@ -79,7 +81,6 @@ class Client:
             _worker.report(wire.block_id, "the worker set block.status to FAILED")
         else:
             block.status = BlockStatus.SUCCESS
-            mark_processed(wire)
             _worker.report(wire.block_id)
 
     def release_block(self, block):

@@ -146,13 +146,14 @@ def _store_function(fn, path):
         pickle.dump(stored, f)
 
 
-def _command(mode, fn, path, mark_dir=None):
+def _command(mode, fn, path, pre_check=None):
     _store_function(fn, path)
     argv = [sys.executable, "-m", "blockorch.worker_main"]
     if mode:
         argv.append("--" + mode)
-    if mark_dir:
-        argv += ["--mark", mark_dir]
+    if pre_check is not None:
+        _store_function(pre_check[0], pre_check[1])
+        argv += ["--pre-check", pre_check[1]]
     # The package's own directory first, so workers import this blockorch even when it is not
     # installed (a source checkout); the caller's sys.path is restored from the pickle.
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,12 +181,12 @@ def _task_json(task, workdir):
         "upstream_tasks": [up.task_id for up in task.upstream_tasks],
     }
     stem = os.path.join(workdir, task.task_id)
-    # With a check_function, processed blocks leave markers so that blockorch's check after a
-    # block accepts it (daisy calls check_function only before a block).
-    mark_dir = stem + ".processed" if task.check_function is not None else None
-    obj["worker"] = _command(None, task.process_function, stem + ".process.pkl", mark_dir)
+    # A check_function is answered by the worker itself before each block (daisy calls it only
+    # before a block): no check program, and blocks are still written ahead.
+    pre_check = None
     if task.check_function is not None:
-        obj["check"] = _command("check", task.check_function, stem + ".check.pkl", mark_dir)
+        pre_check = (task.check_function, stem + ".check.pkl")
+    obj["worker"] = _command(None, task.process_function, stem + ".process.pkl", pre_check)
     if task.init_callback_fn is not None:
         obj["init"] = _command("init", task.init_callback_fn, stem + ".init.pkl")
     return obj

@@ -1,6 +1,6 @@
 """The generic worker program ``run_blockwise`` starts for a Python ``process_function``::
 
-    python -m blockorch.worker_main [--mark DIR] FUNCTION.pkl   # persistent worker (stdin protocol)
+    python -m blockorch.worker_main [--pre-check CHECK.pkl] FUNCTION.pkl   # persistent worker
     python -m blockorch.worker_main --check FUNCTION.pkl   # per-block check (BLOCKORCH_BLOCK)
     python -m blockorch.worker_main --init FUNCTION.pkl    # the task's init callback
 
@@ -8,16 +8,18 @@
 working directory, and the function serialised with cloudpickle. A function of one argument is
 called once per block (an exception fails only that block, as in daisy); a function of no
 argument is a daisy worker loop that takes its own blocks with :class:`blockorch.Client`.
+With ``--pre-check``, the worker answers the pre-check itself: a block for which the stored
+``check_function`` is true is reported skipped and never reaches the process function (daisy,
+too, calls ``check_function`` only before a block).
 """
 
-import inspect
 import os
 import pickle
 import sys
 
 from . import worker as _worker
 from ._block import Block, BlockStatus
-from ._client import PROCESSED_DIR_ENV, mark_processed, processed_marker
+from ._client import set_pre_check
 
 
 def load(path):
@@ -39,22 +41,35 @@ def load(path):
 
 def arity(fn):
     """Positional parameters of ``fn`` (without ``self``), as daisy decides worker loops."""
-    try:
-        args = inspect.getfullargspec(fn).args
-    except TypeError:
-        return 1
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        args = code.co_varnames[: code.co_argcount]
+    else:
+        import inspect  # only for other callables: it takes a while to import
+
+        try:
+            args = inspect.getfullargspec(fn).args
+        except TypeError:
+            return 1
     return len([a for a in args if a != "self"])
 
 
 def _process_one(fn):
+    from_worker_block = Block.from_worker_block
+    failed = BlockStatus.FAILED
+
     def process(wire):
-        block = Block.from_worker_block(wire)
+        block = from_worker_block(wire)
         fn(block)
-        if block.status == BlockStatus.FAILED:
+        if block.status == failed:
             raise RuntimeError("the process function set block.status to FAILED")
-        mark_processed(wire)
 
     return process
+
+
+def _check_one(fn):
+    from_worker_block = Block.from_worker_block
+    return lambda wire: fn(from_worker_block(wire))
 
 
 def main(argv=None):
@@ -62,28 +77,29 @@ def main(argv=None):
     mode = "process"
     if argv and argv[0] in ("--check", "--init"):
         mode = argv.pop(0)[2:]
-    if len(argv) == 3 and argv[0] == "--mark":
-        os.environ[PROCESSED_DIR_ENV] = argv[1]
+    pre_check = None
+    if mode == "process" and len(argv) == 3 and argv[0] == "--pre-check":
+        pre_check = argv[1]
         argv = argv[2:]
     if len(argv) != 1:
         sys.stderr.write(
-            "usage: python -m blockorch.worker_main [--check|--init] [--mark DIR] FUNCTION.pkl\n"
+            "usage: python -m blockorch.worker_main [--check|--init|--pre-check CHECK.pkl] "
+            "FUNCTION.pkl\n"
         )
         return 2
     fn = load(argv[0])
     if mode == "check":
         wire = _worker.block_from_env()
-        marker = processed_marker(wire.task, wire.block_id, wire.attempt)
-        if marker is not None and os.path.exists(marker):
-            return 0  # the check after the block: daisy does not check again
         return 0 if fn(Block.from_worker_block(wire)) else 1
     if mode == "init":
         fn() if arity(fn) == 0 else fn(None)
         return 0
+    check = load(pre_check) if pre_check is not None else None
     if arity(fn) == 0:
+        set_pre_check(check)
         fn()  # a daisy worker loop: it acquires its own blocks through blockorch.Client
     else:
-        _worker.run(_process_one(fn))
+        _worker.run(_process_one(fn), check=None if check is None else _check_one(check))
     return 0
 
 

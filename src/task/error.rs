@@ -280,6 +280,12 @@ pub enum Problem {
     /// `worker.write_ahead: false` with `per_block: true`.
     #[error("applies only to persistent worker programs, but this worker has \"per_block\": true (each block starts its own process); remove write_ahead")]
     WriteAheadPerBlock,
+    /// A placeholder in the argv of a persistent check, which is started once per slot.
+    #[error("{placeholder:?} is not replaced in a persistent check (it is started once per slot and reads the blocks on stdin); remove it, or set \"persistent\": false for one process per block")]
+    PlaceholderInPersistentCheck {
+        /// The placeholder found, with its braces.
+        placeholder: String,
+    },
     /// `command: []`.
     #[error("the command is empty; give the program and its arguments, e.g. [\"python\", \"worker.py\"]")]
     EmptyCommand,

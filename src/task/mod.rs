@@ -40,4 +40,4 @@ pub use scheduler_values::{
     SlurmConstraint, SlurmDirective, SlurmTime, TemplatePath,
 };
 pub use slurm_settings::SlurmSettings;
-pub use spec::{CommandSpec, TaskFile, TaskSpec, WorkerSpec};
+pub use spec::{CheckSpec, CommandSpec, TaskFile, TaskSpec, WorkerSpec};

@@ -3,7 +3,7 @@
 use super::duration;
 use super::lsf_settings::LsfSettings;
 use super::slurm_settings::SlurmSettings;
-use super::spec::{CommandSpec, WorkerSpec};
+use super::spec::{CheckSpec, CommandSpec, WorkerSpec};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ pub(crate) struct RawTask {
     pub(crate) timeout: Option<Duration>,
     pub(crate) worker: WorkerSpec,
     #[serde(default)]
-    pub(crate) check: Option<CommandSpec>,
+    pub(crate) check: Option<CheckSpec>,
     #[serde(default)]
     pub(crate) init: Option<CommandSpec>,
     #[serde(default)]

@@ -8,7 +8,7 @@ use super::lsf_settings::LsfSettings;
 use super::path::FieldPath;
 use super::raw::{RawRoi, RawTask, RawTaskList};
 use super::slurm_settings::SlurmSettings;
-use super::spec::{CommandSpec, WorkerSpec};
+use super::spec::{CheckSpec, CommandSpec, WorkerSpec};
 use super::suggest::closest;
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde_json::Value;
@@ -95,7 +95,7 @@ fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> 
         ("read_roi", struct_fields::<RawRoi>(), ROI),
         ("write_roi", struct_fields::<RawRoi>(), ROI),
         ("worker", struct_fields::<WorkerSpec>(), COMMAND),
-        ("check", struct_fields::<CommandSpec>(), COMMAND),
+        ("check", struct_fields::<CheckSpec>(), COMMAND),
         ("init", struct_fields::<CommandSpec>(), COMMAND),
         (
             "slurm",

@@ -67,8 +67,9 @@ pub struct TaskSpec {
     pub timeout: Option<Duration>,
     /// The program that processes blocks.
     pub worker: WorkerSpec,
-    /// Optional program that says whether a block is already done (exit 0 = done, skip it).
-    pub check: Option<CommandSpec>,
+    /// Optional program that says whether a block is already done (skip it) and, after the
+    /// block, whether it really is (see `docs/design/checks.md`).
+    pub check: Option<CheckSpec>,
     /// Optional program run once when the task first becomes ready.
     pub init: Option<CommandSpec>,
     /// SLURM submission settings.
@@ -133,7 +134,27 @@ fn is_true(value: &bool) -> bool {
     *value
 }
 
-/// A helper program (`check`, `init`): argv and extra environment.
+/// The `check` program: per block (exit 0 = done), or persistent (fed blocks like a worker
+/// program, answers on fd 3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "an object with a \"command\" list")]
+pub struct CheckSpec {
+    /// Program and arguments (argv, no shell).
+    pub command: Vec<String>,
+    /// Extra environment variables.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// `true`: started once per slot and fed blocks on stdin, answering `done` / `not_done`
+    /// on fd 3; `false` (default): one process per check, exit 0 = done.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub persistent: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
+}
+
+/// A helper program (`init`): argv and extra environment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "an object with a \"command\" list")]
 pub struct CommandSpec {

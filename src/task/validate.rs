@@ -55,10 +55,14 @@ fn validate_task(raw: RawTask, path: &FieldPath) -> Found<TaskSpec> {
             Problem::StartupTimeoutPerBlock,
         ));
     }
-    for (key, command) in [("check", &raw.check), ("init", &raw.init)] {
-        if let Some(command) = command {
-            check_command(&command.command, &command.env, &path.key(key))?;
+    if let Some(check) = &raw.check {
+        check_command(&check.command, &check.env, &path.key("check"))?;
+        if check.persistent {
+            check_no_placeholders(&check.command, &path.key("check").key("command"))?;
         }
+    }
+    if let Some(init) = &raw.init {
+        check_command(&init.command, &init.env, &path.key("init"))?;
     }
     Ok(TaskSpec {
         name: raw.name,
@@ -77,6 +81,23 @@ fn validate_task(raw: RawTask, path: &FieldPath) -> Found<TaskSpec> {
         slurm: raw.slurm,
         lsf: raw.lsf,
     })
+}
+
+/// Refuses per-block placeholders (`{block_id}`, …) in the argv of a persistent check.
+fn check_no_placeholders(argv: &[String], path: &FieldPath) -> Found<()> {
+    for (i, arg) in argv.iter().enumerate() {
+        let found = crate::worker::PLACEHOLDERS
+            .iter()
+            .map(|name| format!("{{{name}}}"))
+            .find(|p| arg.contains(p.as_str()));
+        if let Some(placeholder) = found {
+            return Err(Invalid::new(
+                path.index(i),
+                Problem::PlaceholderInPersistentCheck { placeholder },
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Reads a fit mode by its task-file name, suggesting the closest one for a typo.

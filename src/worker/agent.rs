@@ -107,6 +107,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         slots: opts.slots,
         per_block: ctx.spec.worker.per_block,
         has_check: ctx.spec.check.is_some(),
+        persistent_check: ctx.spec.check.as_ref().is_some_and(|c| c.persistent),
         timeout: ctx.spec.timeout,
         startup_timeout: ctx.spec.worker.startup_timeout,
         write_ahead: ctx.spec.worker.write_ahead,

@@ -118,6 +118,8 @@ pub enum ProcKind {
     PerBlock(BlockMessage),
     /// The check command for this block.
     Check(BlockMessage),
+    /// The slot's persistent check program (blocks on stdin, answers on fd 3).
+    Checker,
 }
 
 /// What the decision logic asks the executor to do, in order.

@@ -39,6 +39,8 @@ struct Proc {
     /// Block lines waiting for [`Executor::flush`], and how many blocks they hold.
     input: Vec<u8>,
     input_blocks: usize,
+    /// Said after the block in the marker lines of the blocks it is sent (" (check)").
+    what: &'static str,
 }
 
 /// Runs the processes of one agent.
@@ -78,6 +80,7 @@ impl Executor {
                 self.mark(slot, block, " (check)");
                 self.launcher.check(slot, block)
             }
+            ProcKind::Checker => self.launcher.checker(slot),
         };
         let Some(launch) = launch else {
             let _ = self.tx.send(Event::SpawnFailed {
@@ -86,8 +89,13 @@ impl Executor {
             });
             return;
         };
+        let what = if matches!(kind, ProcKind::Checker) {
+            " (check)"
+        } else {
+            ""
+        };
         match program::spawn(&launch) {
-            Ok(started) => self.watch(proc, started, &launch),
+            Ok(started) => self.watch(proc, started, &launch, what),
             Err(e) => {
                 let _ = self.tx.send(Event::SpawnFailed {
                     proc,
@@ -122,7 +130,7 @@ impl Executor {
         let _ = err.write_all(text.as_bytes());
     }
 
-    fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch) {
+    fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch, what: &'static str) {
         let pid = started.pid;
         let exited = Arc::new(AtomicBool::new(false));
         let mut meter = None;
@@ -184,6 +192,7 @@ impl Executor {
                 meter,
                 input: Vec::new(),
                 input_blocks: 0,
+                what,
             },
         );
     }
@@ -200,7 +209,7 @@ impl Executor {
         self.pending_marks
             .entry(slot)
             .or_default()
-            .push_str(&marker(block, ""));
+            .push_str(&marker(block, p.what));
         p.input.extend_from_slice(block.to_json().as_bytes());
         p.input.push(b'\n');
         p.input_blocks += 1;

@@ -1,10 +1,12 @@
-//! What exactly is started for a slot: the persistent program, a per-block process or a check,
-//! with their argv (placeholders expanded), environment, working directory and log files.
+//! What exactly is started for a slot: the persistent program, a per-block process, a check or
+//! the persistent check program, with their argv (placeholders expanded), environment, working
+//! directory and log files.
 //!
 //! Environment: `BLOCKORCH_TASK`, `BLOCKORCH_WORKER_ID`, `BLOCKORCH_SLOT`, `BLOCKORCH_LEDGER`,
 //! and `CUDA_VISIBLE_DEVICES` of the slot when the agent was given devices (local backend);
-//! persistent programs also get `BLOCKORCH_REPORT_FD=3`; per-block processes and checks get
-//! `BLOCKORCH_BLOCK` (the block as one JSON object) instead. Then the command's own `env`.
+//! persistent programs and check programs also get `BLOCKORCH_REPORT_FD=3`; per-block
+//! processes and checks get `BLOCKORCH_BLOCK` (the block as one JSON object) instead. Then the
+//! command's own `env`.
 
 use super::context::TaskContext;
 use super::placeholders::expand_argv;
@@ -77,6 +79,18 @@ impl Launcher {
             .env
             .push(("BLOCKORCH_BLOCK".to_owned(), block.to_json()));
         launch
+    }
+
+    /// The slot's persistent check program (stdin and fd-3 pipes, like a worker program).
+    pub fn checker(&self, slot: u32) -> Option<Launch> {
+        let check = self.ctx.spec.check.as_ref()?;
+        let mut launch = self.base(slot, check.command.clone(), &check.env);
+        launch
+            .env
+            .push(("BLOCKORCH_REPORT_FD".to_owned(), REPORT_FD.to_string()));
+        launch.stdin_pipe = true;
+        launch.report_pipe = true;
+        Some(launch)
     }
 
     /// The check command for `block` (same placeholders and `BLOCKORCH_BLOCK` as per-block).

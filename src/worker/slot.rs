@@ -46,7 +46,8 @@ impl Program {
 /// Where an attempt is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Phase {
-    /// The check runs before the block (exit 0 = already done).
+    /// The check runs before the block (exit 0 or `done` = already done); the process is a
+    /// one-shot check or the slot's persistent check program.
     PreCheck(ProcId),
     /// The program (persistent or per-block) processes the block.
     Run(ProcId),
@@ -147,12 +148,20 @@ pub struct Slot {
     /// The current persistent program said it is ready, or reported a block: its start-up
     /// is over.
     pub program_ready: bool,
+    /// Its persistent check program (tasks with `"check": {"persistent": true}`), started on
+    /// the first check.
+    pub checker: Program,
+    /// Check program deaths (or failed starts) in a row without an answer in between.
+    pub checker_crashes: u32,
 }
 
 impl Slot {
     /// True when the slot has nothing running and no process to wait for.
     pub fn is_quiet(&self) -> bool {
-        self.attempt.is_none() && self.piped.is_empty() && self.program == Program::Absent
+        self.attempt.is_none()
+            && self.piped.is_empty()
+            && self.program == Program::Absent
+            && self.checker == Program::Absent
     }
 
     /// True when the slot can take a block now (no attempt; its program, if any, accepts one).
@@ -160,5 +169,6 @@ impl Slot {
         self.attempt.is_none()
             && self.piped.is_empty()
             && matches!(self.program, Program::Absent | Program::Up(_))
+            && matches!(self.checker, Program::Absent | Program::Up(_))
     }
 }

@@ -7,12 +7,13 @@ use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};
 use super::walltime::{block_fits, DurationMean};
-use super::wire::{parse_report, BlockMessage, ReportStatus};
+use super::wire::{parse_report_about, BlockMessage, ReportStatus};
 use crate::ledger::{AttemptStats, FailureKind, OutboxRecord, Outcome};
 use crate::recent::RecentMean;
 use std::collections::{HashSet, VecDeque};
 use std::time::Duration;
 
+mod checker;
 mod pipes;
 mod processes;
 mod time_limits;
@@ -34,6 +35,8 @@ pub struct Policy {
     pub per_block: bool,
     /// The task has a check command.
     pub has_check: bool,
+    /// The check command is a persistent check program (one per slot, fed blocks on stdin).
+    pub persistent_check: bool,
     /// Longest time one attempt may take.
     pub timeout: Option<Duration>,
     /// Longest time a fresh persistent program may take to get ready (`None`: `timeout`).
@@ -302,6 +305,12 @@ impl AgentState {
                 since: now.at,
             };
         }
+        if slot.checker == Program::Up(proc) {
+            slot.checker = Program::Killed {
+                proc,
+                since: now.at,
+            };
+        }
     }
 
     fn escalate(&mut self, new: Shutdown, now: Now, out: &mut Vec<Action>) {
@@ -345,6 +354,13 @@ impl AgentState {
                 }
                 Program::Absent | Program::Killed { .. } => {}
             }
+            if let Program::Up(proc) | Program::Closing { proc, .. } = slot.checker {
+                out.push(Action::Terminate(proc));
+                slot.checker = Program::Killed {
+                    proc,
+                    since: now.at,
+                };
+            }
         }
     }
 
@@ -381,6 +397,13 @@ impl AgentState {
                         since: now.at,
                     };
                 }
+                if let (None, Program::Up(proc)) = (&slot.attempt, slot.checker) {
+                    out.push(Action::CloseStdin(proc));
+                    slot.checker = Program::Closing {
+                        proc,
+                        since: now.at,
+                    };
+                }
             }
         }
     }
@@ -388,18 +411,16 @@ impl AgentState {
     fn start_attempt(&mut self, i: usize, job: Job, now: Now, out: &mut Vec<Action>) {
         out.push(started(&job, i, now));
         if self.policy.has_check {
-            let proc = self.new_proc();
-            out.push(Action::Spawn {
-                slot: i as u32,
-                proc,
-                kind: ProcKind::Check(job.message.clone()),
-            });
+            let proc = self.check_process(i, &job.message, out);
             self.slots[i].attempt = Some(Attempt::new(
                 job,
-                Phase::PreCheck(proc),
+                Phase::PreCheck(proc.unwrap_or(ProcId(0))),
                 now.at,
                 now.unix_us,
             ));
+            if proc.is_none() {
+                self.check_unavailable(i, now, out);
+            }
         } else {
             // Placeholder phase, replaced by begin_run.
             self.slots[i].attempt = Some(Attempt::new(
@@ -412,12 +433,16 @@ impl AgentState {
         }
     }
 
-    fn begin_run(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        let Some(message) = self.slots[i]
+    /// The block of the attempt on slot `i`.
+    fn attempt_message(&self, i: usize) -> Option<BlockMessage> {
+        self.slots[i]
             .attempt
             .as_ref()
             .map(|a| a.job.message.clone())
-        else {
+    }
+
+    fn begin_run(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let Some(message) = self.attempt_message(i) else {
             return;
         };
         let proc = if self.policy.per_block {
@@ -446,16 +471,49 @@ impl AgentState {
         }
     }
 
-    fn begin_post_check(&mut self, i: usize, out: &mut Vec<Action>) {
-        let proc = self.new_proc();
+    fn begin_post_check(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let Some(message) = self.attempt_message(i) else {
+            return;
+        };
+        let Some(proc) = self.check_process(i, &message, out) else {
+            return self.check_unavailable(i, now, out);
+        };
         if let Some(att) = self.slots[i].attempt.as_mut() {
-            out.push(Action::Spawn {
-                slot: i as u32,
-                proc,
-                kind: ProcKind::Check(att.job.message.clone()),
-            });
             att.phase = Phase::PostCheck(proc);
         }
+    }
+
+    /// The slot's check program is being stopped when a check is due: the attempt fails.
+    fn check_unavailable(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        let msg = "the check program was being stopped when the block's check was due".into();
+        self.finish(i, failed(FailureKind::CheckFailed, msg), None, now, out);
+    }
+
+    /// Hands `message` to a check: the slot's persistent check program (started if needed),
+    /// or a one-shot check process. Returns the process the check phase waits for (`None`: the
+    /// check program is being stopped and cannot take it).
+    fn check_process(
+        &mut self,
+        i: usize,
+        message: &BlockMessage,
+        out: &mut Vec<Action>,
+    ) -> Option<ProcId> {
+        if self.policy.persistent_check {
+            let proc = self.ensure_checker(i, out)?;
+            out.push(Action::Send {
+                slot: i as u32,
+                proc,
+                block: message.clone(),
+            });
+            return Some(proc);
+        }
+        let proc = self.new_proc();
+        out.push(Action::Spawn {
+            slot: i as u32,
+            proc,
+            kind: ProcKind::Check(message.clone()),
+        });
+        Some(proc)
     }
 
     /// Ends the attempt on slot `i` with `outcome`.
@@ -470,10 +528,10 @@ impl AgentState {
         let Some(att) = self.slots[i].attempt.take() else {
             return;
         };
+        let took = now.at.duration_since(att.started);
+        self.recent.add(took);
         if outcome != Outcome::Skipped {
-            let took = now.at.duration_since(att.started);
             self.durations.add(took);
-            self.recent.add(took);
         }
         if !self.reports() {
             return;

@@ -54,6 +54,11 @@ pub enum ReportStatus {
     Done,
     /// The block failed; the text is the program's explanation (e.g. a traceback).
     Failed(String),
+    /// The block was already done and the program did nothing (it answered the pre-check
+    /// itself); from a check program: the block is done.
+    Skipped,
+    /// From a check program only: the block is not done (with the check's words, if any).
+    NotDone(Option<String>),
 }
 
 #[derive(Deserialize)]
@@ -95,9 +100,12 @@ pub fn parse_report(line: &str) -> Result<Report, String> {
             raw.error
                 .unwrap_or_else(|| "the program reported failure without an error".into()),
         ),
+        "skipped" => ReportStatus::Skipped,
+        "not_done" => ReportStatus::NotDone(raw.error),
         other => {
             return Err(format!(
-                "invalid report status {other:?} for block {} on fd 3: use \"done\" or \"failed\"",
+                "invalid report status {other:?} for block {} on fd 3: use \"done\", \"failed\", \"skipped\" \
+                 or (from a check program) \"not_done\"",
                 raw.block_id
             ))
         }
@@ -111,6 +119,24 @@ pub fn parse_report(line: &str) -> Result<Report, String> {
             .filter(|t| t.is_finite() && *t > 0.0)
             .map(|t| (t * 1e6) as u64),
     })
+}
+
+/// Parses one fd-3 line that must be about `block`: `who` (e.g. "the worker program") and
+/// `doing` (e.g. "running") say in the error what answered for another block.
+pub fn parse_report_about(
+    line: &str,
+    block: u64,
+    who: &str,
+    doing: &str,
+) -> Result<Report, String> {
+    let report = parse_report(line)?;
+    if report.block_id != block {
+        return Err(format!(
+            "{who} reported block {} on fd 3 while {doing} block {block}",
+            report.block_id
+        ));
+    }
+    Ok(report)
 }
 
 /// At most `max` bytes of `text`, cut at a character boundary, with `…` when cut.
@@ -183,6 +209,14 @@ mod tests {
         );
         let bad = parse_report("hello").unwrap_err();
         assert!(bad.contains("fd 3"), "{bad}");
+        assert_eq!(
+            parse_report(r#"{"block_id":7,"status":"skipped"}"#).map(|r| r.status),
+            Ok(ReportStatus::Skipped)
+        );
+        assert_eq!(
+            parse_report(r#"{"block_id":7,"status":"not_done"}"#).map(|r| r.status),
+            Ok(ReportStatus::NotDone(None))
+        );
         let status = parse_report(r#"{"block_id":1,"status":"ok"}"#).unwrap_err();
         assert!(status.contains("\"ok\""), "{status}");
     }

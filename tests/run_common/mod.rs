@@ -1200,3 +1200,25 @@ pub fn orchestrator_records(job: &Job) -> Vec<(u64, blockorch::ledger::Orchestra
     }
     out
 }
+
+/// The blocks of `task` in `skipped` never reached the worker program, are `Skipped` in the
+/// ledger and were finished once, as skipped; every other block ran once and is `Done`.
+pub fn assert_skipped_or_ran_once(job: &Job, plan: &Plan, task: &str, skipped: &[u64]) {
+    let grouped = by_block(&job.attempts());
+    let state = job.ledger_state();
+    let index = plan.task_index(task);
+    for b in plan.blocks_of(task) {
+        let key = (task.to_owned(), b.id);
+        let s = state.block(index, b.id).map(|e| e.state());
+        if skipped.contains(&b.id) {
+            assert!(!grouped.contains_key(&key), "block {} ran", b.id);
+            assert_eq!(s, Some(BlockState::Skipped), "block {}", b.id);
+            let records = finished_records(job, plan, task, b.id);
+            assert_eq!(records.len(), 1, "{records:?}");
+            assert_eq!(records[0].1, blockorch::ledger::Outcome::Skipped);
+        } else {
+            assert_eq!(grouped[&key].len(), 1, "block {}", b.id);
+            assert_eq!(s, Some(BlockState::Done), "block {}", b.id);
+        }
+    }
+}

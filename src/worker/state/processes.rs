@@ -43,6 +43,9 @@ impl AgentState {
     /// fails (the program broke the protocol) and it is restarted; an idle one counts as a
     /// crash, so a program that always does this ends the agent instead of looping.
     pub(super) fn on_report_closed(&mut self, proc: ProcId, now: Now, out: &mut Vec<Action>) {
+        if let Some(i) = self.checker_slot(proc) {
+            return self.on_checker_report_closed(i, proc, now, out);
+        }
         let Some(i) = self.program_slot(proc) else {
             return;
         };
@@ -71,6 +74,9 @@ impl AgentState {
         now: Now,
         out: &mut Vec<Action>,
     ) {
+        if let Some(i) = self.checker_slot(proc) {
+            return self.on_check_report(i, proc, line, usage, now, out);
+        }
         let Some(i) = self.slot_running(proc) else {
             tracing::warn!("ignoring a report from a worker program with no block running: {line}");
             return;
@@ -90,17 +96,7 @@ impl AgentState {
             return;
         }
         let block = att.job.key.block;
-        let report = parse_report(line).and_then(|r| {
-            if r.block_id == block {
-                Ok(r)
-            } else {
-                Err(format!(
-                    "the worker program reported block {} on fd 3 while running block {block}",
-                    r.block_id
-                ))
-            }
-        });
-        let report = match report {
+        let report = match parse_report_about(line, block, "the worker program", "running") {
             Ok(report) => report,
             Err(problem) => {
                 let msg = format!("{problem}; the program was restarted");
@@ -127,10 +123,18 @@ impl AgentState {
             };
         }
         match report.status {
-            ReportStatus::Done if self.policy.has_check => self.begin_post_check(i, out),
+            ReportStatus::Done if self.policy.has_check => self.begin_post_check(i, now, out),
             ReportStatus::Done => self.finish(i, Outcome::Done, None, now, out),
             ReportStatus::Failed(error) => {
                 self.finish(i, failed(FailureKind::BlockError, error), None, now, out)
+            }
+            // It answered the pre-check itself: the block was already done.
+            ReportStatus::Skipped => self.finish(i, Outcome::Skipped, None, now, out),
+            ReportStatus::NotDone(_) => {
+                let msg = "the worker program reported \"not_done\", an answer only a check \
+                           program gives; a worker reports \"done\", \"failed\" or \"skipped\""
+                    .to_owned();
+                self.finish(i, failed(FailureKind::BlockError, msg), None, now, out)
             }
         }
         self.advance_pipe(i, now, out);
@@ -147,6 +151,9 @@ impl AgentState {
         if let Some(i) = self.program_slot(proc) {
             self.program_ended(i, proc, Some(exit), tail, now, out);
             return;
+        }
+        if let Some(i) = self.checker_slot(proc) {
+            return self.checker_ended(i, proc, Some(exit), tail, now, out);
         }
         let Some(i) = self.attempt_slot(proc) else {
             return;
@@ -168,7 +175,7 @@ impl AgentState {
                 att.run_exit = Some(exit);
                 self.spawn_failures = 0;
                 if exit.success() && has_check {
-                    self.begin_post_check(i, out);
+                    self.begin_post_check(i, now, out);
                 } else if exit.success() {
                     self.finish(i, Outcome::Done, Some(&exit), now, out);
                 } else {
@@ -285,6 +292,9 @@ impl AgentState {
     ) {
         if let Some(i) = self.program_slot(proc) {
             return self.program_ended(i, proc, None, error, now, out);
+        }
+        if let Some(i) = self.checker_slot(proc) {
+            return self.checker_ended(i, proc, None, error, now, out);
         }
         let Some(i) = self.attempt_slot(proc) else {
             return;

@@ -50,13 +50,15 @@ impl AgentState {
             }
         }
         for slot in &mut self.slots {
-            if let Program::Closing { proc, since } = slot.program {
-                if now.at.duration_since(since) > self.policy.exit_wait {
-                    out.push(Action::Terminate(proc));
-                    slot.program = Program::Killed {
-                        proc,
-                        since: now.at,
-                    };
+            for program in [&mut slot.program, &mut slot.checker] {
+                if let Program::Closing { proc, since } = *program {
+                    if now.at.duration_since(since) > self.policy.exit_wait {
+                        out.push(Action::Terminate(proc));
+                        *program = Program::Killed {
+                            proc,
+                            since: now.at,
+                        };
+                    }
                 }
             }
         }
@@ -105,7 +107,16 @@ impl AgentState {
                 self.finish(i, failed(FailureKind::Timeout, msg), exit, now, out);
             }
             KillReason::Protocol(msg) => {
-                self.finish(i, failed(FailureKind::BlockError, msg), exit, now, out)
+                let checking = self.slots[i]
+                    .attempt
+                    .as_ref()
+                    .is_some_and(|a| !matches!(a.phase, Phase::Run(_)));
+                let kind = if checking {
+                    FailureKind::CheckFailed
+                } else {
+                    FailureKind::BlockError
+                };
+                self.finish(i, failed(kind, msg), exit, now, out)
             }
             KillReason::StartupTimeout(limit) => {
                 let msg = format!(

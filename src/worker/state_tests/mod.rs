@@ -8,6 +8,7 @@ use crate::worker::usage::Usage;
 use std::time::Instant;
 
 mod block_life;
+mod checks;
 mod failures;
 mod shutdown;
 mod startup;
@@ -22,6 +23,7 @@ fn policy(per_block: bool, has_check: bool) -> Policy {
         slots: 1,
         per_block,
         has_check,
+        persistent_check: false,
         timeout: Some(Duration::from_secs(10)),
         startup_timeout: None,
         write_ahead: true,
