@@ -131,6 +131,21 @@ fn report_of_a_run_with_a_failing_block_draws_every_chart_with_data() {
 }
 
 #[test]
+fn report_of_a_directory_that_is_not_a_ledger_is_bad_input_and_writes_nothing() {
+    let job = Job::new(&[]);
+    fs::create_dir(job.path("empty.ledger")).unwrap();
+    let out = job.run(&["report", "empty.ledger", "-o", "r.html"]);
+    assert_eq!(out.code, Some(2), "{}", out.text());
+    assert!(out.stderr.contains("empty.ledger"), "{}", out.text());
+    let left: Vec<_> = fs::read_dir(&job.root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("r.html"))
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
 fn report_of_the_bundled_example_renders_in_headless_chromium() {
     let dir = tempfile::tempdir().unwrap();
     let example = dir.path().join("examples/smoothing");

@@ -30,10 +30,13 @@ pub fn draw(map: &MapView) -> String {
                 map.scale,
                 state.name()
             );
-            let style = format!(
-                "fill:{};stroke:#fff;stroke-width:0.5",
-                palette::state(state)
-            );
+            // Cell borders only where cells are large enough for them not to wash out colour.
+            let border = if cell >= 6.0 {
+                ";stroke:#fff;stroke-width:0.5"
+            } else {
+                ""
+            };
+            let style = format!("fill:{}{border}", palette::state(state));
             svg.rect(
                 c as f64 * cell,
                 r as f64 * cell,
