@@ -11,6 +11,7 @@ use crate::backend::slurm::{
 use crate::backend::{Backend, BackendError, LaunchRequest};
 use crate::ledger::{Layout, LedgerError};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
+use crate::task::{BackendName, TaskFile, UserDefaults};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -37,6 +38,57 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The backend of the run: `--backend`, else the task file's, else the user's default
+/// (`BLOCKORCH_BACKEND`, else the config file), else local.
+fn chosen_backend(
+    cli: Option<BackendKind>,
+    file: &TaskFile,
+    defaults: &UserDefaults,
+) -> BackendKind {
+    let from_name = |name: BackendName| match name {
+        BackendName::Local => BackendKind::Local,
+        BackendName::Slurm => BackendKind::Slurm,
+        BackendName::Lsf => BackendKind::Lsf,
+    };
+    cli.or(file.backend.map(from_name))
+        .or(defaults.backend().map(from_name))
+        .unwrap_or(BackendKind::Local)
+}
+
+/// The task-file name of `kind`.
+fn backend_name(kind: BackendKind) -> BackendName {
+    match kind {
+        BackendKind::Local => BackendName::Local,
+        BackendKind::Slurm => BackendName::Slurm,
+        BackendKind::Lsf => BackendName::Lsf,
+    }
+}
+
+/// Warns about each task's section of a scheduler other than `backend` that is set: it is
+/// not used (a forgotten `--backend` would otherwise go unnoticed).
+fn warn_unused_sections(file: &TaskFile, backend: BackendKind) {
+    for task in &file.tasks {
+        let sections = [
+            (
+                "slurm",
+                BackendKind::Slurm,
+                task.slurm != Default::default(),
+            ),
+            ("lsf", BackendKind::Lsf, task.lsf != Default::default()),
+        ];
+        for (section, kind, set) in sections {
+            if set && kind != backend {
+                let used = backend_name(backend);
+                tracing::warn!(
+                    "task {:?}: its \"{section}\" section is ignored: the backend is {used} \
+                     (set \"backend\" in the task file or pass --backend {section} to use it)",
+                    task.name
+                );
+            }
+        }
+    }
+}
+
 /// Runs `blockorch submit`.
 pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     let task_file = absolute(&args.task_file)?;
@@ -46,15 +98,24 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| default_ledger(&task_file)),
     )?;
-    if args.dry_run && args.backend == BackendKind::Local {
+    // Read and validated once here: bad input is reported before anything starts.
+    let mut file = crate::task::load_task_file(&task_file)?;
+    let defaults = UserDefaults::load(&|name| std::env::var(name).ok())?;
+    let backend = chosen_backend(args.backend, &file, &defaults);
+    defaults.apply(&mut file, backend_name(backend));
+    warn_unused_sections(&file, backend);
+    // From here on the arguments name the backend (the detached orchestrator gets it too).
+    let args = &SubmitArgs {
+        backend: Some(backend),
+        ..args.clone()
+    };
+    if args.dry_run && backend == BackendKind::Local {
         return Err(CliFailure(
             ExitCode::BadInput,
             "--dry-run shows job scripts: use it with --backend slurm or --backend lsf".into(),
         )
         .into());
     }
-    // Read and validated once here: bad input is reported before anything starts.
-    let file = crate::task::load_task_file(&task_file)?;
     // A dry run never creates, claims or submits anything, whatever else is asked: --detach
     // only changes where the orchestrator would run, which the dry run says.
     if args.detach && !args.dry_run {
@@ -65,7 +126,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
     let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
     let run_name = crate::orchestrator::run_name(&ledger);
     let template = args.template.as_deref().map(absolute).transpose()?;
-    let (mut backend, mut opts): (Box<dyn Backend>, SubmitOptions) = match args.backend {
+    let (mut runner, mut opts): (Box<dyn Backend>, SubmitOptions) = match backend {
         BackendKind::Local => (
             Box::new(LocalBackend::new(exe)),
             SubmitOptions::local(task_file.clone(), ledger.clone()),
@@ -110,14 +171,14 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         if args.detach {
             println!(
                 "# --detach: the orchestrator would run in the background{}; nothing was started\n",
-                if args.backend == BackendKind::Slurm {
+                if backend == BackendKind::Slurm {
                     " as a job of its own"
                 } else {
                     ""
                 }
             );
         }
-        return dry_run(&file, backend.as_mut(), &ledger, &run_name);
+        return dry_run(&file, runner.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
     opts.max_failed_starts = args.max_failed_starts;
@@ -133,7 +194,7 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .context("installing the Ctrl-C handler")?;
     }
-    let report = submit(file, opts, backend, interrupted).map_err(classify)?;
+    let report = submit(file, opts, runner, interrupted).map_err(classify)?;
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
@@ -189,7 +250,7 @@ fn detach(
     let child = args
         .detached_child(task_file.to_path_buf(), ledger.to_path_buf(), template)
         .to_argv();
-    if args.backend == BackendKind::Slurm {
+    if args.backend == Some(BackendKind::Slurm) {
         return detach_slurm(args, file, task_file, ledger, exe, child);
     }
     let log_path = Layout::new(ledger).detached_log_path();
