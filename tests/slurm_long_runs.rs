@@ -353,3 +353,54 @@ fn workers_crashing_at_start_up_twenty_times_stop_the_task_with_the_limit_named(
         });
     assert!(said, "no job log says why");
 }
+
+#[test]
+fn the_detached_orchestrator_gets_its_own_resources_and_the_backend_comes_from_the_file() {
+    if !cluster_up_or_skip("the_detached_orchestrator_gets_its_own_resources") {
+        return;
+    }
+    let section = slurm_section(json!({
+        "partition": "debug",
+        "orchestrator": {"time": "10", "partition": "gpu", "mem": "300M"},
+    }));
+    let job = Job::new("detach-res", &[]);
+    let t = row(
+        4,
+        &[("SLURM_E2E_SLEEP_S", "0.1")],
+        json!({"num_workers": 2, "slurm": section}),
+    );
+    std::fs::write(
+        job.task_file(),
+        serde_json::to_string(&json!({"backend": "slurm", "tasks": [t]})).unwrap(),
+    )
+    .unwrap();
+    // No --backend: the task file names it.
+    let args = [
+        "submit",
+        "task.json",
+        "--detach",
+        "--slurm-mode",
+        "submit",
+        "--poll-interval",
+        "0.5",
+        "--max-poll-interval",
+        "2",
+        "--quiet",
+    ];
+    let out = job.run(&args, Duration::from_secs(30));
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let id = blockorch::backend::slurm::recorded_orchestrator_job(&job.ledger())
+        .expect("submitted as a SLURM job");
+    let shown = slurm("scontrol", &["show", "job", &id]);
+    for field in ["Partition=gpu", "TimeLimit=00:10:00", "MinMemoryNode=300M"] {
+        assert!(shown.contains(field), "{field} missing:\n{shown}");
+    }
+    let orchestrator = format!("{}-orchestrator", job.run_name());
+    wait_for(
+        "the orchestrator job to end",
+        Duration::from_secs(60),
+        || live_jobs(&orchestrator).is_empty().then_some(()),
+        || format!("{:?}", live_jobs(&orchestrator)),
+    );
+    assert_eq!(done_blocks(&job).len(), 4);
+}
