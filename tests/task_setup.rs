@@ -253,3 +253,45 @@ fn bad_defaults_are_refused_with_their_source_and_field_and_nothing_is_written()
         "a refused run wrote something"
     );
 }
+
+#[test]
+fn a_dry_run_with_detach_shows_the_orchestrators_job_with_its_resources() {
+    let setup = Setup::new(
+        r#""backend": "slurm", "slurm": {"account": "lab", "partition": "gpu",
+           "orchestrator": {"time": "7-00:00:00", "partition": "cpu", "mem": "2G"}}"#,
+    );
+    let before = tree(setup.dir.path());
+    let out = setup.submit(&["--dry-run", "--detach"], &[]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let (orchestrator, workers) = stdout
+        .split_once("# the orchestrator's job:\n")
+        .map(|(_, rest)| rest.split_once("# task a:").unwrap())
+        .unwrap_or_else(|| panic!("no orchestrator job in\n{stdout}"));
+    for line in [
+        "#SBATCH --account=lab\n",
+        "#SBATCH --partition=cpu\n",
+        "#SBATCH --time=7-00:00:00\n",
+        "#SBATCH --mem=2G\n",
+        "--slurm-mode submit",
+    ] {
+        assert!(
+            orchestrator.contains(line),
+            "{line:?} missing in\n{orchestrator}"
+        );
+    }
+    let exec = orchestrator
+        .lines()
+        .find(|l| l.starts_with("exec "))
+        .unwrap();
+    assert!(
+        !exec.contains("--detach") && !exec.contains("--dry-run"),
+        "{exec}"
+    );
+    assert!(workers.contains("#SBATCH --partition=gpu\n"), "{workers}");
+    assert_eq!(
+        tree(setup.dir.path()),
+        before,
+        "the dry run wrote something"
+    );
+}

@@ -5,8 +5,9 @@ use super::exit::{CliFailure, ExitCode};
 use crate::backend::local::LocalBackend;
 use crate::backend::lsf::{LsfBackend, LsfConfig};
 use crate::backend::slurm::{
-    orchestrator_job_name, resolve_mode, submit_orchestrator, AllocationBackend, CommandConfig,
-    ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig, SlurmMode,
+    orchestrator_job_name, orchestrator_script, resolve_mode, submit_orchestrator,
+    AllocationBackend, CommandConfig, ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig,
+    SlurmMode,
 };
 use crate::backend::{Backend, BackendError, LaunchRequest};
 use crate::ledger::{Layout, LedgerError};
@@ -177,6 +178,9 @@ pub fn run(args: &SubmitArgs) -> Result<ExitCode> {
                     ""
                 }
             );
+            if backend == BackendKind::Slurm && args.slurm_mode != SlurmModeArg::Allocation {
+                dry_run_orchestrator(args, &file, &task_file, &ledger)?;
+            }
         }
         return dry_run(&file, runner.as_mut(), &ledger, &run_name);
     }
@@ -302,29 +306,16 @@ fn detach_slurm(
         .into());
     }
     let run_name = crate::orchestrator::run_name(ledger);
-    let argv: Vec<String> = std::iter::once(exe.into_os_string())
-        .chain(child)
-        .map(|arg| arg.to_string_lossy().into_owned())
-        .collect();
-    let env: Vec<(String, String)> = [
-        "SLURM_CONF",
-        "RUST_LOG",
-        crate::ledger::USER_UMASK_ENV,
-        crate::ledger::SHARED_GROUP_ENV,
-    ]
-    .iter()
-    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-    .collect();
     let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let default_settings = crate::task::SlurmSettings::default();
-    let job = OrchestratorJob {
-        run_name: &run_name,
+    let job = orchestrator_job(
+        &run_name,
         ledger,
-        workdir: &workdir,
-        settings: file.tasks.first().map_or(&default_settings, |t| &t.slurm),
-        argv,
-        env,
-    };
+        &workdir,
+        file.tasks.first().map_or(&default_settings, |t| &t.slurm),
+        exe,
+        child,
+    );
     let (id, script) = submit_orchestrator(&job, CommandConfig::default())
         .map_err(|e| anyhow::anyhow!("cannot start the detached orchestrator: {e}"))?;
     let output = Layout::new(ledger).detached_slurm_output_path(id);
@@ -340,6 +331,68 @@ fn detach_slurm(
     ))
     .context("writing to stdout")?;
     Ok(ExitCode::Success)
+}
+
+/// The job of a detached orchestrator on SLURM: `exe` with the `child` arguments, run in
+/// `workdir` with the first task's `settings`, exporting what the run needs from here.
+fn orchestrator_job<'a>(
+    run_name: &'a str,
+    ledger: &'a Path,
+    workdir: &'a Path,
+    settings: &'a crate::task::SlurmSettings,
+    exe: PathBuf,
+    child: Vec<std::ffi::OsString>,
+) -> OrchestratorJob<'a> {
+    let argv: Vec<String> = std::iter::once(exe.into_os_string())
+        .chain(child)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let env: Vec<(String, String)> = [
+        "SLURM_CONF",
+        "RUST_LOG",
+        crate::ledger::USER_UMASK_ENV,
+        crate::ledger::SHARED_GROUP_ENV,
+    ]
+    .iter()
+    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+    .collect();
+    OrchestratorJob {
+        run_name,
+        ledger,
+        workdir,
+        settings,
+        argv,
+        env,
+    }
+}
+
+/// `submit --dry-run --detach --backend slurm`: the orchestrator's own job script, written or
+/// submitted nowhere.
+fn dry_run_orchestrator(
+    args: &SubmitArgs,
+    file: &TaskFile,
+    task_file: &Path,
+    ledger: &Path,
+) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the blockorch executable")?;
+    let template = args.template.as_deref().map(absolute).transpose()?;
+    // The command the job would run: the same submit, for real.
+    let real = SubmitArgs {
+        dry_run: false,
+        ..args.clone()
+    };
+    let child = real
+        .detached_child(task_file.to_path_buf(), ledger.to_path_buf(), template)
+        .to_argv();
+    let run_name = crate::orchestrator::run_name(ledger);
+    let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let default_settings = crate::task::SlurmSettings::default();
+    let settings = file.tasks.first().map_or(&default_settings, |t| &t.slurm);
+    let job = orchestrator_job(&run_name, ledger, &workdir, settings, exe, child);
+    let script = orchestrator_script(&job).map_err(|e| CliFailure(ExitCode::BadInput, e))?;
+    crate::console::print_out(format_args!("# the orchestrator's job:\n{script}\n"))
+        .context("writing to stdout")?;
+    Ok(())
 }
 
 /// `submit --dry-run`: the rendered job script and exact submission command of every task's
