@@ -60,14 +60,16 @@ pub fn config_path(env: &dyn Fn(&str) -> Option<String>) -> Option<PathBuf> {
 }
 
 impl UserDefaults {
-    /// Reads the config file (if it exists) and the `BLOCKORCH_BACKEND`,
+    /// Reads the config file (if it exists; one `BLOCKORCH_CONFIG` names must) and the `BLOCKORCH_BACKEND`,
     /// `BLOCKORCH_SLURM_<FIELD>` and `BLOCKORCH_LSF_<FIELD>` variables of `env`.
     pub fn load(env: &dyn Fn(&str) -> Option<String>) -> Result<UserDefaults, TaskError> {
         let mut defaults = UserDefaults {
             environment: environment_layer(env)?,
             ..UserDefaults::default()
         };
-        if let Some(path) = config_path(env).filter(|p| p.exists()) {
+        // A file named by BLOCKORCH_CONFIG must exist; the usual place may be empty.
+        let named = env("BLOCKORCH_CONFIG").is_some_and(|v| !v.is_empty());
+        if let Some(path) = config_path(env).filter(|p| named || p.exists()) {
             defaults.config = config_layer(&path)?;
             defaults.config_file = Some(path);
         }
@@ -242,6 +244,10 @@ mod tests {
             Some(PathBuf::from("/x/blockorch/config.json"))
         );
         assert_eq!(path(&[]), None);
+        let err = UserDefaults::load(&env_of(&[("BLOCKORCH_CONFIG", "/nonexistent/c.json")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("/nonexistent/c.json: cannot read"), "{err}");
     }
 
     #[test]
