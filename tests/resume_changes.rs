@@ -117,6 +117,30 @@ fn operational_changes_are_taken_over_on_resume_and_block_changes_refused() {
         "{text}"
     );
 
+    // `status` names the definition in force and what it changed.
+    let out = job.run(&["status", "task.ledger"]);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("definition "))
+        .unwrap_or_else(|| panic!("no definition line: {}", out.text()));
+    for field in [
+        "num_workers",
+        "timeout",
+        "max_retries",
+        "mem",
+        "partition",
+        "worker.env",
+    ] {
+        assert!(line.contains(field), "{field} missing in {line:?}");
+    }
+    let out = job.run(&["status", "task.ledger", "--json"]);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        report["definition"]["number"], report["owner"]["epoch"],
+        "{report}"
+    );
+
     // Resuming again with the same file publishes nothing new and says nothing.
     let out = job.submit(&["--quiet"]);
     assert_eq!(out.code, Some(0), "{}", out.text());

@@ -114,6 +114,7 @@ fn run(test: &str, body: &str, mut settings: SlurmSettings) -> Run {
         name: "t".into(),
         settings,
         template: Some(template),
+        job: Default::default(),
     };
     let mut config = SlurmConfig::new(vec![task], &name, "/bin/true".into());
     config.commands = CommandConfig {
@@ -498,6 +499,7 @@ fn allocation_runs_workers_as_steps() {
         name: "t".into(),
         settings,
         template: None,
+        job: Default::default(),
     };
     let mut config = SlurmConfig::new(vec![task], &name, fake.clone());
     config.commands = CommandConfig {

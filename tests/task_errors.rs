@@ -465,3 +465,45 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn backend_setup_lines_prefix_throttle_and_orchestrator_resources_are_read() {
+    let file = good("cluster_setup.json");
+    assert_eq!(file.backend, Some(blockorch::task::BackendName::Slurm));
+    let slurm = file.tasks[0].slurm.job_setup();
+    assert_eq!(
+        slurm.setup,
+        ["module load cuda/12", "source venv/bin/activate"]
+    );
+    assert_eq!(
+        slurm.container_prefix,
+        ["apptainer", "exec", "--nv", "image.sif"]
+    );
+    assert_eq!((slurm.max_running, slurm.requeue), (Some(8), Some(true)));
+    let orchestrator = &file.tasks[0].slurm.orchestrator;
+    assert_eq!(orchestrator.time.as_ref().unwrap().as_str(), "3-00:00:00");
+    assert_eq!(orchestrator.partition.as_ref().unwrap().as_str(), "cpu");
+    assert_eq!(orchestrator.mem.as_ref().unwrap().as_str(), "2G");
+    assert_eq!(orchestrator.account.as_ref().unwrap().as_str(), "lab");
+    let lsf = file.tasks[0].lsf.job_setup();
+    assert_eq!(lsf.setup, ["conda activate seg"]);
+    assert_eq!((lsf.max_running, lsf.requeue), (Some(4), Some(false)));
+    // The canonical form keeps the new fields and parses back to the same tasks; the backend is
+    // not part of it (one ledger may be run on another backend).
+    let canonical = file.canonical_json();
+    assert!(canonical.get("backend").is_none());
+    let again = parse_task_file("again.json", &canonical.to_string()).unwrap();
+    assert_eq!(again.tasks, file.tasks);
+    // A file without them has no trace of them in its canonical form: existing ledgers'
+    // definitions stay byte-identical.
+    let text = good("single_task.json").canonical_json().to_string();
+    for key in [
+        "setup",
+        "container_prefix",
+        "max_running",
+        "requeue",
+        "orchestrator",
+    ] {
+        assert!(!text.contains(key), "{key} in {text}");
+    }
+}

@@ -54,9 +54,10 @@ pub enum BackendKind {
 pub struct SubmitArgs {
     /// The task file.
     pub task_file: PathBuf,
-    /// Where workers run.
-    #[arg(long, value_enum, default_value = "local")]
-    pub backend: BackendKind,
+    /// Where workers run [default: the task file's "backend", else BLOCKORCH_BACKEND, else
+    /// the config file's "backend", else local].
+    #[arg(long, value_enum)]
+    pub backend: Option<BackendKind>,
     /// The ledger directory [default: TASK_FILE without .json, plus .ledger, next to it].
     #[arg(long, value_name = "DIR")]
     pub ledger: Option<PathBuf>,
@@ -218,6 +219,11 @@ pub struct WorkerArgs {
     /// Give up when a slot's program dies this many times in a row without finishing a block.
     #[arg(long, value_name = "N")]
     pub max_program_crashes: Option<u32>,
+    /// One word to put before the worker command (repeat for each word, e.g.
+    /// `--command-prefix=apptainer --command-prefix=exec --command-prefix=image.sif`); the job
+    /// scripts pass the task's `container_prefix` this way.
+    #[arg(long, value_name = "WORD", allow_hyphen_values = true)]
+    pub command_prefix: Vec<String>,
 }
 
 /// Arguments of `blockorch plan`.
@@ -256,7 +262,7 @@ impl SubmitArgs {
             detach: false,
             json: false,
             quiet: true,
-            slurm_mode: if self.backend == BackendKind::Slurm {
+            slurm_mode: if self.backend == Some(BackendKind::Slurm) {
                 SlurmModeArg::Submit
             } else {
                 self.slurm_mode
@@ -273,7 +279,9 @@ impl SubmitArgs {
             argv.push(format!("--{name}").into());
             argv.extend(value);
         };
-        flag("backend", Some(value_name(self.backend)));
+        if let Some(backend) = self.backend {
+            flag("backend", Some(value_name(backend)));
+        }
         if let Some(ledger) = &self.ledger {
             flag("ledger", Some(ledger.into()));
         }

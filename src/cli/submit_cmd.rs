@@ -5,12 +5,14 @@ use super::exit::{CliFailure, ExitCode};
 use crate::backend::local::LocalBackend;
 use crate::backend::lsf::{LsfBackend, LsfConfig};
 use crate::backend::slurm::{
-    orchestrator_job_name, resolve_mode, submit_orchestrator, AllocationBackend, CommandConfig,
-    ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig, SlurmMode,
+    orchestrator_job_name, orchestrator_script, resolve_mode, submit_orchestrator,
+    AllocationBackend, CommandConfig, ModeRequest, OrchestratorJob, SlurmBackend, SlurmConfig,
+    SlurmMode,
 };
 use crate::backend::{Backend, BackendError, LaunchRequest};
 use crate::ledger::{Layout, LedgerError};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
+use crate::task::{BackendName, TaskFile, UserDefaults};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -37,6 +39,57 @@ fn absolute(path: &Path) -> Result<PathBuf> {
     })
 }
 
+/// The backend of the run: `--backend`, else the task file's, else the user's default
+/// (`BLOCKORCH_BACKEND`, else the config file), else local.
+fn chosen_backend(
+    cli: Option<BackendKind>,
+    file: &TaskFile,
+    defaults: &UserDefaults,
+) -> BackendKind {
+    let from_name = |name: BackendName| match name {
+        BackendName::Local => BackendKind::Local,
+        BackendName::Slurm => BackendKind::Slurm,
+        BackendName::Lsf => BackendKind::Lsf,
+    };
+    cli.or(file.backend.map(from_name))
+        .or(defaults.backend().map(from_name))
+        .unwrap_or(BackendKind::Local)
+}
+
+/// The task-file name of `kind`.
+fn backend_name(kind: BackendKind) -> BackendName {
+    match kind {
+        BackendKind::Local => BackendName::Local,
+        BackendKind::Slurm => BackendName::Slurm,
+        BackendKind::Lsf => BackendName::Lsf,
+    }
+}
+
+/// Warns about each task's section of a scheduler other than `backend` that is set: it is
+/// not used (a forgotten `--backend` would otherwise go unnoticed).
+fn warn_unused_sections(file: &TaskFile, backend: BackendKind) {
+    for task in &file.tasks {
+        let sections = [
+            (
+                "slurm",
+                BackendKind::Slurm,
+                task.slurm != Default::default(),
+            ),
+            ("lsf", BackendKind::Lsf, task.lsf != Default::default()),
+        ];
+        for (section, kind, set) in sections {
+            if set && kind != backend {
+                let used = backend_name(backend);
+                tracing::warn!(
+                    "task {:?}: its \"{section}\" section is ignored: the backend is {used} \
+                     (set \"backend\" in the task file or pass --backend {section} to use it)",
+                    task.name
+                );
+            }
+        }
+    }
+}
+
 /// Runs `blockorch submit`; `log_file`: the global `--log-file`, which a detached
 /// orchestrator keeps.
 pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
@@ -47,15 +100,24 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
             .clone()
             .unwrap_or_else(|| default_ledger(&task_file)),
     )?;
-    if args.dry_run && args.backend == BackendKind::Local {
+    // Read and validated once here: bad input is reported before anything starts.
+    let mut file = crate::task::load_task_file(&task_file)?;
+    let defaults = UserDefaults::load(&|name| std::env::var(name).ok())?;
+    let backend = chosen_backend(args.backend, &file, &defaults);
+    defaults.apply(&mut file, backend_name(backend));
+    warn_unused_sections(&file, backend);
+    // From here on the arguments name the backend (the detached orchestrator gets it too).
+    let args = &SubmitArgs {
+        backend: Some(backend),
+        ..args.clone()
+    };
+    if args.dry_run && backend == BackendKind::Local {
         return Err(CliFailure(
             ExitCode::BadInput,
             "--dry-run shows job scripts: use it with --backend slurm or --backend lsf".into(),
         )
         .into());
     }
-    // Read and validated once here: bad input is reported before anything starts.
-    let file = crate::task::load_task_file(&task_file)?;
     // A dry run never creates, claims or submits anything, whatever else is asked: --detach
     // only changes where the orchestrator would run, which the dry run says.
     if args.detach && !args.dry_run {
@@ -66,7 +128,7 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
     let max_poll = Duration::from_secs_f64(args.max_poll_interval.max(args.poll_interval));
     let run_name = crate::orchestrator::run_name(&ledger);
     let template = args.template.as_deref().map(absolute).transpose()?;
-    let (mut backend, mut opts): (Box<dyn Backend>, SubmitOptions) = match args.backend {
+    let (mut runner, mut opts): (Box<dyn Backend>, SubmitOptions) = match backend {
         BackendKind::Local => (
             Box::new(LocalBackend::new(exe)),
             SubmitOptions::local(task_file.clone(), ledger.clone()),
@@ -111,14 +173,17 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
         if args.detach {
             println!(
                 "# --detach: the orchestrator would run in the background{}; nothing was started\n",
-                if args.backend == BackendKind::Slurm {
+                if backend == BackendKind::Slurm {
                     " as a job of its own"
                 } else {
                     ""
                 }
             );
+            if backend == BackendKind::Slurm && args.slurm_mode != SlurmModeArg::Allocation {
+                dry_run_orchestrator(args, &file, &task_file, &ledger)?;
+            }
         }
-        return dry_run(&file, backend.as_mut(), &ledger, &run_name);
+        return dry_run(&file, runner.as_mut(), &ledger, &run_name);
     }
     opts.force = args.force;
     opts.max_failed_starts = args.max_failed_starts;
@@ -134,7 +199,7 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
         signal_hook::flag::register(signal, Arc::clone(&interrupted))
             .context("installing the Ctrl-C handler")?;
     }
-    let report = submit(file, opts, backend, interrupted).map_err(classify)?;
+    let report = submit(file, opts, runner, interrupted).map_err(classify)?;
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
@@ -195,7 +260,7 @@ fn detach(
         let log_file = absolute(log_file)?;
         child.splice(0..0, ["--log-file".into(), log_file.into_os_string()]);
     }
-    if args.backend == BackendKind::Slurm {
+    if args.backend == Some(BackendKind::Slurm) {
         return detach_slurm(args, file, task_file, ledger, exe, child);
     }
     let log_path = Layout::new(ledger).detached_log_path();
@@ -247,29 +312,16 @@ fn detach_slurm(
         .into());
     }
     let run_name = crate::orchestrator::run_name(ledger);
-    let argv: Vec<String> = std::iter::once(exe.into_os_string())
-        .chain(child)
-        .map(|arg| arg.to_string_lossy().into_owned())
-        .collect();
-    let env: Vec<(String, String)> = [
-        "SLURM_CONF",
-        "RUST_LOG",
-        crate::ledger::USER_UMASK_ENV,
-        crate::ledger::SHARED_GROUP_ENV,
-    ]
-    .iter()
-    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
-    .collect();
     let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
     let default_settings = crate::task::SlurmSettings::default();
-    let job = OrchestratorJob {
-        run_name: &run_name,
+    let job = orchestrator_job(
+        &run_name,
         ledger,
-        workdir: &workdir,
-        settings: file.tasks.first().map_or(&default_settings, |t| &t.slurm),
-        argv,
-        env,
-    };
+        &workdir,
+        file.tasks.first().map_or(&default_settings, |t| &t.slurm),
+        exe,
+        child,
+    );
     let (id, script) = submit_orchestrator(&job, CommandConfig::default())
         .map_err(|e| anyhow::anyhow!("cannot start the detached orchestrator: {e}"))?;
     let output = Layout::new(ledger).detached_slurm_output_path(id);
@@ -285,6 +337,68 @@ fn detach_slurm(
     ))
     .context("writing to stdout")?;
     Ok(ExitCode::Success)
+}
+
+/// The job of a detached orchestrator on SLURM: `exe` with the `child` arguments, run in
+/// `workdir` with the first task's `settings`, exporting what the run needs from here.
+fn orchestrator_job<'a>(
+    run_name: &'a str,
+    ledger: &'a Path,
+    workdir: &'a Path,
+    settings: &'a crate::task::SlurmSettings,
+    exe: PathBuf,
+    child: Vec<std::ffi::OsString>,
+) -> OrchestratorJob<'a> {
+    let argv: Vec<String> = std::iter::once(exe.into_os_string())
+        .chain(child)
+        .map(|arg| arg.to_string_lossy().into_owned())
+        .collect();
+    let env: Vec<(String, String)> = [
+        "SLURM_CONF",
+        "RUST_LOG",
+        crate::ledger::USER_UMASK_ENV,
+        crate::ledger::SHARED_GROUP_ENV,
+    ]
+    .iter()
+    .filter_map(|name| Some((name.to_string(), std::env::var(name).ok()?)))
+    .collect();
+    OrchestratorJob {
+        run_name,
+        ledger,
+        workdir,
+        settings,
+        argv,
+        env,
+    }
+}
+
+/// `submit --dry-run --detach --backend slurm`: the orchestrator's own job script, written or
+/// submitted nowhere.
+fn dry_run_orchestrator(
+    args: &SubmitArgs,
+    file: &TaskFile,
+    task_file: &Path,
+    ledger: &Path,
+) -> Result<()> {
+    let exe = std::env::current_exe().context("locating the blockorch executable")?;
+    let template = args.template.as_deref().map(absolute).transpose()?;
+    // The command the job would run: the same submit, for real.
+    let real = SubmitArgs {
+        dry_run: false,
+        ..args.clone()
+    };
+    let child = real
+        .detached_child(task_file.to_path_buf(), ledger.to_path_buf(), template)
+        .to_argv();
+    let run_name = crate::orchestrator::run_name(ledger);
+    let workdir = task_file.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let default_settings = crate::task::SlurmSettings::default();
+    let settings = file.tasks.first().map_or(&default_settings, |t| &t.slurm);
+    let job = orchestrator_job(&run_name, ledger, &workdir, settings, exe, child);
+    let script = orchestrator_script(&job).map_err(|e| CliFailure(ExitCode::BadInput, e))?;
+    crate::console::print_out(format_args!("# the orchestrator's job:\n{script}\n"))
+        .context("writing to stdout")?;
+    Ok(())
 }
 
 /// `submit --dry-run`: the rendered job script and exact submission command of every task's

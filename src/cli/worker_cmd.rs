@@ -25,6 +25,7 @@ pub fn run(args: &WorkerArgs) -> Result<i32> {
     if let Some(n) = args.max_program_crashes {
         opts.max_program_crashes = n;
     }
+    opts.command_prefix = args.command_prefix.clone();
     match run_agent(&opts) {
         Ok(exit) => Ok(exit.code()),
         // Not the blocks' fault: a distinct code tells the orchestrator so.

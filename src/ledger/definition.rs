@@ -38,6 +38,12 @@ pub(crate) fn newest(layout: &Layout) -> Result<Option<(u64, serde_json::Value)>
     Ok(Some((epoch, header.tasks)))
 }
 
+/// The newest definition a resume published in the ledger at `root`: its epoch and tasks
+/// (`None` while the one of `ledger.json` is in force). Read-only, for `status`.
+pub fn definition_in_force(root: &std::path::Path) -> Result<Option<(u64, serde_json::Value)>> {
+    newest(&Layout::new(root))
+}
+
 /// Publishes `tasks` as the definition in force from `epoch` on (created once; a second
 /// publication by the same epoch changes nothing).
 pub(crate) fn publish(layout: &Layout, epoch: u64, tasks: &serde_json::Value) -> Result<()> {

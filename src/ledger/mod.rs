@@ -29,6 +29,7 @@ mod view;
 mod writer;
 
 pub use block_map::{BlockIdHasher, BlockMap};
+pub use definition::definition_in_force;
 pub use error::{AppendRecovery, GarbageReason, LedgerError, ReadWarning, Result, WarningKind};
 pub use fold::LoadedState;
 pub use frame::{

@@ -147,13 +147,15 @@ impl TaskTable {
     }
 
     /// True if task `t` may launch agents at `now` at all: it has not stopped, its init step
-    /// is done, it has `ready` blocks, and no back-off holds it.
+    /// is done, it has `ready` blocks, and no back-off holds it (a task whose launch budget
+    /// is spent is let through at once, so that [`Self::launches_wanted`] stops it now rather
+    /// than after the back-off).
     pub fn may_launch(&self, t: usize, ready: u64, now: Instant) -> bool {
         let rt = &self.tasks[t];
         rt.fatal.is_none()
             && matches!(rt.init, InitPhase::Ok)
             && ready != 0
-            && !rt.launch.backing_off(now)
+            && (!rt.launch.backing_off(now) || rt.launch.exhausted())
     }
 
     /// How many agents task `t` launches now, given `live` agents holding a worker place,

@@ -24,8 +24,8 @@ pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};
 pub use map::{CellState, FixedAxis, MapCounts, MapView, SliceRequest, MAP_MAX_CELLS};
 pub use model::{
-    BlockCounts, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport,
-    TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
+    BlockCounts, CurrentBlock, DefinitionReport, InitState, OwnerReport, OwnerState, RunEnd,
+    StatusReport, TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};

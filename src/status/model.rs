@@ -17,6 +17,9 @@ pub struct StatusReport {
     pub plan_hash: String,
     /// The orchestrator of the highest epoch, if one ever claimed the ledger.
     pub owner: Option<OwnerReport>,
+    /// The task definition in force when a resume changed operational settings; `None` while
+    /// the one the ledger was created with is.
+    pub definition: Option<DefinitionReport>,
     /// The run is over: its owner ended (released, recorded its end, or its process is gone)
     /// and no block is running. `status --watch` stops then.
     pub run_over: bool,
@@ -28,6 +31,41 @@ pub struct StatusReport {
     pub workers: WorkerTable,
     /// Damaged data skipped while reading the ledger (torn tails, unusable snapshots).
     pub warnings: Vec<String>,
+}
+
+/// A definition published by a resume that changed operational settings.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DefinitionReport {
+    /// Its number: the epoch of the resume that published it.
+    pub number: u64,
+    /// What differs from the definition the ledger was created with, one line per value
+    /// (`tasks[0].slurm.mem: "1G" -> "2G"`).
+    pub changed: Vec<String>,
+}
+
+impl DefinitionReport {
+    /// The changed fields by their own names (`mem`, `partition`), each once, in order.
+    pub fn changed_fields(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for line in &self.changed {
+            let path = line.split_once(": ").map_or(line.as_str(), |(p, _)| p);
+            // After `tasks[i].`: a scheduler setting by its own name, a command's part as
+            // `worker.env`, anything else by its first key.
+            let rest = path.split_once("].").map_or(path, |(_, r)| r);
+            let mut keys = rest.split('.');
+            let first = keys.next().unwrap_or(rest);
+            let name = match (first, keys.next()) {
+                ("slurm" | "lsf", Some(key)) => key.to_owned(),
+                ("worker" | "check" | "init", Some(key)) => format!("{first}.{key}"),
+                _ => first.to_owned(),
+            };
+            let name = name.split('[').next().unwrap_or(&name).to_owned();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
 }
 
 /// The orchestrator that owns (or owned) the ledger.

@@ -67,6 +67,14 @@ impl StatusOutput for HumanOutput {
         let mut out = String::new();
         let _ = writeln!(out, "ledger  {}", r.ledger);
         let _ = writeln!(out, "owner   {}", owner_line(r.owner.as_ref(), r.now_us));
+        if let Some(d) = &r.definition {
+            let _ = writeln!(
+                out,
+                "definition {} (changed: {})",
+                d.number,
+                d.changed_fields().join(", ")
+            );
+        }
         if let Some(end) = r.owner.as_ref().and_then(|o| o.run_end.as_ref()) {
             let _ = writeln!(
                 out,
@@ -426,7 +434,9 @@ fn table(out: &mut String, header: &[&str], rows: &[Vec<String>], left: &[usize]
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::status::model::{BlockCounts, CurrentBlock, RunEnd, Totals, WorkerTable};
+    use crate::status::model::{
+        BlockCounts, CurrentBlock, DefinitionReport, RunEnd, Totals, WorkerTable,
+    };
     use crate::status::{WorkerStateCounts, WorkerStatus};
 
     const NOW: u64 = 1_700_000_100_000_000;
@@ -493,6 +503,16 @@ mod tests {
             now_us: NOW,
             created_us: NOW - 100_000_000,
             plan_hash: "abc".into(),
+            definition: Some(DefinitionReport {
+                number: 2,
+                changed: vec![
+                    "tasks[0].num_workers: 4 -> 8".into(),
+                    "tasks[0].slurm.mem: \"1G\" -> \"2G\"".into(),
+                    "tasks[0].slurm.partition: null -> \"gpu\"".into(),
+                    "tasks[0].worker.env.K: (absent) -> \"v\"".into(),
+                    "tasks[1].slurm.mem: null -> \"4G\"".into(),
+                ],
+            }),
             owner: Some(OwnerReport {
                 epoch: 2,
                 host: "login1".into(),
@@ -544,6 +564,7 @@ mod tests {
         let expected = "\
 ledger  /scratch/run.ledger
 owner   pid 777 on login1 (epoch 2), since 2023-11-14 22:13:20 UTC, heartbeat 2s ago: alive
+definition 2 (changed: num_workers, mem, partition, worker.env)
 
 task     progress  total  done  skipped  running  queued  failed  orphaned  pending  init    rate/s    ETA
 predict     62.0%   1000   600       20        2       2       1         3      372  ok         2.5  2m30s

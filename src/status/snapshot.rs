@@ -8,17 +8,17 @@ use std::time::Duration;
 use super::counts::LedgerPhases;
 use super::error::StatusError;
 use super::model::{
-    CellState, CurrentBlock, InitState, OwnerReport, OwnerState, RunEnd, StatusReport, TaskStatus,
-    Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
+    CellState, CurrentBlock, DefinitionReport, InitState, OwnerReport, OwnerState, RunEnd,
+    StatusReport, TaskStatus, Totals, WorkerState, WorkerStateCounts, WorkerStatus, WorkerTable,
 };
 use super::rate::log_throughput;
 use crate::backend::probe::SchedulerProbe;
 use crate::ledger::{
-    now_us, summarize_outbox, Layout, LedgerView, Liveness, OutboxDetail, RunEndReason, WorkerId,
-    WorkerSummary, DEFAULT_STALE_AFTER,
+    definition_in_force, now_us, summarize_outbox, Layout, LedgerView, Liveness, OutboxDetail,
+    RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
 };
 use crate::plan::{Block, Plan};
-use crate::task::{parse_task_file, TaskFile};
+use crate::task::{diff_task_files, parse_task_file, TaskFile};
 
 /// With at most this many workers, the outboxes of ended workers are summarized too (their
 /// host and pid are shown); with more, only those of live workers.
@@ -167,12 +167,26 @@ impl LedgerSnapshot {
             created_us: self.view.header.created_us,
             plan_hash: self.view.header.plan_hash.clone(),
             owner,
+            definition: self.definition()?,
             run_over,
             tasks,
             totals,
             workers: self.worker_table(workers, probe),
             warnings,
         })
+    }
+
+    /// The definition in force, if a resume published one, with what it changed.
+    fn definition(&self) -> Result<Option<DefinitionReport>, StatusError> {
+        let published =
+            definition_in_force(&self.view.root).map_err(|source| StatusError::Ledger {
+                root: self.view.root.clone(),
+                source,
+            })?;
+        Ok(published.map(|(number, tasks)| DefinitionReport {
+            number,
+            changed: diff_task_files(&self.view.header.tasks, &tasks),
+        }))
     }
 
     fn init_state(&self, task: usize) -> InitState {

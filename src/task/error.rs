@@ -271,6 +271,9 @@ pub enum Problem {
         dims: usize,
     },
 
+    /// `"backend"` inside one task of a `{"tasks": [...]}` file.
+    #[error("the backend is chosen for the whole run: move \"backend\" next to \"tasks\" at the top of the file")]
+    BackendPerTask,
     /// `num_workers: 0`.
     #[error("must be at least 1, got 0; num_workers is how many workers process this task's blocks at once")]
     ZeroWorkers,

@@ -80,5 +80,13 @@ mod tests {
             .push(file(10, 2, "a")["tasks"][0].clone());
         assert!(!same_blocks(&file(10, 2, "a"), &two));
         assert!(!same_blocks(&json!({}), &file(10, 2, "a")));
+        // The job's set-up, container and throttle are operational too.
+        let mut set_up = file(10, 2, "a");
+        set_up["tasks"][0]["slurm"] = json!({
+            "setup": ["module load cuda"], "container_prefix": ["apptainer", "exec", "i.sif"],
+            "max_running": 4, "requeue": true, "orchestrator": {"time": "1-00"},
+        });
+        set_up["tasks"][0]["lsf"] = json!({"setup": ["conda activate x"]});
+        assert!(same_blocks(&file(10, 2, "a"), &set_up));
     }
 }

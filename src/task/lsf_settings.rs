@@ -1,7 +1,9 @@
 //! The `lsf` section of a task: how the LSF backend submits this task's workers.
 
+use super::job_setup::JobSetup;
 use super::scheduler_values::{
-    LsfDirective, LsfResource, LsfWalltime, Memory, SchedulerName, TemplatePath,
+    CommandWord, LsfDirective, LsfResource, LsfWalltime, Memory, SchedulerName, SetupLine,
+    TemplatePath,
 };
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
@@ -30,4 +32,28 @@ pub struct LsfSettings {
     pub extra_directives: Vec<LsfDirective>,
     /// A job-script template to use instead of the built-in one.
     pub template: Option<TemplatePath>,
+    /// Shell lines run in the job script before the agent starts (`module load …`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<SetupLine>,
+    /// Words put before the worker command (`["apptainer", "exec", "--nv", "image.sif"]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub container_prefix: Vec<CommandWord>,
+    /// `%M` of each array (`-J name[1-N]%M`): at most this many workers run at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<NonZeroU32>,
+    /// `-r` (rerunnable) when true; default false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeue: Option<bool>,
+}
+
+impl LsfSettings {
+    /// The set-up lines, container prefix, array throttle and requeue policy.
+    pub fn job_setup(&self) -> JobSetup {
+        JobSetup::new(
+            &self.setup,
+            &self.container_prefix,
+            self.max_running,
+            self.requeue,
+        )
+    }
 }

@@ -1,6 +1,7 @@
 //! Reading a task file: JSON syntax, file layout (one task or `{"tasks": [...]}`), unknown
 //! fields, typed values, then validation.
 
+use super::backend_name::BackendName;
 use super::error::{Found, Invalid, Problem, TaskError};
 use super::path::FieldPath;
 use super::raw::{RawTask, RawTaskList};
@@ -41,14 +42,18 @@ pub fn parse_task_file(display_name: &str, text: &str) -> Result<TaskFile, TaskE
         column: e.column(),
         message: without_location(&e),
     })?;
-    let tasks = read_tasks(&doc, text).map_err(|e| e.in_file(display_name))?;
+    let (backend, tasks) = read_tasks(&doc, text).map_err(|e| e.in_file(display_name))?;
     Ok(TaskFile {
         path: PathBuf::from(display_name),
         tasks,
+        backend,
     })
 }
 
-fn read_tasks(doc: &Value, text: &str) -> Found<Vec<super::spec::TaskSpec>> {
+/// The file's backend and its validated tasks.
+type ReadTasks = (Option<BackendName>, Vec<super::spec::TaskSpec>);
+
+fn read_tasks(doc: &Value, text: &str) -> Found<ReadTasks> {
     let Value::Object(top) = doc else {
         return Err(Invalid::new(
             FieldPath::root(),
@@ -66,16 +71,24 @@ fn read_tasks(doc: &Value, text: &str) -> Found<Vec<super::spec::TaskSpec>> {
                 Problem::NoTasks,
             ));
         }
-        validate_tasks(list.tasks, &|i| FieldPath::root().key("tasks").index(i))
+        let task_path = |i| FieldPath::root().key("tasks").index(i);
+        if let Some(i) = list.tasks.iter().position(|t| t.backend.is_some()) {
+            return Err(Invalid::new(
+                task_path(i).key("backend"),
+                Problem::BackendPerTask,
+            ));
+        }
+        Ok((list.backend, validate_tasks(list.tasks, &task_path)?))
     } else {
         check_single_task(doc)?;
         let task: RawTask = typed(text)?;
-        validate_tasks(vec![task], &|_| FieldPath::root())
+        let backend = task.backend;
+        Ok((backend, validate_tasks(vec![task], &|_| FieldPath::root())?))
     }
 }
 
 /// Deserializes `text` into `T`, locating type errors by field path.
-fn typed<T: DeserializeOwned>(text: &str) -> Found<T> {
+pub(crate) fn typed<T: DeserializeOwned>(text: &str) -> Found<T> {
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = FieldPath::from_serde(&FieldPath::root(), e.path());

@@ -1,5 +1,6 @@
 //! The task file as written, before validation: serde types mirroring the JSON.
 
+use super::backend_name::BackendName;
 use super::duration;
 use super::lsf_settings::LsfSettings;
 use super::slurm_settings::SlurmSettings;
@@ -12,6 +13,8 @@ use std::time::Duration;
 #[serde(deny_unknown_fields, expecting = "an object with a \"tasks\" list")]
 pub(crate) struct RawTaskList {
     pub(crate) tasks: Vec<RawTask>,
+    #[serde(default)]
+    pub(crate) backend: Option<BackendName>,
 }
 
 /// One task object as written; defaults are filled in here.
@@ -43,6 +46,9 @@ pub(crate) struct RawTask {
     pub(crate) slurm: SlurmSettings,
     #[serde(default)]
     pub(crate) lsf: LsfSettings,
+    /// Only in a single-task file (in a list it belongs next to `"tasks"`).
+    #[serde(default)]
+    pub(crate) backend: Option<BackendName>,
 }
 
 /// A ROI as written: plain integer lists, checked for dimensions before becoming a `Roi`.

@@ -87,6 +87,12 @@ macro_rules! validated_string {
             }
         }
 
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
@@ -153,6 +159,21 @@ validated_string!(
     /// Path of a job-script template, relative to the task file's directory unless absolute.
     TemplatePath,
     check_template_path
+);
+
+validated_string!(
+    /// One shell line of a job script's set-up (`module load cuda/12`, `conda activate seg`,
+    /// `source venv/bin/activate`): run as written, so it may use any shell syntax, but it is
+    /// one line (no newline, carriage return or other control character).
+    SetupLine,
+    check_setup_line
+);
+
+validated_string!(
+    /// One word of a container command prefix (`apptainer`, `exec`, `--nv`, `image.sif`): one
+    /// argument, not empty, without control characters.
+    CommandWord,
+    check_command_word
 );
 
 impl SlurmTime {
@@ -229,6 +250,11 @@ const LSF_DIRECTIVE_RULE: &str = "an extra LSF directive is one option such as \
 const LSF_DIRECTIVE_FORMS: &str = "one option: \"-name\" or \"-name value\" with a one-word \
                                    value, e.g. \"-x\" or \"-app gpu_app\"";
 const TEMPLATE_RULE: &str = "a template path is a file path on one line";
+const SETUP_RULE: &str = "a setup line is one shell line (write several lines as several \
+                          list entries)";
+const WORD_RULE: &str = "a container prefix is a list of arguments, e.g. [\"apptainer\", \
+                         \"exec\", \"--nv\", \"image.sif\"], each one non-empty argument \
+                         without control characters";
 
 /// Describes a character for an error message (`a newline`, `"$"`).
 fn describe(c: char) -> String {
@@ -461,14 +487,8 @@ const SLURM_RESERVED: &[(&str, &str)] = &[
     ),
     ("wait", "sbatch must return at once: blockorch polls the jobs itself"),
     ("parsable", "blockorch reads sbatch's output itself"),
-    (
-        "requeue",
-        "a requeued worker would run again under the same identity: blockorch replaces lost workers itself",
-    ),
-    (
-        "no-requeue",
-        "the script sets it (SLURM must not requeue workers)",
-    ),
+    ("requeue", "it has its own field: use slurm.requeue"),
+    ("no-requeue", "it has its own field: use slurm.requeue"),
     (
         "export",
         "the script exports what the agent needs; a changed environment can hide blockorch and the worker program",
@@ -538,10 +558,7 @@ const LSF_RESERVED: &[(&str, &str)] = &[
     ("ISp", "worker jobs are batch jobs, not interactive ones"),
     ("ISs", "worker jobs are batch jobs, not interactive ones"),
     ("IX", "worker jobs are batch jobs, not interactive ones"),
-    (
-        "r",
-        "a rerun worker would run again under the same identity: blockorch replaces lost workers itself",
-    ),
+    ("r", "it has its own field: use lsf.requeue"),
     (
         "Q",
         "a requeued worker would run again under the same identity: blockorch replaces lost workers itself",
@@ -598,6 +615,18 @@ fn check_lsf_directive(value: &str) -> Result<(), SettingError> {
 
 fn check_template_path(value: &str) -> Result<(), SettingError> {
     only(value, |c| !c.is_control(), TEMPLATE_RULE)
+}
+
+fn check_setup_line(value: &str) -> Result<(), SettingError> {
+    only(value, |c| !c.is_control(), SETUP_RULE)?;
+    if value.trim().is_empty() {
+        return Err(SettingError::Empty { rule: SETUP_RULE });
+    }
+    Ok(())
+}
+
+fn check_command_word(value: &str) -> Result<(), SettingError> {
+    only(value, |c| !c.is_control(), WORD_RULE)
 }
 
 #[cfg(test)]
@@ -750,6 +779,17 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn setup_lines_and_prefix_words() {
+        assert!(SetupLine::try_from("module load cuda/12 && conda activate \"seg\"").is_ok());
+        let err = SetupLine::try_from("a\nb").unwrap_err().to_string();
+        assert!(err.contains("a newline is not allowed"), "{err}");
+        assert!(SetupLine::try_from("  ").is_err());
+        assert!(CommandWord::try_from("--nv").is_ok());
+        assert!(CommandWord::try_from("").is_err());
+        assert!(CommandWord::try_from("a\tb").is_err());
     }
 
     #[test]

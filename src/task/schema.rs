@@ -5,6 +5,7 @@
 
 use super::error::{Found, Invalid, Problem};
 use super::lsf_settings::LsfSettings;
+use super::orchestrator_settings::OrchestratorSettings;
 use super::path::FieldPath;
 use super::raw::{RawRoi, RawTask, RawTaskList};
 use super::slurm_settings::SlurmSettings;
@@ -112,6 +113,15 @@ fn check_task(task: &Value, path: &FieldPath, also_suggest: &[&'static str]) -> 
         if let Some(value) = task.get(key) {
             check_object(value, &path.key(key), fields, &[], expecting)?;
         }
+    }
+    if let Some(value) = task.get("slurm").and_then(|s| s.get("orchestrator")) {
+        check_object(
+            value,
+            &path.key("slurm").key("orchestrator"),
+            struct_fields::<OrchestratorSettings>(),
+            &[],
+            "an object of orchestrator job settings",
+        )?;
     }
     check_nulls(task, path)
 }

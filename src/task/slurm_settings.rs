@@ -1,7 +1,10 @@
 //! The `slurm` section of a task: how the SLURM backend submits this task's workers.
 
+use super::job_setup::JobSetup;
+use super::orchestrator_settings::OrchestratorSettings;
 use super::scheduler_values::{
-    Memory, PartitionList, SchedulerName, SlurmConstraint, SlurmDirective, SlurmTime, TemplatePath,
+    CommandWord, Memory, PartitionList, SchedulerName, SetupLine, SlurmConstraint, SlurmDirective,
+    SlurmTime, TemplatePath,
 };
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
@@ -36,4 +39,31 @@ pub struct SlurmSettings {
     pub extra_directives: Vec<SlurmDirective>,
     /// A job-script template to use instead of the built-in one.
     pub template: Option<TemplatePath>,
+    /// Shell lines run in the job script before the agent starts (`module load …`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub setup: Vec<SetupLine>,
+    /// Words put before the worker command (`["apptainer", "exec", "--nv", "image.sif"]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub container_prefix: Vec<CommandWord>,
+    /// `%M` of each array: at most this many of the task's workers run at once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_running: Option<NonZeroU32>,
+    /// `--requeue` (true) or `--no-requeue` (false, the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeue: Option<bool>,
+    /// Resources of the detached orchestrator's job (`submit --detach`).
+    #[serde(skip_serializing_if = "OrchestratorSettings::is_empty")]
+    pub orchestrator: OrchestratorSettings,
+}
+
+impl SlurmSettings {
+    /// The set-up lines, container prefix, array throttle and requeue policy.
+    pub fn job_setup(&self) -> JobSetup {
+        JobSetup::new(
+            &self.setup,
+            &self.container_prefix,
+            self.max_running,
+            self.requeue,
+        )
+    }
 }

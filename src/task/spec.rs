@@ -1,5 +1,6 @@
 //! The validated task-file model the orchestrator works from.
 
+use super::backend_name::BackendName;
 use super::duration;
 use super::lsf_settings::LsfSettings;
 use super::slurm_settings::SlurmSettings;
@@ -17,6 +18,9 @@ pub struct TaskFile {
     pub path: PathBuf,
     /// The tasks, in file order; names are unique and `upstream_tasks` form no cycle.
     pub tasks: Vec<TaskSpec>,
+    /// The file's `"backend"`, if it names one (not part of the canonical form: the same
+    /// ledger may be run on another backend).
+    pub backend: Option<BackendName>,
 }
 
 impl TaskFile {

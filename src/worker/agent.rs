@@ -129,6 +129,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         ledger: root.clone(),
         logs,
         gpus: parse_device_list(&env(SLOT_GPUS_ENV).unwrap_or_default()),
+        command_prefix: opts.command_prefix.clone(),
     };
     let mut executor = Executor::new(launcher, tx.clone(), opts.kill_grace);
     let inbox = spawn_inbox(

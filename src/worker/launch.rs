@@ -30,6 +30,8 @@ pub struct Launcher {
     /// GPUs to hand out, slot `i` gets entry `i mod n` as `CUDA_VISIBLE_DEVICES` (empty: the
     /// variable is left as inherited).
     pub gpus: Vec<String>,
+    /// Words put before the worker command (a container runtime: `apptainer exec image.sif`).
+    pub command_prefix: Vec<String>,
 }
 
 impl Launcher {
@@ -59,10 +61,16 @@ impl Launcher {
         }
     }
 
+    /// `argv` of the worker command behind the command prefix.
+    fn prefixed(&self, argv: Vec<String>) -> Vec<String> {
+        self.command_prefix.iter().cloned().chain(argv).collect()
+    }
+
     /// The slot's persistent worker program.
     pub fn program(&self, slot: u32) -> Launch {
         let worker = &self.ctx.spec.worker;
-        let mut launch = self.base(slot, worker.command.clone(), &worker.env);
+        let argv = self.prefixed(worker.command.clone());
+        let mut launch = self.base(slot, argv, &worker.env);
         launch
             .env
             .push(("BLOCKORCH_REPORT_FD".to_owned(), REPORT_FD.to_string()));
@@ -74,7 +82,8 @@ impl Launcher {
     /// A per-block worker process for `block`.
     pub fn per_block(&self, slot: u32, block: &BlockMessage) -> Launch {
         let worker = &self.ctx.spec.worker;
-        let mut launch = self.base(slot, expand_argv(&worker.command, block), &worker.env);
+        let argv = self.prefixed(expand_argv(&worker.command, block));
+        let mut launch = self.base(slot, argv, &worker.env);
         launch
             .env
             .push(("BLOCKORCH_BLOCK".to_owned(), block.to_json()));

@@ -40,6 +40,9 @@ pub struct AgentOptions {
     pub orchestrator_timeout: Duration,
     /// After a newer owner epoch appears, how long to wait for its inbox before stopping.
     pub epoch_switch_timeout: Duration,
+    /// Words put before the worker command (`--command-prefix WORD`, repeated: a container
+    /// runtime such as `apptainer exec --nv image.sif`).
+    pub command_prefix: Vec<String>,
 }
 
 impl AgentOptions {
@@ -60,6 +63,7 @@ impl AgentOptions {
             heartbeat_interval: Duration::from_secs(5),
             orchestrator_timeout: Duration::from_secs(180),
             epoch_switch_timeout: Duration::from_secs(120),
+            command_prefix: Vec::new(),
         }
     }
 }

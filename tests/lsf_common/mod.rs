@@ -163,6 +163,7 @@ pub fn run_with(
         name: "t".into(),
         settings,
         template: Some(template),
+        job: Default::default(),
     };
     let mut config = LsfConfig::new(vec![task], &name, "/bin/true".into());
     config.commands = CommandConfig {

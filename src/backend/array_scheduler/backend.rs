@@ -115,7 +115,8 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
     /// command.
     pub fn dry_run(&mut self, request: &LaunchRequest) -> Result<Vec<DrySubmission>, BackendError> {
         let size = self.config.max_array_size.unwrap_or(S::ARRAY_LIMIT.default);
-        chunks(request.count, size, self.config.max_running)
+        let max_running = self.config.max_running(self.config.task(request)?);
+        chunks(request.count, size, max_running)
             .into_iter()
             .enumerate()
             .map(|(n, chunk)| {
@@ -154,7 +155,9 @@ impl<S: ArrayScheduler> ArrayBackend<S> {
             log_dir: &log_dir,
             workdir: &request.workdir,
             signal_grace: self.config.signal_grace,
-            requeue: self.config.requeue,
+            requeue: task.job.requeue.unwrap_or(self.config.requeue),
+            setup: &task.job.setup,
+            container_prefix: &task.job.container_prefix,
             agent,
         };
         let context = S::context(&task.settings, job)?;
@@ -288,8 +291,9 @@ impl<S: ArrayScheduler> Backend for ArrayBackend<S> {
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
         self.run_names.insert(request.run_name.clone());
         let size = self.max_array_size();
+        let max_running = self.config.max_running(self.config.task(request)?);
         let mut agents = Vec::new();
-        for chunk in chunks(request.count, size, self.config.max_running) {
+        for chunk in chunks(request.count, size, max_running) {
             let n = self.submissions;
             self.submissions += 1;
             let (path, script) = self.render(request, chunk, n)?;
@@ -402,6 +406,7 @@ pub(crate) fn test_backend<S: ArrayScheduler>(settings: S::Settings) -> ArrayBac
         name: "seg".into(),
         settings,
         template: None,
+        job: Default::default(),
     };
     let mut config = ArrayConfig::<S>::new(vec![task], "bo-run", "/opt/blockorch".into());
     config.max_array_size = Some(4);

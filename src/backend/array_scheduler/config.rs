@@ -6,7 +6,7 @@ use super::retry::Backoff;
 use super::scheduler::{label, ArrayScheduler};
 use crate::backend::command::CommandConfig;
 use crate::backend::{BackendError, LaunchRequest};
-use crate::task::TaskFile;
+use crate::task::{JobSetup, TaskFile};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ pub struct ArrayTask<T> {
     pub settings: T,
     /// Its template, resolved against the task file's directory; `None`: built-in.
     pub template: Option<PathBuf>,
+    /// Its set-up lines, container prefix, `%M` and requeue policy (these override the
+    /// configuration's `max_running` and `requeue`).
+    pub job: JobSetup,
 }
 
 /// Configuration of an [`ArrayBackend`](super::ArrayBackend).
@@ -35,8 +38,8 @@ pub struct ArrayConfig<S: ArrayScheduler> {
     /// SIGTERM this long before the walltime (SLURM `--signal=B:TERM@<s>`, at most a quarter
     /// of the walltime; LSF `-wa TERM -wt <minutes>`, rounded up, zero leaves it out).
     pub signal_grace: Duration,
-    /// Let SLURM requeue jobs after a node failure (default: no, blockorch replaces them);
-    /// LSF jobs are never requeued.
+    /// Let SLURM requeue jobs after a node failure, LSF rerun them (`-r`) (default: no,
+    /// blockorch replaces them); a task's own `requeue` overrides it.
     pub requeue: bool,
     /// At most this many elements of one array run at once (`%M`), if limited.
     pub max_running: Option<u32>,
@@ -63,6 +66,7 @@ impl<S: ArrayScheduler> ArrayConfig<S> {
                     name: t.name.clone(),
                     template: template.map(|p| dir.join(p)),
                     settings: settings.clone(),
+                    job: S::job_setup(t),
                 }
             })
             .collect();
@@ -84,6 +88,11 @@ impl<S: ArrayScheduler> ArrayConfig<S> {
             max_array_size: None,
             env_passthrough: S::ENV_PASSTHROUGH.iter().map(|&v| v.to_owned()).collect(),
         }
+    }
+
+    /// `%M` of `task`'s arrays: its own, else the configuration's.
+    pub fn max_running(&self, task: &ArrayTask<S::Settings>) -> Option<u32> {
+        task.job.max_running.or(self.max_running)
     }
 
     /// The task `request` launches workers for; a launch error if the configuration has no

@@ -104,6 +104,8 @@ pub trait ArrayScheduler: Debug + Default {
 
     /// This scheduler's section of `task`, and the template it names (as written).
     fn settings(task: &TaskSpec) -> (&Self::Settings, Option<&Path>);
+    /// This scheduler's set-up lines, container prefix, `%M` and requeue policy of `task`.
+    fn job_setup(task: &TaskSpec) -> crate::task::JobSetup;
     /// What the job-script template sees (and the built-in template).
     type Context: JobScript;
     /// The template context of one array's job script; an error for a value that cannot go

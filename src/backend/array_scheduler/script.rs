@@ -30,6 +30,10 @@ pub struct ScriptJob<'a> {
     pub signal_grace: Duration,
     /// Let the scheduler requeue the job after a node failure.
     pub requeue: bool,
+    /// Shell lines run before the agent starts.
+    pub setup: &'a [String],
+    /// Words the agent puts before the worker command.
+    pub container_prefix: &'a [String],
     /// The agent to start.
     pub agent: AgentCommand,
 }
@@ -64,6 +68,10 @@ pub struct JobContext {
     pub gpus_per_worker: Option<u32>,
     /// Extra scheduler options as written.
     pub extra_directives: Vec<String>,
+    /// The task's set-up lines, run as written before the agent starts.
+    pub setup: Vec<String>,
+    /// Words the agent puts before the worker command (`--command-prefix=WORD` each).
+    pub container_prefix: Vec<String>,
     /// The agent's command line and environment (`blockorch`, `ledger`, `task`, `slots`,
     /// `epoch`, `env`).
     #[serde(flatten)]
@@ -82,6 +90,8 @@ impl JobContext {
             mem: resources.mem.map(|m| m.as_str().to_owned()),
             gpus_per_worker: resources.gpus.filter(|&g| g > 0),
             extra_directives: resources.extra,
+            setup: job.setup.to_vec(),
+            container_prefix: job.container_prefix.to_vec(),
             agent: job.agent,
         }
     }
@@ -131,6 +141,8 @@ pub(crate) fn test_job<'a>(
         workdir: Path::new("/data/my project"),
         signal_grace: Duration::from_secs(120),
         requeue: false,
+        setup: &[],
+        container_prefix: &[],
         agent: crate::backend::agent_command::test_agent(vec![env]),
     }
 }

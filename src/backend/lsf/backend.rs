@@ -78,6 +78,10 @@ impl ArrayScheduler for Lsf {
         (settings, settings.template.as_ref().map(|p| p.as_path()))
     }
 
+    fn job_setup(task: &TaskSpec) -> crate::task::JobSetup {
+        task.lsf.job_setup()
+    }
+
     fn context(settings: &LsfSettings, job: ScriptJob<'_>) -> Result<ScriptContext, BackendError> {
         refuse_percent(job.task_name, "ledger", job.ledger)?;
         refuse_percent(job.task_name, "working", job.workdir)?;

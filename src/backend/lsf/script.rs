@@ -65,6 +65,8 @@ pub struct ScriptContext {
     pub resource_directive: Option<String>,
     /// Extra options split into name and value.
     pub extra_options: Vec<ExtraOption>,
+    /// Whether the job is rerunnable (`-r`) after a host failure.
+    pub requeue: bool,
     /// Minutes before the run limit at which LSF sends SIGTERM (`-wa TERM -wt`); 0: none.
     /// See [`warning_minutes`].
     pub signal_grace_minutes: u64,
@@ -136,6 +138,7 @@ impl ScriptContext {
             })
             .collect();
         let warning = warning_minutes(job.signal_grace.as_secs(), settings.walltime.as_ref());
+        let requeue = job.requeue;
         let array = chunk.job_name(job.job_name);
         let resources = WorkerResources {
             cpus: settings.cpus_per_worker,
@@ -157,6 +160,7 @@ impl ScriptContext {
             resource_directive: resource_requirement(settings).and_then(|r| quoted_resource(&r)),
             resource_requirement: resource_requirement(settings),
             extra_options,
+            requeue,
             signal_grace_minutes: warning,
             deadline_margin_seconds: warning * 60 + 30,
         }
@@ -229,6 +233,7 @@ mod tests {
                 LsfDirective::try_from("-app gpu_app").unwrap(),
             ],
             template: None,
+            ..Default::default()
         };
         let script = render_script(None, &context(&settings, 3, None)).unwrap();
         assert_eq!(

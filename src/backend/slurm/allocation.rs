@@ -97,6 +97,8 @@ pub struct StepSpec<'a> {
     pub task: &'a str,
     /// Slots per worker.
     pub slots: u32,
+    /// Words the agent puts before the worker command (the task's `container_prefix`).
+    pub command_prefix: &'a [String],
 }
 
 /// The `srun` arguments of one worker step.
@@ -139,6 +141,11 @@ pub fn srun_args(step: &StepSpec<'_>) -> Vec<String> {
         "--worker-id".into(),
         step.worker_id.into(),
     ]);
+    args.extend(
+        step.command_prefix
+            .iter()
+            .map(|word| format!("--command-prefix={word}")),
+    );
     args
 }
 
@@ -236,6 +243,7 @@ impl Backend for AllocationBackend {
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
         let task = self.config.task(request)?;
         let settings = task.settings.clone();
+        let command_prefix = task.job.container_prefix.clone();
         let workdir = request.workdir.clone();
         let log_dir: PathBuf = super::backend::log_dir(&request.ledger, &request.task_name);
         std::fs::create_dir_all(&log_dir).map_err(|source| BackendError::Io {
@@ -257,6 +265,7 @@ impl Backend for AllocationBackend {
                 ledger: &request.ledger,
                 task: &request.task_name,
                 slots: request.slots_per_agent,
+                command_prefix: &command_prefix,
             });
             let srun_log = log_dir.join(format!("{worker_id}.srun"));
             let io = |source| BackendError::Io {
@@ -453,12 +462,14 @@ mod tests {
             ledger: Path::new("/l"),
             task: "seg",
             slots: 1,
+            command_prefix: &["apptainer".into(), "--nv".into()],
         });
         assert_eq!(
             args.join(" "),
             "--jobid=42 --exact --ntasks=1 --nodes=1 --cpus-per-task=2 --job-name=slurm-42.3 --gres=gpu:1 \
              --mem=4G --output=/l/logs/slurm/seg/slurm-42.3.out --error=/l/logs/slurm/seg/slurm-42.3.err \
-             /bin/blockorch worker --ledger /l --task seg --slots 1 --worker-id slurm-42.3"
+             /bin/blockorch worker --ledger /l --task seg --slots 1 --worker-id slurm-42.3 \
+             --command-prefix=apptainer --command-prefix=--nv"
         );
     }
 
@@ -475,6 +486,7 @@ mod tests {
             ledger: Path::new("/l%t"),
             task: "seg",
             slots: 1,
+            command_prefix: &[],
         });
         assert!(args.contains(&"--output=/l%%t/logs/slurm/seg/slurm-42.3.out".to_owned()));
         assert!(args.contains(&"--error=/l%%t/logs/slurm/seg/slurm-42.3.err".to_owned()));

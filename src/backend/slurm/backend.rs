@@ -76,6 +76,10 @@ impl ArrayScheduler for Slurm {
         (settings, settings.template.as_ref().map(|p| p.as_path()))
     }
 
+    fn job_setup(task: &TaskSpec) -> crate::task::JobSetup {
+        task.slurm.job_setup()
+    }
+
     fn context(
         settings: &SlurmSettings,
         job: ScriptJob<'_>,

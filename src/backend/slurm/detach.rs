@@ -38,8 +38,9 @@ pub struct OrchestratorJob<'a> {
     pub ledger: &'a Path,
     /// The directory the job runs in (the task file's).
     pub workdir: &'a Path,
-    /// The first task's SLURM settings: its account and qos are used (the partition is left to
-    /// the cluster's default: the orchestrator needs no GPU).
+    /// The first task's SLURM settings: its `orchestrator` section (time, partition, mem,
+    /// account, qos), else its account and qos (the workers' partition is not used: the
+    /// orchestrator needs no GPU).
     pub settings: &'a SlurmSettings,
     /// The command the job runs (`blockorch submit … --slurm-mode submit`, no `--detach`).
     pub argv: Vec<String>,
@@ -98,11 +99,20 @@ pub fn orchestrator_script(job: &OrchestratorJob<'_>) -> Result<String, String> 
     directive("--ntasks=1".into());
     directive("--cpus-per-task=1".into());
     directive("--no-requeue".into());
-    if let Some(account) = &job.settings.account {
-        directive(format!("--account={}", account.as_str()));
-    }
-    if let Some(qos) = &job.settings.qos {
-        directive(format!("--qos={}", qos.as_str()));
+    let own = &job.settings.orchestrator;
+    let account = own.account.as_ref().or(job.settings.account.as_ref());
+    let qos = own.qos.as_ref().or(job.settings.qos.as_ref());
+    let options = [
+        ("account", account.map(|v| v.as_str())),
+        ("qos", qos.map(|v| v.as_str())),
+        ("partition", own.partition.as_ref().map(|v| v.as_str())),
+        ("time", own.time.as_ref().map(|v| v.as_str())),
+        ("mem", own.mem.as_ref().map(|v| v.as_str())),
+    ];
+    for (name, value) in options {
+        if let Some(value) = value {
+            directive(format!("--{name}={value}"));
+        }
     }
     s.push_str("\nset -eu\n");
     for (name, value) in &job.env {
@@ -177,6 +187,38 @@ mod tests {
             assert!(script.lines().any(|l| l == line), "{line:?} in\n{script}");
         }
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+
+    #[test]
+    fn orchestrator_section_sets_the_job_resources() {
+        let settings: SlurmSettings = serde_json::from_value(serde_json::json!({
+            "account": "lab", "qos": "low", "partition": "gpu",
+            "orchestrator": {"time": "3-00:00:00", "partition": "cpu", "mem": "2G", "qos": "long"}
+        }))
+        .unwrap();
+        let job = OrchestratorJob {
+            run_name: "blockorch-1234abcd",
+            ledger: Path::new("/data/run.ledger"),
+            workdir: Path::new("/data"),
+            settings: &settings,
+            argv: vec!["/opt/blockorch".into()],
+            env: vec![],
+        };
+        let script = orchestrator_script(&job).unwrap();
+        let directives: Vec<&str> = script
+            .lines()
+            .filter(|l| l.starts_with("#SBATCH"))
+            .collect();
+        for line in [
+            "#SBATCH --account=lab",
+            "#SBATCH --qos=long",
+            "#SBATCH --partition=cpu",
+            "#SBATCH --time=3-00:00:00",
+            "#SBATCH --mem=2G",
+        ] {
+            assert!(directives.contains(&line), "{line:?} in\n{script}");
+        }
+        assert!(!script.contains("--partition=gpu") && !script.contains("--qos=low"));
     }
 
     #[test]

@@ -154,6 +154,7 @@ mod tests {
             constraint: Some("a100|v100".try_into().unwrap()),
             extra_directives: vec![SlurmDirective::try_from("--exclusive").unwrap()],
             template: None,
+            ..Default::default()
         };
         let mut ctx = context(&settings);
         ctx.requeue = true;
@@ -176,6 +177,30 @@ mod tests {
             );
         }
         assert!(!script.contains("--no-requeue\n"));
+    }
+
+    #[test]
+    fn setup_lines_run_before_the_agent_and_the_prefix_is_passed_to_it() {
+        let mut ctx = context(&SlurmSettings::default());
+        ctx.job.setup = vec![
+            "module load cuda/12".into(),
+            "source 'my venv'/bin/activate".into(),
+        ];
+        ctx.job.container_prefix = vec!["apptainer".into(), "--nv".into(), "my image.sif".into()];
+        let script = render_script(None, &ctx).unwrap();
+        let setup =
+            script.find("set +u\nmodule load cuda/12\nsource 'my venv'/bin/activate\nset -u\n");
+        let exec = script.find("exec /opt/bin/blockorch worker");
+        assert!(setup.is_some() && setup < exec, "{script}");
+        assert!(
+            script.contains(
+                "    --command-prefix=apptainer \\\n    --command-prefix=--nv \\\n    \
+             --command-prefix='my image.sif' \\\n    --worker-id"
+            ),
+            "{script}"
+        );
+        let plain = render_script(None, &context(&SlurmSettings::default())).unwrap();
+        assert!(!plain.contains("set +u") && !plain.contains("--command-prefix"));
     }
 
     #[test]
