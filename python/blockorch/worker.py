@@ -176,6 +176,60 @@ def _say_ready():
         stream.flush()
 
 
+def _flush_output():
+    """Flushes ``print`` output, so that it lands in the slot's logs before the next marker."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # closed or gone: nothing to keep in order
+
+
+def _mark_started(block):
+    """Says in the slot's stdout and stderr logs, in order with this program's own output,
+    that ``block`` starts here: with blocks written ahead into stdin, the agent's own marker
+    line comes before the earlier block ended, and ``blockorch logs`` cuts a block's output
+    at this line instead."""
+    line = "=== blockorch: task %s block %d attempt %d (started) ===\n" % (
+        block.task,
+        block.block_id,
+        block.attempt,
+    )
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _flush_output():
+    """Flushes ``print`` output, so that it lands in the slot's logs before the next marker."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # closed or gone: nothing to keep in order
+
+
+def _mark_started(block):
+    """Says in the slot's stdout and stderr logs, in order with this program's own output,
+    that ``block`` starts here: with blocks written ahead into stdin, the agent's own marker
+    line comes before the earlier block ended, and ``blockorch logs`` cuts a block's output
+    at this line instead."""
+    line = "=== blockorch: task %s block %d attempt %d (started) ===\n" % (
+        block.task,
+        block.block_id,
+        block.attempt,
+    )
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def _read_blocks(stdin):
     while True:
         line = stdin.readline()
@@ -190,6 +244,7 @@ def _excepthook(kind, value, tb):
     global _current
     if _current is not None:
         block, _current = _current, None
+        _flush_output()
         report(block.block_id, "".join(traceback.format_exception(kind, value, tb)), exiting=True)
     _previous_excepthook(kind, value, tb)
 
@@ -223,9 +278,11 @@ def blocks(stdin=None):
         atexit.register(_at_exit)
     _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
+        _mark_started(block)
         _current = block
         yield block
         _current = None
+        _flush_output()
         report(block.block_id)
 
 
@@ -238,13 +295,16 @@ def run(process_block, stdin=None):
     """
     _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
+        _mark_started(block)
         try:
             process_block(block)
         except Exception:
             error = traceback.format_exc()
             sys.stderr.write(error)  # also in the slot's stderr log, next to the block's output
+            _flush_output()
             report(block.block_id, error)
         else:
+            _flush_output()
             report(block.block_id)
 
 

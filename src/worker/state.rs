@@ -438,6 +438,7 @@ impl AgentState {
                 slot: i as u32,
                 proc,
                 block: message,
+                ahead: false,
             });
             proc
         };
