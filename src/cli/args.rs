@@ -26,6 +26,9 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Show a run's progress from its ledger (works from any node, read-only).
     Status(StatusArgs),
+    /// Show one attempt of one block: its output (cut out of the slot logs), failure message
+    /// and traceback, wall time, CPU, peak memory, worker, host and job.
+    Logs(LogsArgs),
     /// Cancel every scheduler job of a run (and nothing else).
     Cancel(CancelArgs),
     /// The agent inside each worker job: runs the task's program on the blocks the ledger
@@ -153,6 +156,25 @@ pub struct StatusArgs {
     /// the middle].
     #[arg(long, value_name = "K")]
     pub index: Vec<i64>,
+}
+
+/// Arguments of `blockorch logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The ledger directory [default: the only *.ledger directory here].
+    pub ledger: Option<PathBuf>,
+    /// The block's task.
+    #[arg(long, value_name = "NAME")]
+    pub task: String,
+    /// The daisy block id (as in `status --failed`, `status --blocks`, `plan`).
+    #[arg(long, value_name = "ID")]
+    pub block: u64,
+    /// The attempt [default: the latest].
+    #[arg(long, value_name = "N")]
+    pub attempt: Option<u32>,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `blockorch cancel`.

@@ -3,6 +3,7 @@
 mod args;
 mod cancel_cmd;
 mod exit;
+mod logs_cmd;
 mod plan_cmd;
 mod status_cmd;
 mod submit_cmd;
@@ -32,6 +33,7 @@ pub fn main() -> i32 {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Submit(args) => submit_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
+        Command::Logs(args) => logs_cmd::run(args),
         Command::Cancel(args) => cancel_cmd::run(args),
         Command::Worker(args) => match worker_cmd::run(args) {
             Ok(code) => return code,

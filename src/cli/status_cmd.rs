@@ -157,7 +157,7 @@ fn use_color() -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-fn print_flush(text: &str) -> Result<()> {
+pub(super) fn print_flush(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

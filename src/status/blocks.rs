@@ -269,7 +269,7 @@ fn find<'a>(
         .find(|a| a.attempt == attempt && a.worker == worker)
 }
 
-fn state_name(state: BlockState) -> &'static str {
+pub(super) fn state_name(state: BlockState) -> &'static str {
     match state {
         BlockState::Pending => "pending",
         BlockState::Assigned => "running",

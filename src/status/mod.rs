@@ -5,6 +5,8 @@
 //!
 //! See `docs/status.md` for what every field means.
 
+mod attempt_log;
+mod attempt_text;
 mod blocks;
 mod discover;
 mod error;
@@ -12,11 +14,15 @@ mod map;
 mod model;
 mod output;
 mod rate;
+mod slot_log;
 mod snapshot;
+mod units;
 
 pub use crate::backend::probe::{
     scheduler_probe, EachScheduler, NoScheduler, SchedulerProbe, SchedulerView,
 };
+pub use attempt_log::{attempt_log, AttemptLog, AttemptRequest};
+pub use attempt_text::render_attempt;
 pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockLine};
 pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};
@@ -27,4 +33,5 @@ pub use model::{
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
+pub use slot_log::{cut as cut_slot_log, AttemptKey, LogCut, MAX_CUT_BYTES};
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};
