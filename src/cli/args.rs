@@ -137,15 +137,31 @@ pub struct StatusArgs {
     /// Redraw every 2 s until the run is over (or Ctrl-C).
     #[arg(long)]
     pub watch: bool,
-    /// One JSON line per block that has a record: its state and every attempt (worker,
-    /// times, CPU, peak memory, exit, error, log). Reads every outbox: slow on huge runs.
-    #[arg(long, conflicts_with_all = ["map", "watch"])]
+    /// One JSON line per block (every block with a record, and orphaned blocks), streamed
+    /// in plan order; filter with --task and --state.
+    #[arg(long, conflicts_with_all = ["map", "watch", "failed", "stats"])]
     pub blocks: bool,
+    /// With --blocks: only blocks in this state.
+    #[arg(long, value_name = "STATE", requires = "blocks",
+          value_parser = ["pending", "running", "done", "skipped", "failed", "orphaned"])]
+    pub state: Option<String>,
+    /// With --blocks: add every attempt as the workers reported it (worker, times, CPU, peak
+    /// memory, exit, error, log). Reads every outbox into memory first.
+    #[arg(long, requires = "blocks")]
+    pub attempts: bool,
+    /// Failed and orphaned blocks grouped by cause, with example block ids and the
+    /// `blockorch logs` command for one of each.
+    #[arg(long, conflicts_with_all = ["map", "watch", "stats"])]
+    pub failed: bool,
+    /// Per task: count, p50, p95 and max of wall time, CPU time and peak memory of the
+    /// finished attempts, and suggested `timeout` and `mem` settings.
+    #[arg(long, conflicts_with_all = ["map", "watch"])]
+    pub stats: bool,
     /// Draw a 2-D slice of a task's block grid coloured by state (letters when piped:
     /// . pending, r running, # done, s skipped, F failed, o orphaned).
     #[arg(long)]
     pub map: bool,
-    /// With --map: the task to draw [default: the first].
+    /// With --map: the task to draw [default: the first]. With --blocks: only this task.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
     /// With --map on a grid of 3 or more axes: an axis (0-based) held fixed; repeat for

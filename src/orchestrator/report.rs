@@ -4,6 +4,7 @@
 use super::block_book::BlockBook;
 use super::task_table::TaskTable;
 use crate::schedule::BlockPhase;
+use crate::status::{render_groups, FailureGroup, FailureGroups};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -40,6 +41,8 @@ pub struct TaskReport {
     pub fatal: Option<String>,
     /// The failed blocks (at most the first 20).
     pub failed_blocks: Vec<FailedBlock>,
+    /// All failed blocks grouped by cause (`crate::status::FailureGroups`).
+    pub failure_groups: Vec<FailureGroup>,
 }
 
 /// The result of a run.
@@ -59,6 +62,13 @@ impl RunReport {
         let tasks = (0..book.plan().len())
             .map(|t| {
                 let c = book.counts(t);
+                let name = book.plan().name(t);
+                let mut groups = FailureGroups::new(ledger.display().to_string());
+                for b in book.blocks_in_phase(t, BlockPhase::Failed) {
+                    let entry = book.state().block(t as u32, b.id);
+                    let error = entry.and_then(|e| e.last_error()).or(tasks.fatal(t));
+                    groups.add_failed(name, b.id, error);
+                }
                 let failed_blocks = book
                     .blocks_in_phase(t, BlockPhase::Failed)
                     .into_iter()
@@ -89,6 +99,7 @@ impl RunReport {
                     unfinished: c.waiting + c.ready + c.running,
                     fatal: tasks.fatal(t).map(str::to_string),
                     failed_blocks,
+                    failure_groups: groups.finish(),
                 }
             })
             .collect();
@@ -130,22 +141,9 @@ impl RunReport {
             if let Some(fatal) = &t.fatal {
                 let _ = writeln!(out, "\ntask {} stopped: {fatal}", t.task);
             }
-            if !t.failed_blocks.is_empty() {
-                let _ = writeln!(out, "\nfailed blocks of task {}:", t.task);
-                for b in &t.failed_blocks {
-                    let _ = writeln!(out, "  block {}: {}", b.block_id, first_line(&b.error));
-                    if let Some(log) = &b.log {
-                        let _ = writeln!(out, "    log: {log}");
-                    }
-                }
-                if t.failed as usize > t.failed_blocks.len() {
-                    let _ = writeln!(
-                        out,
-                        "  … and {} more (blockorch status {} --blocks)",
-                        t.failed as usize - t.failed_blocks.len(),
-                        self.ledger
-                    );
-                }
+            if !t.failure_groups.is_empty() {
+                let _ = writeln!(out, "\nfailed blocks of task {}, by cause:", t.task);
+                out.push_str(&render_groups(&t.failure_groups, "  "));
             }
         }
         if self.interrupted {
@@ -161,18 +159,5 @@ impl RunReport {
             );
         }
         out
-    }
-}
-
-fn first_line(text: &str) -> String {
-    let trimmed = text.trim();
-    let mut lines = trimmed.lines();
-    let first = lines.next().unwrap_or("");
-    // Tracebacks end with the interesting line.
-    let last = trimmed.lines().last().unwrap_or("");
-    if first == last || last.is_empty() {
-        first.to_string()
-    } else {
-        format!("{first} … {last}")
     }
 }

@@ -11,8 +11,7 @@ use serde::Serialize;
 use super::error::StatusError;
 use super::slot_log::{cut_file, AttemptKey, LogCut};
 use crate::ledger::{
-    BlockState, Layout, Ledger, LedgerError, LogReader, LogStream, OutboxRecord, Outcome,
-    WorkerId,
+    BlockState, Layout, Ledger, LedgerError, LogReader, LogStream, OutboxRecord, Outcome, WorkerId,
 };
 use crate::task::parse_task_file;
 
@@ -90,12 +89,13 @@ pub fn attempt_log(root: &Path, request: &AttemptRequest) -> Result<AttemptLog, 
         source,
     };
     let ledger = Ledger::open(root).map_err(ledger_err)?;
-    let tasks = parse_task_file("ledger.json", &ledger.header().tasks.to_string()).map_err(
-        |source| StatusError::Tasks {
-            root: root.to_path_buf(),
-            source,
-        },
-    )?;
+    let tasks =
+        parse_task_file("ledger.json", &ledger.header().tasks.to_string()).map_err(|source| {
+            StatusError::Tasks {
+                root: root.to_path_buf(),
+                source,
+            }
+        })?;
     let names: Vec<String> = tasks.tasks.iter().map(|t| t.name.clone()).collect();
     let Some(t) = names.iter().position(|n| *n == request.task) else {
         return Err(StatusError::NoSuchTask {
@@ -135,8 +135,8 @@ pub fn attempt_log(root: &Path, request: &AttemptRequest) -> Result<AttemptLog, 
     let found = match latest_worker {
         Some(w) => {
             let id = WorkerId::new(w).map_err(ledger_err)?;
-            let seen = scan_outbox(layout, &id, t as u32, request.block, attempt)
-                .map_err(ledger_err)?;
+            let seen =
+                scan_outbox(layout, &id, t as u32, request.block, attempt).map_err(ledger_err)?;
             Some((id, seen))
         }
         None => find_in_outboxes(layout, t as u32, request.block, attempt).map_err(ledger_err)?,

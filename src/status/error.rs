@@ -151,7 +151,9 @@ impl StatusError {
 
 fn no_attempt_message(task: &str, block: u64, attempt: u32, last: u32) -> String {
     match (attempt, last) {
-        (_, 0) => format!("block {block} of task {task:?} has not run yet (no attempt in the ledger)"),
+        (_, 0) => {
+            format!("block {block} of task {task:?} has not run yet (no attempt in the ledger)")
+        }
         (a, 1) => format!("block {block} of task {task:?} has 1 attempt, not {a}"),
         (a, n) => format!("block {block} of task {task:?} has attempts 1 to {n}, not {a}"),
     }

@@ -194,6 +194,9 @@ mod tests {
         }
         let c = cut(log.as_bytes(), &key(1)).unwrap();
         assert!(c.text.len() <= MAX_CUT_BYTES);
-        assert_eq!(c.text.len() as u64 + c.omitted_bytes, (log.len() - mark(1, MarkerKind::Sent).len()) as u64);
+        assert_eq!(
+            c.text.len() as u64 + c.omitted_bytes,
+            (log.len() - mark(1, MarkerKind::Sent).len()) as u64
+        );
     }
 }

@@ -1041,10 +1041,10 @@ pub fn finished_records(
     out
 }
 
-/// `blockorch status LEDGER --blocks`: one JSON object per block the ledger has a record of.
+/// `blockorch status LEDGER --blocks --attempts`: one JSON object per block the ledger has a record of.
 pub fn status_blocks(job: &Job) -> BTreeMap<(String, u64), Value> {
     let ledger = job.ledger().display().to_string();
-    let out = job.run(&["status", &ledger, "--blocks"]);
+    let out = job.run(&["status", &ledger, "--blocks", "--attempts"]);
     assert_eq!(out.code, Some(0), "{}", out.text());
     out.stdout
         .lines()
