@@ -185,6 +185,20 @@ fn build(root: &Path) {
     run(1, 0, 1, Some(Outcome::Done), stats(10, 2500, 300));
     run(1, 1, 1, Some(Outcome::Done), stats(11, 3500, 500));
     run(1, 3, 1, None, stats(12, 0, 0));
+    // The slot logs of `up`'s worker: each block's marker and a line, the failed ones'
+    // traceback on stderr.
+    let (mut out, mut err) = (String::new(), String::new());
+    for (i, id) in ids.iter().enumerate() {
+        let mark = format!("=== blockorch: task up block {id} attempt 1 ===\n");
+        out.push_str(&format!("{mark}processing block {id}\n"));
+        err.push_str(&mark);
+        if [2, 5].contains(&i) {
+            err.push_str(&format!("{TRACEBACK}\n"));
+        }
+    }
+    let slot = root.join("workers/local-1-0/slot-0");
+    std::fs::write(slot.with_extension("stdout.log"), out).unwrap();
+    std::fs::write(slot.with_extension("stderr.log"), err).unwrap();
     j.commit().unwrap();
     for w in &mut outboxes {
         w.commit().unwrap();
