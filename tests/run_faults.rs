@@ -8,7 +8,6 @@ use blockorch::ledger::{BlockState, FailureKind, Outcome};
 use run_common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 /// Ten 1-D blocks (ids 0..9) without conflicts, `extra` merged in.
