@@ -146,8 +146,7 @@ fn failures_or_stats(root: &Path, args: &StatusArgs) -> Result<ExitCode> {
             report.render()
         }
     } else {
-        let snap = LedgerSnapshot::load(root).map_err(failure)?;
-        let report = StatsReport::build(root, &snap.task_names()).map_err(failure)?;
+        let report = StatsReport::build(root).map_err(failure)?;
         if args.json {
             json_text(&report)
         } else {

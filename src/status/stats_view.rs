@@ -13,7 +13,8 @@ use serde::Serialize;
 use super::error::StatusError;
 use super::histogram::{LogHistogram, Quantiles};
 use super::units::{format_bytes, format_seconds};
-use crate::ledger::{Layout, LogReader, OutboxRecord, Outcome};
+use crate::ledger::{Ledger, LogReader, OutboxRecord, Outcome};
+use crate::task::parse_task_file;
 
 /// Headroom of the suggestions over the largest value seen.
 pub const HEADROOM: f64 = 1.5;
@@ -79,13 +80,25 @@ impl Acc {
 }
 
 impl StatsReport {
-    /// Reads every outbox of the ledger at `root` (task names in plan order).
-    pub fn build(root: &Path, task_names: &[String]) -> Result<Self, StatusError> {
+    /// Reads the task names from the header of the ledger at `root`, then every outbox one
+    /// record at a time (the orchestrator's state is not loaded).
+    pub fn build(root: &Path) -> Result<Self, StatusError> {
         let ledger_err = |source| StatusError::Ledger {
             root: root.to_path_buf(),
             source,
         };
-        let layout = Layout::new(root);
+        let ledger = Ledger::open(root).map_err(ledger_err)?;
+        let task_names: Vec<String> =
+            parse_task_file("ledger.json", &ledger.header().tasks.to_string())
+                .map_err(|source| StatusError::Tasks {
+                    root: root.to_path_buf(),
+                    source,
+                })?
+                .tasks
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+        let layout = ledger.layout();
         let mut acc: Vec<Acc> = task_names.iter().map(|_| Acc::new()).collect();
         for id in layout.list_workers().map_err(ledger_err)? {
             let mut slots = 0;
