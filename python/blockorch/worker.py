@@ -189,34 +189,10 @@ def _mark_started(block):
     """Says in the slot's stdout and stderr logs, in order with this program's own output,
     that ``block`` starts here: with blocks written ahead into stdin, the agent's own marker
     line comes before the earlier block ended, and ``blockorch logs`` cuts a block's output
-    at this line instead."""
-    line = "=== blockorch: task %s block %d attempt %d (started) ===\n" % (
-        block.task,
-        block.block_id,
-        block.attempt,
-    )
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.write(line)
-            stream.flush()
-        except (OSError, ValueError):
-            pass
-
-
-def _flush_output():
-    """Flushes ``print`` output, so that it lands in the slot's logs before the next marker."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            pass  # closed or gone: nothing to keep in order
-
-
-def _mark_started(block):
-    """Says in the slot's stdout and stderr logs, in order with this program's own output,
-    that ``block`` starts here: with blocks written ahead into stdin, the agent's own marker
-    line comes before the earlier block ended, and ``blockorch logs`` cuts a block's output
-    at this line instead."""
+    at this line instead. Only under an agent (``BLOCKORCH_SLOT`` set): run by hand, the
+    output stays the program's own."""
+    if "BLOCKORCH_SLOT" not in os.environ:
+        return
     line = "=== blockorch: task %s block %d attempt %d (started) ===\n" % (
         block.task,
         block.block_id,
