@@ -106,7 +106,7 @@ pub fn cut(mut input: impl BufRead, key: &AttemptKey) -> io::Result<LogCut> {
             continue;
         }
         let room = MAX_CUT_BYTES.saturating_sub(out.text.len());
-        if line.len() <= room {
+        if out.omitted_bytes == 0 && line.len() <= room {
             out.text.push_str(&line);
         } else {
             out.omitted_bytes += line.len() as u64;
