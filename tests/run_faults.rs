@@ -8,7 +8,6 @@ use blockorch::ledger::{BlockState, FailureKind, Outcome};
 use run_common::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 /// A 2-D conflicting task `a` (16 blocks, context 1) and a downstream task `b` (16 blocks).
@@ -188,26 +187,43 @@ fn permanent_failure_orphans_dependents_then_resume_finishes_them() {
         .map(|a| a["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(tried, ["failed", "failed"], "{line}");
-    assert!(orphans.iter().all(|o| !status.contains_key(o)));
-    // The summary names the block, the last line of its traceback and an existing log.
+    assert!(
+        orphans.iter().all(|o| status[o]["state"] == "orphaned"),
+        "orphans are listed as orphaned"
+    );
+    // The summary groups the failure by cause: the last line of its traceback, the block,
+    // and the command that shows it.
     let text = &out.stdout;
-    assert!(text.contains(&format!("block {victim}:")), "{text}");
+    assert!(text.contains(&format!("(block {victim})")), "{text}");
     assert!(
         text.contains(&format!("RuntimeError: planned failure of block {victim}")),
         "{text}"
     );
-    let log = text
+    let command = text
         .lines()
-        .find_map(|l| l.trim().strip_prefix("log: "))
-        .unwrap_or_else(|| panic!("no log path in the summary:\n{text}"));
+        .map(str::trim)
+        .find(|l| l.starts_with("blockorch logs "))
+        .unwrap_or_else(|| panic!("no logs command in the summary:\n{text}"));
     assert!(
-        Path::new(log).is_absolute() && Path::new(log).is_file(),
-        "log {log:?} does not exist"
+        command.ends_with(&format!("--task a --block {victim}")),
+        "{command}"
     );
-    let log_text = read(Path::new(log));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    let shown = job.run(&args);
+    assert_eq!(shown.code, Some(0), "{}", shown.text());
     assert!(
-        log_text.contains(&format!("block {victim} attempt")),
-        "the log does not mark the block: {log_text}"
+        shown
+            .stdout
+            .contains(&format!("RuntimeError: planned failure of block {victim}")),
+        "{}",
+        shown.stdout
+    );
+    assert!(
+        shown
+            .stdout
+            .contains(&format!("task a, block {victim}, attempt 2 of 2: failed")),
+        "{}",
+        shown.stdout
     );
 
     // Fix the worker and resume: failed and orphaned blocks run, done blocks do not.

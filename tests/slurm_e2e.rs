@@ -112,7 +112,7 @@ fn assert_returned_uncharged_then_done(job: &Job, slow: &Ev) -> String {
     assert_ne!(by, &slow.worker, "a replacement worker finished it");
     // What `blockorch status --blocks` says about it.
     let out = job.run(
-        &["status", "task.ledger", "--blocks"],
+        &["status", "task.ledger", "--blocks", "--attempts"],
         Duration::from_secs(30),
     );
     assert_eq!(out.code, Some(0), "{}", out.text());

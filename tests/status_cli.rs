@@ -148,7 +148,7 @@ fn completed_run_counts_blocks_map_and_human_table() {
     assert_eq!(s["workers"]["counts"]["active"], 0);
 
     // --blocks: one line per block, each with a plausible attempt.
-    let out = blockorch(d, &["status", "--blocks"]);
+    let out = blockorch(d, &["status", "--blocks", "--attempts"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let lines: Vec<Value> = stdout(&out)
         .lines()
@@ -313,7 +313,7 @@ fn failed_block_shows_failed_and_orphaned_as_submit_printed() {
     assert!(orphans > 0, "a corner block of up has dependents");
     assert_eq!(s["owner"]["run_end"]["reason"], "blocks_failed");
 
-    let out = blockorch(d, &["status", "--blocks"]);
+    let out = blockorch(d, &["status", "--blocks", "--attempts"]);
     let failed: Vec<Value> = stdout(&out)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())

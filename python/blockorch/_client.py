@@ -68,6 +68,7 @@ class Client:
         if wire is None:
             yield None
             return
+        _worker._mark_started(wire)
         block = Block.from_worker_block(wire)
         try:
             yield block
@@ -75,8 +76,10 @@ class Client:
             error = traceback.format_exc()
             sys.stderr.write(error)
             block.status = BlockStatus.FAILED
+            _worker._flush_output()
             _worker.report(wire.block_id, error)
             raise
+        _worker._flush_output()
         if block.status == BlockStatus.FAILED:
             _worker.report(wire.block_id, "the worker set block.status to FAILED")
         else:

@@ -246,6 +246,40 @@ _decode = json.JSONDecoder().decode
 _AGENT_LINE = re.compile(r'\{"task":"([A-Za-z0-9_.-]+)","block_id":(\d+),"attempt":(\d+),"')
 
 
+# Under an agent (not run by hand): whether to print "(started)" marker lines.
+_UNDER_AGENT = "BLOCKORCH_SLOT" in os.environ
+
+
+def _flush_output():
+    """Flushes ``print`` output, so that it lands in the slot's logs before the next marker."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass  # closed or gone: nothing to keep in order
+
+
+def _mark_started(block):
+    """Says in the slot's stdout and stderr logs, in order with this program's own output,
+    that ``block`` starts here: with blocks written ahead into stdin, the agent's own marker
+    line comes before the earlier block ended, and ``blockorch logs`` cuts a block's output
+    at this line instead. Only under an agent (``BLOCKORCH_SLOT`` set): run by hand, the
+    output stays the program's own."""
+    if not _UNDER_AGENT:
+        return
+    line = "=== blockorch: task %s block %d attempt %d (started) ===\n" % (
+        block.task,
+        block.block_id,
+        block.attempt,
+    )
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.write(line)
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
 def _read_blocks(stdin):
     from_dict, from_line, agent_line = Block.from_dict, Block._from_line, _AGENT_LINE.match
     for line in iter(stdin.readline, ""):  # "" once stdin is closed: no more blocks
@@ -262,6 +296,7 @@ def _excepthook(kind, value, tb):
     global _current
     if _current is not None:
         block, _current = _current, None
+        _flush_output()
         report(block.block_id, "".join(traceback.format_exception(kind, value, tb)), exiting=True)
     _previous_excepthook(kind, value, tb)
 
@@ -295,9 +330,11 @@ def blocks(stdin=None):
         atexit.register(_at_exit)
     _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
+        _mark_started(block)
         _current = block
         yield block
         _current = None
+        _flush_output()
         report(block.block_id)
 
 
@@ -317,6 +354,7 @@ def run(process_block, stdin=None, check=None):
     _say_ready()
     for block in _read_blocks(stdin or sys.stdin):
         status = None
+        _mark_started(block)
         try:
             if check is not None and check(block):
                 status = "skipped"
@@ -325,8 +363,10 @@ def run(process_block, stdin=None, check=None):
         except Exception:
             error = traceback.format_exc()
             sys.stderr.write(error)  # also in the slot's stderr log, next to the block's output
+            _flush_output()
             report(block.block_id, error)
         else:
+            _flush_output()
             report(block.block_id, status=status)
 
 
@@ -343,8 +383,10 @@ def run_check(check_block, stdin=None):
         except Exception:
             error = traceback.format_exc()
             sys.stderr.write(error)
+            _flush_output()
             report(block.block_id, error)
         else:
+            _flush_output()
             report(block.block_id, status="done" if done else "not_done")
 
 

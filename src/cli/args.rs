@@ -29,6 +29,9 @@ pub enum Command {
     Submit(SubmitArgs),
     /// Show a run's progress from its ledger (works from any node, read-only).
     Status(StatusArgs),
+    /// Show one attempt of one block: its output (cut out of the slot logs), failure message
+    /// and traceback, wall time, CPU, peak memory, worker, host and job.
+    Logs(LogsArgs),
     /// Cancel every scheduler job of a run (and nothing else).
     Cancel(CancelArgs),
     /// Write a self-contained HTML report of a run with charts, from its ledger alone.
@@ -140,15 +143,31 @@ pub struct StatusArgs {
     /// Redraw every 2 s until the run is over (or Ctrl-C).
     #[arg(long)]
     pub watch: bool,
-    /// One JSON line per block that has a record: its state and every attempt (worker,
-    /// times, CPU, peak memory, exit, error, log). Reads every outbox: slow on huge runs.
-    #[arg(long, conflicts_with_all = ["map", "watch"])]
+    /// One JSON line per block (every block with a record, and orphaned blocks), streamed
+    /// in plan order; filter with --task and --state.
+    #[arg(long, conflicts_with_all = ["map", "watch", "failed", "stats"])]
     pub blocks: bool,
+    /// With --blocks: only blocks in this state.
+    #[arg(long, value_name = "STATE", requires = "blocks",
+          value_parser = ["pending", "running", "done", "skipped", "failed", "orphaned"])]
+    pub state: Option<String>,
+    /// With --blocks: add every attempt as the workers reported it (worker, times, CPU, peak
+    /// memory, exit, error, log). Reads every outbox into memory first.
+    #[arg(long, requires = "blocks")]
+    pub attempts: bool,
+    /// Failed and orphaned blocks grouped by cause, with example block ids and the
+    /// `blockorch logs` command for one of each.
+    #[arg(long, conflicts_with_all = ["map", "watch", "stats"])]
+    pub failed: bool,
+    /// Per task: count, p50, p95 and max of wall time, CPU time and peak memory of the
+    /// finished attempts, and suggested `timeout` and `mem` settings.
+    #[arg(long, conflicts_with_all = ["map", "watch"])]
+    pub stats: bool,
     /// Draw a 2-D slice of a task's block grid coloured by state (letters when piped:
     /// . pending, r running, # done, s skipped, F failed, o orphaned).
     #[arg(long)]
     pub map: bool,
-    /// With --map: the task to draw [default: the first].
+    /// With --map: the task to draw [default: the first]. With --blocks: only this task.
     #[arg(long, value_name = "NAME")]
     pub task: Option<String>,
     /// With --map on a grid of 3 or more axes: an axis (0-based) held fixed; repeat for
@@ -160,6 +179,25 @@ pub struct StatusArgs {
     /// the middle].
     #[arg(long, value_name = "K")]
     pub index: Vec<i64>,
+}
+
+/// Arguments of `blockorch logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The ledger directory [default: the only *.ledger directory here].
+    pub ledger: Option<PathBuf>,
+    /// The block's task.
+    #[arg(long, value_name = "NAME")]
+    pub task: String,
+    /// The daisy block id (as in `status --failed`, `status --blocks`, `plan`).
+    #[arg(long, value_name = "ID")]
+    pub block: u64,
+    /// The attempt [default: the latest].
+    #[arg(long, value_name = "N")]
+    pub attempt: Option<u32>,
+    /// One JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `blockorch cancel`.

@@ -4,6 +4,7 @@ mod args;
 mod cancel_cmd;
 mod exit;
 mod logging;
+mod logs_cmd;
 mod plan_cmd;
 mod report_cmd;
 mod status_cmd;
@@ -38,6 +39,7 @@ pub fn main() -> i32 {
         Command::Plan(args) => plan_cmd::run(args),
         Command::Submit(args) => submit_cmd::run(args, cli.log_file.as_deref()),
         Command::Status(args) => status_cmd::run(args),
+        Command::Logs(args) => logs_cmd::run(args),
         Command::Cancel(args) => cancel_cmd::run(args),
         Command::Report(args) => report_cmd::run(args),
         Command::Worker(args) => match worker_cmd::run(args) {

@@ -11,8 +11,9 @@ use anyhow::{Context, Result};
 use super::args::StatusArgs;
 use super::exit::{render, CliFailure, ExitCode};
 use crate::status::{
-    find_ledger, scheduler_probe, write_block_lines, BlockDumpError, HumanOutput, JsonOutput,
-    LedgerSnapshot, MapView, SliceRequest, StatusError, StatusOutput,
+    find_ledger, scheduler_probe, write_block_lines, BlockDumpError, BlockFilter, CellState,
+    FailedReport, HumanOutput, JsonOutput, LedgerSnapshot, MapView, SliceRequest, StatsReport,
+    StatusError, StatusOutput,
 };
 
 /// Time between refreshes of `--watch`.
@@ -25,16 +26,34 @@ const CLEAR: &str = "\x1b[H\x1b[2J";
 
 /// Runs `blockorch status`.
 pub fn run(args: &StatusArgs) -> Result<ExitCode> {
-    if !args.map && (args.task.is_some() || !args.axis.is_empty() || !args.index.is_empty()) {
+    if !args.map && (!args.axis.is_empty() || !args.index.is_empty()) {
         return Err(CliFailure(
             ExitCode::BadInput,
-            "--task, --axis and --index only apply to --map".into(),
+            "--axis and --index only apply to --map".into(),
+        )
+        .into());
+    }
+    if !args.map && !args.blocks && args.task.is_some() {
+        return Err(CliFailure(
+            ExitCode::BadInput,
+            "--task only applies to --map and --blocks".into(),
         )
         .into());
     }
     let root = resolve_ledger(args.ledger.as_deref())?;
     if args.blocks {
-        return dump_blocks(&root);
+        let filter = BlockFilter {
+            task: args.task.clone(),
+            state: args
+                .state
+                .as_deref()
+                .and_then(|s| CellState::ALL.into_iter().find(|c| c.name() == s)),
+            attempts: args.attempts,
+        };
+        return dump_blocks(&root, &filter);
+    }
+    if args.failed || args.stats {
+        return failures_or_stats(&root, args);
     }
     let output: Box<dyn StatusOutput> = if args.json {
         Box::new(JsonOutput {
@@ -115,11 +134,40 @@ fn watch(render_once: impl Fn(bool) -> Result<(String, bool)>, clear: bool) -> R
     }
 }
 
+/// `--failed` or `--stats`: one report, as text or JSON.
+fn failures_or_stats(root: &Path, args: &StatusArgs) -> Result<ExitCode> {
+    let shown = root.display().to_string();
+    let text = if args.failed {
+        let snap = LedgerSnapshot::load(root).map_err(failure)?;
+        let report = FailedReport::build(&snap, &shown);
+        if args.json {
+            json_text(&report)
+        } else {
+            report.render()
+        }
+    } else {
+        let report = StatsReport::build(root).map_err(failure)?;
+        if args.json {
+            json_text(&report)
+        } else {
+            report.render()
+        }
+    };
+    print_flush(&text)?;
+    Ok(ExitCode::Success)
+}
+
+fn json_text<T: serde::Serialize>(value: &T) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("status reports always serialize");
+    text.push('\n');
+    text
+}
+
 /// `--blocks`: JSON lines on stdout.
-fn dump_blocks(root: &Path) -> Result<ExitCode> {
+fn dump_blocks(root: &Path, filter: &BlockFilter) -> Result<ExitCode> {
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    match write_block_lines(root, &mut out) {
+    match write_block_lines(root, filter, &mut out) {
         Ok(_) => Ok(ExitCode::Success),
         Err(BlockDumpError::Write(e)) => Err(anyhow::Error::new(e).context("writing to stdout")),
         Err(BlockDumpError::Status(e)) => Err(failure(e)),
@@ -157,7 +205,7 @@ fn use_color() -> bool {
         && std::env::var("TERM").map_or(true, |t| t != "dumb")
 }
 
-fn print_flush(text: &str) -> Result<()> {
+pub(super) fn print_flush(text: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|()| out.flush())

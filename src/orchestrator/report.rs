@@ -4,7 +4,7 @@
 
 use super::block_book::BlockBook;
 use super::task_table::TaskTable;
-use crate::status::{BlockCounts, LedgerPhases};
+use crate::status::{render_groups, BlockCounts, FailureGroup, FailureGroups, LedgerPhases};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -33,6 +33,8 @@ pub struct TaskReport {
     pub fatal: Option<String>,
     /// The failed blocks (at most the first 20).
     pub failed_blocks: Vec<FailedBlock>,
+    /// All failed blocks grouped by cause (`crate::status::FailureGroups`).
+    pub failure_groups: Vec<FailureGroup>,
 }
 
 /// The result of a run.
@@ -53,7 +55,17 @@ impl RunReport {
         let phases = LedgerPhases::new(Arc::clone(book.shared_plan()), state);
         let tasks = (0..book.plan().len())
             .map(|t| {
-                let failed_blocks = LedgerPhases::failed_blocks(state, t, 20)
+                let all_failed = LedgerPhases::failed_blocks(state, t, usize::MAX);
+                let name = book.plan().name(t);
+                let mut groups = FailureGroups::new(ledger.display().to_string());
+                for &id in &all_failed {
+                    let entry = state.block(t as u32, id);
+                    let error = entry.and_then(|e| e.last_error()).or(tasks.fatal(t));
+                    groups.add_failed(name, id, error);
+                }
+                let failed_blocks = all_failed
+                    .into_iter()
+                    .take(20)
                     .into_iter()
                     .map(|id| {
                         let entry = state.block(t as u32, id);
@@ -78,6 +90,7 @@ impl RunReport {
                     counts: phases.task_counts(state, t, 0),
                     fatal: tasks.fatal(t).map(str::to_string),
                     failed_blocks,
+                    failure_groups: groups.finish(),
                 }
             })
             .collect();
@@ -152,22 +165,9 @@ impl RunReport {
             if let Some(fatal) = &t.fatal {
                 let _ = writeln!(out, "\ntask {} stopped: {fatal}", t.task);
             }
-            if !t.failed_blocks.is_empty() {
-                let _ = writeln!(out, "\nfailed blocks of task {}:", t.task);
-                for b in &t.failed_blocks {
-                    let _ = writeln!(out, "  block {}: {}", b.block_id, first_line(&b.error));
-                    if let Some(log) = &b.log {
-                        let _ = writeln!(out, "    log: {log}");
-                    }
-                }
-                if t.counts.failed as usize > t.failed_blocks.len() {
-                    let _ = writeln!(
-                        out,
-                        "  … and {} more (blockorch status {} --blocks)",
-                        t.counts.failed as usize - t.failed_blocks.len(),
-                        self.ledger
-                    );
-                }
+            if !t.failure_groups.is_empty() {
+                let _ = writeln!(out, "\nfailed blocks of task {}, by cause:", t.task);
+                out.push_str(&render_groups(&t.failure_groups, "  "));
             }
         }
         if self.interrupted {

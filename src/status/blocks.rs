@@ -1,5 +1,7 @@
-//! `status --blocks`: one JSON line per block the ledger has a record of, with every attempt
-//! as the workers reported it (their outboxes are read in full: this is an explicit dump).
+//! `status --blocks`: one JSON line per block, streamed in plan order while walking each
+//! task's grid (nothing per block is collected: memory is that of the folded ledger state),
+//! filtered by task and state. `--attempts` adds every attempt as the workers reported it,
+//! which reads every outbox into memory first.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -8,8 +10,21 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::error::StatusError;
-use crate::ledger::{BlockState, Layout, Ledger, LogReader, OutboxRecord, Outcome, WorkerId};
-use crate::task::parse_task_file;
+use super::model::CellState;
+use super::snapshot::LedgerSnapshot;
+use crate::ledger::{BlockState, Layout, LogReader, OutboxRecord, Outcome, WorkerId};
+
+/// Which blocks `status --blocks` lists.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockFilter {
+    /// Only this task.
+    pub task: Option<String>,
+    /// Only blocks in this state (`pending` then lists blocks that never ran too); without
+    /// it, every block the ledger has a record of, and orphaned blocks.
+    pub state: Option<CellState>,
+    /// Add the attempts from the outboxes (memory grows with the number of attempts).
+    pub attempts: bool,
+}
 
 /// One block of `status --blocks`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -18,7 +33,8 @@ pub struct BlockLine {
     pub task: String,
     /// daisy block id.
     pub block_id: u64,
-    /// `pending`, `running`, `done`, `skipped` or `failed`, per the orchestrator log.
+    /// `pending`, `running` (assigned to a worker), `done`, `skipped`, `failed` or
+    /// `orphaned` (depends on a failed block), as `status` counts them.
     pub state: &'static str,
     /// Highest attempt number handed out.
     pub last_attempt: u32,
@@ -30,8 +46,9 @@ pub struct BlockLine {
     pub last_worker: Option<String>,
     /// Message of the last failure.
     pub last_error: Option<String>,
-    /// Attempts as reported by the workers, by attempt number.
-    pub attempts: Vec<AttemptLine>,
+    /// With `--attempts`: the attempts as reported by the workers, by attempt number.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<Vec<AttemptLine>>,
 }
 
 /// One attempt of a block, from the outbox of the worker that ran it.
@@ -90,70 +107,78 @@ impl AttemptLine {
 
 type Attempts = HashMap<(u32, u64), Vec<AttemptLine>>;
 
-/// Writes one JSON line per block with a record in the ledger at `root` (orchestrator log or
-/// outboxes), sorted by task and block id; returns how many.
-pub fn write_block_lines(root: &Path, out: &mut dyn Write) -> Result<u64, BlockDumpError> {
-    let ledger_err = |source| StatusError::Ledger {
-        root: root.to_path_buf(),
-        source,
+/// Writes one JSON line per block of the ledger at `root` that `filter` selects, task by
+/// task in plan order; returns how many.
+pub fn write_block_lines(
+    root: &Path,
+    filter: &BlockFilter,
+    out: &mut dyn Write,
+) -> Result<u64, BlockDumpError> {
+    let snap = LedgerSnapshot::load(root)?;
+    let names = snap.task_names();
+    let wanted: Vec<usize> = match &filter.task {
+        None => (0..names.len()).collect(),
+        Some(name) => match names.iter().position(|n| n == name) {
+            Some(t) => vec![t],
+            None => {
+                return Err(StatusError::NoSuchTask {
+                    name: name.clone(),
+                    available: names,
+                }
+                .into())
+            }
+        },
     };
-    let ledger = Ledger::open(root).map_err(ledger_err)?;
-    let names: Vec<String> = parse_task_file("ledger.json", &ledger.header().tasks.to_string())
-        .map_err(|source| StatusError::Tasks {
-            root: root.to_path_buf(),
-            source,
-        })?
-        .tasks
-        .into_iter()
-        .map(|t| t.name)
-        .collect();
-    let loaded = ledger.load_state().map_err(ledger_err)?;
-    let state = &loaded.state;
-    let attempts = read_attempts(ledger.layout()).map_err(ledger_err)?;
-    let task_name = |t: u32| {
-        names
-            .get(t as usize)
-            .cloned()
-            .unwrap_or_else(|| format!("#{t}"))
-    };
-    let worker_name = |w: u32| state.workers().get(w as usize).map(|e| e.worker_id.clone());
-    let mut keys: Vec<(u32, u64)> = state
-        .tasks()
-        .iter()
-        .enumerate()
-        .flat_map(|(t, ts)| ts.blocks().map(move |(b, _)| (t as u32, b)))
-        .chain(
-            attempts
-                .keys()
-                .filter(|(t, b)| state.block(*t, *b).is_none())
-                .copied(),
+    let mut attempts = if filter.attempts {
+        Some(
+            read_attempts(&Layout::new(root)).map_err(|source| StatusError::Ledger {
+                root: root.to_path_buf(),
+                source,
+            })?,
         )
-        .collect();
-    keys.sort_unstable();
-    let mut attempts = attempts;
+    } else {
+        None
+    };
+    let state = &snap.view().loaded.state;
+    let worker_name = |w: u32| state.workers().get(w as usize).map(|e| e.worker_id.clone());
     let mut line = Vec::with_capacity(512);
-    for &(t, b) in &keys {
-        let entry = state.block(t, b);
-        let mut list = attempts.remove(&(t, b)).unwrap_or_default();
-        list.sort_by_key(|a| a.attempt);
-        let record = BlockLine {
-            task: task_name(t),
-            block_id: b,
-            state: entry.map_or("pending", |e| state_name(e.state())),
-            last_attempt: entry.map_or(0, |e| e.last_attempt()),
-            failures_in_budget: entry.map_or(0, |e| e.failures_in_budget()),
-            infra_returns: entry.map_or(0, |e| e.infra_returns()),
-            last_worker: entry.and_then(|e| e.last_worker()).and_then(worker_name),
-            last_error: entry.and_then(|e| e.last_error()).map(str::to_string),
-            attempts: list,
-        };
-        line.clear();
-        serde_json::to_writer(&mut line, &record).expect("a block line always serializes");
-        line.push(b'\n');
-        out.write_all(&line)?;
+    let mut written = 0;
+    for t in wanted {
+        for block in snap.plan().task(t).blocks() {
+            let cell = snap.cell_state(t, &block);
+            let entry = state.block(t as u32, block.id);
+            let listed = match filter.state {
+                Some(s) => s == cell,
+                None => entry.is_some() || cell == CellState::Orphaned,
+            };
+            if !listed {
+                continue;
+            }
+            let list = attempts.as_mut().map(|a| {
+                let mut list = a.remove(&(t as u32, block.id)).unwrap_or_default();
+                list.sort_by_key(|a| a.attempt);
+                list
+            });
+            let record = BlockLine {
+                task: names[t].clone(),
+                block_id: block.id,
+                state: cell.name(),
+                last_attempt: entry.map_or(0, |e| e.last_attempt()),
+                failures_in_budget: entry.map_or(0, |e| e.failures_in_budget()),
+                infra_returns: entry.map_or(0, |e| e.infra_returns()),
+                last_worker: entry.and_then(|e| e.last_worker()).and_then(worker_name),
+                last_error: entry.and_then(|e| e.last_error()).map(str::to_string),
+                attempts: list,
+            };
+            line.clear();
+            serde_json::to_writer(&mut line, &record).expect("a block line always serializes");
+            line.push(b'\n');
+            out.write_all(&line)?;
+            written += 1;
+        }
     }
     out.flush()?;
-    Ok(keys.len() as u64)
+    Ok(written)
 }
 
 /// Why the block dump stopped.
@@ -269,7 +294,7 @@ fn find<'a>(
         .find(|a| a.attempt == attempt && a.worker == worker)
 }
 
-fn state_name(state: BlockState) -> &'static str {
+pub(super) fn state_name(state: BlockState) -> &'static str {
     match state {
         BlockState::Pending => "pending",
         BlockState::Assigned => "running",

@@ -80,6 +80,28 @@ pub enum StatusError {
         available: Vec<String>,
     },
 
+    /// `--block ID` names no block of the task.
+    #[error("task {task:?} has no block {block} (see `blockorch plan` for its block ids)")]
+    NoSuchBlock {
+        /// Task name.
+        task: String,
+        /// The id given.
+        block: u64,
+    },
+
+    /// `--attempt N` names no attempt of the block (or the block never ran).
+    #[error("{}", no_attempt_message(task, *block, *attempt, *last))]
+    NoSuchAttempt {
+        /// Task name.
+        task: String,
+        /// Block id.
+        block: u64,
+        /// The attempt asked for (0: the latest of a block that never ran).
+        attempt: u32,
+        /// Attempts handed out so far.
+        last: u32,
+    },
+
     /// The `--axis`/`--index` options do not describe a slice of the task's grid.
     #[error("invalid --map slice of task {task:?}")]
     Slice {
@@ -110,6 +132,8 @@ impl StatusError {
             | Self::SeveralLedgers { .. }
             | Self::Missing { .. }
             | Self::NoSuchTask { .. }
+            | Self::NoSuchBlock { .. }
+            | Self::NoSuchAttempt { .. }
             | Self::Slice { .. }
             | Self::Tasks { .. }
             | Self::Plan { .. } => true,
@@ -122,6 +146,16 @@ impl StatusError {
             ),
             Self::Read { .. } => false,
         }
+    }
+}
+
+fn no_attempt_message(task: &str, block: u64, attempt: u32, last: u32) -> String {
+    match (attempt, last) {
+        (_, 0) => {
+            format!("block {block} of task {task:?} has not run yet (no attempt in the ledger)")
+        }
+        (a, 1) => format!("block {block} of task {task:?} has 1 attempt, not {a}"),
+        (a, n) => format!("block {block} of task {task:?} has attempts 1 to {n}, not {a}"),
     }
 }
 

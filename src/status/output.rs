@@ -240,6 +240,14 @@ fn task_table(out: &mut String, r: &StatusReport) {
             let _ = writeln!(out, "init of task {} failed: {last}", t.name);
         }
     }
+    let c = &r.totals.counts;
+    if c.failed + c.orphaned > 0 {
+        let _ = writeln!(
+            out,
+            "by cause, with the command that shows one: blockorch status {} --failed",
+            r.ledger
+        );
+    }
 }
 
 fn task_row(t: &TaskStatus) -> Vec<String> {
@@ -572,6 +580,7 @@ relabel      0.0%    500     0        0        0       0       0         0      
 all         41.3%   1500   600       20        2       2       1         3      872             2.5  5m50s
 rates over the last 5m00s
 init of task relabel failed: No such file: seg.zarr
+by cause, with the command that shows one: blockorch status /scratch/run.ledger --failed
 
 workers 3: 0 starting, 2 active, 0 silent, 1 ended
 worker        job     host     pid  slots  blocks       last seen  state

@@ -243,7 +243,12 @@ fn carry_out(
                 outbox.push(record);
             }
             Action::Spawn { slot, proc, kind } => executor.spawn(slot, proc, &kind),
-            Action::Send { slot, proc, block } => executor.send(slot, proc, &block),
+            Action::Send {
+                slot,
+                proc,
+                block,
+                ahead,
+            } => executor.send(slot, proc, &block, ahead),
             Action::CloseStdin(proc) => executor.close_stdin(proc),
             Action::Terminate(proc) => executor.terminate(proc),
             Action::Exit(code) => *exit = Some(code),

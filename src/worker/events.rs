@@ -144,6 +144,9 @@ pub enum Action {
         proc: ProcId,
         /// The block.
         block: BlockMessage,
+        /// Written ahead behind a block the program is still running (its marker line then
+        /// says so: the program's output that follows may still be the earlier block's).
+        ahead: bool,
     },
     /// Close a persistent program's stdin ("no more blocks").
     CloseStdin(ProcId),

@@ -5,6 +5,7 @@
 use super::events::{Event, ProcId, ProcKind};
 use super::group;
 use super::launch::Launcher;
+use super::marker::{Marker, MarkerKind};
 use super::program::{self, log_tail, Launch, Started};
 use super::usage::ProgramMeter;
 use super::wire::{is_ready_line, BlockMessage};
@@ -39,8 +40,8 @@ struct Proc {
     /// Block lines waiting for [`Executor::flush`], and how many blocks they hold.
     input: Vec<u8>,
     input_blocks: usize,
-    /// Said after the block in the marker lines of the blocks it is sent (" (check)").
-    what: &'static str,
+    /// A persistent check program: the blocks it is sent are marked as checks.
+    checker: bool,
 }
 
 /// Runs the processes of one agent.
@@ -73,11 +74,11 @@ impl Executor {
         let launch = match kind {
             ProcKind::Program => Some(self.launcher.program(slot)),
             ProcKind::PerBlock(block) => {
-                self.mark(slot, block, "");
+                self.mark(slot, block, MarkerKind::Sent);
                 Some(self.launcher.per_block(slot, block))
             }
             ProcKind::Check(block) => {
-                self.mark(slot, block, " (check)");
+                self.mark(slot, block, MarkerKind::Check);
                 self.launcher.check(slot, block)
             }
             ProcKind::Checker => self.launcher.checker(slot),
@@ -89,13 +90,9 @@ impl Executor {
             });
             return;
         };
-        let what = if matches!(kind, ProcKind::Checker) {
-            " (check)"
-        } else {
-            ""
-        };
+        let checker = matches!(kind, ProcKind::Checker);
         match program::spawn(&launch) {
-            Ok(started) => self.watch(proc, started, &launch, what),
+            Ok(started) => self.watch(proc, started, &launch, checker),
             Err(e) => {
                 let _ = self.tx.send(Event::SpawnFailed {
                     proc,
@@ -106,8 +103,8 @@ impl Executor {
     }
 
     /// Appends a marker line to the slot's logs so a block's output can be found.
-    fn mark(&self, slot: u32, block: &BlockMessage, what: &str) {
-        self.write_marks(slot, &marker(block, what));
+    fn mark(&self, slot: u32, block: &BlockMessage, kind: MarkerKind) {
+        self.write_marks(slot, &marker(block, kind));
     }
 
     fn write_marks(&self, slot: u32, text: &str) {
@@ -130,7 +127,7 @@ impl Executor {
         let _ = err.write_all(text.as_bytes());
     }
 
-    fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch, what: &'static str) {
+    fn watch(&mut self, proc: ProcId, mut started: Started, launch: &Launch, checker: bool) {
         let pid = started.pid;
         let exited = Arc::new(AtomicBool::new(false));
         let mut meter = None;
@@ -192,14 +189,15 @@ impl Executor {
                 meter,
                 input: Vec::new(),
                 input_blocks: 0,
-                what,
+                checker,
             },
         );
     }
 
     /// Queues `block` for the program's stdin; [`flush`](Self::flush) writes it (so blocks
-    /// sent in one turn of the event loop cost one write).
-    pub fn send(&mut self, slot: u32, proc: ProcId, block: &BlockMessage) {
+    /// sent in one turn of the event loop cost one write). `ahead`: written behind a block the
+    /// program still runs (see [`MarkerKind::WrittenAhead`]).
+    pub fn send(&mut self, slot: u32, proc: ProcId, block: &BlockMessage, ahead: bool) {
         let Some(p) = self.procs.get_mut(&proc) else {
             return; // it failed to start: SpawnFailed is on its way
         };
@@ -209,7 +207,16 @@ impl Executor {
         self.pending_marks
             .entry(slot)
             .or_default()
-            .push_str(&marker(block, p.what));
+            .push_str(&marker(
+                block,
+                if p.checker {
+                    MarkerKind::Check
+                } else if ahead {
+                    MarkerKind::WrittenAhead
+                } else {
+                    MarkerKind::Sent
+                },
+            ));
         p.input.extend_from_slice(block.to_json().as_bytes());
         p.input.push(b'\n');
         p.input_blocks += 1;
@@ -278,11 +285,14 @@ impl Proc {
 }
 
 /// The line that introduces a block's output in the slot's logs.
-fn marker(block: &BlockMessage, what: &str) -> String {
-    format!(
-        "=== blockorch: task {} block {} attempt {}{what} ===\n",
-        block.task, block.block_id, block.attempt
-    )
+fn marker(block: &BlockMessage, kind: MarkerKind) -> String {
+    let marker = Marker {
+        task: block.task.clone(),
+        block: block.block_id,
+        attempt: block.attempt,
+        kind,
+    };
+    format!("{marker}\n")
 }
 
 /// True once `exited` is set, waiting at most `limit` for it.

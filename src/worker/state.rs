@@ -463,6 +463,7 @@ impl AgentState {
                 slot: i as u32,
                 proc,
                 block: message,
+                ahead: false,
             });
             proc
         };
@@ -504,6 +505,7 @@ impl AgentState {
                 slot: i as u32,
                 proc,
                 block: message.clone(),
+                ahead: false,
             });
             return Some(proc);
         }

@@ -45,6 +45,7 @@ impl AgentState {
                     slot: i as u32,
                     proc,
                     block: job.message.clone(),
+                    ahead: true,
                 });
                 self.slots[i].piped.push_back(job);
                 want.2 -= 1;

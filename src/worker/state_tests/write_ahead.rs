@@ -22,6 +22,18 @@ fn short_blocks_are_written_ahead_and_start_in_order() {
     assert_eq!(sent(&a), [2, 3, 4, 5, 6], "{a:?}");
     assert_eq!(started(&a), [2]);
     assert_eq!(st.queued(), 0);
+    // Block 2 goes to the idle program; those behind it are marked as written ahead.
+    let ahead: Vec<(u64, bool)> = a
+        .iter()
+        .filter_map(|x| match x {
+            Action::Send { block, ahead, .. } => Some((block.block_id, *ahead)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ahead,
+        [(2, false), (3, true), (4, true), (5, true), (6, true)]
+    );
     // Reporting block 2 starts block 3 without another write.
     clock.advance(Duration::from_micros(10));
     let a = st.handle_event(
