@@ -66,7 +66,6 @@ impl RunReport {
                 let failed_blocks = all_failed
                     .into_iter()
                     .take(20)
-                    .into_iter()
                     .map(|id| {
                         let entry = state.block(t as u32, id);
                         FailedBlock {
