@@ -8,13 +8,14 @@ use std::path::Path;
 
 use super::causes::FailureCauses;
 use super::histogram::LogHistogram;
-use super::slice_choice::slice_for;
 use super::time_bins::TimeBins;
 use super::timeline::{AttemptMark, Timeline, WorkerRow};
 use crate::ledger::{
     Layout, LedgerError, LogReader, OrchestratorRecord, OutboxRecord, Outcome, WorkerId,
 };
-use crate::status::{LedgerSnapshot, MapView, NoScheduler, StatusError, StatusReport};
+use crate::status::{
+    LedgerSnapshot, MapView, NoScheduler, SliceRequest, StatusError, StatusReport,
+};
 
 /// Everything the report draws.
 pub struct ReportData {
@@ -48,9 +49,9 @@ pub fn collect(root: &Path) -> Result<ReportData, StatusError> {
     let tasks = snapshot.task_names();
     let maps = tasks
         .iter()
-        .enumerate()
-        .map(|(t, name)| {
-            MapView::build(&snapshot, Some(name), &slice_for(&snapshot, t))
+        .map(|name| {
+            // The slice `status --map` shows by default: where the failures are.
+            MapView::build(&snapshot, Some(name), &SliceRequest::default())
                 .map_err(|e| e.to_string())
         })
         .collect();

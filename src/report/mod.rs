@@ -13,7 +13,6 @@ mod format;
 mod histogram;
 mod page;
 mod sample;
-mod slice_choice;
 mod svg;
 mod time_bins;
 mod timeline;
