@@ -167,6 +167,17 @@ impl Ledger {
         owner::current_owner(&self.layout)
     }
 
+    /// The owner of `epoch` (its claim and heartbeat, read without listing `owners/`): what
+    /// an agent that follows that epoch checks now and then.
+    pub fn owner_of(&self, epoch: u64) -> Result<OwnerStatus> {
+        owner::read_owner(&self.layout, epoch, &super::host::hostname())
+    }
+
+    /// Whether `epoch` was claimed (one `stat` of its claim file, no listing).
+    pub fn epoch_claimed(&self, epoch: u64) -> bool {
+        self.layout.epoch_claim_path(epoch).exists()
+    }
+
     /// Claims the next epoch; [`LedgerError::Busy`] if the current owner looks alive and
     /// `opts.force` is not set, or if another claimant won the race. What the run would refuse
     /// right after its claim is checked first, so that such a refusal writes nothing: the file

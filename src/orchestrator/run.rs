@@ -10,7 +10,7 @@ use super::options::SubmitOptions;
 use super::progress::Progress;
 use super::report::RunReport;
 use super::task_table::TaskTable;
-use crate::ledger::{Ledger, RunEndReason};
+use crate::ledger::{Ledger, RunEndReason, HEARTBEAT_INTERVAL};
 use crate::schedule::PhaseCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -129,7 +129,7 @@ impl Run {
 
     /// Heartbeat, ownership check and snapshots.
     fn housekeeping(&mut self) -> Result<(), OrchestratorError> {
-        if self.last_heartbeat.elapsed() >= Duration::from_secs(2) {
+        if self.last_heartbeat.elapsed() >= HEARTBEAT_INTERVAL {
             self.last_heartbeat = Instant::now();
             self.book.keep_ownership()?;
         }

@@ -24,8 +24,9 @@ use crate::task::{parse_task_file, TaskFile};
 /// host and pid are shown); with more, only those of live workers.
 const ALL_OUTBOXES_UP_TO: usize = 64;
 
-/// A worker that wrote nothing for this long is shown as silent.
-pub const WORKER_SILENT_AFTER: Duration = DEFAULT_STALE_AFTER;
+/// A worker that wrote nothing for this long (three of its heartbeats) is shown as silent.
+pub const WORKER_SILENT_AFTER: Duration =
+    Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
 
 /// A consistent read of a ledger and its plan.
 pub struct LedgerSnapshot {
