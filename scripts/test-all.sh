@@ -16,6 +16,15 @@ step "Python venv with daisy 2.0.0"
 BLOCKORCH_PYTHON="$(scripts/setup-python.sh)"
 export BLOCKORCH_PYTHON
 
+step "latencyfs: the FUSE test filesystem (tools/latencyfs; tests/fs_load.rs and bench/fs use it)"
+[[ -e /dev/fuse ]] || modprobe fuse
+(
+    cd tools/latencyfs
+    cargo fmt --check
+    cargo clippy --release --all-targets --quiet --target-dir target -- -D warnings
+    cargo build --release --quiet --target-dir target
+)
+
 step "cargo fmt --check"
 cargo fmt --check
 
