@@ -10,9 +10,10 @@ use anyhow::{Context, Result};
 
 use super::args::StatusArgs;
 use super::exit::{render, CliFailure, ExitCode};
+use crate::ledger::now_us;
 use crate::status::{
-    find_ledger, scheduler_probe, write_block_lines, BlockDumpError, HumanOutput, JsonOutput,
-    LedgerSnapshot, MapView, SliceRequest, StatusError, StatusOutput,
+    find_ledger, read_fresh, scheduler_probe, write_block_lines, BlockDumpError, HumanOutput,
+    JsonOutput, LedgerSnapshot, MapView, SliceRequest, StatusError, StatusOutput,
 };
 
 /// Time between refreshes of `--watch`.
@@ -48,6 +49,12 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
         indexes: args.index.clone(),
     };
     let render_once = |need_report: bool| -> Result<(String, bool)> {
+        // While the orchestrator runs, the report it recorded (one file, no scheduler query).
+        if !args.map {
+            if let Some(report) = read_fresh(&root, now_us()).map_err(failure)? {
+                return Ok((output.status(&report), report.run_over));
+            }
+        }
         let snap = LedgerSnapshot::load(&root).map_err(failure)?;
         let report = if need_report || !args.map {
             Some(snap.report(scheduler_probe().as_mut()).map_err(failure)?)

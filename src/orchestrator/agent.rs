@@ -6,7 +6,7 @@ use super::probe_schedule::ProbeTimer;
 use crate::backend::{Blame, JobEnd, JobStatus, LaunchedAgent};
 use crate::ledger::{
     hostname, now_us, pid_alive, InboxRecord, Ledger, LedgerError, LogReader, LogWriter,
-    OutboxRecord, WorkerId,
+    OutboxRecord, OutboxSummary, WorkerId,
 };
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -29,6 +29,10 @@ pub struct Agent {
     pub probe: ProbeTimer,
     /// When its outbox was last looked at.
     pub last_probe: Instant,
+    /// What its outbox said so far, as `status` shows it.
+    pub summary: OutboxSummary,
+    /// What the backend said about its job last.
+    pub job_status: Option<JobStatus>,
     /// This epoch's inbox for the agent (created lazily on the first record).
     pub inbox: Option<LogWriter<InboxRecord>>,
     /// Records to write to the inbox after the next journal commit.
@@ -73,6 +77,8 @@ impl Agent {
             outbox: LogReader::new(outbox).kept_open(),
             probe: ProbeTimer::new(now),
             last_probe: now,
+            summary: OutboxSummary::default(),
+            job_status: None,
             inbox: None,
             outgoing: Vec::new(),
             in_flight: BTreeSet::new(),
@@ -141,6 +147,7 @@ impl Agent {
 
     /// Learns what the backend says about its job. True if this tells that the job ended.
     pub fn learn_status(&mut self, status: JobStatus) -> bool {
+        self.job_status = Some(status.clone());
         if matches!(status, JobStatus::Running | JobStatus::Unknown(_)) {
             self.running_since.get_or_insert_with(Instant::now);
         }

@@ -14,8 +14,8 @@ use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy};
 use super::task_table::TaskTable;
-use crate::backend::{JobEnd, LaunchedAgent};
-use crate::ledger::{FailureKind, Ledger, OutboxRecord, WorkerId};
+use crate::backend::{JobEnd, JobStatus, LaunchedAgent};
+use crate::ledger::{FailureKind, Ledger, OutboxRecord, OutboxSummary, WorkerId};
 use std::time::{Duration, Instant};
 
 /// The agents of a run.
@@ -159,6 +159,7 @@ impl AgentTable {
         tasks: &mut TaskTable,
     ) -> Result<(), OrchestratorError> {
         let agent = &mut self.agents[i];
+        agent.summary.fold(record.clone());
         match record {
             OutboxRecord::Hello {
                 host, pid, slots, ..
@@ -540,6 +541,13 @@ impl AgentTable {
                     .expect_within(Instant::now(), self.policy.min_gap, &self.policy);
             }
         }
+    }
+
+    /// What the table knows of the worker registered as `index`: its outbox summary and the
+    /// scheduler's last word on its job.
+    pub fn known(&self, index: u32) -> Option<(&OutboxSummary, Option<&JobStatus>)> {
+        let agent = self.agents.iter().rev().find(|a| a.index == index)?;
+        Some((&agent.summary, agent.job_status.as_ref()))
     }
 
     /// Queues `Stop` for every agent that is not retired; their `Bye` is looked for soon.

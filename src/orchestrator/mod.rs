@@ -17,6 +17,7 @@ mod progress;
 mod report;
 mod run;
 mod setup;
+mod status_recorder;
 mod task_table;
 
 pub use decide::{judge_loss, judge_outcome, loss_from_job_end, RetryLimits, Verdict};

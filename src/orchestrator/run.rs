@@ -9,6 +9,7 @@ use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::progress::Progress;
 use super::report::RunReport;
+use super::status_recorder::StatusRecorder;
 use super::task_table::TaskTable;
 use crate::ledger::{Ledger, RunEndReason, HEARTBEAT_INTERVAL};
 use crate::schedule::PhaseCounts;
@@ -29,6 +30,8 @@ pub struct Run {
     /// The backend: launches, polls, cancels.
     jobs: Jobs,
     progress: Progress,
+    /// Records the status report for `status` now and then.
+    status: StatusRecorder,
     last_snapshot: Instant,
     last_heartbeat: Instant,
     interrupted: Arc<AtomicBool>,
@@ -55,6 +58,7 @@ impl Run {
             agents,
             jobs,
             progress,
+            status: StatusRecorder::new(),
             last_snapshot: Instant::now(),
             last_heartbeat: Instant::now(),
             interrupted,
@@ -133,6 +137,8 @@ impl Run {
             self.last_heartbeat = Instant::now();
             self.book.keep_ownership()?;
         }
+        self.status
+            .record_if_due(&self.ledger, &self.book, &self.tasks, &self.agents);
         if self.last_snapshot.elapsed() >= self.opts.snapshot_every {
             self.last_snapshot = Instant::now();
             self.book.snapshot()?;

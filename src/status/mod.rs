@@ -12,6 +12,7 @@ mod map;
 mod model;
 mod output;
 mod rate;
+mod recorded;
 mod snapshot;
 
 pub use crate::backend::probe::{
@@ -27,4 +28,5 @@ pub use model::{
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
+pub use recorded::{read_fresh, RecordedScheduler, RecordedStatus, RECORD_EVERY, RECORD_FRESH};
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};

@@ -1,11 +1,11 @@
 //! What `blockorch status` reports, as typed structs (the `--json` document is exactly these).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::JobStatus;
 
 /// The whole status of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The ledger directory.
     pub ledger: String,
@@ -28,10 +28,15 @@ pub struct StatusReport {
     pub workers: WorkerTable,
     /// Damaged data skipped while reading the ledger (torn tails, unusable snapshots).
     pub warnings: Vec<String>,
+    /// How old this report was when it was shown, in seconds, when it is the one the running
+    /// orchestrator recorded (`orchestrator/status-<N>.json`) rather than read from the
+    /// ledger just now.
+    #[serde(default)]
+    pub recorded_age_s: Option<f64>,
 }
 
 /// The orchestrator that owns (or owned) the ledger.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OwnerReport {
     /// Ownership epoch (1 for the first submit, +1 per resume).
     pub epoch: u64,
@@ -52,7 +57,7 @@ pub struct OwnerReport {
 }
 
 /// Liveness of the orchestrator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerState {
     /// Heartbeat recent (and, on this host, its process exists).
@@ -67,10 +72,10 @@ pub enum OwnerState {
 }
 
 /// The `RunEnded` record of the owner's epoch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEnd {
     /// `completed`, `blocks_failed`, `interrupted`, `superseded` or `error`.
-    pub reason: &'static str,
+    pub reason: String,
     /// Human detail.
     pub message: String,
     /// When.
@@ -78,7 +83,7 @@ pub struct RunEnd {
 }
 
 /// Number of blocks in each state. `total` = the sum of the other fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockCounts {
     /// Blocks in the plan.
     pub total: u64,
@@ -129,7 +134,7 @@ impl BlockCounts {
 }
 
 /// One task.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {
     /// Task name.
     pub name: String,
@@ -145,7 +150,7 @@ pub struct TaskStatus {
 }
 
 /// All tasks together.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     /// Summed block counts.
     #[serde(flatten)]
@@ -159,7 +164,7 @@ pub struct Totals {
 }
 
 /// A task's init step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum InitState {
     /// The task has no `init` command.
@@ -181,7 +186,7 @@ pub enum InitState {
 }
 
 /// The workers of the run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerTable {
     /// How many workers are in each state.
     pub counts: WorkerStateCounts,
@@ -191,7 +196,7 @@ pub struct WorkerTable {
 }
 
 /// Workers per state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerStateCounts {
     /// Registered, no Hello in its outbox yet (queued, or starting).
     pub starting: u64,
@@ -204,7 +209,7 @@ pub struct WorkerStateCounts {
 }
 
 /// Where a worker stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerState {
     /// Registered, no Hello yet.
@@ -218,7 +223,7 @@ pub enum WorkerState {
 }
 
 /// One worker.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     /// Worker id (its directory under `workers/`).
     pub worker_id: String,
@@ -253,7 +258,7 @@ pub struct WorkerStatus {
 }
 
 /// A block assigned to a worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentBlock {
     /// Task name.
     pub task: String,
@@ -265,7 +270,7 @@ pub struct CurrentBlock {
 
 /// What a map cell shows. Ordered by urgency: a downsampled cell shows the most urgent state
 /// among its blocks (so a cell is done only when all its blocks are).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellState {
     /// Processed.

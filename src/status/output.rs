@@ -67,6 +67,9 @@ impl StatusOutput for HumanOutput {
         let mut out = String::new();
         let _ = writeln!(out, "ledger  {}", r.ledger);
         let _ = writeln!(out, "owner   {}", owner_line(r.owner.as_ref(), r.now_us));
+        if let Some(age) = r.recorded_age_s {
+            let _ = writeln!(out, "as of   {age:.1}s ago (recorded by the orchestrator)");
+        }
         if let Some(end) = r.owner.as_ref().and_then(|o| o.run_end.as_ref()) {
             let _ = writeln!(
                 out,
@@ -531,6 +534,7 @@ mod tests {
             },
             workers: WorkerTable { counts, workers },
             warnings: vec!["orchestrator/epoch-00000002.log: incomplete last frame".into()],
+            recorded_age_s: None,
         }
     }
 
@@ -580,7 +584,7 @@ warnings (damaged data skipped while reading):
             .collect();
         let mut r = report(workers);
         r.owner.as_mut().unwrap().run_end = Some(RunEnd {
-            reason: "blocks_failed",
+            reason: "blocks_failed".into(),
             message: "run finished".into(),
             time_us: NOW,
         });

@@ -64,6 +64,12 @@ impl LedgerSnapshot {
             root: root.to_path_buf(),
             source,
         })?);
+        Ok(Self::from_parts(view, tasks, plan, now_us))
+    }
+
+    /// The snapshot of a view built elsewhere (the orchestrator builds one from what it holds
+    /// in memory to record its status), with its task file and plan, judging ages at `now_us`.
+    pub fn from_parts(view: LedgerView, tasks: TaskFile, plan: Arc<Plan>, now_us: u64) -> Self {
         let state = &view.loaded.state;
         let ready = (state.total_counts().failed > 0).then(|| {
             ReadySet::new(Arc::clone(&plan), |task, id| {
@@ -76,13 +82,13 @@ impl LedgerSnapshot {
                 }
             })
         });
-        Ok(Self {
+        Self {
             view,
             tasks,
             plan,
             ready,
             now_us,
-        })
+        }
     }
 
     /// The underlying view.
@@ -216,6 +222,7 @@ impl LedgerSnapshot {
             totals,
             workers: self.worker_table(workers, probe),
             warnings,
+            recorded_age_s: None,
         })
     }
 
@@ -249,7 +256,7 @@ impl LedgerSnapshot {
             .find(|e| e.epoch == o.epoch)
             .and_then(|e| e.ended.as_ref())
             .map(|(reason, message, time_us)| RunEnd {
-                reason: reason_name(*reason),
+                reason: reason_name(*reason).to_string(),
                 message: message.clone(),
                 time_us: *time_us,
             });
