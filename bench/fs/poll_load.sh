@@ -2,7 +2,8 @@
 # The ledger's load on a slow shared filesystem (issue 10), with the latencyfs layer
 # (bench/fs/mount.sh): 1 ms per metadata operation, 3 ms per fsync, attributes cached 1 s.
 #   bench/fs/poll_load.sh BLOCKORCH [idle|busy|both]
-# idle: 32 workers (local backend, one slot each) in the middle of 15-s blocks; prints the
+# idle: 32 workers (local backend, one slot each) in the middle of one 60-s block each (the
+#       30 s measured contain no block start or end, and one agent heartbeat each); prints the
 #       metadata operations per second of all processes together, and per worker.
 # busy: 640 one-second blocks on 32 workers, wall time on a local disk and on latencyfs.
 # Needs root (FUSE). Uses /tmp/poll-load as its state directory.
@@ -28,15 +29,15 @@ JSON
 }
 
 if [[ "$what" == idle || "$what" == both ]]; then
-    task "$mnt/idle" $((2 * workers)) 15
+    task "$mnt/idle" "$workers" 60
     "$bo" submit "$mnt/idle/task.json" --quiet >"$state/idle.out" 2>&1 &
     sub=$!
-    sleep 8 # start-up: every worker in its first block
+    sleep 15 # start-up: every worker in its block
     "$repo/bench/fs/stats.sh" "$state" reset
-    rate="$("$repo/bench/fs/stats.sh" "$state" rate 10)"
+    rate="$("$repo/bench/fs/stats.sh" "$state" rate 30)"
     wait "$sub"
-    echo "idle ($workers workers in 15-s blocks): $rate"
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(f"  per worker: {r[\"metadata_per_s\"]/int(sys.argv[2]):.2f} metadata ops/s")' "$rate" "$workers"
+    echo "idle ($workers workers in the middle of 60-s blocks): $rate"
+    python3 -c "import json,sys; r=json.loads(sys.argv[1]); print(\"  per worker: %.2f metadata ops/s\" % (r[\"metadata_per_s\"] / int(sys.argv[2])))" "$rate" "$workers"
 fi
 
 if [[ "$what" == busy || "$what" == both ]]; then
