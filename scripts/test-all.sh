@@ -37,6 +37,7 @@ export BLOCKORCH_WHEEL
 
 step "cargo test"
 export BLOCKORCH_REQUIRE_SLURM=1
+export BLOCKORCH_REQUIRE_FUSE=1
 # The fault tests append their counts here (docs/reliability.md quotes the last run's).
 rm -f target/fault-counts.jsonl
 status=0

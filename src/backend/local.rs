@@ -8,9 +8,16 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+/// Environment variable: how many slots one local agent gets (default: all of a task's
+/// workers in one agent). Benchmarks set it to 1 to run many agents, each with its own inbox
+/// and outbox, on one machine (`bench/fs/scale.sh`).
+pub const SLOTS_PER_AGENT_ENV: &str = "BLOCKORCH_LOCAL_SLOTS_PER_AGENT";
+
 /// Runs agents as `blockorch worker` child processes on this machine.
 pub struct LocalBackend {
     exe: PathBuf,
+    /// [`SLOTS_PER_AGENT_ENV`], if set to a positive number.
+    slots_per_agent: Option<u32>,
     children: HashMap<String, Child>,
     ended: HashMap<String, JobEnd>,
     launched: u64,
@@ -23,6 +30,10 @@ impl LocalBackend {
     pub fn new(exe: PathBuf) -> Self {
         Self {
             exe,
+            slots_per_agent: std::env::var(SLOTS_PER_AGENT_ENV)
+                .ok()
+                .and_then(|v| v.parse::<u32>().ok())
+                .filter(|&n| n >= 1),
             children: HashMap::new(),
             ended: HashMap::new(),
             launched: 0,
@@ -80,7 +91,8 @@ impl Backend for LocalBackend {
     }
 
     fn slots_per_agent(&self, num_workers: u32) -> u32 {
-        num_workers.max(1)
+        let all = num_workers.max(1);
+        self.slots_per_agent.map_or(all, |n| n.min(all))
     }
 
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {

@@ -2,12 +2,14 @@
 //!
 //! The counters are written as one JSON object to the stats file (outside the mount) every
 //! `interval`, atomically (temporary file + rename), so a reader always sees a whole snapshot.
-//! SIGUSR1 resets every counter to zero; SIGUSR2 writes a snapshot at once.
+//! SIGUSR1 resets every counter to zero; SIGUSR2 writes a snapshot at once, with the
+//! metadata and sync operations of every calling thread id (`by_pid`) added.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How an operation is charged: a metadata round trip, an fsync, or data/bookkeeping that
@@ -73,6 +75,8 @@ op_kinds! {
 /// The live counters, shared by every thread of the filesystem.
 pub struct Counters {
     counts: Vec<AtomicU64>,
+    /// Metadata and sync operations by the calling thread's id (FUSE's request pid).
+    by_pid: Mutex<HashMap<u32, u64>>,
     started: Instant,
     /// When the counters were last reset (seconds since `started`).
     reset_at: AtomicU64,
@@ -84,28 +88,34 @@ impl Counters {
     pub fn new() -> Self {
         Self {
             counts: Op::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            by_pid: Mutex::new(HashMap::new()),
             started: Instant::now(),
             reset_at: AtomicU64::new(0),
             resets: AtomicU64::new(0),
         }
     }
 
-    /// Counts one operation of `op`.
-    pub fn count(&self, op: Op) {
+    /// Counts one operation of `op`, made by the thread `pid`.
+    pub fn count(&self, op: Op, pid: u32) {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
+        if op.class() != Class::Other {
+            *self.by_pid.lock().unwrap().entry(pid).or_default() += 1;
+        }
     }
 
     fn reset(&self) {
         for count in &self.counts {
             count.store(0, Ordering::Relaxed);
         }
+        self.by_pid.lock().unwrap().clear();
         self.reset_at
             .store(self.started.elapsed().as_nanos() as u64, Ordering::Relaxed);
         self.resets.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The snapshot as one JSON object (no external JSON crate: the format is flat).
-    fn to_json(&self, config: &str) -> String {
+    /// The snapshot as one JSON object (no external JSON crate: the format is flat), with
+    /// `by_pid` if asked for.
+    fn to_json(&self, config: &str, with_pids: bool) -> String {
         let wall = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -124,10 +134,19 @@ impl Counters {
             let sep = if i == 0 { "" } else { ", " };
             let _ = write!(ops, "{sep}\"{}\": {n}", op.name());
         }
+        let mut pids = String::new();
+        if with_pids {
+            pids.push_str(", \"by_pid\": {");
+            for (i, (pid, n)) in self.by_pid.lock().unwrap().iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(pids, "{sep}\"{pid}\": {n}");
+            }
+            pids.push('}');
+        }
         format!(
             "{{\"time\": {wall:.6}, \"uptime\": {uptime:.6}, \"since_reset\": {since_reset:.6}, \
              \"resets\": {}, \"metadata\": {metadata}, \"sync\": {sync}, \"other\": {other}, \
-             \"ops\": {{{ops}}}, \"config\": {config}}}\n",
+             \"ops\": {{{ops}}}{pids}, \"config\": {config}}}\n",
             self.resets.load(Ordering::Relaxed)
         )
     }
@@ -163,7 +182,7 @@ pub fn publish(counters: Arc<Counters>, path: PathBuf, interval: Duration, confi
             let dump = DUMP_REQUESTED.swap(false, Ordering::SeqCst);
             if reset || dump || last.elapsed() >= interval {
                 last = Instant::now();
-                if let Err(e) = write_atomically(&path, &counters.to_json(&config)) {
+                if let Err(e) = write_atomically(&path, &counters.to_json(&config, dump)) {
                     eprintln!("latencyfs: writing {}: {e}", path.display());
                 }
             }

@@ -11,7 +11,7 @@ use fuser::{
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr};
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,10 +63,10 @@ impl LatencyFs {
         }
     }
 
-    /// Counts `op` and runs `job` on the pool after the op's latency.
-    fn dispatch(&self, op: Op, job: impl FnOnce(&Shared) + Send + 'static) {
+    /// Counts `op` (for the process `pid`) and runs `job` on the pool after the op's latency.
+    fn dispatch(&self, op: Op, pid: u32, job: impl FnOnce(&Shared) + Send + 'static) {
         let shared = Arc::clone(&self.shared);
-        shared.counters.count(op);
+        shared.counters.count(op, pid);
         let delay = match op.class() {
             Class::Metadata => shared.timing.metadata,
             Class::Sync => shared.timing.fsync,
@@ -150,6 +150,30 @@ impl Shared {
             }
             Err(e) => reply.error(errno(&e)),
         }
+    }
+
+    /// Runs `f` on `parent`'s descriptor, then answers with the new `name`'s entry.
+    fn make(
+        &self,
+        parent: u64,
+        name: &CString,
+        reply: ReplyEntry,
+        f: impl FnOnce(RawFd) -> io::Result<libc::c_int>,
+    ) {
+        match self.inodes.fd(parent).and_then(|dir| f(dir.as_raw_fd())) {
+            Ok(_) => self.entry(parent, name, reply),
+            Err(e) => reply.error(errno(&e)),
+        }
+    }
+
+    /// Runs `f` on `parent`'s descriptor and answers with its success.
+    fn in_dir(&self, parent: u64, reply: ReplyEmpty, f: impl FnOnce(RawFd) -> libc::c_int) {
+        empty(
+            self.inodes
+                .fd(parent)
+                .and_then(|dir| check(f(dir.as_raw_fd()))),
+            reply,
+        )
     }
 
     fn getattr(&self, ino: u64, reply: ReplyAttr) {
@@ -310,23 +334,25 @@ impl Filesystem for LatencyFs {
         Ok(())
     }
 
-    fn lookup(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
+    fn lookup(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEntry) {
         let name = cstr(name);
-        self.dispatch(Op::Lookup, move |s| s.entry(parent, &name, reply));
+        self.dispatch(Op::Lookup, req.pid(), move |s| {
+            s.entry(parent, &name, reply)
+        });
     }
 
     fn forget(&mut self, _req: &Request<'_>, ino: u64, nlookup: u64) {
-        self.shared.counters.count(Op::Forget);
+        self.shared.counters.count(Op::Forget, 0);
         self.shared.inodes.forget(ino, nlookup);
     }
 
-    fn getattr(&mut self, _req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
-        self.dispatch(Op::Getattr, move |s| s.getattr(ino, reply));
+    fn getattr(&mut self, req: &Request<'_>, ino: u64, _fh: Option<u64>, reply: ReplyAttr) {
+        self.dispatch(Op::Getattr, req.pid(), move |s| s.getattr(ino, reply));
     }
 
     fn setattr(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         ino: u64,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -351,11 +377,13 @@ impl Filesystem for LatencyFs {
             mtime,
             fh,
         };
-        self.dispatch(Op::Setattr, move |s| s.setattr(ino, change, reply));
+        self.dispatch(Op::Setattr, req.pid(), move |s| {
+            s.setattr(ino, change, reply)
+        });
     }
 
-    fn readlink(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyData) {
-        self.dispatch(Op::Readlink, move |s| {
+    fn readlink(&mut self, req: &Request<'_>, ino: u64, reply: ReplyData) {
+        self.dispatch(Op::Readlink, req.pid(), move |s| {
             let result = s.inodes.fd(ino).and_then(|fd| {
                 let mut buf = vec![0u8; libc::PATH_MAX as usize];
                 // SAFETY: the buffer is as long as passed.
@@ -382,7 +410,7 @@ impl Filesystem for LatencyFs {
 
     fn mknod(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -391,23 +419,17 @@ impl Filesystem for LatencyFs {
         reply: ReplyEntry,
     ) {
         let name = cstr(name);
-        self.dispatch(Op::Mknod, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+        self.dispatch(Op::Mknod, req.pid(), move |s| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe {
-                    libc::mknodat(dir.as_raw_fd(), name.as_ptr(), mode, rdev as libc::dev_t)
-                })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::mknodat(dir, name.as_ptr(), mode, rdev as libc::dev_t) })
+            })
         });
     }
 
     fn mkdir(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -415,43 +437,37 @@ impl Filesystem for LatencyFs {
         reply: ReplyEntry,
     ) {
         let name = cstr(name);
-        self.dispatch(Op::Mkdir, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+        self.dispatch(Op::Mkdir, req.pid(), move |s| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::mkdirat(dir.as_raw_fd(), name.as_ptr(), mode) })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::mkdirat(dir, name.as_ptr(), mode) })
+            })
         });
     }
 
-    fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+    fn unlink(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = cstr(name);
-        self.dispatch(Op::Unlink, move |s| {
-            let result = s.inodes.fd(parent).and_then(|dir| {
-                // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) })
-            });
-            empty(result, reply)
+        self.dispatch(Op::Unlink, req.pid(), move |s| {
+            // SAFETY: a valid descriptor and a NUL-terminated name.
+            s.in_dir(parent, reply, |dir| unsafe {
+                libc::unlinkat(dir, name.as_ptr(), 0)
+            })
         });
     }
 
-    fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
+    fn rmdir(&mut self, req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
         let name = cstr(name);
-        self.dispatch(Op::Rmdir, move |s| {
-            let result = s.inodes.fd(parent).and_then(|dir| {
+        self.dispatch(Op::Rmdir, req.pid(), move |s| {
+            s.in_dir(parent, reply, |dir| {
                 // SAFETY: a valid descriptor and a NUL-terminated name.
-                check(unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), libc::AT_REMOVEDIR) })
-            });
-            empty(result, reply)
+                unsafe { libc::unlinkat(dir, name.as_ptr(), libc::AT_REMOVEDIR) }
+            })
         });
     }
 
     fn symlink(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         link_name: &OsStr,
         target: &Path,
@@ -459,21 +475,17 @@ impl Filesystem for LatencyFs {
     ) {
         let name = cstr(link_name);
         let target = cstr(target.as_os_str());
-        self.dispatch(Op::Symlink, move |s| {
-            let made = s.inodes.fd(parent).and_then(|dir| {
+        self.dispatch(Op::Symlink, req.pid(), move |s| {
+            s.make(parent, &name, reply, |dir| {
                 // SAFETY: a valid descriptor and NUL-terminated strings.
-                check(unsafe { libc::symlinkat(target.as_ptr(), dir.as_raw_fd(), name.as_ptr()) })
-            });
-            match made {
-                Ok(_) => s.entry(parent, &name, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+                check(unsafe { libc::symlinkat(target.as_ptr(), dir, name.as_ptr()) })
+            })
         });
     }
 
     fn rename(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         newparent: u64,
@@ -483,7 +495,7 @@ impl Filesystem for LatencyFs {
     ) {
         let name = cstr(name);
         let newname = cstr(newname);
-        self.dispatch(Op::Rename, move |s| {
+        self.dispatch(Op::Rename, req.pid(), move |s| {
             let result = s.inodes.fd(parent).and_then(|from| {
                 let to = s.inodes.fd(newparent)?;
                 // SAFETY: valid descriptors and NUL-terminated names.
@@ -503,38 +515,33 @@ impl Filesystem for LatencyFs {
 
     fn link(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         ino: u64,
         newparent: u64,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
         let newname = cstr(newname);
-        self.dispatch(Op::Link, move |s| {
-            let made = s.inodes.fd(ino).and_then(|fd| {
-                let dir = s.inodes.fd(newparent)?;
-                let path = proc_path(fd.as_raw_fd());
+        self.dispatch(Op::Link, req.pid(), move |s| {
+            s.make(newparent, &newname, reply, |dir| {
+                let path = proc_path(s.inodes.fd(ino)?.as_raw_fd());
                 // SAFETY: valid descriptors and NUL-terminated paths.
                 check(unsafe {
                     libc::linkat(
                         libc::AT_FDCWD,
                         path.as_ptr(),
-                        dir.as_raw_fd(),
+                        dir,
                         newname.as_ptr(),
                         libc::AT_SYMLINK_FOLLOW,
                     )
                 })
-            });
-            match made {
-                Ok(_) => s.entry(newparent, &newname, reply),
-                Err(e) => reply.error(errno(&e)),
-            }
+            })
         });
     }
 
-    fn open(&mut self, _req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
+    fn open(&mut self, req: &Request<'_>, ino: u64, flags: i32, reply: ReplyOpen) {
         // No FOPEN_KEEP_CACHE: the kernel drops cached pages at every open (close-to-open).
-        self.dispatch(Op::Open, move |s| match s.open(ino, flags) {
+        self.dispatch(Op::Open, req.pid(), move |s| match s.open(ino, flags) {
             Ok(fh) => reply.opened(fh, 0),
             Err(e) => reply.error(errno(&e)),
         });
@@ -542,7 +549,7 @@ impl Filesystem for LatencyFs {
 
     fn read(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         fh: u64,
         offset: i64,
@@ -551,7 +558,7 @@ impl Filesystem for LatencyFs {
         _lock_owner: Option<u64>,
         reply: ReplyData,
     ) {
-        self.dispatch(Op::Read, move |_| {
+        self.dispatch(Op::Read, req.pid(), move |_| {
             let mut buf = vec![0u8; size as usize];
             // SAFETY: the buffer is as long as passed; `fh` is a descriptor we opened.
             let n = unsafe { libc::pread(fh as i32, buf.as_mut_ptr().cast(), buf.len(), offset) };
@@ -565,7 +572,7 @@ impl Filesystem for LatencyFs {
 
     fn write(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         fh: u64,
         offset: i64,
@@ -576,7 +583,7 @@ impl Filesystem for LatencyFs {
         reply: ReplyWrite,
     ) {
         let data = data.to_vec();
-        self.dispatch(Op::Write, move |_| {
+        self.dispatch(Op::Write, req.pid(), move |_| {
             // SAFETY: `fh` is a descriptor we opened. With O_APPEND it appends at the real end.
             let n = unsafe { libc::pwrite(fh as i32, data.as_ptr().cast(), data.len(), offset) };
             if n < 0 {
@@ -589,18 +596,18 @@ impl Filesystem for LatencyFs {
 
     fn flush(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         _fh: u64,
         _lock_owner: u64,
         reply: ReplyEmpty,
     ) {
-        self.dispatch(Op::Flush, move |_| reply.ok());
+        self.dispatch(Op::Flush, req.pid(), move |_| reply.ok());
     }
 
     fn release(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         fh: u64,
         _flags: i32,
@@ -608,15 +615,15 @@ impl Filesystem for LatencyFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.dispatch(Op::Release, move |_| {
+        self.dispatch(Op::Release, req.pid(), move |_| {
             // SAFETY: the kernel releases each handle once.
             unsafe { libc::close(fh as i32) };
             reply.ok();
         });
     }
 
-    fn fsync(&mut self, _req: &Request<'_>, _ino: u64, fh: u64, datasync: bool, reply: ReplyEmpty) {
-        self.dispatch(Op::Fsync, move |_| {
+    fn fsync(&mut self, req: &Request<'_>, _ino: u64, fh: u64, datasync: bool, reply: ReplyEmpty) {
+        self.dispatch(Op::Fsync, req.pid(), move |_| {
             // SAFETY: `fh` is a descriptor we opened.
             let ret = unsafe {
                 if datasync {
@@ -629,8 +636,8 @@ impl Filesystem for LatencyFs {
         });
     }
 
-    fn opendir(&mut self, _req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
-        self.dispatch(Op::Opendir, move |s| match s.list(ino) {
+    fn opendir(&mut self, req: &Request<'_>, ino: u64, _flags: i32, reply: ReplyOpen) {
+        self.dispatch(Op::Opendir, req.pid(), move |s| match s.list(ino) {
             Ok(listing) => {
                 let fh = s.next_dir.fetch_add(1, Ordering::Relaxed);
                 s.dirs.lock().unwrap().insert(fh, listing);
@@ -642,13 +649,13 @@ impl Filesystem for LatencyFs {
 
     fn readdir(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         fh: u64,
         offset: i64,
         mut reply: ReplyDirectory,
     ) {
-        self.dispatch(Op::Readdir, move |s| {
+        self.dispatch(Op::Readdir, req.pid(), move |s| {
             let dirs = s.dirs.lock().unwrap();
             let Some(listing) = dirs.get(&fh) else {
                 return reply.error(libc::EBADF);
@@ -665,13 +672,13 @@ impl Filesystem for LatencyFs {
 
     fn releasedir(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         _ino: u64,
         fh: u64,
         _flags: i32,
         reply: ReplyEmpty,
     ) {
-        self.dispatch(Op::Releasedir, move |s| {
+        self.dispatch(Op::Releasedir, req.pid(), move |s| {
             s.dirs.lock().unwrap().remove(&fh);
             reply.ok()
         });
@@ -679,13 +686,13 @@ impl Filesystem for LatencyFs {
 
     fn fsyncdir(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         ino: u64,
         _fh: u64,
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        self.dispatch(Op::Fsyncdir, move |s| {
+        self.dispatch(Op::Fsyncdir, req.pid(), move |s| {
             let result = s.inodes.fd(ino).and_then(|fd| {
                 // SAFETY: reopening the O_PATH descriptor read-only, closed below.
                 unsafe {
@@ -703,8 +710,8 @@ impl Filesystem for LatencyFs {
         });
     }
 
-    fn statfs(&mut self, _req: &Request<'_>, ino: u64, reply: ReplyStatfs) {
-        self.dispatch(Op::Statfs, move |s| {
+    fn statfs(&mut self, req: &Request<'_>, ino: u64, reply: ReplyStatfs) {
+        self.dispatch(Op::Statfs, req.pid(), move |s| {
             let result = s.inodes.fd(ino).and_then(|fd| {
                 // SAFETY: `st` is written by the kernel.
                 unsafe {
@@ -729,8 +736,8 @@ impl Filesystem for LatencyFs {
         });
     }
 
-    fn access(&mut self, _req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
-        self.dispatch(Op::Access, move |s| {
+    fn access(&mut self, req: &Request<'_>, ino: u64, mask: i32, reply: ReplyEmpty) {
+        self.dispatch(Op::Access, req.pid(), move |s| {
             let result = s.inodes.fd(ino).and_then(|fd| {
                 let path = proc_path(fd.as_raw_fd());
                 // SAFETY: a NUL-terminated path.
@@ -742,7 +749,7 @@ impl Filesystem for LatencyFs {
 
     fn create(
         &mut self,
-        _req: &Request<'_>,
+        req: &Request<'_>,
         parent: u64,
         name: &OsStr,
         mode: u32,
@@ -751,7 +758,7 @@ impl Filesystem for LatencyFs {
         reply: ReplyCreate,
     ) {
         let name = cstr(name);
-        self.dispatch(Op::Create, move |s| {
+        self.dispatch(Op::Create, req.pid(), move |s| {
             match s.create(parent, &name, mode, flags) {
                 Ok((ino, fh, st)) => reply.created(&s.timing.cache, &attr(ino, &st), 0, fh, 0),
                 Err(e) => reply.error(errno(&e)),
