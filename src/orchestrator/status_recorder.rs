@@ -1,4 +1,4 @@
-//! Records the run's status report every [`RECORD_EVERY`] into
+//! Records the run's status report every [`RECORD_EVERY`] (10 s) into
 //! `orchestrator/status-<epoch>.json`, built from what the orchestrator holds in memory (the
 //! folded state, the outbox summaries of its reads, the job states of its scheduler polls):
 //! `status` and `status --watch` read that one file while it is fresh, so watchers add no

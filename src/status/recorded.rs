@@ -15,11 +15,12 @@ use crate::backend::probe::{SchedulerProbe, SchedulerView};
 use crate::backend::JobStatus;
 use crate::ledger::{Ledger, Liveness, WorkerEntry, DEFAULT_STALE_AFTER};
 
-/// How often the orchestrator records its status report.
-pub const RECORD_EVERY: Duration = Duration::from_secs(5);
+/// How often the orchestrator records its status report (a few metadata operations each
+/// time, whatever the number of workers and watchers).
+pub const RECORD_EVERY: Duration = Duration::from_secs(10);
 
 /// A recorded report older than this is not shown (the ledger is read instead).
-pub const RECORD_FRESH: Duration = Duration::from_secs(15);
+pub const RECORD_FRESH: Duration = Duration::from_secs(30);
 
 /// What `orchestrator/status-<N>.json` holds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -124,7 +125,7 @@ mod tests {
         let shown = fresh(back.clone(), 3, 12_500_000).unwrap();
         assert_eq!(shown.recorded_age_s, Some(2.5));
         assert_eq!(fresh(back.clone(), 4, 12_500_000), None, "another epoch's");
-        assert_eq!(fresh(back, 3, 26_000_000), None, "older than 15 s");
+        assert_eq!(fresh(back, 3, 41_000_000), None, "older than 30 s");
     }
 
     #[test]
