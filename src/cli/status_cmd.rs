@@ -48,9 +48,12 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
         axes: args.axis.clone(),
         indexes: args.index.clone(),
     };
+    // `--watch` refreshes after the first frame show the report the running orchestrator
+    // recorded (one file, no scheduler query), so watchers add no load that grows with
+    // their number; a single `status` and the first frame read the ledger and the scheduler.
+    let rendered = std::cell::Cell::new(false);
     let render_once = |need_report: bool| -> Result<(String, bool)> {
-        // While the orchestrator runs, the report it recorded (one file, no scheduler query).
-        if !args.map {
+        if args.watch && !args.map && rendered.replace(true) {
             if let Some(report) = read_fresh(&root, now_us()).map_err(failure)? {
                 return Ok((output.status(&report), report.run_over));
             }
