@@ -530,6 +530,18 @@ fn assigned_blocks_beyond_the_slots_are_queued() {
     drop(owner);
 }
 
+/// Starts `blockorch ARGS` in `dir` in the background, its stdout to `stdout`.
+fn spawn_in(dir: &Path, args: &[&str], stdout: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// While the orchestrator runs, `status --watch` reads the ledger for its first frame and then
 /// the report the orchestrator records (`orchestrator/status-<N>.json`), saying how old it is.
 #[test]
@@ -540,28 +552,14 @@ fn watch_frames_after_the_first_show_the_orchestrators_record() {
         "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
         "num_workers": 1, "worker": worker(json!({"DELAY": "3"}))});
     write_job(d, &tasks);
-    let mut submit = Command::new(env!("CARGO_BIN_EXE_blockorch"))
-        .args(["submit", "t.json", "--quiet"])
-        .current_dir(d)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut submit = spawn_in(d, &["submit", "t.json", "--quiet"], Stdio::null());
     let record = d.join("t.ledger/orchestrator/status-00000001.json");
     let until = Instant::now() + Duration::from_secs(30);
     while !record.exists() {
         assert!(Instant::now() < until, "no status record in 30 s");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let mut watch = Command::new(env!("CARGO_BIN_EXE_blockorch"))
-        .args(["status", "--watch", "--json"])
-        .current_dir(d)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut watch = spawn_in(d, &["status", "--watch", "--json"], Stdio::piped());
     // One document per frame (frames are separated by an empty line).
     let mut docs = std::io::BufRead::lines(std::io::BufReader::new(watch.stdout.take().unwrap()))
         .map(|l| l.unwrap())
