@@ -13,11 +13,13 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Most metadata operations per second per worker the whole run (orchestrator, agents,
-/// programs) may cause while every worker is in the middle of a long block. Set from what
-/// the code did when the test was written (about 50 per worker here with one agent per
-/// worker; 66–83 measured on LSF in issue 10), with headroom; issue 10's target is 1 (then
-/// 0.5), to which the polling-schedule work lowers it.
-const MAX_OPS_PER_WORKER: f64 = 100.0;
+/// programs) may cause while every worker is in the middle of a long block. Issue 10's target
+/// is 1 per worker at 32 workers (0.15 measured, docs/performance.md); with the 4 workers of
+/// this test the orchestrator's fixed costs (its heartbeat every 5 s, its status record every
+/// 10 s) and its looks at outboxes of blocks whose time is not known yet (backing off from
+/// 50 ms) weigh 8 times as much per worker: about 1 measured, so the limit keeps headroom
+/// above the target instead of the 100 allowed before the polling schedule.
+const MAX_OPS_PER_WORKER: f64 = 2.0;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

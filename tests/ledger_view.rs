@@ -249,7 +249,7 @@ fn inbox_follower_switches_to_the_newest_epoch() {
     let l = Ledger::create_or_open(dir.path().join("l"), &json!({})).unwrap();
     let w = WorkerId::new("lsf-77_3").unwrap();
     let mut f = InboxFollower::new(l.layout().clone(), w.clone());
-    let p = f.poll().unwrap();
+    let p = f.poll(false).unwrap();
     assert_eq!((p.epoch, p.records.len()), (None, 0));
     let assign = |block| InboxRecord::Assign {
         task: 0,
@@ -260,7 +260,7 @@ fn inbox_follower_switches_to_the_newest_epoch() {
     let mut in1 = LogWriter::<InboxRecord>::open_append(l.inbox_path(&w, 1)).unwrap();
     in1.append(&assign(1)).unwrap();
     in1.commit().unwrap();
-    let p = f.poll().unwrap();
+    let p = f.poll(false).unwrap();
     assert_eq!(
         (p.epoch, p.switched, p.records),
         (Some(1), true, vec![assign(1)])
@@ -268,14 +268,19 @@ fn inbox_follower_switches_to_the_newest_epoch() {
     let mut in3 = LogWriter::<InboxRecord>::open_append(l.inbox_path(&w, 3)).unwrap();
     in3.append(&assign(3)).unwrap();
     in3.commit().unwrap();
-    // The superseded orchestrator keeps writing its inbox: ignored.
+    // A poll of the open inbox sees its appends without listing the directory (the
+    // agent rescans when it sees a newer epoch claimed).
     in1.append(&assign(2)).unwrap();
     in1.commit().unwrap();
-    let p = f.poll().unwrap();
-    assert_eq!(
-        (p.epoch, p.switched, p.records),
-        (Some(3), true, vec![assign(3)])
-    );
-    let p = f.poll().unwrap();
+    let p = f.poll(false).unwrap();
+    assert_eq!((p.epoch, p.records), (Some(1), vec![assign(2)]));
+    assert!(f.rescan().unwrap(), "switches to the newest epoch's inbox");
+    // The superseded orchestrator keeps writing its inbox: ignored.
+    in1.append(&assign(4)).unwrap();
+    in1.commit().unwrap();
+    let p = f.poll(true).unwrap();
+    assert_eq!((p.epoch, p.records), (Some(3), vec![assign(3)]));
+    let p = f.poll(false).unwrap();
     assert_eq!((p.switched, p.records.len()), (false, 0));
+    assert!(!f.rescan().unwrap());
 }

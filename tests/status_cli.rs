@@ -529,3 +529,56 @@ fn assigned_blocks_beyond_the_slots_are_queued() {
     assert_eq!(&row[5..7], ["2", "6"], "{text}");
     drop(owner);
 }
+
+/// Starts `blockorch ARGS` in `dir` in the background, its stdout to `stdout`.
+fn spawn_in(dir: &Path, args: &[&str], stdout: Stdio) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_blockorch"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// While the orchestrator runs, `status --watch` reads the ledger for its first frame and then
+/// the report the orchestrator records (`orchestrator/status-<N>.json`), saying how old it is.
+#[test]
+fn watch_frames_after_the_first_show_the_orchestrators_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tasks = json!({"name": "slow", "total_roi": {"offset": [0], "shape": [4]},
+        "read_roi": {"offset": [0], "shape": [1]}, "write_roi": {"offset": [0], "shape": [1]},
+        "num_workers": 1, "worker": worker(json!({"DELAY": "3"}))});
+    write_job(d, &tasks);
+    let mut submit = spawn_in(d, &["submit", "t.json", "--quiet"], Stdio::null());
+    let record = d.join("t.ledger/orchestrator/status-00000001.json");
+    let until = Instant::now() + Duration::from_secs(30);
+    while !record.exists() {
+        assert!(Instant::now() < until, "no status record in 30 s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut watch = spawn_in(d, &["status", "--watch", "--json"], Stdio::piped());
+    // One document per frame (frames are separated by an empty line).
+    let mut docs = std::io::BufRead::lines(std::io::BufReader::new(watch.stdout.take().unwrap()))
+        .map(|l| l.unwrap())
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(&l).unwrap());
+    let first = docs.next().unwrap();
+    let second = docs.next().unwrap();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    assert!(first["recorded_age_s"].is_null(), "{first}");
+    let age = second["recorded_age_s"]
+        .as_f64()
+        .expect("the second frame is the record");
+    assert!((0.0..=30.0).contains(&age), "{age}");
+    assert_eq!(second["totals"]["total"], 4, "{second}");
+    assert_eq!(second["owner"]["epoch"], 1, "{second}");
+    assert!(submit.wait().unwrap().success());
+    // Once the run is over the ledger is read again: the final state, no record shown.
+    let after = status_json(d);
+    assert!(after["recorded_age_s"].is_null(), "{after}");
+    assert_eq!(after["totals"]["done"], 4, "{after}");
+}

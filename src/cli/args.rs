@@ -108,6 +108,11 @@ pub struct SubmitArgs {
     /// 30 local, 300 slurm/lsf].
     #[arg(long, value_name = "SECS")]
     pub hello_timeout: Option<f64>,
+    /// Looks at the workers' outboxes per second, for the whole run, when the ledger is on a
+    /// shared file system (NFS, Lustre, GPFS, FUSE); 0: unbounded. A ledger on a local disk
+    /// is looked at freely.
+    #[arg(long, value_name = "OPS", default_value_t = crate::orchestrator::DEFAULT_METADATA_BUDGET)]
+    pub metadata_budget: f64,
     /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps
     /// (one per GPU) inside the current salloc/sbatch allocation; `auto` picks `allocation`
     /// when SLURM_JOB_ID is set.
@@ -354,6 +359,10 @@ impl SubmitArgs {
         if let Some(secs) = self.hello_timeout {
             flag("hello-timeout", Some(secs.to_string().into()));
         }
+        flag(
+            "metadata-budget",
+            Some(self.metadata_budget.to_string().into()),
+        );
         flag("slurm-mode", Some(value_name(self.slurm_mode)));
         // Last, after `--`: a task file whose name starts with `-` is not read as a flag.
         argv.push("--".into());

@@ -10,10 +10,11 @@ use anyhow::{Context, Result};
 
 use super::args::StatusArgs;
 use super::exit::{render, CliFailure, ExitCode};
+use crate::ledger::now_us;
 use crate::status::{
-    find_ledger, scheduler_probe, write_block_lines, BlockDumpError, BlockFilter, CellState,
-    FailedReport, HumanOutput, JsonOutput, LedgerSnapshot, MapView, SliceRequest, StatsReport,
-    StatusError, StatusOutput,
+    find_ledger, read_fresh, scheduler_probe, write_block_lines, BlockDumpError, BlockFilter,
+    CellState, FailedReport, HumanOutput, JsonOutput, LedgerSnapshot, MapView, SliceRequest,
+    StatsReport, StatusError, StatusOutput,
 };
 
 /// Time between refreshes of `--watch`.
@@ -66,7 +67,16 @@ pub fn run(args: &StatusArgs) -> Result<ExitCode> {
         axes: args.axis.clone(),
         indexes: args.index.clone(),
     };
+    // `--watch` refreshes after the first frame show the report the running orchestrator
+    // recorded (one file, no scheduler query), so watchers add no load that grows with
+    // their number; a single `status` and the first frame read the ledger and the scheduler.
+    let rendered = std::cell::Cell::new(false);
     let render_once = |need_report: bool| -> Result<(String, bool)> {
+        if args.watch && !args.map && rendered.replace(true) {
+            if let Some(report) = read_fresh(&root, now_us()).map_err(failure)? {
+                return Ok((output.status(&report), report.run_over));
+            }
+        }
         let snap = LedgerSnapshot::load(&root).map_err(failure)?;
         let report = if need_report || !args.map {
             Some(snap.report(scheduler_probe().as_mut()).map_err(failure)?)

@@ -191,6 +191,7 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
     if let Some(secs) = args.hello_timeout {
         opts.hello_timeout = Duration::from_secs_f64(secs.max(0.0));
     }
+    opts.metadata_budget = args.metadata_budget.max(0.0);
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }

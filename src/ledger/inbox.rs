@@ -1,4 +1,7 @@
-//! The worker agent's side of the inbox: follow the inbox of the highest epoch.
+//! The worker agent's side of the inbox: follow the inbox of the highest epoch. The worker
+//! directory is listed only until an inbox is followed and when asked to
+//! ([`InboxFollower::rescan`]: the agent saw a newer epoch claimed); in the steady state a
+//! poll is one `fstat` of the open inbox.
 
 use super::error::Result;
 use super::layout::{Layout, WorkerId};
@@ -43,18 +46,13 @@ impl InboxFollower {
         self.current.as_ref().map(|(e, _)| *e)
     }
 
-    /// Reads new instructions (lists the worker directory, then reads the followed inbox).
-    pub fn poll(&mut self) -> Result<InboxPoll> {
-        // Listing on every poll (not now and then) keeps the window in which a superseded
-        // orchestrator's assignments could still be followed as small as possible.
-        let highest = self.layout.list_inboxes(&self.worker)?.last().copied();
+    /// Reads new instructions from the followed inbox (an `fstat` of the open file, a read
+    /// only if it grew); lists the worker directory only while no inbox is followed yet.
+    /// `fresh` reopens the file (NFS: revalidates at once what the attribute cache may hide).
+    pub fn poll(&mut self, fresh: bool) -> Result<InboxPoll> {
         let mut switched = false;
-        if let Some(h) = highest {
-            if self.epoch().is_none_or(|e| e < h) {
-                let reader = LogReader::new(self.layout.inbox_path(&self.worker, h));
-                self.current = Some((h, reader));
-                switched = true;
-            }
+        if self.current.is_none() {
+            switched = self.rescan()?;
         }
         let Some((epoch, reader)) = self.current.as_mut() else {
             return Ok(InboxPoll {
@@ -64,12 +62,30 @@ impl InboxFollower {
                 tail: Tail::Missing,
             });
         };
-        let polled = reader.poll()?;
+        let polled = if fresh {
+            reader.poll_fresh()?
+        } else {
+            reader.poll()?
+        };
         Ok(InboxPoll {
             epoch: Some(*epoch),
             switched,
             records: polled.records,
             tail: polled.tail,
         })
+    }
+
+    /// Lists the worker directory and follows the highest epoch's inbox if it is newer than
+    /// the one followed (earlier epochs' instructions no longer apply). True if it switched.
+    pub fn rescan(&mut self) -> Result<bool> {
+        let highest = self.layout.list_inboxes(&self.worker)?.last().copied();
+        match highest {
+            Some(h) if self.epoch().is_none_or(|e| e < h) => {
+                let reader = LogReader::new(self.layout.inbox_path(&self.worker, h)).kept_open();
+                self.current = Some((h, reader));
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

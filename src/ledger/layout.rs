@@ -130,6 +130,12 @@ impl Layout {
             .join(format!("epoch-{epoch:08}.log"))
     }
 
+    /// `orchestrator/status-<N>.json`: the status report epoch N's orchestrator recorded last.
+    pub fn status_record_path(&self, epoch: u64) -> PathBuf {
+        self.orchestrator_dir()
+            .join(format!("status-{epoch:08}.json"))
+    }
+
     /// `workers/`.
     pub fn workers_dir(&self) -> PathBuf {
         self.root.join("workers")

@@ -9,6 +9,7 @@ mod definition;
 mod error;
 mod fold;
 mod frame;
+mod fs_kind;
 mod fsutil;
 mod header;
 mod host;
@@ -36,6 +37,7 @@ pub use frame::{
     decode_payload, encode_frame, parse_frame, FrameParse, LogKind, LogRecord, FILE_HEADER_LEN,
     FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
 };
+pub use fs_kind::{LedgerFs, LEDGER_FS_ENV};
 pub use header::{tasks_hash, LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
 pub use host::{hostname, pid_alive, pid_runs, process_state};
 pub use inbox::{InboxFollower, InboxPoll};

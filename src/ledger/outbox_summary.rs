@@ -72,7 +72,8 @@ pub struct OutboxSummary {
 }
 
 impl OutboxSummary {
-    fn fold(&mut self, record: OutboxRecord) {
+    /// Takes one more record of the outbox into account, in file order.
+    pub fn fold(&mut self, record: OutboxRecord) {
         self.last_seen_us = Some(self.last_seen_us.unwrap_or(0).max(record.time_us()));
         match record {
             OutboxRecord::Hello {

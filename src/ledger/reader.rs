@@ -118,14 +118,24 @@ pub struct TailWindow<R> {
 
 /// Reads the complete frames of one log, from a frame boundary, up to an optional limit.
 ///
-/// Each poll opens the file afresh: on NFS, `open` revalidates the client's cache
+/// By default each poll opens the file afresh: on NFS, `open` revalidates the client's cache
 /// (close-to-open consistency), so a poll sees everything the writer had fsynced before it.
+/// A reader made with [`kept_open`](Self::kept_open) (a tailer that polls the same file
+/// again and again) keeps its descriptor instead, so a poll costs one `fstat` and reads only
+/// when the file grew; on Linux NFS that `fstat` revalidates the attributes once the
+/// attribute cache expired (`acregmin`..`acregmax`), and [`poll_fresh`](Self::poll_fresh)
+/// reopens to force it at once (see *Polling schedule and metadata budget* in
+/// `docs/design/ledger.md`).
 #[derive(Debug)]
 pub struct LogReader<R> {
     path: PathBuf,
     offset: u64,
     limit: Option<u64>,
     header_checked: bool,
+    /// Keep the descriptor between polls.
+    keep_open: bool,
+    /// The descriptor kept between polls.
+    file: Option<File>,
     _record: PhantomData<fn() -> R>,
 }
 
@@ -137,8 +147,24 @@ impl<R: LogRecord> LogReader<R> {
             offset: 0,
             limit: None,
             header_checked: false,
+            keep_open: false,
+            file: None,
             _record: PhantomData,
         }
+    }
+
+    /// Keeps the file open between polls: a poll is then one `fstat`, plus a read when the
+    /// file grew.
+    pub fn kept_open(mut self) -> Self {
+        self.keep_open = true;
+        self
+    }
+
+    /// Like [`poll`](Self::poll), but reopens the file first (close-to-open revalidation on
+    /// NFS: the attributes and data the writer fsynced before now are seen at once).
+    pub fn poll_fresh(&mut self) -> Result<Polled<R>> {
+        self.file = None;
+        self.poll()
     }
 
     /// Starts reading at `offset`, which must be a frame boundary previously returned by
@@ -177,12 +203,46 @@ impl<R: LogRecord> LogReader<R> {
     /// Like [`poll`](Self::poll) but hands each record to `visit` instead of collecting them;
     /// `visit` may stop early (the reader's offset is then just after that record).
     pub fn poll_with(&mut self, mut visit: impl FnMut(R) -> ControlFlow<()>) -> Result<Tail> {
+        let (file, len) = match self.file.take() {
+            // A kept descriptor whose fstat fails (ESTALE: the file was replaced) is
+            // dropped and the file reopened.
+            Some(file) => match file.metadata() {
+                Ok(meta) => (file, meta.len()),
+                Err(_) => match self.open()? {
+                    Some(opened) => opened,
+                    None => return Ok(Tail::Missing),
+                },
+            },
+            None => match self.open()? {
+                Some(opened) => opened,
+                None => return Ok(Tail::Missing),
+            },
+        };
+        let tail = self.poll_file(&file, len, &mut visit);
+        if self.keep_open {
+            self.file = Some(file);
+        }
+        tail
+    }
+
+    /// Opens the file and reads its size; `None` if it does not exist.
+    fn open(&self) -> Result<Option<(File, u64)>> {
         let file = match open_read(&self.path) {
             Ok(f) => f,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Tail::Missing),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_err("open", &self.path)(e)),
         };
         let len = file.metadata().map_err(io_err("stat", &self.path))?.len();
+        Ok(Some((file, len)))
+    }
+
+    /// Reads the frames of the open `file` of size `len` from the reader's offset.
+    fn poll_file(
+        &mut self,
+        file: &File,
+        len: u64,
+        visit: &mut impl FnMut(R) -> ControlFlow<()>,
+    ) -> Result<Tail> {
         let mut end = self.limit.map_or(len, |l| l.min(len));
         if !self.header_checked {
             if end < FILE_HEADER_LEN {
@@ -261,7 +321,7 @@ impl<R: LogRecord> LogReader<R> {
                     let want = (needed - have).max(CHUNK).min((end - file_pos) as usize);
                     let old = buf.len();
                     buf.resize(old + want, 0);
-                    let n = read_full_at(&file, &mut buf[old..], file_pos)
+                    let n = read_full_at(file, &mut buf[old..], file_pos)
                         .map_err(io_err("read", &self.path))?;
                     buf.truncate(old + n);
                     file_pos += n as u64;

@@ -119,6 +119,31 @@ impl Ledger {
         Ok(Self { layout, header })
     }
 
+    /// Opens an existing ledger to read what its orchestrator recorded: checks the root, its
+    /// top-level entries, `owners/` and `orchestrator/` (not every worker's files).
+    pub fn open_for_status(root: impl AsRef<Path>) -> Result<Self> {
+        let layout = Layout::new(root.as_ref());
+        trust::check(&layout, TrustPolicy::from_env(), &Scope::Orchestrator)?;
+        let header = LedgerHeader::read(&layout.header_path())?;
+        Ok(Self { layout, header })
+    }
+
+    /// Replaces `orchestrator/status-<epoch>.json` with `bytes` (tmp + rename, not fsynced:
+    /// a lost record only makes `status` read the ledger itself).
+    pub fn write_status_record(&self, epoch: u64, bytes: &[u8]) -> Result<()> {
+        super::fsutil::write_atomic(&self.layout.status_record_path(epoch), bytes, false)
+    }
+
+    /// The bytes of `orchestrator/status-<epoch>.json`; `None` if there is none.
+    pub fn read_status_record(&self, epoch: u64) -> Result<Option<Vec<u8>>> {
+        let path = self.layout.status_record_path(epoch);
+        match super::fsutil::read_small(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(super::error::io_err("read", &path)(e)),
+        }
+    }
+
     /// The ledger directory.
     pub fn root(&self) -> &Path {
         self.layout.root()
@@ -165,6 +190,17 @@ impl Ledger {
     /// The owner of the highest epoch (read only).
     pub fn current_owner(&self) -> Result<Option<OwnerStatus>> {
         owner::current_owner(&self.layout)
+    }
+
+    /// The owner of `epoch` (its claim and heartbeat, read without listing `owners/`): what
+    /// an agent that follows that epoch checks now and then.
+    pub fn owner_of(&self, epoch: u64) -> Result<OwnerStatus> {
+        owner::read_owner(&self.layout, epoch, &super::host::hostname())
+    }
+
+    /// Whether `epoch` was claimed (one `stat` of its claim file, no listing).
+    pub fn epoch_claimed(&self, epoch: u64) -> bool {
+        self.layout.epoch_claim_path(epoch).exists()
     }
 
     /// Claims the next epoch; [`LedgerError::Busy`] if the current owner looks alive and

@@ -49,6 +49,9 @@ pub enum Scope<'a> {
     Whole,
     /// The root, its top-level entries and directories, and one worker's directory (an agent).
     Worker(&'a WorkerId),
+    /// The root, its top-level entries, `owners/` and `orchestrator/` (a status that reads
+    /// what the orchestrator recorded).
+    Orchestrator,
 }
 
 /// Sets this process's umask so that what it creates is never writable by others, nor by
@@ -107,6 +110,16 @@ pub(crate) fn check(layout: &Layout, policy: TrustPolicy, scope: &Scope<'_>) -> 
     }
     match scope {
         Scope::Whole => judge.tree(root, 0),
+        Scope::Orchestrator => {
+            judge.children(root)?;
+            for dir in [layout.owners_dir(), layout.orchestrator_dir()] {
+                let real_dir = fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir());
+                if real_dir {
+                    judge.children(&dir)?;
+                }
+            }
+            Ok(())
+        }
         Scope::Worker(worker) => {
             judge.children(root)?;
             for dir in [

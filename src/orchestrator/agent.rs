@@ -2,12 +2,14 @@
 //! what is known about its liveness. The table of all agents is the `AgentTable`.
 
 use super::launch_policy::AgentEnd;
+use super::probe_schedule::ProbeTimer;
 use crate::backend::{Blame, JobEnd, JobStatus, LaunchedAgent};
 use crate::ledger::{
     hostname, now_us, pid_alive, InboxRecord, Ledger, LedgerError, LogReader, LogWriter,
-    OutboxRecord, WorkerId,
+    OutboxRecord, OutboxSummary, WorkerId,
 };
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Instant;
 
 /// An attempt handed to an agent and not yet reported on: (task, block, attempt).
@@ -21,8 +23,16 @@ pub struct Agent {
     pub launched: LaunchedAgent,
     /// Worker program slots.
     pub slots: u32,
-    /// Reads the agent's outbox incrementally.
+    /// Reads the agent's outbox incrementally (kept open: a look is one `fstat`).
     pub outbox: LogReader<OutboxRecord>,
+    /// When its outbox is looked at next.
+    pub probe: ProbeTimer,
+    /// When its outbox was last looked at.
+    pub last_probe: Instant,
+    /// What its outbox said so far, as `status` shows it.
+    pub summary: OutboxSummary,
+    /// What the backend said about its job last.
+    pub job_status: Option<JobStatus>,
     /// This epoch's inbox for the agent (created lazily on the first record).
     pub inbox: Option<LogWriter<InboxRecord>>,
     /// Records to write to the inbox after the next journal commit.
@@ -57,19 +67,18 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A new agent entry.
-    pub fn new(
-        index: u32,
-        launched: LaunchedAgent,
-        slots: u32,
-        outbox: LogReader<OutboxRecord>,
-    ) -> Self {
+    /// A new agent entry whose outbox is at `outbox` (looked at first at once).
+    pub fn new(index: u32, launched: LaunchedAgent, slots: u32, outbox: &Path) -> Self {
         let now = Instant::now();
         Self {
             index,
             launched,
             slots,
-            outbox,
+            outbox: LogReader::new(outbox).kept_open(),
+            probe: ProbeTimer::new(now),
+            last_probe: now,
+            summary: OutboxSummary::default(),
+            job_status: None,
             inbox: None,
             outgoing: Vec::new(),
             in_flight: BTreeSet::new(),
@@ -138,6 +147,7 @@ impl Agent {
 
     /// Learns what the backend says about its job. True if this tells that the job ended.
     pub fn learn_status(&mut self, status: JobStatus) -> bool {
+        self.job_status = Some(status.clone());
         if matches!(status, JobStatus::Running | JobStatus::Unknown(_)) {
             self.running_since.get_or_insert_with(Instant::now);
         }

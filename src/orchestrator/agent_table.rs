@@ -12,23 +12,41 @@ use super::decide::loss_from_job_end;
 use super::error::OrchestratorError;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
+use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy};
 use super::run_log;
 use super::task_table::TaskTable;
-use crate::backend::{JobEnd, LaunchedAgent};
-use crate::ledger::{FailureKind, Ledger, LogReader, OutboxRecord, WorkerId};
-use std::time::Instant;
+use crate::backend::{JobEnd, JobStatus, LaunchedAgent};
+use crate::ledger::{FailureKind, Ledger, OutboxRecord, OutboxSummary, WorkerId};
+use std::time::{Duration, Instant};
 
 /// The agents of a run.
 pub struct AgentTable {
     agents: Vec<Agent>,
     /// The ledger the agents' outboxes and inboxes are in.
     ledger: Ledger,
+    /// When outboxes are looked at.
+    policy: ProbePolicy,
+    /// How many looks the run may still take now.
+    budget: OpBudget,
 }
 
 impl AgentTable {
-    /// The table of `agents` (those adopted from an earlier orchestrator) in `ledger`.
-    pub fn new(ledger: Ledger, agents: Vec<Agent>) -> Self {
-        Self { agents, ledger }
+    /// The table of `agents` (those adopted from an earlier orchestrator) in `ledger`, whose
+    /// outboxes are looked at by `policy`.
+    pub fn new(ledger: Ledger, agents: Vec<Agent>, policy: ProbePolicy) -> Self {
+        Self {
+            agents,
+            ledger,
+            policy,
+            budget: OpBudget::new(policy.budget, Instant::now()),
+        }
+    }
+
+    /// What the outbox schedule adds to the hand-out round trip: a round of looks over the
+    /// agents that take blocks, at the budget.
+    pub fn polling_latency(&self) -> Duration {
+        let busy = self.agents.iter().filter(|a| a.accepts_blocks()).count();
+        self.policy.round_at_budget(busy)
     }
 
     /// The backend identities of the agents that are not retired.
@@ -67,28 +85,71 @@ impl AgentTable {
         out
     }
 
-    /// Reads every live agent's new outbox records. True if any arrived.
+    /// Looks at the outboxes that are due (most overdue first, while the budget lasts) and
+    /// handles their new records. True if any arrived.
     pub fn read_outboxes(
         &mut self,
         book: &mut BlockBook,
         tasks: &mut TaskTable,
     ) -> Result<bool, OrchestratorError> {
+        let now = Instant::now();
+        let mut due: Vec<usize> = (0..self.agents.len())
+            .filter(|&i| !self.agents[i].retired && self.agents[i].probe.due(now))
+            .collect();
+        due.sort_by_key(|&i| self.agents[i].probe.next());
         let mut any = false;
-        for i in 0..self.agents.len() {
-            if self.agents[i].retired {
-                continue;
+        for i in due {
+            if !self.budget.try_take(now) {
+                break;
             }
-            let polled = self.agents[i].outbox.poll()?;
-            if polled.records.is_empty() {
-                continue;
-            }
-            any = true;
-            self.agents[i].last_seen = Instant::now();
-            for record in polled.records {
-                self.handle_outbox_record(i, record, book, tasks)?;
-            }
+            any |= self.look(i, book, tasks, now)?;
         }
         Ok(any)
+    }
+
+    /// One look at agent `i`'s outbox (an `fstat` of the open file, a read only if it grew;
+    /// a reopen after misses in a row); schedules the next. True if records arrived.
+    fn look(
+        &mut self,
+        i: usize,
+        book: &mut BlockBook,
+        tasks: &mut TaskTable,
+        now: Instant,
+    ) -> Result<bool, OrchestratorError> {
+        let policy = self.policy;
+        let agent = &mut self.agents[i];
+        let polled = if agent.probe.wants_reopen(&policy) {
+            agent.outbox.poll_fresh()?
+        } else {
+            agent.outbox.poll()?
+        };
+        agent.last_probe = now;
+        if polled.records.is_empty() {
+            agent.probe.miss(now, &policy);
+            return Ok(false);
+        }
+        agent.last_seen = now;
+        for record in polled.records {
+            self.handle_outbox_record(i, record, book, tasks)?;
+        }
+        let gap = self.expected_gap(i, tasks).unwrap_or(policy.max_gap);
+        self.agents[i].probe.hit(now, gap, &policy);
+        Ok(true)
+    }
+
+    /// When agent `i`'s next record is expected (`None`: only its heartbeat is).
+    fn expected_gap(&self, i: usize, tasks: &TaskTable) -> Option<Duration> {
+        let agent = &self.agents[i];
+        if !agent.said_hello || agent.stop_sent {
+            // Its Hello, or its Bye, is due.
+            return Some(self.policy.min_gap);
+        }
+        expected_report_gap(
+            agent.in_flight.len(),
+            agent.slots,
+            tasks.block_seconds(agent.task()),
+            &self.policy,
+        )
     }
 
     fn handle_outbox_record(
@@ -99,6 +160,7 @@ impl AgentTable {
         tasks: &mut TaskTable,
     ) -> Result<(), OrchestratorError> {
         let agent = &mut self.agents[i];
+        agent.summary.fold(record.clone());
         match record {
             OutboxRecord::Hello {
                 host, pid, slots, ..
@@ -162,14 +224,22 @@ impl AgentTable {
             return Ok(false);
         };
         let mut changed = false;
+        let now = Instant::now();
         for (&i, status) in live.iter().zip(statuses) {
             let agent = &mut self.agents[i];
+            let was_running = agent.running_since.is_some();
             let ended = agent.learn_status(status);
             if let (true, true, Some((end, _))) = (ended, agent.retired, &agent.job_end) {
                 // Retired on its Bye: the scheduler's word on its job comes after.
                 run_log::job_ended_after_bye(&agent.launched, end);
             }
             changed |= ended;
+            if !was_running && agent.running_since.is_some() && !agent.said_hello {
+                // Its job started: its Hello is due now, however long it was queued.
+                agent
+                    .probe
+                    .expect_within(now, self.policy.min_gap, &self.policy);
+            }
         }
         jobs.adapt_interval(changed);
         Ok(changed)
@@ -190,7 +260,11 @@ impl AgentTable {
             if agent.retired {
                 continue;
             }
-            let silent = agent.said_hello && agent.last_seen.elapsed() > opts.agent_silence_limit;
+            // Judged at the last look: a look that the schedule or the budget delayed does
+            // not make an agent silent.
+            let silent = agent.said_hello
+                && agent.last_probe.saturating_duration_since(agent.last_seen)
+                    > opts.agent_silence_limit;
             let no_hello = !agent.said_hello
                 && agent
                     .running_since
@@ -288,8 +362,9 @@ impl AgentTable {
                 &self.agents[i].launched.worker_id,
             );
         }
-        // Read what it wrote last before deciding about its blocks.
-        let polled = self.agents[i].outbox.poll()?;
+        // Read what it wrote last before deciding about its blocks (reopened: on NFS this
+        // revalidates at once what an open descriptor's attribute cache may still hide).
+        let polled = self.agents[i].outbox.poll_fresh()?;
         for record in polled.records {
             self.handle_outbox_record(i, record, book, tasks)?;
         }
@@ -359,7 +434,11 @@ impl AgentTable {
                 agent.accepts_blocks() && agent.said_hello && tasks.takes_blocks(agent.task())
             })
             .collect();
-        let prefetch: Vec<u32> = (0..tasks.len()).map(|t| tasks.prefetch(t, opts)).collect();
+        let polling = self.polling_latency();
+        let prefetch: Vec<u32> = (0..tasks.len())
+            .map(|t| tasks.prefetch(t, opts, polling))
+            .collect();
+        let mut given = Vec::new();
         while !open.is_empty() {
             let mut still_open = Vec::with_capacity(open.len());
             for i in open {
@@ -374,9 +453,17 @@ impl AgentTable {
                 };
                 agent.assign(task as u32, block, attempt);
                 any = true;
+                given.push(i);
                 still_open.push(i);
             }
             open = still_open;
+        }
+        // A report is expected from each of them by one block time at the latest.
+        let now = Instant::now();
+        for i in given {
+            if let Some(gap) = self.expected_gap(i, tasks) {
+                self.agents[i].probe.expect_within(now, gap, &self.policy);
+            }
         }
         Ok(any)
     }
@@ -447,8 +534,9 @@ impl AgentTable {
     ) -> Result<(), OrchestratorError> {
         let id = WorkerId::new(launched.worker_id.clone())?;
         let index = book.register_worker(&launched, jobs.backend_name())?;
-        let outbox = LogReader::new(self.ledger.outbox_path(&id));
-        self.agents.push(Agent::new(index, launched, slots, outbox));
+        let outbox = self.ledger.outbox_path(&id);
+        self.agents
+            .push(Agent::new(index, launched, slots, &outbox));
         Ok(())
     }
 
@@ -467,14 +555,28 @@ impl AgentTable {
                 && !agent.retired
             {
                 agent.queue_stop("no more blocks for this task");
+                agent
+                    .probe
+                    .expect_within(Instant::now(), self.policy.min_gap, &self.policy);
             }
         }
     }
 
-    /// Queues `Stop` for every agent that is not retired.
+    /// What the table knows of the worker registered as `index`: its outbox summary and the
+    /// scheduler's last word on its job.
+    pub fn known(&self, index: u32) -> Option<(&OutboxSummary, Option<&JobStatus>)> {
+        let agent = self.agents.iter().rev().find(|a| a.index == index)?;
+        Some((&agent.summary, agent.job_status.as_ref()))
+    }
+
+    /// Queues `Stop` for every agent that is not retired; their `Bye` is looked for soon.
     pub fn stop_all(&mut self, reason: &str) {
+        let now = Instant::now();
         for agent in &mut self.agents {
             agent.queue_stop(reason);
+            agent
+                .probe
+                .expect_within(now, self.policy.min_gap, &self.policy);
         }
     }
 }

@@ -424,8 +424,30 @@ impl BlockBook {
                 epoch: self.journal.epoch(),
             });
         }
-        self.journal.ownership().heartbeat()?;
+        // Already checked: the heartbeat alone (one listing of owners/ per beat, not two).
+        self.journal
+            .ownership()
+            .heartbeat_at(crate::ledger::now_us())?;
         Ok(())
+    }
+
+    /// The plan, shared.
+    pub fn plan_arc(&self) -> Arc<Plan> {
+        Arc::clone(&self.plan)
+    }
+
+    /// This orchestrator as `status` shows the owner (alive: it is the one asking).
+    pub fn owner_status(&self) -> crate::ledger::OwnerStatus {
+        let own = self.journal.ownership();
+        crate::ledger::OwnerStatus {
+            epoch: own.epoch(),
+            host: own.host().to_string(),
+            pid: own.pid(),
+            since_us: own.since_us(),
+            heartbeat_us: Some(crate::ledger::now_us()),
+            released: false,
+            pid_alive: Some(true),
+        }
     }
 
     /// Commits (and lets the ready set learn what the commit made durable, as every commit

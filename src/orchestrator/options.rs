@@ -1,9 +1,26 @@
 //! Knobs of a run (the CLI fills them; tests shorten the timings).
 
+use super::probe_schedule::ProbePolicy;
 use super::progress::ProgressMode;
+use crate::ledger::LedgerFs;
 use crate::recent::RecentMean;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Default metadata budget of a run on a shared file system: looks at outboxes per second,
+/// for the whole run. About what Nextflow's grid executor spends on 500 jobs (one exit-file
+/// check per job every 5 s), and about 1% of what one NFS/Lustre metadata server serves; it
+/// covers the liveness look at 3,000 idle agents every 30 s, and for fewer agents the
+/// schedule (looks when reports are expected) uses far less of it.
+pub const DEFAULT_METADATA_BUDGET: f64 = 100.0;
+
+/// The longest an agent may stay silent on a shared file system: four agent heartbeats, so
+/// a heartbeat seen only at the longest gap between looks still counts.
+const SHARED_SILENCE_LIMIT: Duration = Duration::from_secs(120);
+
+/// The hand-out round trip to cover on a shared file system (looks at outboxes and inboxes
+/// are tens of milliseconds apart at the least).
+const SHARED_HANDOUT_LATENCY: Duration = Duration::from_millis(500);
 
 /// Everything `submit` needs besides the backend.
 #[derive(Clone, Debug)]
@@ -52,6 +69,9 @@ pub struct SubmitOptions {
     pub shutdown_wait: Duration,
     /// How long scheduler calls may fail in a row before the run ends with exit 1.
     pub scheduler_outage_limit: Duration,
+    /// Looks at outboxes per second for the whole run when the ledger is on a shared file
+    /// system (`--metadata-budget`; 0: unbounded).
+    pub metadata_budget: f64,
 }
 
 impl SubmitOptions {
@@ -76,16 +96,37 @@ impl SubmitOptions {
             snapshot_every: Duration::from_secs(30),
             shutdown_wait: Duration::from_secs(30),
             scheduler_outage_limit: super::outage::DEFAULT_SCHEDULER_OUTAGE,
+            metadata_budget: DEFAULT_METADATA_BUDGET,
+        }
+    }
+
+    /// These options for a ledger on `fs`: on a shared file system the hand-out covers at
+    /// least [`SHARED_HANDOUT_LATENCY`] and agents may be silent for
+    /// [`SHARED_SILENCE_LIMIT`], since outboxes are looked at less often.
+    pub fn for_ledger_fs(mut self, fs: LedgerFs) -> Self {
+        if fs == LedgerFs::Shared {
+            self.handout_latency = self.handout_latency.max(SHARED_HANDOUT_LATENCY);
+            self.agent_silence_limit = self.agent_silence_limit.max(SHARED_SILENCE_LIMIT);
+        }
+        self
+    }
+
+    /// When to look at outboxes for a ledger on `fs`.
+    pub fn probe_policy(&self, fs: LedgerFs) -> ProbePolicy {
+        match fs {
+            LedgerFs::Local => ProbePolicy::local_disk(self.idle_sleep),
+            LedgerFs::Shared => ProbePolicy::shared(self.metadata_budget),
         }
     }
 
     /// Blocks queued per worker slot for a task whose recent attempts took `recent` wall
-    /// time: enough to cover `handout_latency`, between `prefetch_per_slot` and
-    /// `max_prefetch_per_slot` (the minimum until an attempt was seen).
-    pub fn prefetch_for(&self, recent: &RecentMean) -> u32 {
+    /// time: enough to cover `handout_latency` plus `polling` (what the outbox schedule adds
+    /// to the round trip), between `prefetch_per_slot` and `max_prefetch_per_slot` (the
+    /// minimum until an attempt was seen).
+    pub fn prefetch_for(&self, recent: &RecentMean, polling: Duration) -> u32 {
         let min = self.prefetch_per_slot as usize;
         let max = self.max_prefetch_per_slot as usize;
-        recent.count_within(self.handout_latency, min, max) as u32
+        recent.count_within(self.handout_latency + polling, min, max) as u32
     }
 
     /// Defaults for a cluster backend (slower, politer polling; longer grace).
@@ -118,14 +159,14 @@ mod tests {
     fn after(opts: &SubmitOptions, block: Duration) -> u32 {
         let mut recent = RecentMean::default();
         recent.add(block);
-        opts.prefetch_for(&recent)
+        opts.prefetch_for(&recent, Duration::ZERO)
     }
 
     #[test]
     fn the_hand_out_window_covers_the_round_trip() {
         let local = SubmitOptions::local("t.json".into(), "t.ledger".into());
         assert_eq!(
-            local.prefetch_for(&RecentMean::default()),
+            local.prefetch_for(&RecentMean::default(), Duration::ZERO),
             2,
             "nothing seen yet"
         );
@@ -157,5 +198,23 @@ mod tests {
             "500 ms of 100 ms blocks"
         );
         assert_eq!(after(&cluster, Duration::from_secs(2)), 2);
+        // The budget's round over 300 agents (3 s at 100 looks/s) is covered too.
+        let shared = cluster.clone().for_ledger_fs(LedgerFs::Shared);
+        let mut recent = RecentMean::default();
+        recent.add(Duration::from_millis(500));
+        let polling = shared.probe_policy(LedgerFs::Shared).round_at_budget(300);
+        assert_eq!(
+            shared.prefetch_for(&recent, polling),
+            7,
+            "3.5 s of 0.5 s blocks"
+        );
+        assert_eq!(
+            local.clone().for_ledger_fs(LedgerFs::Local).handout_latency,
+            local.handout_latency
+        );
+        assert_eq!(
+            local.for_ledger_fs(LedgerFs::Shared).agent_silence_limit,
+            SHARED_SILENCE_LIMIT
+        );
     }
 }

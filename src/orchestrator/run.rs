@@ -10,8 +10,9 @@ use super::options::SubmitOptions;
 use super::progress::Progress;
 use super::report::RunReport;
 use super::run_log;
+use super::status_recorder::StatusRecorder;
 use super::task_table::TaskTable;
-use crate::ledger::{Ledger, RunEndReason};
+use crate::ledger::{Ledger, RunEndReason, HEARTBEAT_INTERVAL};
 use crate::schedule::PhaseCounts;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub struct Run {
     /// The backend: launches, polls, cancels.
     jobs: Jobs,
     progress: Progress,
+    /// Records the status report for `status` now and then.
+    status: StatusRecorder,
     last_snapshot: Instant,
     last_heartbeat: Instant,
     interrupted: Arc<AtomicBool>,
@@ -56,6 +59,7 @@ impl Run {
             agents,
             jobs,
             progress,
+            status: StatusRecorder::new(),
             last_snapshot: Instant::now(),
             last_heartbeat: Instant::now(),
             interrupted,
@@ -131,10 +135,12 @@ impl Run {
 
     /// Heartbeat, ownership check and snapshots.
     fn housekeeping(&mut self) -> Result<(), OrchestratorError> {
-        if self.last_heartbeat.elapsed() >= Duration::from_secs(2) {
+        if self.last_heartbeat.elapsed() >= HEARTBEAT_INTERVAL {
             self.last_heartbeat = Instant::now();
             self.book.keep_ownership()?;
         }
+        self.status
+            .record_if_due(&self.ledger, &self.book, &self.tasks, &self.agents);
         if self.last_snapshot.elapsed() >= self.opts.snapshot_every {
             self.last_snapshot = Instant::now();
             self.book.snapshot()?;

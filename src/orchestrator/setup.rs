@@ -11,7 +11,7 @@ use super::options::SubmitOptions;
 use super::run::Run;
 use super::task_table::TaskTable;
 use crate::backend::{Backend, JobEnd, LaunchedAgent};
-use crate::ledger::{ClaimOptions, Journal, Ledger, LedgerError, LogReader, WorkerId};
+use crate::ledger::{ClaimOptions, Journal, Ledger, LedgerError, LedgerFs, WorkerId};
 use crate::task::{diff_task_files, TaskFile};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -97,6 +97,11 @@ pub fn prepare(
     // Before the ledger is created: a run too large to keep in memory leaves nothing behind.
     crate::plan::check_run_size(&plan)?;
     let ledger = open_ledger(&file, &opts.ledger)?;
+    // Outboxes are looked at by a schedule and a budget on a shared file system.
+    let fs = LedgerFs::of(ledger.root());
+    let opts = opts.for_ledger_fs(fs);
+    let probe_policy = opts.probe_policy(fs);
+    tracing::info!(?fs, ?probe_policy, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,
         ..ClaimOptions::default()
@@ -134,7 +139,7 @@ pub fn prepare(
         &opts,
     );
     let adopted = adopt_in_flight(&ledger, &mut book, &tasks, &mut jobs)?;
-    let agents = AgentTable::new(ledger.clone(), adopted);
+    let agents = AgentTable::new(ledger.clone(), adopted, probe_policy);
     Ok(Run::new(
         opts,
         ledger,
@@ -218,8 +223,7 @@ fn adopt_in_flight(
             .as_ref()
             .and_then(|s| s.hello.as_ref().map(|h| h.slots))
             .unwrap_or(1);
-        let outbox = LogReader::new(ledger.outbox_path(&id));
-        let mut agent = Agent::new(index, launched, slots, outbox);
+        let mut agent = Agent::new(index, launched, slots, &ledger.outbox_path(&id));
         agent.adopted = true;
         for &(task, block, attempt) in &attempts {
             agent.assign(task, block, attempt);

@@ -12,7 +12,7 @@ use crate::ledger::{Layout, LedgerState};
 use crate::recent::RecentMean;
 use crate::task::{TaskFile, TaskSpec};
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where a task's init step stands.
 enum InitPhase {
@@ -118,8 +118,14 @@ impl TaskTable {
     }
 
     /// Blocks queued per worker slot for task `t`, from its recent block wall time.
-    pub fn prefetch(&self, t: usize, opts: &SubmitOptions) -> u32 {
-        opts.prefetch_for(&self.tasks[t].block_seconds)
+    /// `polling` is what the outbox schedule adds to the hand-out round trip.
+    pub fn prefetch(&self, t: usize, opts: &SubmitOptions, polling: Duration) -> u32 {
+        opts.prefetch_for(&self.tasks[t].block_seconds, polling)
+    }
+
+    /// The recent mean wall time of task `t`'s blocks in seconds, once one was seen.
+    pub fn block_seconds(&self, t: usize) -> Option<f64> {
+        self.tasks.get(t).and_then(|rt| rt.block_seconds.seconds())
     }
 
     /// An attempt of task `task` took `wall_s` seconds (a report for an unknown task is

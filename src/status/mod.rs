@@ -18,6 +18,7 @@ mod map;
 mod model;
 mod output;
 mod rate;
+mod recorded;
 mod slot_log;
 mod snapshot;
 mod stats_view;
@@ -45,6 +46,7 @@ pub use model::{
 };
 pub use output::{HumanOutput, JsonOutput, StatusOutput};
 pub use rate::{throughput, Throughput, RATE_WINDOW};
+pub use recorded::{read_fresh, RecordedScheduler, RecordedStatus, RECORD_EVERY, RECORD_FRESH};
 pub use slot_log::{cut as cut_slot_log, AttemptKey, LogCut, MAX_CUT_BYTES};
 pub(crate) use snapshot::reason_name;
 pub use snapshot::{LedgerSnapshot, WORKER_SILENT_AFTER};

@@ -1,11 +1,11 @@
 //! What `blockorch status` reports, as typed structs (the `--json` document is exactly these).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::backend::JobStatus;
 
 /// The whole status of a run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusReport {
     /// The ledger directory.
     pub ledger: String,
@@ -31,10 +31,15 @@ pub struct StatusReport {
     pub workers: WorkerTable,
     /// Damaged data skipped while reading the ledger (torn tails, unusable snapshots).
     pub warnings: Vec<String>,
+    /// How old this report was when it was shown, in seconds, when it is the one the running
+    /// orchestrator recorded (`orchestrator/status-<N>.json`) rather than read from the
+    /// ledger just now.
+    #[serde(default)]
+    pub recorded_age_s: Option<f64>,
 }
 
 /// A definition published by a resume that changed operational settings.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DefinitionReport {
     /// Its number: the epoch of the resume that published it.
     pub number: u64,
@@ -69,7 +74,7 @@ impl DefinitionReport {
 }
 
 /// The orchestrator that owns (or owned) the ledger.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OwnerReport {
     /// Ownership epoch (1 for the first submit, +1 per resume).
     pub epoch: u64,
@@ -90,7 +95,7 @@ pub struct OwnerReport {
 }
 
 /// Liveness of the orchestrator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OwnerState {
     /// Heartbeat recent (and, on this host, its process exists).
@@ -105,10 +110,10 @@ pub enum OwnerState {
 }
 
 /// The `RunEnded` record of the owner's epoch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunEnd {
     /// `completed`, `blocks_failed`, `interrupted`, `superseded` or `error`.
-    pub reason: &'static str,
+    pub reason: String,
     /// Human detail.
     pub message: String,
     /// When.
@@ -116,7 +121,7 @@ pub struct RunEnd {
 }
 
 /// Number of blocks in each state. `total` = the sum of the other fields.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockCounts {
     /// Blocks in the plan.
     pub total: u64,
@@ -167,7 +172,7 @@ impl BlockCounts {
 }
 
 /// One task.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskStatus {
     /// Task name.
     pub name: String,
@@ -183,7 +188,7 @@ pub struct TaskStatus {
 }
 
 /// All tasks together.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     /// Summed block counts.
     #[serde(flatten)]
@@ -197,7 +202,7 @@ pub struct Totals {
 }
 
 /// A task's init step.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum InitState {
     /// The task has no `init` command.
@@ -219,7 +224,7 @@ pub enum InitState {
 }
 
 /// The workers of the run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerTable {
     /// How many workers are in each state.
     pub counts: WorkerStateCounts,
@@ -229,7 +234,7 @@ pub struct WorkerTable {
 }
 
 /// Workers per state.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkerStateCounts {
     /// Registered, no Hello in its outbox yet (queued, or starting).
     pub starting: u64,
@@ -242,7 +247,7 @@ pub struct WorkerStateCounts {
 }
 
 /// Where a worker stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerState {
     /// Registered, no Hello yet.
@@ -256,7 +261,7 @@ pub enum WorkerState {
 }
 
 /// One worker.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkerStatus {
     /// Worker id (its directory under `workers/`).
     pub worker_id: String,
@@ -291,7 +296,7 @@ pub struct WorkerStatus {
 }
 
 /// A block assigned to a worker.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CurrentBlock {
     /// Task name.
     pub task: String,
@@ -303,7 +308,7 @@ pub struct CurrentBlock {
 
 /// What a map cell shows. Ordered by urgency: a downsampled cell shows the most urgent state
 /// among its blocks (so a cell is done only when all its blocks are).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellState {
     /// Processed.

@@ -75,6 +75,9 @@ impl StatusOutput for HumanOutput {
                 d.changed_fields().join(", ")
             );
         }
+        if let Some(age) = r.recorded_age_s {
+            let _ = writeln!(out, "as of   {age:.1}s ago (recorded by the orchestrator)");
+        }
         if let Some(end) = r.owner.as_ref().and_then(|o| o.run_end.as_ref()) {
             let _ = writeln!(
                 out,
@@ -559,6 +562,7 @@ mod tests {
             },
             workers: WorkerTable { counts, workers },
             warnings: vec!["orchestrator/epoch-00000002.log: incomplete last frame".into()],
+            recorded_age_s: None,
         }
     }
 
@@ -610,7 +614,7 @@ warnings (damaged data skipped while reading):
             .collect();
         let mut r = report(workers);
         r.owner.as_mut().unwrap().run_end = Some(RunEnd {
-            reason: "blocks_failed",
+            reason: "blocks_failed".into(),
             message: "run finished".into(),
             time_us: NOW,
         });

@@ -24,8 +24,9 @@ use crate::task::{diff_task_files, parse_task_file, TaskFile};
 /// host and pid are shown); with more, only those of live workers.
 const ALL_OUTBOXES_UP_TO: usize = 64;
 
-/// A worker that wrote nothing for this long is shown as silent.
-pub const WORKER_SILENT_AFTER: Duration = DEFAULT_STALE_AFTER;
+/// A worker that wrote nothing for this long (three of its heartbeats) is shown as silent.
+pub const WORKER_SILENT_AFTER: Duration =
+    Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
 
 /// A consistent read of a ledger and its plan.
 pub struct LedgerSnapshot {
@@ -63,14 +64,20 @@ impl LedgerSnapshot {
             root: root.to_path_buf(),
             source,
         })?);
+        Ok(Self::from_parts(view, tasks, plan, now_us))
+    }
+
+    /// The snapshot of a view built elsewhere (the orchestrator builds one from what it holds
+    /// in memory to record its status), with its task file and plan, judging ages at `now_us`.
+    pub fn from_parts(view: LedgerView, tasks: TaskFile, plan: Arc<Plan>, now_us: u64) -> Self {
         let phases = LedgerPhases::new(Arc::clone(&plan), &view.loaded.state);
-        Ok(Self {
+        Self {
             view,
             tasks,
             plan,
             phases,
             now_us,
-        })
+        }
     }
 
     /// The underlying view.
@@ -173,6 +180,7 @@ impl LedgerSnapshot {
             totals,
             workers: self.worker_table(workers, probe),
             warnings,
+            recorded_age_s: None,
         })
     }
 
@@ -219,7 +227,7 @@ impl LedgerSnapshot {
             .find(|e| e.epoch == o.epoch)
             .and_then(|e| e.ended.as_ref())
             .map(|(reason, message, time_us)| RunEnd {
-                reason: reason_name(*reason),
+                reason: reason_name(*reason).to_string(),
                 message: message.clone(),
                 time_us: *time_us,
             });

@@ -11,13 +11,14 @@ use super::launch::Launcher;
 use super::liveness::OwnerWatch;
 use super::options::{scheduler_job, worker_id_from_env, AgentOptions};
 use super::outbox::Outbox;
+use super::polling::PollPolicy;
 use super::shutdown::AgentExit;
 use super::signals::SignalGuard;
 use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
 use crate::backend::local_gpus::{parse_device_list, SLOT_GPUS_ENV};
 use crate::ledger::{
-    hostname, pid_alive, InboxFollower, Ledger, LedgerError, LogStream, OutboxRecord, WorkerId,
+    hostname, pid_alive, InboxFollower, Ledger, LedgerError, LedgerFs, LogStream, WorkerId,
 };
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -138,7 +139,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             ledger: ledger.clone(),
             ctx,
             watch: OwnerWatch::new(opts.orchestrator_timeout, opts.epoch_switch_timeout),
-            max_poll: opts.poll.max(Duration::from_millis(1)),
+            policy: PollPolicy::for_fs(LedgerFs::of(&root), opts.poll),
         },
         tx,
     )
@@ -151,7 +152,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     let mut state = AgentState::new(policy);
     let mut exit = None;
     let first = state.start(Now::current());
-    carry_out(first, &mut executor, &mut outbox, &mut exit, &inbox);
+    carry_out(first, &mut executor, &mut outbox, &mut exit);
     executor.flush();
     let mut outbox_health = OutboxHealth::default();
     outbox_health.note(outbox.commit());
@@ -199,9 +200,11 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
                 executor.forget(*proc);
             }
             let actions = state.handle_event(event, Now::current());
-            carry_out(actions, &mut executor, &mut outbox, &mut exit, &inbox);
+            carry_out(actions, &mut executor, &mut outbox, &mut exit);
         }
         executor.flush();
+        // The inbox is looked at by what the agent holds (at once when a slot ran dry).
+        inbox.set_holding(state.holding(Instant::now()));
         if outbox.has_pending() && (last_commit.elapsed() >= COMMIT_EVERY || exit.is_some()) {
             outbox_health.note(outbox.commit());
             last_commit = Instant::now();
@@ -232,16 +235,10 @@ fn carry_out(
     executor: &mut Executor,
     outbox: &mut Outbox,
     exit: &mut Option<AgentExit>,
-    inbox: &super::inbox::InboxThread,
 ) {
     for action in actions {
         match action {
-            Action::Record(record) => {
-                if matches!(record, OutboxRecord::Finished { .. }) {
-                    inbox.kick();
-                }
-                outbox.push(record);
-            }
+            Action::Record(record) => outbox.push(record),
             Action::Spawn { slot, proc, kind } => executor.spawn(slot, proc, &kind),
             Action::Send {
                 slot,

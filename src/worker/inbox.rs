@@ -1,41 +1,75 @@
 //! The inbox thread: follows `workers/<id>/inbox-<epoch>.log` (switching to a newer epoch's
-//! inbox when one appears), turns its records into events, and watches whether the
-//! orchestrator is still there. Polling is adaptive: every millisecond after something
-//! happened (a record arrived, or the agent finished a block and expects the next one),
-//! doubling up to `--poll-ms` while nothing arrives.
+//! inbox when one is claimed), turns its records into events, and watches whether the
+//! orchestrator is still there. When it looks is [`PollPolicy`]'s: soon after a record arrived
+//! or when the agent runs out of work (the main loop says what it holds, and wakes the thread
+//! when a slot runs dry), otherwise when the blocks it holds are half done, at most at the
+//! slow interval. A look is one `fstat` of the open inbox; directories are listed only at
+//! start and when a newer epoch was claimed.
 
 use super::context::TaskContext;
 use super::events::{AttemptKey, Event};
 use super::liveness::OwnerWatch;
-use crate::ledger::{now_us, InboxFollower, InboxRecord, Ledger};
-use std::sync::atomic::{AtomicBool, Ordering};
+use super::polling::{Backoff, Holding, PollPolicy};
+use crate::ledger::{now_us, InboxFollower, InboxRecord, Ledger, OwnerStatus};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-/// How often the owner of the ledger is looked at.
-const OWNER_CHECK_INTERVAL: Duration = Duration::from_secs(1);
-/// Fastest inbox poll.
-const MIN_POLL: Duration = Duration::from_millis(1);
+/// What the main loop tells the inbox thread.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Look again at once (the agent ran out of work).
+    kick: AtomicBool,
+    /// What the agent holds: 0 hungry, `u64::MAX` unknown, else 1 + µs of work covered.
+    holding: AtomicU64,
+}
+
+impl Shared {
+    fn holding(&self) -> Holding {
+        match self.holding.load(Ordering::Relaxed) {
+            0 => Holding::Hungry,
+            u64::MAX => Holding::Unknown,
+            us => Holding::Covered(Duration::from_micros(us - 1)),
+        }
+    }
+}
 
 /// Handle to the running inbox thread.
 pub struct InboxThread {
     handle: Option<JoinHandle<()>>,
-    stop: Arc<AtomicBool>,
-    kick: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl InboxThread {
-    /// Asks for fast polling (the agent expects an assignment soon).
+    /// Tells the thread what the agent holds; when a slot ran dry, it looks at once.
+    pub fn set_holding(&self, holding: Holding) {
+        let code = match holding {
+            Holding::Hungry => 0,
+            Holding::Unknown => u64::MAX,
+            Holding::Covered(d) => (d.as_micros() as u64).saturating_add(1).min(u64::MAX - 1),
+        };
+        let before = self.shared.holding.swap(code, Ordering::Relaxed);
+        if code == 0 && before != 0 {
+            self.kick();
+        }
+    }
+
+    /// Asks for a look at once (the agent expects an assignment soon).
     pub fn kick(&self) {
-        self.kick.store(true, Ordering::Relaxed);
+        self.shared.kick.store(true, Ordering::Relaxed);
+        if let Some(h) = &self.handle {
+            h.thread().unpark();
+        }
     }
 
     /// Stops the thread and waits for it.
     pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.handle.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
     }
@@ -80,35 +114,48 @@ pub struct InboxSetup {
     pub ctx: Arc<TaskContext>,
     /// Decides whether the orchestrator is gone.
     pub watch: OwnerWatch,
-    /// Slowest poll.
-    pub max_poll: Duration,
+    /// When to look.
+    pub policy: PollPolicy,
 }
 
 /// Starts the inbox thread, which sends its events to `tx`.
 pub fn spawn_inbox(setup: InboxSetup, tx: Sender<Event>) -> std::io::Result<InboxThread> {
-    let stop = Arc::new(AtomicBool::new(false));
-    let kick = Arc::new(AtomicBool::new(true));
-    let (stop2, kick2) = (stop.clone(), kick.clone());
+    let shared = Arc::new(Shared {
+        // Hungry until the main loop says otherwise: the first assignment is awaited.
+        ..Shared::default()
+    });
+    let mine = Arc::clone(&shared);
     let handle = thread::Builder::new()
         .name("inbox".into())
-        .spawn(move || follow(setup, tx, &stop2, &kick2))?;
+        .spawn(move || follow(setup, tx, &mine))?;
     Ok(InboxThread {
         handle: Some(handle),
-        stop,
-        kick,
+        shared,
     })
 }
 
-fn follow(mut s: InboxSetup, tx: Sender<Event>, stop: &AtomicBool, kick: &AtomicBool) {
-    let mut interval = MIN_POLL;
-    let mut last_owner_check: Option<Instant> = None;
-    let mut gone_reported = false;
+/// When the owner was last looked at, and what is due.
+struct OwnerChecks {
+    last_newer: Option<Instant>,
+    last_owner: Option<Instant>,
+    gone_reported: bool,
+}
+
+fn follow(mut s: InboxSetup, tx: Sender<Event>, shared: &Shared) {
+    let mut backoff = Backoff::default();
+    let mut checks = OwnerChecks {
+        last_newer: None,
+        last_owner: None,
+        gone_reported: false,
+    };
     let mut errors = 0u32;
-    while !stop.load(Ordering::Relaxed) {
-        if kick.swap(false, Ordering::Relaxed) {
-            interval = MIN_POLL;
+    while !shared.stop.load(Ordering::Relaxed) {
+        if shared.kick.swap(false, Ordering::Relaxed) {
+            backoff.reset();
         }
-        match s.follower.poll() {
+        let fresh = backoff.wants_reopen(&s.policy);
+        let mut got = false;
+        match s.follower.poll(fresh) {
             Ok(polled) => {
                 errors = 0;
                 if polled.switched {
@@ -117,11 +164,7 @@ fn follow(mut s: InboxSetup, tx: Sender<Event>, stop: &AtomicBool, kick: &Atomic
                         polled.epoch
                     );
                 }
-                if polled.records.is_empty() {
-                    interval = (interval * 2).min(s.max_poll);
-                } else {
-                    interval = MIN_POLL;
-                }
+                got = !polled.records.is_empty();
                 for record in polled.records {
                     if tx.send(to_event(record, &s.ctx)).is_err() {
                         return;
@@ -133,30 +176,79 @@ fn follow(mut s: InboxSetup, tx: Sender<Event>, stop: &AtomicBool, kick: &Atomic
                 if errors == 1 || errors.is_multiple_of(100) {
                     tracing::warn!("cannot read the inbox (will retry): {e}");
                 }
-                interval = s.max_poll;
             }
         }
-        let due = last_owner_check.is_none_or(|t| t.elapsed() >= OWNER_CHECK_INTERVAL);
-        if due && !gone_reported {
-            last_owner_check = Some(Instant::now());
-            match s.ledger.current_owner() {
-                Ok(owner) => {
-                    let verdict = s.watch.observe(
-                        s.follower.epoch(),
-                        owner.as_ref(),
-                        now_us(),
-                        Instant::now(),
-                    );
-                    if let Some(reason) = verdict {
-                        gone_reported = true;
-                        if tx.send(Event::OrchestratorGone(reason)).is_err() {
-                            return;
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!("cannot read the ledger's owner: {e}"),
-            }
+        if !check_owner(&mut s, &mut checks, &tx) {
+            return;
         }
-        thread::sleep(interval);
+        let gap = if errors > 0 {
+            s.policy.hungry
+        } else {
+            backoff.next_gap(got, shared.holding(), &s.policy)
+        };
+        if !shared.kick.load(Ordering::Relaxed) {
+            thread::park_timeout(gap);
+        }
     }
+}
+
+/// Looks for a newer orchestrator epoch and at the followed owner's heartbeat when due;
+/// sends `OrchestratorGone` once. False if the agent's loop is gone.
+fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>) -> bool {
+    if checks.gone_reported {
+        return true;
+    }
+    let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
+    let followed = s.follower.epoch();
+    let newer_due = due(checks.last_newer, s.policy.newer_epoch_check);
+    let owner_due = due(checks.last_owner, s.policy.owner_check);
+    if !newer_due && !owner_due {
+        return true;
+    }
+    // Without an inbox yet, or when the next epoch was claimed (one `stat`), the whole
+    // picture: the highest claim (a listing of owners/) and a rescan of the worker
+    // directory. Otherwise only the followed owner's heartbeat — and the whole picture
+    // before that owner is declared gone (it may have been taken over).
+    let newer = newer_due && followed.is_none_or(|e| s.ledger.epoch_claimed(e + 1));
+    if newer_due {
+        checks.last_newer = Some(Instant::now());
+    }
+    checks.last_owner = Some(Instant::now());
+    let mut verdict = None;
+    if let (false, Some(epoch)) = (newer, followed) {
+        match s.ledger.owner_of(epoch) {
+            Ok(owner) => verdict = observe(s, Some(&owner)),
+            Err(e) => tracing::warn!("cannot read the ledger's owner: {e}"),
+        }
+        if verdict.is_none() {
+            return true;
+        }
+    }
+    if followed.is_some() {
+        match s.follower.rescan() {
+            Ok(true) => tracing::info!(
+                "following the inbox of orchestrator epoch {:?}",
+                s.follower.epoch()
+            ),
+            Ok(false) => {}
+            Err(e) => tracing::warn!("cannot list the worker directory: {e}"),
+        }
+    }
+    match s.ledger.current_owner() {
+        Ok(owner) => verdict = observe(s, owner.as_ref()),
+        Err(e) => tracing::warn!("cannot read the ledger's owner: {e}"),
+    }
+    match verdict {
+        Some(reason) => {
+            checks.gone_reported = true;
+            tx.send(Event::OrchestratorGone(reason)).is_ok()
+        }
+        None => true,
+    }
+}
+
+/// The watch's verdict on `owner` for the inbox followed now.
+fn observe(s: &mut InboxSetup, owner: Option<&OwnerStatus>) -> Option<String> {
+    s.watch
+        .observe(s.follower.epoch(), owner, now_us(), Instant::now())
 }

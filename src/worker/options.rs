@@ -4,6 +4,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Default time between an agent's heartbeats: rare, since every record the agent writes is
+/// one more round trip to a shared file system's server, and the orchestrator's silence
+/// limit (60 s on a local disk, 120 s on a shared one, 300 s on clusters) allows for two
+/// missed ones.
+pub const AGENT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+
 /// Settings of one agent run (`blockorch worker …`).
 #[derive(Clone, Debug)]
 pub struct AgentOptions {
@@ -60,7 +66,7 @@ impl AgentOptions {
             deadline_margin: Duration::from_secs(30),
             kill_grace: Duration::from_secs(5),
             max_program_crashes: 3,
-            heartbeat_interval: Duration::from_secs(5),
+            heartbeat_interval: AGENT_HEARTBEAT_INTERVAL,
             orchestrator_timeout: Duration::from_secs(180),
             epoch_switch_timeout: Duration::from_secs(120),
             command_prefix: Vec::new(),

@@ -3,6 +3,7 @@
 
 use super::events::{Action, AttemptKey, Event, Job, Now, ProcId, ProcKind};
 use super::pipeline::{depth, refill};
+use super::polling::Holding;
 use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};

@@ -1187,7 +1187,11 @@ pub fn orchestrator_records(job: &Job) -> Vec<(u64, blockorch::ledger::Orchestra
     let Ok(dir) = fs::read_dir(job.ledger().join("orchestrator")) else {
         return out;
     };
-    let mut paths: Vec<PathBuf> = dir.map(|e| e.unwrap().path()).collect();
+    // The epoch logs (not the definitions or the recorded status reports beside them).
+    let mut paths: Vec<PathBuf> = dir
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .collect();
     paths.sort();
     for path in &paths {
         let epoch: u64 = path

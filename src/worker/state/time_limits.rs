@@ -138,3 +138,27 @@ impl AgentState {
         }
     }
 }
+
+impl AgentState {
+    /// What the agent holds, for the inbox thread: hungry when a slot could take a block and
+    /// none is queued; otherwise how long its blocks keep the slots busy (queued and piped
+    /// blocks at the recent mean block time, running ones for what the mean leaves of them,
+    /// spread over the slots), unknown before any block finished.
+    pub fn holding(&self, now: std::time::Instant) -> Holding {
+        if self.queue.is_empty() && self.slots.iter().any(Slot::can_take) {
+            return Holding::Hungry;
+        }
+        let Some(mean) = self.recent.seconds() else {
+            return Holding::Unknown;
+        };
+        let mean = Duration::from_secs_f64(mean);
+        let mut total = mean.saturating_mul(self.queue.len() as u32);
+        for slot in &self.slots {
+            total += mean.saturating_mul(slot.piped.len() as u32);
+            if let Some(att) = &slot.attempt {
+                total += mean.saturating_sub(now.saturating_duration_since(att.started));
+            }
+        }
+        Holding::Covered(total / self.slots.len().max(1) as u32)
+    }
+}

@@ -1,0 +1,271 @@
+//! When the orchestrator looks at each agent's outbox, and how many looks the whole run may
+//! spend per second (see *Polling schedule and metadata budget* in `docs/design/ledger.md`).
+//!
+//! Each agent has a [`ProbeTimer`]: after a look that found records, the next one is due
+//! when the agent's next report is expected (the task's recent block time over its busy
+//! slots); after a look that found nothing, the gap grows from an eighth of that, doubling,
+//! up to the liveness gap. Looks that are due are taken most overdue first while the
+//! [`OpBudget`] has tokens, so the total rate never exceeds the budget however many agents
+//! there are; past it, every agent's looks simply come later. Pure: the caller passes the
+//! time.
+
+use std::time::{Duration, Instant};
+
+/// The knobs of the schedule.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbePolicy {
+    /// Shortest gap between two looks at one outbox.
+    pub min_gap: Duration,
+    /// Longest gap between two looks at one outbox (an agent from which nothing is expected
+    /// but its heartbeat).
+    pub max_gap: Duration,
+    /// Looks per second for the whole run (`None`: unbounded, a ledger on a local disk).
+    pub budget: Option<f64>,
+    /// After this many looks in a row found nothing, the next look reopens the file
+    /// instead of `fstat`ing the open one (NFS: forces the attribute revalidation that the
+    /// attribute cache may otherwise delay by up to `acregmax`).
+    pub reopen_after_misses: u32,
+}
+
+impl ProbePolicy {
+    /// Every iteration, unbounded: a ledger on a local disk, where a look is an `fstat`
+    /// that reaches no server.
+    pub fn local_disk(iteration: Duration) -> Self {
+        Self {
+            min_gap: Duration::ZERO,
+            max_gap: iteration,
+            budget: None,
+            reopen_after_misses: u32::MAX,
+        }
+    }
+
+    /// A ledger on a shared file system, with `budget` looks per second for the run.
+    pub fn shared(budget: f64) -> Self {
+        Self {
+            min_gap: Duration::from_millis(50),
+            max_gap: Duration::from_secs(30),
+            budget: (budget > 0.0).then_some(budget),
+            reopen_after_misses: 4,
+        }
+    }
+
+    /// The time a look at every one of `agents` outboxes takes at the budget (zero when
+    /// unbounded): the part of the hand-out round trip that the budget adds.
+    pub fn round_at_budget(&self, agents: usize) -> Duration {
+        match self.budget {
+            Some(rate) => Duration::from_secs_f64(agents as f64 / rate),
+            None => Duration::ZERO,
+        }
+    }
+}
+
+/// A token bucket: on average at most `rate` operations per second, in bursts of at most one
+/// second's worth (at least one).
+#[derive(Clone, Debug)]
+pub struct OpBudget {
+    rate: Option<f64>,
+    tokens: f64,
+    last: Instant,
+}
+
+impl OpBudget {
+    /// A full bucket of `rate` per second (`None`: unbounded).
+    pub fn new(rate: Option<f64>, now: Instant) -> Self {
+        Self {
+            rate,
+            tokens: rate.map_or(0.0, |r| r.max(1.0)),
+            last: now,
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&mut self, now: Instant) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * rate).min(rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// When one agent's outbox is next looked at.
+#[derive(Clone, Debug)]
+pub struct ProbeTimer {
+    next: Instant,
+    /// Looks in a row that found nothing.
+    misses: u32,
+    /// The first gap after a miss (doubles with each further miss).
+    step: Duration,
+}
+
+impl ProbeTimer {
+    /// A timer whose first look is due at once.
+    pub fn new(now: Instant) -> Self {
+        Self {
+            next: now,
+            misses: 0,
+            step: Duration::ZERO,
+        }
+    }
+
+    /// When the next look is due.
+    pub fn next(&self) -> Instant {
+        self.next
+    }
+
+    /// Whether a look is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.next <= now
+    }
+
+    /// Whether the next look should reopen the file.
+    pub fn wants_reopen(&self, policy: &ProbePolicy) -> bool {
+        self.misses >= policy.reopen_after_misses
+            && self.misses.is_multiple_of(policy.reopen_after_misses)
+    }
+
+    /// A look found records; the next report is expected `expected` from now.
+    pub fn hit(&mut self, now: Instant, expected: Duration, policy: &ProbePolicy) {
+        self.misses = 0;
+        self.step = (expected / 8).max(policy.min_gap);
+        self.next = now + expected.clamp(policy.min_gap, policy.max_gap);
+    }
+
+    /// A look found nothing: back off from the step, doubling.
+    pub fn miss(&mut self, now: Instant, policy: &ProbePolicy) {
+        self.misses = self.misses.saturating_add(1);
+        let doubling = 1u32 << (self.misses - 1).min(20);
+        let gap = self.step.max(policy.min_gap).saturating_mul(doubling);
+        self.next = now + gap.clamp(policy.min_gap, policy.max_gap);
+    }
+
+    /// Something is expected by `expected` from now (blocks were just handed out): the next
+    /// look comes no later than that.
+    pub fn expect_within(&mut self, now: Instant, expected: Duration, policy: &ProbePolicy) {
+        let at = now + expected.clamp(policy.min_gap, policy.max_gap);
+        if at < self.next {
+            self.next = at;
+            self.misses = 0;
+            self.step = (expected / 8).max(policy.min_gap);
+        }
+    }
+}
+
+/// When an agent's next report is expected: its task's recent block time `mean` (seconds)
+/// over the slots it keeps busy; `None` when nothing is expected but its heartbeat (nothing
+/// in flight). Unknown block times expect a report soon (the misses back off from there).
+pub fn expected_report_gap(
+    in_flight: usize,
+    slots: u32,
+    mean: Option<f64>,
+    policy: &ProbePolicy,
+) -> Option<Duration> {
+    if in_flight == 0 {
+        return None;
+    }
+    let busy = in_flight.min(slots.max(1) as usize) as f64;
+    Some(match mean {
+        Some(m) if m.is_finite() && m > 0.0 => Duration::from_secs_f64(m / busy),
+        _ => policy.min_gap,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_bounds_looks_per_second_whatever_is_due() {
+        let t0 = Instant::now();
+        let mut budget = OpBudget::new(Some(10.0), t0);
+        // A full bucket: one second's worth at once, then nothing until it refills.
+        let burst = (0..100).filter(|_| budget.try_take(t0)).count();
+        assert_eq!(burst, 10);
+        // Over ten more seconds of asking every millisecond: ten per second.
+        let mut taken = 0;
+        for ms in 1..=10_000 {
+            if budget.try_take(t0 + Duration::from_millis(ms)) {
+                taken += 1;
+            }
+        }
+        assert!((99..=101).contains(&taken), "{taken}");
+        let mut unbounded = OpBudget::new(None, t0);
+        assert!((0..10_000).all(|_| unbounded.try_take(t0)));
+    }
+
+    #[test]
+    fn looks_come_when_a_report_is_expected_then_back_off() {
+        let policy = ProbePolicy::shared(100.0);
+        let t0 = Instant::now();
+        let mut timer = ProbeTimer::new(t0);
+        assert!(timer.due(t0));
+        // 16-s blocks on one slot: the next look 16 s after a report...
+        let gap = expected_report_gap(3, 1, Some(16.0), &policy).unwrap();
+        assert_eq!(gap, Duration::from_secs(16));
+        timer.hit(t0, gap, &policy);
+        assert!(!timer.due(t0 + Duration::from_secs(15)));
+        assert!(timer.due(t0 + Duration::from_secs(16)));
+        // ...then, if it is late, after 2 s, 4 s, 8 s, ... up to the liveness gap.
+        let t1 = t0 + Duration::from_secs(16);
+        timer.miss(t1, &policy);
+        assert_eq!(timer.next() - t1, Duration::from_secs(2));
+        timer.miss(t1, &policy);
+        assert_eq!(timer.next() - t1, Duration::from_secs(4));
+        for _ in 0..10 {
+            timer.miss(t1, &policy);
+        }
+        assert_eq!(timer.next() - t1, policy.max_gap);
+        // Nothing in flight: only the heartbeat is expected.
+        assert_eq!(expected_report_gap(0, 4, Some(1.0), &policy), None);
+        // Four busy slots of 2-s blocks report every half second.
+        assert_eq!(
+            expected_report_gap(12, 4, Some(2.0), &policy),
+            Some(Duration::from_millis(500))
+        );
+        // Unknown block time: soon, never below the shortest gap.
+        assert_eq!(
+            expected_report_gap(1, 1, None, &policy),
+            Some(policy.min_gap)
+        );
+    }
+
+    #[test]
+    fn a_hand_out_brings_a_distant_look_forward_only() {
+        let policy = ProbePolicy::shared(100.0);
+        let t0 = Instant::now();
+        let mut timer = ProbeTimer::new(t0);
+        timer.hit(t0, policy.max_gap, &policy);
+        timer.expect_within(t0, Duration::from_secs(1), &policy);
+        assert_eq!(timer.next() - t0, Duration::from_secs(1));
+        timer.expect_within(t0, Duration::from_secs(5), &policy);
+        assert_eq!(timer.next() - t0, Duration::from_secs(1), "never later");
+    }
+
+    #[test]
+    fn every_fourth_miss_in_a_row_reopens_on_a_shared_file_system() {
+        let policy = ProbePolicy::shared(100.0);
+        let t0 = Instant::now();
+        let mut timer = ProbeTimer::new(t0);
+        let mut reopens = Vec::new();
+        for i in 1..=9 {
+            timer.miss(t0, &policy);
+            reopens.push((i, timer.wants_reopen(&policy)));
+        }
+        let which: Vec<u32> = reopens.iter().filter(|r| r.1).map(|r| r.0).collect();
+        assert_eq!(which, [4, 8]);
+        let local = ProbePolicy::local_disk(Duration::from_millis(20));
+        assert!(!timer.wants_reopen(&local));
+        assert_eq!(
+            ProbePolicy::shared(100.0).round_at_budget(1000),
+            Duration::from_secs(10)
+        );
+        assert_eq!(local.round_at_budget(1000), Duration::ZERO);
+    }
+}
