@@ -53,7 +53,7 @@ fn submit_to_the_end(example: &Path, log_dir: &Path, tag: &str) {
             .find(|l| l.starts_with(task))
             .unwrap_or_else(|| panic!("no row for {task}: {stdout}"));
         let cols: Vec<&str> = row.split_whitespace().collect();
-        assert_eq!(cols[1..], ["210", "210", "0", "0", "0"], "{row}");
+        assert_eq!(cols[1..], ["210", "210", "0", "0", "0", "0"], "{row}");
     }
     let state = blockorch::ledger::Ledger::open(example.join("task.ledger"))
         .unwrap()
