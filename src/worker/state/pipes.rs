@@ -75,7 +75,13 @@ impl AgentState {
     /// their order (they never started), or given back when the agent no longer runs its
     /// queue.
     pub(super) fn requeue_piped(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        let piped = std::mem::take(&mut self.slots[i].piped);
+        let piped = std::mem::take(&mut self.slots[i].piped).into();
+        self.requeue(piped, now, out);
+    }
+
+    /// Blocks that never started (they waited in an ended program's stdin): queued again in
+    /// their order, or given back when the agent no longer runs its queue.
+    pub(super) fn requeue(&mut self, piped: Vec<Job>, now: Now, out: &mut Vec<Action>) {
         let runs_queue = self.shutdown.as_ref().is_none_or(Shutdown::runs_queue);
         if runs_queue {
             for job in piped.into_iter().rev() {
