@@ -30,6 +30,19 @@ fn check_log(job: &Job) -> (BTreeMap<u64, Vec<u32>>, BTreeSet<u32>) {
     (calls, pids)
 }
 
+/// Skipped blocks were checked once (done); the others before (not done) and after (done).
+fn assert_checked_before_and_after(job: &Job, plan: &Plan, skipped: &[u64]) {
+    let (calls, _) = check_log(job);
+    for b in &plan.blocks {
+        let want = if skipped.contains(&b.id) {
+            vec![1]
+        } else {
+            vec![0, 1]
+        };
+        assert_eq!(calls.get(&b.id), Some(&want), "block {}", b.id);
+    }
+}
+
 #[test]
 fn persistent_check_skips_done_blocks_and_runs_the_others() {
     let t = task(
@@ -50,16 +63,8 @@ fn persistent_check_skips_done_blocks_and_runs_the_others() {
     assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(summary_row(&out, "t"), [30, 20, 10, 0, 0]);
     assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
-    // Skipped blocks were checked once (done); the others before (not done) and after (done).
-    let (calls, pids) = check_log(&job);
-    for b in &plan.blocks {
-        let want = if skipped.contains(&b.id) {
-            vec![1]
-        } else {
-            vec![0, 1]
-        };
-        assert_eq!(calls.get(&b.id), Some(&want), "block {}", b.id);
-    }
+    assert_checked_before_and_after(&job, &plan, &skipped);
+    let (_, pids) = check_log(&job);
     // 50 checks, answered by one check program per slot: no process per check.
     assert!(
         pids.len() <= 2,
@@ -141,15 +146,7 @@ fn pre_checks_are_written_ahead_to_the_check_program() {
     assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(summary_row(&out, "t"), [300, 3, 297, 0, 0]);
     assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
-    let (calls, _) = check_log(&job);
-    for b in &plan.blocks {
-        let want = if skipped.contains(&b.id) {
-            vec![1]
-        } else {
-            vec![0, 1]
-        };
-        assert_eq!(calls.get(&b.id), Some(&want), "block {}", b.id);
-    }
+    assert_checked_before_and_after(&job, &plan, &skipped);
     // The agent marks each block it writes to the check program (`… (check)`) in the slot's
     // log, and the program prints `checked …` when it takes one up: pre-checks written ahead
     // show as check markers that follow each other with no `checked` line in between.

@@ -154,21 +154,8 @@ impl AgentState {
         if unexpected {
             let pos = working_on.and_then(|b| ahead.iter().position(|(j, _)| j.key.block == b));
             if let Some((job, _)) = pos.and_then(|p| ahead.remove(p)) {
-                out.push(started(&job, i, now));
-                if self.reports() {
-                    let outcome = failed(FailureKind::CheckFailed, died(job.key.block));
-                    let record = self.finished_record(
-                        job.key,
-                        outcome,
-                        now.unix_us,
-                        now.unix_us,
-                        None,
-                        None,
-                        exit.as_ref(),
-                        i,
-                    );
-                    out.push(record);
-                }
+                let msg = died(job.key.block);
+                self.fail_unstarted(i, &job, msg, exit.as_ref(), now, out);
             }
         }
         self.requeue(ahead.into_iter().map(|(job, _)| job).collect(), now, out);
@@ -275,23 +262,28 @@ impl AgentState {
                     return;
                 };
                 let msg = format!("{problem}; the check program was restarted");
-                out.push(started(&job, i, now));
-                if self.reports() {
-                    let outcome = failed(FailureKind::CheckFailed, msg.clone());
-                    let record = self.finished_record(
-                        job.key,
-                        outcome,
-                        now.unix_us,
-                        now.unix_us,
-                        None,
-                        None,
-                        None,
-                        i,
-                    );
-                    out.push(record);
-                }
+                self.fail_unstarted(i, &job, msg.clone(), None, now, out);
                 self.stop_checker(i, KillReason::Protocol(msg), now, out);
             }
+        }
+    }
+
+    /// Starts and fails (`CheckFailed`, `msg`) at once the written-ahead pre-check `job` of
+    /// slot `i` that the check program broke on.
+    fn fail_unstarted(
+        &self,
+        i: usize,
+        job: &Job,
+        msg: String,
+        exit: Option<&Exit>,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
+        out.push(started(job, i, now));
+        if self.reports() {
+            let outcome = failed(FailureKind::CheckFailed, msg);
+            let (at, cpu, rss) = (now.unix_us, None, None);
+            out.push(self.finished_record(job.key, outcome, at, at, cpu, rss, exit, i));
         }
     }
 
