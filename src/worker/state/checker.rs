@@ -334,24 +334,10 @@ impl AgentState {
                 wants.push((i, proc, n));
             }
         }
-        while !wants.is_empty() && !self.queue.is_empty() && self.fits(now) {
-            for want in &mut wants {
-                let Some(job) = self.queue.pop_front() else {
-                    break;
-                };
-                let (i, proc, _) = *want;
-                out.push(Action::Send {
-                    slot: i as u32,
-                    proc,
-                    block: job.message.clone(),
-                    ahead: true,
-                });
-                self.slots[i].check_fifo.push_back(job.message.block_id);
-                self.slots[i].check_ahead.push_back((job, None));
-                want.2 -= 1;
-            }
-            wants.retain(|w| w.2 > 0);
-        }
+        self.write_ahead_from_queue(wants, now, out, |slot, job| {
+            slot.check_fifo.push_back(job.message.block_id);
+            slot.check_ahead.push_back((job, None));
+        });
     }
 
     /// Starts, on idle slots, the blocks whose pre-check was written ahead: answered done →
