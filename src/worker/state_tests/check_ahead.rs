@@ -209,3 +209,48 @@ fn revoking_a_block_written_ahead_restarts_the_check_program_without_it() {
     assert!(records(&a).is_empty(), "{a:?}");
     assert_eq!(st.queued(), 4, "2, 4, 5, 6 go back to the queue");
 }
+
+#[test]
+fn timed_out_check_fails_its_attempt_and_the_pre_checks_behind_it_go_back_to_the_queue() {
+    let (mut st, mut clock, _prog, checker) = checks_ahead();
+    clock.advance(Duration::from_secs(11));
+    let a = st.handle_event(Event::Tick, clock.now());
+    assert!(a.contains(&Action::Terminate(checker)), "{a:?}");
+    assert!(records(&a)
+        .iter()
+        .all(|r| !matches!(r, OutboxRecord::Finished { .. })));
+    let a = st.handle_event(signalled(checker, libc::SIGTERM), clock.now());
+    let done = finished(&a);
+    assert_eq!(
+        done.len(),
+        1,
+        "only the attempt that timed out fails: {a:?}"
+    );
+    assert_eq!(done[0].0, 1);
+    assert_eq!(failure(&a).0, FailureKind::Timeout);
+    // 2..=6 never started: block 2 starts with a new check program, the rest wait in the
+    // queue (the long attempt makes blocks no longer short).
+    let second = checker_spawned(&a);
+    assert_eq!(started(&a), [2]);
+    assert_eq!(sent_to(&a, second), [2]);
+    assert_eq!(st.queued(), 4);
+}
+
+#[test]
+fn drain_runs_the_pre_checks_written_ahead_before_closing_the_check_program() {
+    let (mut st, clock, prog, checker) = checks_ahead();
+    let a = st.handle_event(Event::Stop("done".into()), clock.now());
+    assert!(!a.contains(&Action::CloseStdin(checker)), "{a:?}");
+    for b in 1..=5 {
+        let line = format!(r#"{{"block_id":{b},"status":"done"}}"#);
+        let a = st.handle_event(report(checker, &line), clock.now());
+        assert!(!a.contains(&Action::CloseStdin(checker)), "{a:?}");
+    }
+    let a = st.handle_event(
+        report(checker, r#"{"block_id":6,"status":"done"}"#),
+        clock.now(),
+    );
+    assert_eq!(finished(&a), [(6, Outcome::Skipped)]);
+    assert!(a.contains(&Action::CloseStdin(checker)), "{a:?}");
+    assert!(a.contains(&Action::CloseStdin(prog)), "{a:?}");
+}
