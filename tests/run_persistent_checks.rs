@@ -1,5 +1,6 @@
 //! Fast checks (docs/design/checks.md): a persistent check program started once per slot, its
-//! crashes, and a Python worker answering the pre-check itself with blocks written ahead.
+//! crashes, pre-checks written ahead to it, and a Python worker answering the pre-check itself
+//! with blocks written ahead.
 
 mod run_common;
 
@@ -29,6 +30,19 @@ fn check_log(job: &Job) -> (BTreeMap<u64, Vec<u32>>, BTreeSet<u32>) {
     (calls, pids)
 }
 
+/// Skipped blocks were checked once (done); the others before (not done) and after (done).
+fn assert_checked_before_and_after(job: &Job, plan: &Plan, skipped: &[u64]) {
+    let (calls, _) = check_log(job);
+    for b in &plan.blocks {
+        let want = if skipped.contains(&b.id) {
+            vec![1]
+        } else {
+            vec![0, 1]
+        };
+        assert_eq!(calls.get(&b.id), Some(&want), "block {}", b.id);
+    }
+}
+
 #[test]
 fn persistent_check_skips_done_blocks_and_runs_the_others() {
     let t = task(
@@ -49,16 +63,8 @@ fn persistent_check_skips_done_blocks_and_runs_the_others() {
     assert_eq!(out.code, Some(0), "{}", out.text());
     assert_eq!(summary_row(&out, "t"), [30, 20, 10, 0, 0]);
     assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
-    // Skipped blocks were checked once (done); the others before (not done) and after (done).
-    let (calls, pids) = check_log(&job);
-    for b in &plan.blocks {
-        let want = if skipped.contains(&b.id) {
-            vec![1]
-        } else {
-            vec![0, 1]
-        };
-        assert_eq!(calls.get(&b.id), Some(&want), "block {}", b.id);
-    }
+    assert_checked_before_and_after(&job, &plan, &skipped);
+    let (_, pids) = check_log(&job);
     // 50 checks, answered by one check program per slot: no process per check.
     assert!(
         pids.len() <= 2,
@@ -106,6 +112,61 @@ fn crashed_check_program_fails_its_attempt_and_is_replaced() {
     );
 }
 
+/// The slot-0 stdout logs of all workers of `job`, concatenated.
+fn slot_logs(job: &Job) -> String {
+    let mut logs = String::new();
+    for worker in std::fs::read_dir(job.ledger().join("workers")).unwrap() {
+        let path = worker.unwrap().path().join("slot-0.stdout.log");
+        if path.exists() {
+            logs += &read(&path);
+        }
+    }
+    logs
+}
+
+#[test]
+fn pre_checks_are_written_ahead_to_the_check_program() {
+    let t = task(
+        "t",
+        (&[0], &[3000]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"read_write_conflict": false, "num_workers": 1, "worker": blockwork(None),
+               "check": check_server()}),
+    );
+    let job = Job::new(&[t]);
+    // Mostly done blocks, so checks are short (the first one also waits for the check program
+    // to start, which the recent mean takes a while to forget).
+    let skipped: Vec<u64> = (0..300).filter(|i| i % 100 != 0).collect();
+    for id in &skipped {
+        job.ctl(&format!("skip-t-{id}"));
+    }
+    let plan = job.plan();
+    let out = job.submit(&["--quiet"]);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(summary_row(&out, "t"), [300, 3, 297, 0, 0]);
+    assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
+    assert_checked_before_and_after(&job, &plan, &skipped);
+    // The agent marks each block it writes to the check program (`… (check)`) in the slot's
+    // log, and the program prints `checked …` when it takes one up: pre-checks written ahead
+    // show as check markers that follow each other with no `checked` line in between.
+    let logs = slot_logs(&job);
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.ends_with(" (check) ===") || l.starts_with("checked t-"))
+        .collect();
+    let checked = lines.iter().filter(|l| l.starts_with("checked")).count();
+    assert_eq!(checked, 303, "{logs}");
+    let back_to_back = lines
+        .windows(2)
+        .filter(|w| w[0].ends_with(" (check) ===") && w[1].ends_with(" (check) ==="))
+        .count();
+    assert!(
+        back_to_back >= 5,
+        "only {back_to_back} pre-checks were written ahead:\n{logs}"
+    );
+}
+
 #[test]
 fn worker_answers_the_pre_check_and_blocks_are_written_ahead() {
     let t = task(
@@ -130,14 +191,12 @@ fn worker_answers_the_pre_check_and_blocks_are_written_ahead() {
     // few are required): the agent marks each block in the slot's stdout log when it writes it to
     // the program, and the program prints `check …` when it takes it up. Blocks written ahead
     // show as marker lines that follow each other with no `check` line in between.
-    let mut logs = String::new();
-    for worker in std::fs::read_dir(job.ledger().join("workers")).unwrap() {
-        let path = worker.unwrap().path().join("slot-0.stdout.log");
-        if path.exists() {
-            logs += &read(&path);
-        }
-    }
-    let lines: Vec<&str> = logs.lines().collect();
+    // (The helper's own `(started)` markers, printed when it takes a block up, are left out.)
+    let logs = slot_logs(&job);
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| !l.ends_with(" (started) ==="))
+        .collect();
     let markers = lines
         .iter()
         .filter(|l| l.starts_with("=== blockorch"))

@@ -153,6 +153,12 @@ pub struct Slot {
     pub checker: Program,
     /// Check program deaths (or failed starts) in a row without an answer in between.
     pub checker_crashes: u32,
+    /// Blocks written ahead to the check program's stdin for their pre-check, behind the
+    /// attempt (not started yet), with the answer once it came (`Some(true)`: done).
+    pub check_ahead: VecDeque<(Job, Option<bool>)>,
+    /// Block ids written to the current check program and not answered yet, in order: it
+    /// answers in this order.
+    pub check_fifo: VecDeque<u64>,
 }
 
 impl Slot {
@@ -160,6 +166,7 @@ impl Slot {
     pub fn is_quiet(&self) -> bool {
         self.attempt.is_none()
             && self.piped.is_empty()
+            && self.check_ahead.is_empty()
             && self.program == Program::Absent
             && self.checker == Program::Absent
     }
@@ -168,6 +175,7 @@ impl Slot {
     pub fn can_take(&self) -> bool {
         self.attempt.is_none()
             && self.piped.is_empty()
+            && self.check_ahead.is_empty()
             && matches!(self.program, Program::Absent | Program::Up(_))
             && matches!(self.checker, Program::Absent | Program::Up(_))
     }

@@ -282,6 +282,18 @@ impl AgentState {
         if let Some(i) = self
             .slots
             .iter()
+            .position(|s| s.check_ahead.iter().any(|(j, _)| j.key == key))
+        {
+            // Its pre-check is in the check program's stdin: only stopping the program keeps
+            // it from being answered; the blocks behind it are queued again once it ended.
+            self.slots[i].check_ahead.retain(|(j, _)| j.key != key);
+            let why = "a block queued behind it was revoked".to_owned();
+            let reason = KillReason::GiveBack(self.reports().then_some(why));
+            return self.stop_checker(i, reason, now, out);
+        }
+        if let Some(i) = self
+            .slots
+            .iter()
             .position(|s| s.attempt.as_ref().is_some_and(|a| a.job.key == key))
         {
             self.kill_attempt(i, KillReason::Revoked, now, out);
@@ -368,6 +380,7 @@ impl AgentState {
     fn dispatch(&mut self, now: Now, out: &mut Vec<Action>) {
         let runs_queue = self.shutdown.as_ref().is_none_or(Shutdown::runs_queue);
         if runs_queue {
+            self.advance_checked(now, out);
             for i in 0..self.slots.len() {
                 if self.queue.is_empty() {
                     break;
@@ -385,6 +398,7 @@ impl AgentState {
                 }
             }
             self.fill_pipes(now, out);
+            self.fill_checks(now, out);
         }
         let closing = self.shutdown.is_some() && (self.queue.is_empty() || !runs_queue);
         if closing {
@@ -398,7 +412,10 @@ impl AgentState {
                         since: now.at,
                     };
                 }
-                if let (None, Program::Up(proc)) = (&slot.attempt, slot.checker) {
+                // Blocks written ahead to the check program are given back once it has
+                // exited (see `requeue_checked`) when the queue no longer runs.
+                let idle = slot.check_ahead.is_empty() || !runs_queue;
+                if let (None, true, Program::Up(proc)) = (&slot.attempt, idle, slot.checker) {
                     out.push(Action::CloseStdin(proc));
                     slot.checker = Program::Closing {
                         proc,
@@ -508,6 +525,7 @@ impl AgentState {
                 block: message.clone(),
                 ahead: false,
             });
+            self.slots[i].check_fifo.push_back(message.block_id);
             return Some(proc);
         }
         let proc = self.new_proc();

@@ -32,10 +32,21 @@ impl AgentState {
                 wants.push((i, proc, n));
             }
         }
-        while !wants.is_empty() && !self.queue.is_empty() {
-            if !self.fits(now) {
-                return; // the idle-slot dispatch escalates when a block no longer fits
-            }
+        // The idle-slot dispatch escalates when a block no longer fits.
+        self.write_ahead_from_queue(wants, now, out, |slot, job| slot.piped.push_back(job));
+    }
+
+    /// Writes queued blocks ahead to the programs in `wants` (slot, program, how many), one
+    /// block per slot in turn so the slots share the queue, while blocks fit in the walltime;
+    /// `keep` files each block written on its slot.
+    pub(super) fn write_ahead_from_queue(
+        &mut self,
+        mut wants: Vec<(usize, ProcId, usize)>,
+        now: Now,
+        out: &mut Vec<Action>,
+        keep: fn(&mut Slot, Job),
+    ) {
+        while !wants.is_empty() && !self.queue.is_empty() && self.fits(now) {
             for want in &mut wants {
                 let Some(job) = self.queue.pop_front() else {
                     break;
@@ -47,7 +58,7 @@ impl AgentState {
                     block: job.message.clone(),
                     ahead: true,
                 });
-                self.slots[i].piped.push_back(job);
+                keep(&mut self.slots[i], job);
                 want.2 -= 1;
             }
             wants.retain(|w| w.2 > 0);
@@ -75,7 +86,13 @@ impl AgentState {
     /// their order (they never started), or given back when the agent no longer runs its
     /// queue.
     pub(super) fn requeue_piped(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        let piped = std::mem::take(&mut self.slots[i].piped);
+        let piped = std::mem::take(&mut self.slots[i].piped).into();
+        self.requeue(piped, now, out);
+    }
+
+    /// Blocks that never started (they waited in an ended program's stdin): queued again in
+    /// their order, or given back when the agent no longer runs its queue.
+    pub(super) fn requeue(&mut self, piped: Vec<Job>, now: Now, out: &mut Vec<Action>) {
         let runs_queue = self.shutdown.as_ref().is_none_or(Shutdown::runs_queue);
         if runs_queue {
             for job in piped.into_iter().rev() {

@@ -154,7 +154,7 @@ impl AgentState {
         let mean = Duration::from_secs_f64(mean);
         let mut total = mean.saturating_mul(self.queue.len() as u32);
         for slot in &self.slots {
-            total += mean.saturating_mul(slot.piped.len() as u32);
+            total += mean.saturating_mul((slot.piped.len() + slot.check_ahead.len()) as u32);
             if let Some(att) = &slot.attempt {
                 total += mean.saturating_sub(now.saturating_duration_since(att.started));
             }

@@ -8,6 +8,7 @@ use crate::worker::usage::Usage;
 use std::time::Instant;
 
 mod block_life;
+mod check_ahead;
 mod checks;
 mod failures;
 mod shutdown;
