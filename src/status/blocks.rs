@@ -7,15 +7,13 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
-use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::counts::LedgerPhases;
+use super::compact::CompactSnapshot;
 use super::error::StatusError;
 use super::model::CellState;
-use super::snapshot::{header_tasks, plan_of};
-use crate::ledger::{BlockState, Layout, Ledger, LogReader, OutboxRecord, Outcome, WorkerId};
+use crate::ledger::{BlockState, Layout, LogReader, OutboxRecord, Outcome, WorkerId};
 
 /// Which blocks `status --blocks` lists.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -117,17 +115,9 @@ pub fn write_block_lines(
     filter: &BlockFilter,
     out: &mut dyn Write,
 ) -> Result<u64, BlockDumpError> {
-    let ledger_err = |source| StatusError::Ledger {
-        root: root.to_path_buf(),
-        source,
-    };
-    let ledger = Ledger::open(root).map_err(ledger_err)?;
-    let plan = Arc::new(plan_of(root, &header_tasks(root, ledger.header())?)?);
-    let loaded = ledger.load_compact_state().map_err(ledger_err)?;
-    let state = &loaded.state;
-    let recorded = |t: usize, id: u64| state.block(t as u32, id).map(|e| e.state());
-    let phases =
-        LedgerPhases::with_lookup(Arc::clone(&plan), state.total_counts().failed > 0, recorded);
+    let snap = CompactSnapshot::load(root)?;
+    let plan = snap.plan();
+    let state = snap.state();
     let names: Vec<String> = (0..plan.len()).map(|t| plan.name(t).to_string()).collect();
     let wanted: Vec<usize> = match &filter.task {
         None => (0..names.len()).collect(),
@@ -157,8 +147,7 @@ pub fn write_block_lines(
     let mut written = 0;
     for t in wanted {
         for block in plan.task(t).blocks() {
-            let entry = state.block(t as u32, block.id);
-            let cell = phases.cell_state_of(t, &block, entry.as_ref().map(|e| e.state()));
+            let (entry, cell) = snap.block(t, &block);
             let listed = match filter.state {
                 Some(s) => s == cell,
                 None => entry.is_some() || cell == CellState::Orphaned,
