@@ -1,6 +1,6 @@
 #!/bin/sh
 # Peak memory (RSS) and time of `blockorch status --blocks` (and, for comparison, plain
-# `status`, a filtered `--blocks` and `status --failed`) on a ledger of N×N done blocks
+# `status`, a filtered `--blocks`, `status --failed` and `report`) on a ledger of N×N done blocks
 # (default 1000×1000 = 10^6), written by the `ledger_build` bench helper. Not a test.
 #
 #   bench/status_blocks_mem.sh [SIDE]
@@ -42,3 +42,4 @@ measure status "$L" --blocks
 measure status "$L" --blocks --state failed
 measure status "$L" --failed
 measure status "$L" --stats
+measure report "$L" -o "$WORK/report.html"

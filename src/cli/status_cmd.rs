@@ -13,8 +13,8 @@ use super::exit::{render, CliFailure, ExitCode};
 use crate::ledger::now_us;
 use crate::status::{
     find_ledger, read_fresh, scheduler_probe, write_block_lines, BlockDumpError, BlockFilter,
-    CellState, FailedReport, HumanOutput, JsonOutput, LedgerSnapshot, MapView, SliceRequest,
-    StatsReport, StatusError, StatusOutput,
+    CellState, CompactSnapshot, FailedReport, HumanOutput, JsonOutput, LedgerSnapshot, MapView,
+    SliceRequest, StatsReport, StatusError, StatusOutput,
 };
 
 /// Time between refreshes of `--watch`.
@@ -148,7 +148,7 @@ fn watch(render_once: impl Fn(bool) -> Result<(String, bool)>, clear: bool) -> R
 fn failures_or_stats(root: &Path, args: &StatusArgs) -> Result<ExitCode> {
     let shown = root.display().to_string();
     let text = if args.failed {
-        let snap = LedgerSnapshot::load(root).map_err(failure)?;
+        let snap = CompactSnapshot::load(root).map_err(failure)?;
         let report = FailedReport::build(&snap, &shown);
         if args.json {
             json_text(&report)

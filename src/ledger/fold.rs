@@ -23,11 +23,24 @@ use super::records::{LogCoverage, OrchestratorRecord};
 use super::snapshot::{read_snapshot, Snapshot};
 use super::state::LedgerState;
 
+/// A state the orchestrator records fold into: the orchestrator's own [`LedgerState`], or a
+/// reader's compact one (which decodes the same snapshots).
+pub(crate) trait FoldInto: serde::de::DeserializeOwned + Default {
+    /// Applies one record.
+    fn fold(&mut self, record: &OrchestratorRecord);
+}
+
+impl FoldInto for LedgerState {
+    fn fold(&mut self, record: &OrchestratorRecord) {
+        self.apply(record);
+    }
+}
+
 /// The state of a ledger as loaded by [`Ledger::load_state`](super::Ledger::load_state).
 #[derive(Debug, Default)]
-pub struct LoadedState {
+pub struct LoadedState<S = LedgerState> {
     /// The folded state.
-    pub state: LedgerState,
+    pub state: S,
     /// How far each orchestrator log was read (ascending epochs).
     pub coverage: Vec<LogCoverage>,
     /// Torn or garbage tails, ignored appends of superseded epochs, skipped snapshots.
@@ -41,8 +54,8 @@ type Limits = HashMap<u64, (u64, u64)>;
 
 /// The snapshot a fold starts from.
 #[derive(Default)]
-struct Chosen {
-    state: LedgerState,
+struct Chosen<S> {
+    state: S,
     /// Where each covered log's replay starts.
     starts: HashMap<u64, u64>,
     /// The snapshot file, if any.
@@ -52,12 +65,12 @@ struct Chosen {
 }
 
 /// Folds the ledger at `layout`. Reads only.
-pub(crate) fn load_state(layout: &Layout) -> Result<LoadedState> {
+pub(crate) fn load_state<S: FoldInto>(layout: &Layout) -> Result<LoadedState<S>> {
     let epochs = layout.list_orchestrator_logs()?;
     let limits = seal_limits(layout, &epochs)?;
     let mut warnings = Vec::new();
     let mut evidence = BTreeMap::new();
-    let chosen = choose_snapshot(layout, &epochs, &limits, &mut warnings, &mut evidence)?;
+    let chosen = choose_snapshot::<S>(layout, &epochs, &limits, &mut warnings, &mut evidence)?;
     check_history(layout, &epochs, &limits, &chosen, evidence)?;
     let Chosen {
         mut state,
@@ -89,7 +102,7 @@ pub(crate) fn load_state(layout: &Layout) -> Result<LoadedState> {
             reader = reader.with_limit(limit);
         }
         let tail = reader.poll_with(|record| {
-            state.apply(&record);
+            state.fold(&record);
             ControlFlow::Continue(())
         })?;
         match tail {
@@ -157,16 +170,16 @@ fn seal_limits(layout: &Layout, epochs: &[u64]) -> Result<Limits> {
 /// The newest snapshot consistent with the seals: its state and where each log's replay
 /// starts. Unusable snapshots are reported and skipped. Every readable snapshot's claims about
 /// deleted logs go into `evidence` (epoch → the most bytes any snapshot says it held).
-fn choose_snapshot(
+fn choose_snapshot<S: FoldInto>(
     layout: &Layout,
     epochs: &[u64],
     limits: &Limits,
     warnings: &mut Vec<ReadWarning>,
     evidence: &mut BTreeMap<u64, u64>,
-) -> Result<Chosen> {
+) -> Result<Chosen<S>> {
     for (epoch, seq) in layout.list_snapshots()?.into_iter().rev() {
         let path = layout.snapshot_path(epoch, seq);
-        let checked = read_snapshot(&path).and_then(|snap| {
+        let checked = read_snapshot::<S>(&path).and_then(|snap| {
             for c in snap.coverage.iter().filter(|c| !epochs.contains(&c.epoch)) {
                 let held = evidence.entry(c.epoch).or_insert(0);
                 *held = (*held).max(c.offset);
@@ -210,9 +223,9 @@ fn choose_snapshot(
 /// own epoch, unsealed, whose owner ended its run and released the ledger (the run's last
 /// snapshot is written after its last block change). Returns those deleted logs with their
 /// covered extents.
-fn check_coverage(
+fn check_coverage<S>(
     layout: &Layout,
-    snap: &Snapshot,
+    snap: &Snapshot<S>,
     limits: &Limits,
 ) -> Result<BTreeMap<u64, u64>, String> {
     let mut missing = BTreeMap::new();
@@ -261,11 +274,11 @@ fn check_coverage(
 /// Refuses to load when an orchestrator log that held records (a seal or a snapshot says so)
 /// is gone and the chosen snapshot does not stand in for it: a replay without it would
 /// silently forget what it recorded.
-fn check_history(
+fn check_history<S>(
     layout: &Layout,
     epochs: &[u64],
     limits: &Limits,
-    chosen: &Chosen,
+    chosen: &Chosen<S>,
     mut evidence: BTreeMap<u64, u64>,
 ) -> Result<()> {
     for (&e, &(limit, _)) in limits {
@@ -295,7 +308,7 @@ fn check_history(
 /// A log deleted before any seal or snapshot mentioned it: its epoch was claimed (or no log is
 /// left at all) and a worker has an inbox of that epoch, so its orchestrator recorded work.
 /// Worker directories are listed only when some claimed epoch has no log.
-fn check_inboxes(layout: &Layout, epochs: &[u64], chosen: &Chosen) -> Result<()> {
+fn check_inboxes<S>(layout: &Layout, epochs: &[u64], chosen: &Chosen<S>) -> Result<()> {
     let lost = |e: &u64| !epochs.contains(e) && !chosen.missing.contains_key(e);
     let claimed: Vec<u64> = layout
         .list_epoch_claims()?

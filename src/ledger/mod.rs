@@ -5,6 +5,7 @@
 //! frames; snapshots and small JSON files are replaced by write-then-rename.
 
 mod block_map;
+mod compact_state;
 mod definition;
 mod error;
 mod fold;
@@ -30,6 +31,7 @@ mod view;
 mod writer;
 
 pub use block_map::{BlockIdHasher, BlockMap};
+pub use compact_state::CompactState;
 pub use definition::definition_in_force;
 pub use error::{AppendRecovery, GarbageReason, LedgerError, ReadWarning, Result, WarningKind};
 pub use fold::LoadedState;

@@ -33,13 +33,13 @@ struct SnapshotRef<'a> {
 
 /// A decoded snapshot.
 #[derive(Debug, Deserialize)]
-pub(crate) struct Snapshot {
+pub(crate) struct Snapshot<S = LedgerState> {
     pub epoch: u64,
     pub seq: u64,
     #[allow(dead_code)]
     pub created_us: u64,
     pub coverage: Vec<LogCoverage>,
-    pub state: LedgerState,
+    pub state: S,
 }
 
 /// Writes `snapshots/snapshot-<epoch>-<seq>.bin` durably and returns its path.
@@ -80,7 +80,9 @@ pub(crate) fn write_snapshot(
 }
 
 /// Reads and verifies a snapshot; `Err` holds why it cannot be used.
-pub(crate) fn read_snapshot(path: &Path) -> std::result::Result<Snapshot, String> {
+pub(crate) fn read_snapshot<S: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> std::result::Result<Snapshot<S>, String> {
     let bytes = read_small(path).map_err(|e| format!("cannot read it: {e}"))?;
     if bytes.len() < PREFIX_LEN {
         return Err(format!("truncated at {} bytes", bytes.len()));
@@ -165,7 +167,7 @@ mod tests {
         }];
         let path = write_snapshot(&layout, 3, 2, &coverage, &state).unwrap();
         assert_eq!(path, layout.snapshot_path(3, 2));
-        let snap = read_snapshot(&path).unwrap();
+        let snap = read_snapshot::<LedgerState>(&path).unwrap();
         assert_eq!((snap.epoch, snap.seq), (3, 2));
         assert_eq!(snap.coverage, coverage);
         assert_eq!(snap.state, state);
@@ -178,11 +180,18 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] ^= 1;
         fs::write(&path, &flipped).unwrap();
-        assert_eq!(read_snapshot(&path).unwrap_err(), "checksum mismatch");
+        assert_eq!(
+            read_snapshot::<LedgerState>(&path).unwrap_err(),
+            "checksum mismatch"
+        );
         fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        assert!(read_snapshot(&path).unwrap_err().contains("header says"));
+        assert!(read_snapshot::<LedgerState>(&path)
+            .unwrap_err()
+            .contains("header says"));
         fs::write(&path, &bytes[..10]).unwrap();
-        assert!(read_snapshot(&path).unwrap_err().contains("truncated"));
+        assert!(read_snapshot::<LedgerState>(&path)
+            .unwrap_err()
+            .contains("truncated"));
     }
 
     #[test]

@@ -64,6 +64,108 @@ impl BlockEntry {
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
     }
+
+    /// The entry an `Assigned` record creates for a block the ledger did not mention; `None`
+    /// (stale) for attempt 0.
+    pub(crate) fn first_assignment(attempt: u32, worker: u32) -> Option<Self> {
+        (attempt != 0).then(|| Self {
+            state: BlockState::Assigned,
+            last_attempt: attempt,
+            last_worker: Some(worker),
+            ..Self::default()
+        })
+    }
+
+    /// The entry with these fields and no error (for compact stores).
+    pub(crate) fn from_parts(
+        state: BlockState,
+        last_attempt: u32,
+        failures_in_budget: u32,
+        infra_returns: u32,
+        last_worker: Option<u32>,
+    ) -> Self {
+        Self {
+            state,
+            last_attempt,
+            failures_in_budget,
+            infra_returns,
+            last_worker,
+            last_error: None,
+        }
+    }
+
+    /// An `Assigned` record for this block: returns the state it left, or `None` (stale) for
+    /// a done or skipped block or an attempt not above the last one.
+    pub(crate) fn assign(&mut self, attempt: u32, worker: u32) -> Option<BlockState> {
+        if matches!(self.state, BlockState::Done | BlockState::Skipped)
+            || attempt <= self.last_attempt
+        {
+            return None;
+        }
+        let old = self.state;
+        self.state = BlockState::Assigned;
+        self.last_attempt = attempt;
+        self.last_worker = Some(worker);
+        Some(old)
+    }
+
+    /// A `Finished` record: returns the new state, or `None` (stale) unless the block is
+    /// assigned as `attempt` to `worker`.
+    pub(crate) fn finish(
+        &mut self,
+        attempt: u32,
+        worker: u32,
+        outcome: &Outcome,
+    ) -> Option<BlockState> {
+        if self.state != BlockState::Assigned
+            || self.last_attempt != attempt
+            || self.last_worker != Some(worker)
+        {
+            return None;
+        }
+        let new = match outcome {
+            Outcome::Done => BlockState::Done,
+            Outcome::Skipped => BlockState::Skipped,
+            Outcome::Failed { kind, message } => {
+                self.failures_in_budget += 1;
+                self.last_error = Some(format!("{kind}: {message}"));
+                BlockState::Failed
+            }
+        };
+        self.state = new;
+        Some(new)
+    }
+
+    /// A `Returned` record: returns the new state, or `None` (stale) unless the block is
+    /// assigned as `attempt`.
+    pub(crate) fn give_back(
+        &mut self,
+        attempt: u32,
+        reason: &str,
+        counts_against_block: bool,
+    ) -> Option<BlockState> {
+        if self.state != BlockState::Assigned || self.last_attempt != attempt {
+            return None;
+        }
+        let new = if counts_against_block {
+            self.failures_in_budget += 1;
+            self.last_error = Some(reason.to_string());
+            BlockState::Failed
+        } else {
+            self.infra_returns += 1;
+            BlockState::Pending
+        };
+        self.state = new;
+        Some(new)
+    }
+
+    /// A `RetryBudgetReset`: no failures in the budget, failed blocks pending again.
+    pub(crate) fn reset_budget(&mut self) {
+        self.failures_in_budget = 0;
+        if self.state == BlockState::Failed {
+            self.state = BlockState::Pending;
+        }
+    }
 }
 
 /// Number of blocks of a task in each state (blocks never mentioned are not counted).
@@ -91,6 +193,30 @@ impl StateCounts {
             BlockState::Skipped => self.skipped,
             BlockState::Failed => self.failed,
         }
+    }
+
+    /// The sum of `counts`.
+    pub(crate) fn sum(counts: impl Iterator<Item = StateCounts>) -> Self {
+        counts.fold(Self::default(), |mut sum, c| {
+            sum.pending += c.pending;
+            sum.assigned += c.assigned;
+            sum.done += c.done;
+            sum.skipped += c.skipped;
+            sum.failed += c.failed;
+            sum
+        })
+    }
+
+    /// A `RetryBudgetReset`: failed blocks become pending.
+    pub(crate) fn reset_budget(&mut self) {
+        self.pending += self.failed;
+        self.failed = 0;
+    }
+
+    /// Moves one block from `from` to `to`.
+    pub(crate) fn move_one(&mut self, from: BlockState, to: BlockState) {
+        *self.slot(from) -= 1;
+        *self.slot(to) += 1;
     }
 
     fn slot(&mut self, state: BlockState) -> &mut u64 {
@@ -157,6 +283,29 @@ pub struct WorkerEntry {
     pub ended: Option<(String, u64)>,
     /// The task it serves, when recorded (`WorkerServes`).
     pub task: Option<u32>,
+}
+
+impl WorkerEntry {
+    /// The entry a `WorkerRegistered` record adds (`None` for other records).
+    pub(crate) fn registered(record: &OrchestratorRecord) -> Option<Self> {
+        match record {
+            OrchestratorRecord::WorkerRegistered {
+                worker_id,
+                backend,
+                job_id,
+                time_us,
+                ..
+            } => Some(Self {
+                worker_id: worker_id.clone(),
+                backend: backend.clone(),
+                job_id: job_id.clone(),
+                registered_us: *time_us,
+                ended: None,
+                task: None,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One orchestrator epoch seen in the logs.
@@ -253,24 +402,11 @@ impl LedgerState {
                 });
                 Applied::Changed
             }
-            R::WorkerRegistered {
-                index,
-                worker_id,
-                backend,
-                job_id,
-                time_us,
-            } => {
+            R::WorkerRegistered { index, .. } => {
                 if *index as usize != self.workers.len() {
                     return Applied::Invalid;
                 }
-                self.workers.push(WorkerEntry {
-                    worker_id: worker_id.clone(),
-                    backend: backend.clone(),
-                    job_id: job_id.clone(),
-                    registered_us: *time_us,
-                    ended: None,
-                    task: None,
-                });
+                self.workers.extend(WorkerEntry::registered(record));
                 Applied::Changed
             }
             R::WorkerServes { worker, task, .. } => match self.workers.get_mut(*worker as usize) {
@@ -305,28 +441,16 @@ impl LedgerState {
                 }
                 let t = self.task_mut(*task);
                 let Some(e) = t.blocks.get_mut(block) else {
-                    if *attempt == 0 {
+                    let Some(entry) = BlockEntry::first_assignment(*attempt, *worker) else {
                         return Applied::Stale;
-                    }
-                    let entry = BlockEntry {
-                        state: BlockState::Assigned,
-                        last_attempt: *attempt,
-                        last_worker: Some(*worker),
-                        ..BlockEntry::default()
                     };
                     t.blocks.insert(*block, entry);
                     t.counts.assigned += 1;
                     return Applied::Changed;
                 };
-                if matches!(e.state, BlockState::Done | BlockState::Skipped)
-                    || *attempt <= e.last_attempt
-                {
+                let Some(old) = e.assign(*attempt, *worker) else {
                     return Applied::Stale;
-                }
-                let old = e.state;
-                e.state = BlockState::Assigned;
-                e.last_attempt = *attempt;
-                e.last_worker = Some(*worker);
+                };
                 move_count(&mut t.counts, old, BlockState::Assigned);
                 Applied::Changed
             }
@@ -344,22 +468,9 @@ impl LedgerState {
                 let Some(e) = t.blocks.get_mut(block) else {
                     return Applied::Stale;
                 };
-                if e.state != BlockState::Assigned
-                    || e.last_attempt != *attempt
-                    || e.last_worker != Some(*worker)
-                {
+                let Some(new) = e.finish(*attempt, *worker, outcome) else {
                     return Applied::Stale;
-                }
-                let new = match outcome {
-                    Outcome::Done => BlockState::Done,
-                    Outcome::Skipped => BlockState::Skipped,
-                    Outcome::Failed { kind, message } => {
-                        e.failures_in_budget += 1;
-                        e.last_error = Some(format!("{kind}: {message}"));
-                        BlockState::Failed
-                    }
                 };
-                e.state = new;
                 move_count(&mut t.counts, BlockState::Assigned, new);
                 Applied::Changed
             }
@@ -377,31 +488,18 @@ impl LedgerState {
                 let Some(e) = t.blocks.get_mut(block) else {
                     return Applied::Stale;
                 };
-                if e.state != BlockState::Assigned || e.last_attempt != *attempt {
+                let Some(new) = e.give_back(*attempt, reason, *counts_against_block) else {
                     return Applied::Stale;
-                }
-                let new = if *counts_against_block {
-                    e.failures_in_budget += 1;
-                    e.last_error = Some(reason.clone());
-                    BlockState::Failed
-                } else {
-                    e.infra_returns += 1;
-                    BlockState::Pending
                 };
-                e.state = new;
                 move_count(&mut t.counts, BlockState::Assigned, new);
                 Applied::Changed
             }
             R::RetryBudgetReset { time_us: _ } => {
                 for t in &mut self.tasks {
                     for e in t.blocks.values_mut() {
-                        e.failures_in_budget = 0;
-                        if e.state == BlockState::Failed {
-                            e.state = BlockState::Pending;
-                        }
+                        e.reset_budget();
                     }
-                    t.counts.pending += t.counts.failed;
-                    t.counts.failed = 0;
+                    t.counts.reset_budget();
                 }
                 self.budget_resets += 1;
                 Applied::Changed
@@ -520,21 +618,12 @@ impl LedgerState {
 
     /// Counts summed over all tasks.
     pub fn total_counts(&self) -> StateCounts {
-        let mut sum = StateCounts::default();
-        for t in &self.tasks {
-            sum.pending += t.counts.pending;
-            sum.assigned += t.counts.assigned;
-            sum.done += t.counts.done;
-            sum.skipped += t.counts.skipped;
-            sum.failed += t.counts.failed;
-        }
-        sum
+        StateCounts::sum(self.tasks.iter().map(|t| t.counts))
     }
 }
 
 fn move_count(counts: &mut StateCounts, from: BlockState, to: BlockState) {
-    *counts.slot(from) -= 1;
-    *counts.slot(to) += 1;
+    counts.move_one(from, to);
 }
 
 #[cfg(test)]

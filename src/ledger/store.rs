@@ -4,6 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::compact_state::CompactState;
 use super::error::{io_err, LedgerError, Result};
 use super::fold::{load_state, LoadedState};
 use super::fsutil::{fsync_dir, parent, publish_exclusive};
@@ -13,6 +14,7 @@ use super::owner::{self, ClaimOptions, OwnerStatus, Ownership};
 use super::reader::check_header;
 use super::records::InboxRecord;
 use super::records::{OrchestratorRecord, OutboxRecord};
+use super::state::LedgerState;
 use super::trust::{self, Scope, TrustPolicy};
 use super::writer::LogWriter;
 
@@ -229,13 +231,19 @@ impl Ledger {
             epochs.extend(self.layout.list_inboxes(&worker)?);
         }
         if epochs.iter().any(|e| !logs.contains(e)) {
-            load_state(&self.layout)?;
+            load_state::<LedgerState>(&self.layout)?;
         }
         Ok(())
     }
 
     /// Folds the latest usable snapshot and the orchestrator logs (read only).
     pub fn load_state(&self) -> Result<LoadedState> {
+        load_state(&self.layout)
+    }
+
+    /// Folds the ledger like [`load_state`](Self::load_state) into a [`CompactState`]: the
+    /// blocks and workers only, in about 24 bytes per block (read only).
+    pub fn load_compact_state(&self) -> Result<LoadedState<CompactState>> {
         load_state(&self.layout)
     }
 }

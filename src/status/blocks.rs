@@ -1,6 +1,7 @@
 //! `status --blocks`: one JSON line per block, streamed in plan order while walking each
-//! task's grid (nothing per block is collected: memory is that of the folded ledger state),
-//! filtered by task and state. `--attempts` adds every attempt as the workers reported it,
+//! task's grid (nothing per block is collected: memory is that of the ledger folded into a
+//! [`CompactState`](crate::ledger::CompactState), about 24 bytes per block), filtered by task
+//! and state. `--attempts` adds every attempt as the workers reported it,
 //! which reads every outbox into memory first.
 
 use std::collections::HashMap;
@@ -9,9 +10,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::compact::CompactSnapshot;
 use super::error::StatusError;
 use super::model::CellState;
-use super::snapshot::LedgerSnapshot;
 use crate::ledger::{BlockState, Layout, LogReader, OutboxRecord, Outcome, WorkerId};
 
 /// Which blocks `status --blocks` lists.
@@ -114,8 +115,10 @@ pub fn write_block_lines(
     filter: &BlockFilter,
     out: &mut dyn Write,
 ) -> Result<u64, BlockDumpError> {
-    let snap = LedgerSnapshot::load(root)?;
-    let names = snap.task_names();
+    let snap = CompactSnapshot::load(root)?;
+    let plan = snap.plan();
+    let state = snap.state();
+    let names: Vec<String> = (0..plan.len()).map(|t| plan.name(t).to_string()).collect();
     let wanted: Vec<usize> = match &filter.task {
         None => (0..names.len()).collect(),
         Some(name) => match names.iter().position(|n| n == name) {
@@ -139,14 +142,12 @@ pub fn write_block_lines(
     } else {
         None
     };
-    let state = &snap.view().loaded.state;
     let worker_name = |w: u32| state.workers().get(w as usize).map(|e| e.worker_id.clone());
     let mut line = Vec::with_capacity(512);
     let mut written = 0;
     for t in wanted {
-        for block in snap.plan().task(t).blocks() {
-            let cell = snap.cell_state(t, &block);
-            let entry = state.block(t as u32, block.id);
+        for block in plan.task(t).blocks() {
+            let (entry, cell) = snap.block(t, &block);
             let listed = match filter.state {
                 Some(s) => s == cell,
                 None => entry.is_some() || cell == CellState::Orphaned,
@@ -163,11 +164,17 @@ pub fn write_block_lines(
                 task: names[t].clone(),
                 block_id: block.id,
                 state: cell.name(),
-                last_attempt: entry.map_or(0, |e| e.last_attempt()),
-                failures_in_budget: entry.map_or(0, |e| e.failures_in_budget()),
-                infra_returns: entry.map_or(0, |e| e.infra_returns()),
-                last_worker: entry.and_then(|e| e.last_worker()).and_then(worker_name),
-                last_error: entry.and_then(|e| e.last_error()).map(str::to_string),
+                last_attempt: entry.as_ref().map_or(0, |e| e.last_attempt()),
+                failures_in_budget: entry.as_ref().map_or(0, |e| e.failures_in_budget()),
+                infra_returns: entry.as_ref().map_or(0, |e| e.infra_returns()),
+                last_worker: entry
+                    .as_ref()
+                    .and_then(|e| e.last_worker())
+                    .and_then(worker_name),
+                last_error: entry
+                    .as_ref()
+                    .and_then(|e| e.last_error())
+                    .map(str::to_string),
                 attempts: list,
             };
             line.clear();

@@ -24,15 +24,25 @@ pub struct LedgerPhases {
 impl LedgerPhases {
     /// The phases of `plan`'s blocks in `state`.
     pub fn new(plan: Arc<Plan>, state: &LedgerState) -> Self {
-        let ready = (state.total_counts().failed > 0).then(|| {
-            ReadySet::new(Arc::clone(&plan), |task, id| {
-                match state.block(task as u32, id)?.state() {
-                    BlockState::Done => Some(Known::Done),
-                    BlockState::Skipped => Some(Known::Skipped),
-                    BlockState::Failed => Some(Known::Failed),
-                    BlockState::Assigned => Some(Known::Running),
-                    BlockState::Pending => None,
-                }
+        Self::with_lookup(plan, state.total_counts().failed > 0, |task, id| {
+            state.block(task as u32, id).map(|e| e.state())
+        })
+    }
+
+    /// The phases of `plan`'s blocks given each block's recorded state (`None`: the ledger does
+    /// not mention it) and whether some block failed (then orphans are computed).
+    pub fn with_lookup(
+        plan: Arc<Plan>,
+        any_failed: bool,
+        recorded: impl Fn(usize, u64) -> Option<BlockState>,
+    ) -> Self {
+        let ready = any_failed.then(|| {
+            ReadySet::new(Arc::clone(&plan), |task, id| match recorded(task, id)? {
+                BlockState::Done => Some(Known::Done),
+                BlockState::Skipped => Some(Known::Skipped),
+                BlockState::Failed => Some(Known::Failed),
+                BlockState::Assigned => Some(Known::Running),
+                BlockState::Pending => None,
             })
         });
         Self { plan, ready }
@@ -73,6 +83,17 @@ impl LedgerPhases {
 
     /// The state of one block of `task` as the map shows it.
     pub fn cell_state(&self, state: &LedgerState, task: usize, block: &Block) -> CellState {
+        let recorded = state.block(task as u32, block.id).map(|e| e.state());
+        self.cell_state_of(task, block, recorded)
+    }
+
+    /// The state of one block of `task` as the map shows it, given its recorded state.
+    pub fn cell_state_of(
+        &self,
+        task: usize,
+        block: &Block,
+        recorded: Option<BlockState>,
+    ) -> CellState {
         if let Some(ready) = &self.ready {
             return match ready.phase(task, block) {
                 BlockPhase::Waiting | BlockPhase::Ready => CellState::Pending,
@@ -83,15 +104,12 @@ impl LedgerPhases {
                 BlockPhase::Orphaned => CellState::Orphaned,
             };
         }
-        match state.block(task as u32, block.id) {
-            None => CellState::Pending,
-            Some(e) => match e.state() {
-                BlockState::Pending => CellState::Pending,
-                BlockState::Assigned => CellState::Running,
-                BlockState::Done => CellState::Done,
-                BlockState::Skipped => CellState::Skipped,
-                BlockState::Failed => CellState::Failed,
-            },
+        match recorded {
+            None | Some(BlockState::Pending) => CellState::Pending,
+            Some(BlockState::Assigned) => CellState::Running,
+            Some(BlockState::Done) => CellState::Done,
+            Some(BlockState::Skipped) => CellState::Skipped,
+            Some(BlockState::Failed) => CellState::Failed,
         }
     }
 

@@ -4,9 +4,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::compact::CompactSnapshot;
 use super::failures::{render_groups, FailureGroup, FailureGroups, FailureState};
 use super::model::CellState;
-use super::snapshot::LedgerSnapshot;
 use crate::ledger::BlockState;
 
 /// The `--json` document of `status --failed`.
@@ -26,22 +26,24 @@ impl FailedReport {
     /// Groups the failed blocks of `snap` (from the folded state) and its orphaned blocks (a
     /// pass over the plan of each task, only when some block failed); `ledger` is how the
     /// commands name the ledger.
-    pub fn build(snap: &LedgerSnapshot, ledger: &str) -> Self {
+    pub fn build(snap: &CompactSnapshot, ledger: &str) -> Self {
         let mut groups = FailureGroups::new(ledger);
-        let state = &snap.view().loaded.state;
+        let state = snap.state();
         let plan = snap.plan();
         for t in 0..plan.len() {
             let name = plan.name(t);
-            if let Some(ts) = state.task(t as u32) {
-                if ts.counts().failed > 0 {
-                    for (id, e) in ts.blocks().filter(|(_, e)| e.state() == BlockState::Failed) {
-                        groups.add_failed(name, id, e.last_error());
+            if state.counts(t as u32).failed > 0 {
+                for id in state.block_ids(t as u32) {
+                    if let Some(e) = state.block(t as u32, id) {
+                        if e.state() == BlockState::Failed {
+                            groups.add_failed(name, id, e.last_error());
+                        }
                     }
                 }
             }
             if snap.orphans_computed() {
                 for b in plan.task(t).blocks() {
-                    if snap.cell_state(t, &b) == CellState::Orphaned {
+                    if snap.block(t, &b).1 == CellState::Orphaned {
                         groups.add_orphaned(name, b.id);
                     }
                 }

@@ -8,6 +8,7 @@
 mod attempt_log;
 mod attempt_text;
 mod blocks;
+mod compact;
 mod counts;
 mod discover;
 mod error;
@@ -30,6 +31,7 @@ pub use crate::backend::probe::{
 pub use attempt_log::{attempt_log, AttemptLog, AttemptRequest};
 pub use attempt_text::render_attempt;
 pub use blocks::{write_block_lines, AttemptLine, BlockDumpError, BlockFilter, BlockLine};
+pub use compact::CompactSnapshot;
 pub use counts::LedgerPhases;
 pub use discover::find_ledger;
 pub use error::{SliceError, StatusError};

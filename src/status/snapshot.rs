@@ -14,8 +14,8 @@ use super::model::{
 use super::rate::log_throughput;
 use crate::backend::probe::SchedulerProbe;
 use crate::ledger::{
-    definition_in_force, now_us, summarize_outbox, Layout, LedgerView, Liveness, OutboxDetail,
-    RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
+    definition_in_force, now_us, summarize_outbox, Layout, LedgerHeader, LedgerView, Liveness,
+    OutboxDetail, RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
 };
 use crate::plan::{Block, Plan};
 use crate::task::{diff_task_files, parse_task_file, TaskFile};
@@ -60,10 +60,7 @@ impl LedgerSnapshot {
             }
         }
         let tasks = tasks_of(&view)?;
-        let plan = Arc::new(tasks.plan().map_err(|source| StatusError::Plan {
-            root: root.to_path_buf(),
-            source,
-        })?);
+        let plan = Arc::new(plan_of(root, &tasks)?);
         Ok(Self::from_parts(view, tasks, plan, now_us))
     }
 
@@ -357,11 +354,22 @@ impl LedgerSnapshot {
 
 /// Parses the task file stored in the ledger header.
 fn tasks_of(view: &LedgerView) -> Result<TaskFile, StatusError> {
-    parse_task_file("ledger.json", &view.header.tasks.to_string()).map_err(|source| {
-        StatusError::Tasks {
-            root: view.root.clone(),
-            source,
-        }
+    header_tasks(&view.root, &view.header)
+}
+
+/// Parses the task file stored in the header of the ledger at `root`.
+pub(super) fn header_tasks(root: &Path, header: &LedgerHeader) -> Result<TaskFile, StatusError> {
+    parse_task_file("ledger.json", &header.tasks.to_string()).map_err(|source| StatusError::Tasks {
+        root: root.to_path_buf(),
+        source,
+    })
+}
+
+/// The plan of `tasks`, from the ledger at `root`.
+pub(super) fn plan_of(root: &Path, tasks: &TaskFile) -> Result<Plan, StatusError> {
+    tasks.plan().map_err(|source| StatusError::Plan {
+        root: root.to_path_buf(),
+        source,
     })
 }
 
