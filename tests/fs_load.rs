@@ -6,6 +6,13 @@
 //! (scripts/test-all.sh sets it). The benchmark with the same instrument at scale is
 //! `bench/fs/scale.sh` (docs/performance.md, "Shared-filesystem load").
 
+mod run_common;
+
+use blockorch::ledger::BlockState;
+use run_common::{
+    assert_gone_within, assert_ledger_all, assert_no_conflicting_overlap, assert_outputs,
+    blockwork, by_block, children_of, python_command, reported_done, task, wait_until, Job, SAFETY,
+};
 use serde_json::{json, Value};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -225,4 +232,93 @@ fn workers_in_long_blocks_stay_within_the_metadata_budget() {
         "{per_worker:.1} metadata ops/s per worker in the steady state (limit \
          {MAX_OPS_PER_WORKER}); by kind over {seconds:.1} s: {by_kind:?}"
     );
+}
+
+/// How far a worker's timestamps may be from the kill and still count as "at the kill": an
+/// agent goes on with the blocks it holds until it notices its orchestrator is gone.
+const AT_KILL_NS: u128 = 2_000_000_000;
+
+/// Issue 10's "nothing lost on kill -9" on the slow filesystem: the ledger on latencyfs (1 ms
+/// per metadata operation, 3 ms per fsync), the orchestrator killed with SIGKILL in the middle
+/// of a conflicting task, its agents and programs gone by themselves, and a second `submit` on
+/// the same ledger finishing the job: every block done in the ledger and its output written,
+/// no two conflicting blocks ever overlapping, and only blocks in flight at the kill run again.
+#[test]
+fn kill_9_and_resume_on_the_slow_filesystem_loses_nothing() {
+    if !fuse_available() {
+        return;
+    }
+    let mount = Mount::new(&["--metadata-ms", "1", "--fsync-ms", "3", "--actimeo", "1"]);
+    // 36 conflicting 2-D blocks with context (the read ROI overlaps neighbours' writes),
+    // 40-80 ms each, on 3 workers; the task's init zeroes its output volume.
+    let job = Job::new(&[task(
+        "a",
+        (&[0, 0], &[38, 38]),
+        (&[0, 0], &[8, 8]),
+        (&[1, 1], &[6, 6]),
+        json!({"num_workers": 3, "worker": blockwork(Some((40, 80))),
+               "init": python_command("init.py", &[], &[])}),
+    )]);
+    let plan = job.plan();
+    // The ledger (the default `task.ledger` beside the task file) lives on latencyfs.
+    let on_fuse = mount.dir().join("task.ledger");
+    fs::create_dir(&on_fuse).unwrap();
+    std::os::unix::fs::symlink(&on_fuse, job.ledger()).unwrap();
+
+    let t0 = Instant::now();
+    let mut run = job.spawn_submit(&["--quiet"]);
+    wait_until(SAFETY, "eight finished blocks", || {
+        job.attempts().iter().filter(|a| a.completed()).count() >= 8
+    });
+    assert!(run.exited().is_none(), "the run ended before the kill");
+    let agents = children_of(run.pid());
+    assert!(!agents.is_empty(), "no agents under the orchestrator");
+    let killed = run.kill9();
+    // Its agents notice the orchestrator is gone and leave, stopping their programs.
+    let mut victims = agents;
+    victims.extend(job.program_pids_started_before(killed));
+    assert_gone_within(
+        &victims,
+        Duration::from_secs(20),
+        "agents and programs of the killed orchestrator",
+    );
+    let before_resume = reported_done(&job, &plan);
+    assert!(
+        !before_resume.is_empty(),
+        "no block reported done before the kill"
+    );
+    assert!(
+        before_resume.len() < plan.blocks.len(),
+        "every block was done before the kill"
+    );
+
+    let out = job.submit(&["--quiet"]);
+    assert_eq!(out.code, Some(0), "resume on latencyfs: {}", out.text());
+    eprintln!("killed, resumed and done in {:?}", t0.elapsed());
+    let attempts = job.attempts();
+    // Nothing lost: every block completed and wrote its output; the ledger says done.
+    assert_outputs(&job, &plan, &attempts);
+    assert_ledger_all(&job, &plan, BlockState::Done);
+    assert!(assert_no_conflicting_overlap(&plan, &attempts) > 0);
+    for ((task, block), runs) in by_block(&attempts) {
+        assert!(runs.last().unwrap().completed(), "{runs:?}");
+        for early in &runs[..runs.len() - 1] {
+            // Ran again: it was reported done by no agent and was in flight at the kill.
+            assert!(
+                !before_resume.contains(&(task.clone(), block, early.attempt)),
+                "block {block} of {task} ran again although {early:?} was reported done"
+            );
+            assert!(
+                early.start < killed + AT_KILL_NS
+                    && early.end.is_none_or(|e| e + AT_KILL_NS >= killed),
+                "block {block} of {task} ran again although {early:?} was not in flight at \
+                 the kill ({killed})"
+            );
+        }
+        assert!(
+            runs.len() <= 2,
+            "block {block} of {task} ran {} times",
+            runs.len()
+        );
+    }
 }

@@ -118,12 +118,7 @@ fn kill_and_resume(seed: u64, kills: usize, wait_for_agents: bool) {
         kill_times.push(killed);
         // The agents, and the worker programs that ran before the kill.
         let mut victims = agents;
-        victims.extend(
-            job.attempts()
-                .iter()
-                .filter(|a| a.start < killed)
-                .map(|a| a.pid),
-        );
+        victims.extend(job.program_pids_started_before(killed));
         if wait_for_agents {
             assert_gone_within(
                 &victims,

@@ -264,18 +264,21 @@ def scale():
     """Idle (every agent in one long block) and busy (blocks of --busy-block-s) per size."""
     rows = []
     for n in [int(x) for x in ARGS.agents.split(",")]:
-        idle = one_phase(n, 3600, n)
-        print(f"{n} agents idle: {json.dumps(idle)}", flush=True)
-        busy = one_phase(n, ARGS.busy_block_s, n * 1000)
-        print(f"{n} agents busy: {json.dumps(busy)}", flush=True)
-        rows.append({"agents": n, "idle": idle, "busy": busy})
+        row = {"agents": n}
+        if "idle" in ARGS.phases.split(","):
+            row["idle"] = one_phase(n, 3600, n)
+            print(f"{n} agents idle: {json.dumps(row['idle'])}", flush=True)
+        if "busy" in ARGS.phases.split(","):
+            row["busy"] = one_phase(n, ARGS.busy_block_s, n * 1000)
+            print(f"{n} agents busy: {json.dumps(row['busy'])}", flush=True)
+        rows.append(row)
     RESULTS["scale"] = rows
     print("\n| agents | phase | metadata ops/s | per agent | fsync/s | "
           "by orchestrator / agents / other | orchestrator CPU | "
           "agents' CPU (all) | agents alive | blocks started/s | all started after | load |")
     print("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        for phase in ("idle", "busy"):
+        for phase in [p for p in ("idle", "busy") if p in row]:
             r = row[phase]
             startup = (f"{r['startup_s']} s" if r["startup_s"] is not None
                        else f"not in {ARGS.start_timeout:.0f} s ({r['blocks_started']} started)")
@@ -358,6 +361,7 @@ def main():
     p.add_argument("--blocks", type=int, default=640)
     p.add_argument("--reps", type=int, default=2)
     p.add_argument("--busy-block-s", type=float, default=5)
+    p.add_argument("--phases", default="idle,busy", help="scale: idle, busy or both")
     p.add_argument("--metadata-ms", type=float, default=1)
     p.add_argument("--fsync-ms", type=float, default=3)
     p.add_argument("--actimeo", type=float, default=1)

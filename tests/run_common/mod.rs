@@ -376,6 +376,15 @@ impl Job {
         map.into_values().collect()
     }
 
+    /// Pids of the worker programs that started an attempt before `t` (ns since the epoch).
+    pub fn program_pids_started_before(&self, t: u128) -> Vec<u32> {
+        self.attempts()
+            .iter()
+            .filter(|a| a.start < t)
+            .map(|a| a.pid)
+            .collect()
+    }
+
     /// The ledger's folded state (through the library).
     pub fn ledger_state(&self) -> LedgerState {
         Ledger::open(self.ledger())
