@@ -214,7 +214,8 @@ fn bad_defaults_are_refused_with_their_source_and_field_and_nothing_is_written()
     let out = setup.submit(&[], &[("BLOCKORCH_BACKEND", "slrum")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains(
-        "environment variable BLOCKORCH_BACKEND: unknown backend \"slrum\", expected one of"
+        "environment variable BLOCKORCH_BACKEND: unknown backend \"slrum\"; did you mean \"slurm\"? \
+         backend is one of \"local\", \"slurm\", \"lsf\""
     ));
     assert_eq!(
         tree(setup.dir.path()),

@@ -171,16 +171,9 @@ fn config_layer(path: &Path) -> Result<Layer, TaskError> {
 fn environment_layer(env: &dyn Fn(&str) -> Option<String>) -> Result<Layer, TaskError> {
     let mut layer = Layer::default();
     if let Some(text) = env("BLOCKORCH_BACKEND").filter(|v| !v.is_empty()) {
-        layer.backend = Some(BackendName::parse(&text).ok_or_else(|| {
-            Invalid::new(
-                FieldPath::root(),
-                Problem::Type {
-                    message: format!(
-                        "unknown backend {text:?}, expected one of \"local\", \"slurm\", \"lsf\""
-                    ),
-                },
-            )
-            .in_file("environment variable BLOCKORCH_BACKEND")
+        layer.backend = Some(BackendName::parse_or_explain(&text).map_err(|message| {
+            Invalid::new(FieldPath::root(), Problem::Type { message })
+                .in_file("environment variable BLOCKORCH_BACKEND")
         })?);
     }
     layer.slurm = section_from_env::<SlurmSettings>("SLURM", env)?;
