@@ -28,6 +28,24 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
+    /// A template of the user's never reads a variable the task sets (a copy made before the
+    /// variable existed): rendering it would silently drop the task's setting.
+    #[error(
+        "job-script template {} never uses `{variable}`, but the task sets {field}: the job \
+         would run without it; add the `{variable}` part of the bundled {builtin} to the \
+         template (it was probably copied before `{variable}` existed) or remove {field}",
+        path.display()
+    )]
+    Unused {
+        /// The template file.
+        path: PathBuf,
+        /// The variable the template never reads (`setup`).
+        variable: &'static str,
+        /// The task-file field that sets it (`slurm.setup`).
+        field: String,
+        /// The bundled template to copy the missing part from (`templates/slurm.sbatch`).
+        builtin: &'static str,
+    },
     /// The template has a syntax error, uses an undefined variable, or a filter refused a value.
     #[error("job-script template {}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
     Render {
@@ -43,13 +61,29 @@ pub enum TemplateError {
     },
 }
 
-/// Renders the template file at `path` with `context`.
-pub fn render_file<C: Serialize>(path: &Path, context: &C) -> Result<String, TemplateError> {
+/// A variable a user's template must read because the task sets it.
+#[derive(Clone, Debug)]
+pub struct Required {
+    /// The template variable (`setup`).
+    pub variable: &'static str,
+    /// The task-file field that sets it (`slurm.setup`).
+    pub field: String,
+    /// The bundled template that reads it (`templates/slurm.sbatch`).
+    pub builtin: &'static str,
+}
+
+/// Renders the template file at `path` with `context`, refusing a template that never reads
+/// one of the `required` variables.
+pub fn render_file<C: Serialize>(
+    path: &Path,
+    context: &C,
+    required: &[Required],
+) -> Result<String, TemplateError> {
     let source = std::fs::read_to_string(path).map_err(|source| TemplateError::Read {
         path: path.to_owned(),
         source,
     })?;
-    render_str(path, &source, context)
+    render_checked(path, &source, context, required)
 }
 
 /// Renders `source` (named `path` in errors) with `context`.
@@ -57,6 +91,15 @@ pub fn render_str<C: Serialize>(
     path: &Path,
     source: &str,
     context: &C,
+) -> Result<String, TemplateError> {
+    render_checked(path, source, context, &[])
+}
+
+fn render_checked<C: Serialize>(
+    path: &Path,
+    source: &str,
+    context: &C,
+    required: &[Required],
 ) -> Result<String, TemplateError> {
     let name = path.display().to_string();
     let mut env = Environment::new();
@@ -75,6 +118,17 @@ pub fn render_str<C: Serialize>(
     };
     env.add_template(&name, source).map_err(wrap)?;
     let template = env.get_template(&name).map_err(wrap)?;
+    if !required.is_empty() {
+        let read = template.undeclared_variables(false);
+        if let Some(missing) = required.iter().find(|r| !read.contains(r.variable)) {
+            return Err(TemplateError::Unused {
+                path: path.to_owned(),
+                variable: missing.variable,
+                field: missing.field.clone(),
+                builtin: missing.builtin,
+            });
+        }
+    }
     template
         .render(Value::from_serialize(context))
         .map_err(wrap)
@@ -240,7 +294,7 @@ mod tests {
 
     #[test]
     fn missing_file_is_named() {
-        let err = render_file(Path::new("/nonexistent/t.sbatch"), &ctx()).unwrap_err();
+        let err = render_file(Path::new("/nonexistent/t.sbatch"), &ctx(), &[]).unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot read job-script template /nonexistent/t.sbatch"

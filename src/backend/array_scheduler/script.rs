@@ -5,7 +5,7 @@
 use super::chunk::ArrayChunk;
 use crate::backend::agent_command::AgentCommand;
 use crate::task::Memory;
-use crate::template::{render_file, render_str, TemplateError};
+use crate::template::{render_file, render_str, Required, TemplateError};
 use serde::Serialize;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
@@ -110,17 +110,43 @@ pub struct BuiltinTemplate {
 pub trait JobScript: Serialize {
     /// The built-in template.
     const BUILTIN: BuiltinTemplate;
+    /// The task file's section of this scheduler (`slurm`).
+    const SECTION: &'static str;
+    /// The fields shared by every scheduler.
+    fn job(&self) -> &JobContext;
 }
 
-/// Renders a job script with `template` (a file) or else the context's built-in template.
+/// Renders a job script with `template` (a file) or else the context's built-in template. A
+/// template of the user's must read `setup` and `container_prefix` when the task sets them.
 pub fn render_script<C: JobScript>(
     template: Option<&Path>,
     context: &C,
 ) -> Result<String, TemplateError> {
     match template {
-        Some(path) => render_file(path, context),
+        Some(path) => render_file(path, context, &required_variables(context)),
         None => render_str(&PathBuf::from(C::BUILTIN.name), C::BUILTIN.text, context),
     }
+}
+
+/// The variables the task sets that a template must not ignore.
+fn required_variables<C: JobScript>(context: &C) -> Vec<Required> {
+    let job = context.job();
+    let builtin = C::BUILTIN
+        .name
+        .strip_suffix(" (built in)")
+        .unwrap_or(C::BUILTIN.name);
+    [
+        ("setup", !job.setup.is_empty()),
+        ("container_prefix", !job.container_prefix.is_empty()),
+    ]
+    .into_iter()
+    .filter(|&(_, set)| set)
+    .map(|(variable, _)| Required {
+        variable,
+        field: format!("{}.{variable}", C::SECTION),
+        builtin,
+    })
+    .collect()
 }
 
 /// A job of the unit tests: run `name`, array `chunk`, logs in `log_dir`, working directory

@@ -17,6 +17,11 @@ impl JobScript for ScriptContext {
         name: "templates/lsf.bsub (built in)",
         text: BUILTIN_TEMPLATE,
     };
+    const SECTION: &'static str = "lsf";
+
+    fn job(&self) -> &JobContext {
+        &self.job
+    }
 }
 
 /// An extra `#BSUB` option split into its name and value (`-app` and `gpu_app`).

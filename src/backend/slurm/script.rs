@@ -44,6 +44,11 @@ impl JobScript for ScriptContext {
         name: "templates/slurm.sbatch (built in)",
         text: BUILTIN_TEMPLATE,
     };
+    const SECTION: &'static str = "slurm";
+
+    fn job(&self) -> &JobContext {
+        &self.job
+    }
 }
 
 impl ScriptContext {
@@ -201,6 +206,31 @@ mod tests {
         );
         let plain = render_script(None, &context(&SlurmSettings::default())).unwrap();
         assert!(!plain.contains("set +u") && !plain.contains("--command-prefix"));
+    }
+
+    #[test]
+    fn a_copied_template_that_ignores_setup_or_the_prefix_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let old_copy = dir.path().join("old.sbatch");
+        let without_setup: String = BUILTIN_TEMPLATE
+            .replace("{%- if setup %}", "{%- if false %}")
+            .replace("{%- for line in setup %}", "{%- for line in [] %}");
+        std::fs::write(&old_copy, &without_setup).unwrap();
+        let mut ctx = context(&SlurmSettings::default());
+        assert!(render_script(Some(&old_copy), &ctx).is_ok());
+        ctx.job.setup = vec!["module load cuda/12".into()];
+        let err = render_script(Some(&old_copy), &ctx)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("old.sbatch never uses `setup`, but the task sets slurm.setup")
+                && err.contains("bundled templates/slurm.sbatch"),
+            "{err}"
+        );
+        let full_copy = dir.path().join("new.sbatch");
+        std::fs::write(&full_copy, BUILTIN_TEMPLATE).unwrap();
+        ctx.job.container_prefix = vec!["apptainer".into()];
+        assert!(render_script(Some(&full_copy), &ctx).is_ok());
     }
 
     #[test]
