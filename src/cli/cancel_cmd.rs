@@ -7,8 +7,7 @@ use anyhow::{Context, Result};
 use super::args::CancelArgs;
 use super::exit::ExitCode;
 use super::status_cmd::{failure, resolve_ledger};
-use crate::backend::command::{CommandConfig, CommandRunner};
-use crate::backend::slurm::recorded_orchestrator_job;
+use crate::backend::slurm::{recorded_orchestrator_job, stop_orchestrator_job};
 use crate::cancel::{
     cancel_targets, execute_cancel, signal_owner, wait_for_exit, OwnerAction, SystemTerminator,
 };
@@ -38,7 +37,14 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
         // A detached orchestrator runs as its own SLURM job on another host: SIGTERM it
         // through SLURM so it still gives its workers' blocks back, then cancel what is left.
         if let Some(job) = recorded_orchestrator_job(&root) {
-            if stop_orchestrator_job(&job) {
+            let signalled = || {
+                crate::console::eprint_line(format_args!(
+                    "sent SIGTERM to the detached orchestrator (SLURM job {job}); waiting up to \
+                     {}s for it to stop its workers and give their blocks back",
+                    OWNER_WAIT.as_secs()
+                ))
+            };
+            if stop_orchestrator_job(&job, OWNER_WAIT, signalled) {
                 targets.local.clear();
                 targets.skipped.clear();
                 targets.merge(cancel_targets(&open()?, &host));
@@ -71,32 +77,4 @@ pub fn run(args: &CancelArgs) -> Result<ExitCode> {
     } else {
         ExitCode::Internal
     })
-}
-
-/// Sends SIGTERM to every process of the detached orchestrator's SLURM job and waits (bounded)
-/// until the job has left the queue. True if it is gone. Runs `scancel`/`squeue` through the
-/// backends' command runner (timeouts, counted calls).
-fn stop_orchestrator_job(job: &str) -> bool {
-    let runner = CommandRunner::new(CommandConfig::default());
-    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let signalled = runner
-        .run("scancel", &args(&["--signal=TERM", "--full", job]), None)
-        .is_ok_and(|out| out.success());
-    if !signalled {
-        return false;
-    }
-    crate::console::eprint_line(format_args!(
-        "sent SIGTERM to the detached orchestrator (SLURM job {job}); waiting up to {}s for it \
-         to stop its workers and give their blocks back",
-        OWNER_WAIT.as_secs()
-    ));
-    let deadline = std::time::Instant::now() + OWNER_WAIT;
-    while std::time::Instant::now() < deadline {
-        match runner.run("squeue", &args(&["-h", "-j", job, "-o", "%i"]), None) {
-            Ok(out) if out.stdout.trim().is_empty() => return true,
-            Err(_) => return false,
-            Ok(_) => std::thread::sleep(Duration::from_secs(1)),
-        }
-    }
-    false
 }

@@ -8,6 +8,7 @@ use super::submit::{parse_sbatch, sbatch_args, SubmitError};
 use crate::ledger::Layout;
 use crate::task::SlurmSettings;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// The job name of a run's detached orchestrator.
 pub fn orchestrator_job_name(run_name: &str) -> String {
@@ -149,6 +150,30 @@ pub fn submit_orchestrator(
     std::fs::write(&record, format!("{}\n", submitted.job_id))
         .map_err(|e| format!("writing {}: {e}", record.display()))?;
     Ok((submitted.job_id, script_path))
+}
+
+/// Sends SIGTERM to every process of the detached orchestrator's job `job` (so it still gives
+/// its workers' blocks back), calls `signalled` once it is sent, and waits up to `wait` until
+/// the job has left the queue. True if it is gone.
+pub fn stop_orchestrator_job(job: &str, wait: Duration, signalled: impl FnOnce()) -> bool {
+    let runner = CommandRunner::new(CommandConfig::default());
+    let args = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let sent = runner
+        .run("scancel", &args(&["--signal=TERM", "--full", job]), None)
+        .is_ok_and(|out| out.success());
+    if !sent {
+        return false;
+    }
+    signalled();
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match runner.run("squeue", &args(&["-h", "-j", job, "-o", "%i"]), None) {
+            Ok(out) if out.stdout.trim().is_empty() => return true,
+            Err(_) => return false,
+            Ok(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ pub use cancel::{only_already_finished, scancel_batches};
 pub use config::{signal_lead, SlurmConfig, SlurmTask, SLURM_TIME_TICK};
 pub use detach::{
     orchestrator_job_file, orchestrator_job_name, orchestrator_script, recorded_orchestrator_job,
-    submit_orchestrator, OrchestratorJob,
+    stop_orchestrator_job, submit_orchestrator, OrchestratorJob,
 };
 pub use job_id::JobRef;
 pub use parse::ParseError;
