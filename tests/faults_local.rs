@@ -240,6 +240,79 @@ fn kill_9_orchestrator_then_resume_programs_stop_at_once() {
 /// same-block and conflicting overlaps (also against a program killed in a block), ignores
 /// overlaps of blocks that do not conflict and spans that only touch, and counts a block no
 /// program finished as lost.
+/// An agent that falls silent (SIGSTOP: it writes nothing, while its programs stay in their
+/// blocks) is not taken for dead: after the silence limit (60 s on a local disk) it is
+/// cancelled, and its blocks stay with it until its end is confirmed; nobody else starts them
+/// meanwhile. Once it runs again it takes the pending SIGTERM, leaves, and the run completes
+/// with every block done once and no overlap.
+#[test]
+fn a_silent_agent_keeps_its_blocks_until_its_end_is_confirmed() {
+    let mut worker = timed_worker(OnTerm::Finish);
+    worker["env"]["FAULT_SLEEP_MS"] = json!("50,100");
+    worker["env"]["FAULT_HOLD"] = json!("hold");
+    let job = Job::new(&[task(
+        "line",
+        (&[0], &[80]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"read_write_conflict": false, "num_workers": 2, "worker": worker}),
+    )]);
+    fs::write(job.path("hold"), "").unwrap();
+    let plan = job.plan();
+    let log = timing_log(&job);
+    let run = job.spawn_submit(&["--quiet"]);
+    wait_until(SAFETY, "both slots in a block", || {
+        in_flight(&log).len() == 2
+    });
+    let held: Vec<u64> = in_flight(&log).iter().map(|s| s.block).collect();
+    let agents = agents_of(run.pid());
+    assert_eq!(agents.len(), 1, "one local agent of two slots: {agents:?}");
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(agents[0] as i32, libc::SIGSTOP) }, 0);
+    let stderr = job.path("blockorch-1.stderr");
+    let attempts_of = || -> Vec<Option<(blockorch::ledger::BlockState, u32)>> {
+        let state = job.ledger_state();
+        let entry = |b| state.block(0, b).map(|e| (e.state(), e.last_attempt()));
+        held.iter().map(|&b| entry(b)).collect()
+    };
+    let before = attempts_of();
+    assert!(
+        before
+            .iter()
+            .all(|e| e.is_some_and(|(s, _)| s == blockorch::ledger::BlockState::Assigned)),
+        "{before:?}"
+    );
+    let still_assigned = || attempts_of() == before;
+    wait_until(Duration::from_secs(150), "the silence warning", || {
+        !still_assigned()
+            || fs::read_to_string(&stderr).is_ok_and(|t| t.contains("wrote nothing for"))
+    });
+    // Time for a wrongly returned block to be handed to the replacement agent.
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        still_assigned(),
+        "a block of the silent agent ({held:?}) went back while its program was in it"
+    );
+    let spans = read_spans(&log);
+    let overlaps = find_overlaps(&plan, &spans);
+    assert!(
+        overlaps.same_block.is_empty(),
+        "a silent agent's block was run again while its program was in it: {:?}",
+        overlaps.same_block
+    );
+    fs::remove_file(job.path("hold")).unwrap();
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(agents[0] as i32, libc::SIGCONT) }, 0);
+    let out = run.wait(SAFETY);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(summary_row(&out, "line"), [8, 8, 0, 0, 0], "{}", out.text());
+    wait_programs_gone(&log, STOP_LIMIT);
+    let mut tally = Tally::new("a_silent_agent_keeps_its_blocks", "local");
+    tally.faults += 1;
+    assert!(tally.add_run("silent", &plan, &log, &job.ledger()));
+    tally.finish();
+}
+
 #[test]
 fn checker_finds_overlaps_in_synthetic_logs() {
     let job = Job::new(&[grid_task(OnTerm::Stop)]);

@@ -64,6 +64,11 @@ pub struct Agent {
     /// It gave an attempt back (`Abandoned`): it is shutting down (walltime near, signalled,
     /// gave up) and must not be given more blocks, or it would give them straight back.
     pub leaving: bool,
+    /// It fell silent and was cancelled through the backend this many times (the second
+    /// cancel of a local agent kills it outright); its blocks wait for its end.
+    pub silence_cancels: u32,
+    /// When it was last cancelled for silence.
+    pub silence_cancelled_at: Option<Instant>,
 }
 
 impl Agent {
@@ -93,6 +98,8 @@ impl Agent {
             retired: false,
             adopted: false,
             leaving: false,
+            silence_cancels: 0,
+            silence_cancelled_at: None,
         }
     }
 
@@ -168,6 +175,30 @@ impl Agent {
             }
             JobStatus::Queued | JobStatus::Running | JobStatus::Suspended => false,
         }
+    }
+
+    /// True if the backend can end it and will say when it ended: it was launched by this
+    /// run, or it is a scheduler job (an adopted local agent is neither).
+    pub fn ends_through_backend(&self) -> bool {
+        !self.adopted || self.launched.job_id.is_some()
+    }
+
+    /// Kills the agent outright (SIGKILL) if it is a child of this process on this host (a
+    /// local agent this run launched: its pid cannot have been reused while it is not
+    /// reaped). True if the signal was sent. Its leftover programs are killed when it is
+    /// retired.
+    pub fn kill_own_child_here(&self) -> bool {
+        let Some((host, pid)) = &self.host_pid else {
+            return false;
+        };
+        if self.adopted || self.launched.job_id.is_some() || *host != hostname() {
+            return false;
+        }
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(*pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .is_ok()
     }
 
     /// True if it may have left programs running on this host: it ended without its `Bye`

@@ -281,13 +281,59 @@ impl AgentTable {
                 if when.elapsed() < opts.loss_grace {
                     continue;
                 }
-                let (charged, kind) = loss_from_job_end(end);
-                (
-                    format!("worker {} job ended: {end:?}", agent.launched.worker_id),
-                    charged,
-                    kind,
-                )
+                if agent.silence_cancels > 0 {
+                    // Cancelled or killed by us for its silence: the blocks are not to blame.
+                    (
+                        format!(
+                            "worker {} ended ({end:?}) after it fell silent",
+                            agent.launched.worker_id
+                        ),
+                        false,
+                        None,
+                    )
+                } else {
+                    let (charged, kind) = loss_from_job_end(end);
+                    (
+                        format!("worker {} job ended: {end:?}", agent.launched.worker_id),
+                        charged,
+                        kind,
+                    )
+                }
+            } else if silent && agent.ends_through_backend() {
+                // Silence is no proof of death: a stopped or hung agent may still have
+                // programs writing. It is cancelled through the backend and its blocks go
+                // back when the backend says it ended (the branch above); cancelled again
+                // after another silence limit (the local backend then kills it outright).
+                let due = agent
+                    .silence_cancelled_at
+                    .is_none_or(|t| t.elapsed() > opts.agent_silence_limit);
+                if due && agent.silence_cancels < 2 {
+                    let launched = agent.launched.clone();
+                    let count = agent.silence_cancels + 1;
+                    let agent = &mut self.agents[i];
+                    agent.silence_cancels = count;
+                    agent.silence_cancelled_at = Some(Instant::now());
+                    agent.leaving = true;
+                    let killed = count > 1 && agent.kill_own_child_here();
+                    tracing::warn!(
+                        "worker {} wrote nothing for {:?}: {}; its blocks go back once its end \
+                         is confirmed",
+                        launched.worker_id,
+                        opts.agent_silence_limit,
+                        match (count, killed) {
+                            (1, _) => "cancelled it",
+                            (_, true) => "killed it",
+                            _ => "cancelled it again",
+                        }
+                    );
+                    if !killed {
+                        jobs.cancel(&[launched]);
+                    }
+                }
+                continue;
             } else if silent {
+                // An adopted local agent: no backend can end it or say it ended. Its
+                // leftover programs on this host are killed before its blocks go back.
                 (
                     format!(
                         "worker {} silent for {:?}",
