@@ -14,6 +14,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use super::block_table::BlockTable;
 use super::error::{LedgerError, ReadWarning, Result, WarningKind};
 use super::frame::FILE_HEADER_LEN;
 use super::layout::Layout;
@@ -24,13 +25,13 @@ use super::snapshot::{read_snapshot, Snapshot};
 use super::state::LedgerState;
 
 /// A state the orchestrator records fold into: the orchestrator's own [`LedgerState`], or a
-/// reader's compact one (which decodes the same snapshots).
+/// reader's compact one (same fold, another [`BlockTable`]; it decodes the same snapshots).
 pub(crate) trait FoldInto: serde::de::DeserializeOwned + Default {
     /// Applies one record.
     fn fold(&mut self, record: &OrchestratorRecord);
 }
 
-impl FoldInto for LedgerState {
+impl<B: BlockTable + serde::de::DeserializeOwned> FoldInto for LedgerState<B> {
     fn fold(&mut self, record: &OrchestratorRecord) {
         self.apply(record);
     }
