@@ -10,6 +10,10 @@ use super::state::{BlockEntry, BlockState};
 
 /// A task's blocks by id.
 pub trait BlockTable: Default {
+    /// A table that favours memory over speed (a reader's): the fold then decodes snapshots
+    /// while reading them instead of reading them whole first.
+    const COMPACT: bool;
+
     /// The state of block `id`, if the table holds it.
     fn state_of(&self, id: u64) -> Option<BlockState>;
 
@@ -35,6 +39,8 @@ pub trait BlockTable: Default {
 }
 
 impl BlockTable for BlockMap<BlockEntry> {
+    const COMPACT: bool = false;
+
     #[inline]
     fn state_of(&self, id: u64) -> Option<BlockState> {
         self.get(&id).map(BlockEntry::state)

@@ -1,6 +1,6 @@
 //! [`CompactState`]: a reader's fold of a ledger, the orchestrator's
 //! [`LedgerState`](super::LedgerState) with each task's blocks in a [`CompactBlocks`] table
-//! (about 24 bytes per block, a `Vec` sorted by block id) instead of a map (~176). It decodes
+//! (about 16 bytes per block, a `Vec` sorted by block id) instead of a map (~176). It decodes
 //! the same snapshots and folds records through the same
 //! [`LedgerState::apply`](super::LedgerState::apply), so everything reads the same here as
 //! there: blocks, counts, init results, workers, epochs.
@@ -17,18 +17,20 @@ use super::state::{BlockEntry, BlockState, LedgerState};
 /// The folded ledger as `status` and `report` read it (read-only: never written back).
 pub type CompactState = LedgerState<CompactBlocks>;
 
-/// One block in a few bytes: `state == FULL` means the whole entry is in `full` (it has an
-/// error message, or a field does not fit).
+/// One block in 8 bytes (16 with its id): the worker of the last assignment, the last attempt,
+/// the infrastructure returns, and the failures in the budget (5 bits) with the state
+/// (3 bits). State [`FULL`] means the whole entry is in `full` (it has an error message, or a
+/// field does not fit).
 #[derive(Clone, Copy, Debug)]
 struct Cell {
-    last_attempt: u32,
     worker: u32,
-    failures: u16,
-    infra: u16,
-    state: u8,
+    last_attempt: u16,
+    infra: u8,
+    failures_state: u8,
 }
 
-const FULL: u8 = u8::MAX;
+const FULL: u8 = 7;
+const STATE_BITS: u32 = 3;
 const NO_WORKER: u32 = u32::MAX;
 
 impl Cell {
@@ -36,17 +38,24 @@ impl Cell {
         if e.last_error().is_some() || e.last_worker() == Some(NO_WORKER) {
             return None;
         }
+        let failures = u8::try_from(e.failures_in_budget())
+            .ok()
+            .filter(|&f| f < 1 << (8 - STATE_BITS))?;
         Some(Self {
-            last_attempt: e.last_attempt(),
             worker: e.last_worker().unwrap_or(NO_WORKER),
-            failures: u16::try_from(e.failures_in_budget()).ok()?,
-            infra: u16::try_from(e.infra_returns()).ok()?,
-            state: e.state() as u8,
+            last_attempt: u16::try_from(e.last_attempt()).ok()?,
+            infra: u8::try_from(e.infra_returns()).ok()?,
+            failures_state: failures << STATE_BITS | e.state() as u8,
         })
     }
 
+    /// The state code: a `BlockState` as `u8`, or [`FULL`].
+    fn state(self) -> u8 {
+        self.failures_state & ((1 << STATE_BITS) - 1)
+    }
+
     fn unpack(self) -> BlockEntry {
-        let state = match self.state {
+        let state = match self.state() {
             0 => BlockState::Pending,
             1 => BlockState::Assigned,
             2 => BlockState::Done,
@@ -55,8 +64,8 @@ impl Cell {
         };
         BlockEntry::from_parts(
             state,
-            self.last_attempt,
-            u32::from(self.failures),
+            u32::from(self.last_attempt),
+            u32::from(self.failures_state >> STATE_BITS),
             u32::from(self.infra),
             (self.worker != NO_WORKER).then_some(self.worker),
         )
@@ -64,11 +73,10 @@ impl Cell {
 
     fn full() -> Self {
         Self {
-            last_attempt: 0,
             worker: NO_WORKER,
-            failures: 0,
+            last_attempt: 0,
             infra: 0,
-            state: FULL,
+            failures_state: FULL,
         }
     }
 }
@@ -86,7 +94,7 @@ pub struct CompactBlocks {
 impl CompactBlocks {
     fn get(&self, id: u64) -> Option<BlockEntry> {
         let cell = self.cell(id)?;
-        if cell.state == FULL {
+        if cell.state() == FULL {
             return self.full.get(&id).cloned();
         }
         Some(cell.unpack())
@@ -136,9 +144,11 @@ impl CompactBlocks {
 }
 
 impl BlockTable for CompactBlocks {
+    const COMPACT: bool = true;
+
     fn state_of(&self, id: u64) -> Option<BlockState> {
         let cell = self.cell(id)?;
-        if cell.state == FULL {
+        if cell.state() == FULL {
             return self.full.get(&id).map(BlockEntry::state);
         }
         Some(cell.unpack().state())
@@ -175,7 +185,7 @@ impl BlockTable for CompactBlocks {
     }
 
     fn visit(&self, visit: &mut dyn FnMut(u64, &BlockEntry)) {
-        let mut one = |id: u64, cell: Cell| match cell.state {
+        let mut one = |id: u64, cell: Cell| match cell.state() {
             FULL => {
                 if let Some(e) = self.full.get(&id) {
                     visit(id, e);
@@ -224,6 +234,11 @@ mod tests {
     use crate::ledger::frame::codec;
     use crate::ledger::records::{FailureKind, OrchestratorRecord, Outcome};
     use bincode::Options;
+
+    #[test]
+    fn a_block_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<(u64, Cell)>(), 16);
+    }
 
     /// The same records folded into both states give the same entries, init results, workers,
     /// epochs and tallies, also after the compact one merges its recent blocks and after a
@@ -294,6 +309,31 @@ mod tests {
                 });
             }
         }
+        // Fields too large for a cell: 300 infrastructure returns, attempt 70,000.
+        for attempt in 1..=300 {
+            both(OrchestratorRecord::Assigned {
+                task: 0,
+                block: 1_000_003,
+                attempt,
+                worker: 1,
+                time_us: 0,
+            });
+            both(OrchestratorRecord::Returned {
+                task: 0,
+                block: 1_000_003,
+                attempt,
+                reason: "preempted".into(),
+                counts_against_block: false,
+                time_us: 0,
+            });
+        }
+        both(OrchestratorRecord::Assigned {
+            task: 0,
+            block: 1_000_010,
+            attempt: 70_000,
+            worker: 2,
+            time_us: 0,
+        });
         both(OrchestratorRecord::RetryBudgetReset { time_us: 0 });
         for worker in [1, 1, 9] {
             both(OrchestratorRecord::WorkerServes {
@@ -316,12 +356,14 @@ mod tests {
         let decoded: CompactState = codec().deserialize(&bytes).unwrap();
         for state in [&compact, &decoded] {
             assert_eq!(state.counts(0), full.task(0).unwrap().counts());
-            assert_eq!(state.block_ids(0).len(), 10_000);
+            assert_eq!(state.block_ids(0).len(), 10_002);
             for (id, e) in full.task(0).unwrap().blocks() {
                 assert_eq!(state.entry(0, id).as_ref(), Some(e), "block {id}");
                 assert_eq!(state.block_state(0, id), Some(e.state()), "block {id}");
             }
             assert_eq!(state.entry(0, 1), None);
+            assert_eq!(state.entry(0, 1_000_003).unwrap().infra_returns(), 300);
+            assert_eq!(state.entry(0, 1_000_010).unwrap().last_attempt(), 70_000);
             assert_eq!(state.workers(), full.workers());
             assert_eq!(state.epochs(), full.epochs());
             assert_eq!(state.task(1).unwrap().init(), full.task(1).unwrap().init());
