@@ -1,6 +1,6 @@
 //! [`BlockTable`]: where a task's folded blocks are kept — the orchestrator's [`BlockMap`]
 //! (fast updates, ~176 bytes per block) or a reader's compact table
-//! ([`CompactBlocks`](super::compact_state::CompactBlocks), ~24 bytes per block). The one fold
+//! ([`CompactBlocks`](super::compact_state::CompactBlocks), ~16 bytes per block). The one fold
 //! over record kinds ([`LedgerState::apply`](super::LedgerState::apply)) changes blocks only
 //! through this trait, and every change of an entry is a [`BlockEntry`] method, so a block
 //! reads the same whichever table holds it.

@@ -243,7 +243,7 @@ impl Ledger {
     }
 
     /// Folds the ledger like [`load_state`](Self::load_state) into a [`CompactState`]: the
-    /// same fold, in about 24 bytes per block (read only).
+    /// same fold, in about 16 bytes per block (read only).
     pub fn load_compact_state(&self) -> Result<LoadedState<CompactState>> {
         load_state(&self.layout)
     }

@@ -1,4 +1,4 @@
-//! [`CompactSnapshot`]: the plan, the ledger folded into a [`CompactState`] (about 24 bytes
+//! [`CompactSnapshot`]: the plan, the ledger folded into a [`CompactState`] (about 16 bytes
 //! per block) and the block phases: what `status --blocks` and `status --failed` read, in far
 //! less memory than a [`LedgerSnapshot`](super::LedgerSnapshot).
 

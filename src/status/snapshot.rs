@@ -29,7 +29,7 @@ pub const WORKER_SILENT_AFTER: Duration =
     Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
 
 /// A consistent read of a ledger and its plan; `S` is the folded state: a [`CompactState`]
-/// (about 24 bytes per block) when read from disk, the orchestrator's state by reference when
+/// (about 16 bytes per block) when read from disk, the orchestrator's state by reference when
 /// it records its status.
 pub struct LedgerSnapshot<S = CompactState> {
     view: LedgerView<S>,
