@@ -312,6 +312,51 @@ fn failed_stats_and_filtered_blocks_match_their_goldens() {
     );
 }
 
+/// `status`, `status --map` and `report` read the ledger folded into a `CompactState`; the
+/// orchestrator records its status from its own `LedgerState`, lent by reference. Both give
+/// the same report and the same maps on a ledger with done, failed, orphaned and running
+/// blocks.
+#[test]
+fn the_compact_and_the_orchestrators_fold_give_the_same_status() {
+    use blockorch::ledger::{LedgerState, LedgerView};
+    use blockorch::status::{LedgerSnapshot, MapView, NoScheduler, SliceRequest};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("g.ledger");
+    build(&root);
+    let now = T0 + 3_600_000_000;
+    let compact = LedgerSnapshot::load_at(&root, now).unwrap();
+    let view: LedgerView<LedgerState> = LedgerView::open(&root).unwrap();
+    let tasks = parse_task_file("ledger.json", &view.header.tasks.to_string()).unwrap();
+    let plan = Arc::new(tasks.plan().unwrap());
+    let state = &view.loaded.state;
+    let lent = LedgerView {
+        root: view.root.clone(),
+        header: view.header.clone(),
+        owner: view.owner.clone(),
+        loaded: blockorch::ledger::LoadedState {
+            state,
+            coverage: view.loaded.coverage.clone(),
+            warnings: Vec::new(),
+            snapshot: None,
+        },
+        workers: view.workers.clone(),
+    };
+    let full = LedgerSnapshot::from_parts(lent, tasks, plan, now);
+    let a = serde_json::to_value(compact.report(&mut NoScheduler).unwrap()).unwrap();
+    let b = serde_json::to_value(full.report(&mut NoScheduler).unwrap()).unwrap();
+    assert_eq!(a, b);
+    assert_eq!(a["totals"]["failed"], 3, "{a}");
+    assert_eq!(a["totals"]["orphaned"], 3, "{a}");
+    for task in ["up", "down"] {
+        let request = SliceRequest::default();
+        let m1 = MapView::build(&compact, Some(task), &request).unwrap();
+        let m2 = MapView::build(&full, Some(task), &request).unwrap();
+        assert_eq!(m1, m2, "map of {task}");
+    }
+}
+
 #[test]
 fn logs_names_what_it_cannot_find() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,8 +1,9 @@
-//! [`CompactState`]: a reader's fold of a ledger that keeps only the blocks and the worker
-//! table, in about 24 bytes per block (a `Vec` sorted by block id) instead of the ~176 of the
-//! orchestrator's [`LedgerState`](super::LedgerState) map. It decodes the same snapshots and
-//! applies the same per-block transitions ([`BlockEntry`]'s methods), so a block reads the
-//! same here as there.
+//! [`CompactState`]: a reader's fold of a ledger, the orchestrator's
+//! [`LedgerState`](super::LedgerState) with each task's blocks in a [`CompactBlocks`] table
+//! (about 16 bytes per block, a `Vec` sorted by block id) instead of a map (~176). It decodes
+//! the same snapshots and folds records through the same
+//! [`LedgerState::apply`](super::LedgerState::apply), so everything reads the same here as
+//! there: blocks, counts, init results, workers, epochs.
 
 use std::fmt;
 
@@ -10,47 +11,26 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use super::block_map::BlockMap;
-use super::fold::FoldInto;
-use super::records::OrchestratorRecord;
-use super::state::{BlockEntry, BlockState, EpochEntry, StateCounts, TaskInitStatus, WorkerEntry};
+use super::block_table::BlockTable;
+use super::state::{BlockEntry, BlockState, LedgerState};
 
-/// The folded blocks and workers of a ledger (what `status --blocks` needs), read-only.
-///
-/// Field order and types mirror `LedgerState`, so that a snapshot decodes into either.
-#[derive(Debug, Default, Deserialize)]
-pub struct CompactState {
-    tasks: Vec<CompactTask>,
-    workers: Vec<WorkerEntry>,
-    #[allow(dead_code)]
-    epochs: Vec<EpochEntry>,
-    #[allow(dead_code)]
-    stale_reports: u64,
-    #[allow(dead_code)]
-    invalid_records: u64,
-    #[allow(dead_code)]
-    budget_resets: u32,
-}
+/// The folded ledger as `status` and `report` read it (read-only: never written back).
+pub type CompactState = LedgerState<CompactBlocks>;
 
-#[derive(Debug, Default, Deserialize)]
-struct CompactTask {
-    #[allow(dead_code)]
-    init: Option<TaskInitStatus>,
-    blocks: CompactBlocks,
-    counts: StateCounts,
-}
-
-/// One block in a few bytes: `state == FULL` means the whole entry is in `full` (it has an
-/// error message, or a field does not fit).
+/// One block in 8 bytes (16 with its id): the worker of the last assignment, the last attempt,
+/// the infrastructure returns, and the failures in the budget (5 bits) with the state
+/// (3 bits). State [`FULL`] means the whole entry is in `full` (it has an error message, or a
+/// field does not fit).
 #[derive(Clone, Copy, Debug)]
 struct Cell {
-    last_attempt: u32,
     worker: u32,
-    failures: u16,
-    infra: u16,
-    state: u8,
+    last_attempt: u16,
+    infra: u8,
+    failures_state: u8,
 }
 
-const FULL: u8 = u8::MAX;
+const FULL: u8 = 7;
+const STATE_BITS: u32 = 3;
 const NO_WORKER: u32 = u32::MAX;
 
 impl Cell {
@@ -58,17 +38,24 @@ impl Cell {
         if e.last_error().is_some() || e.last_worker() == Some(NO_WORKER) {
             return None;
         }
+        let failures = u8::try_from(e.failures_in_budget())
+            .ok()
+            .filter(|&f| f < 1 << (8 - STATE_BITS))?;
         Some(Self {
-            last_attempt: e.last_attempt(),
             worker: e.last_worker().unwrap_or(NO_WORKER),
-            failures: u16::try_from(e.failures_in_budget()).ok()?,
-            infra: u16::try_from(e.infra_returns()).ok()?,
-            state: e.state() as u8,
+            last_attempt: u16::try_from(e.last_attempt()).ok()?,
+            infra: u8::try_from(e.infra_returns()).ok()?,
+            failures_state: failures << STATE_BITS | e.state() as u8,
         })
     }
 
+    /// The state code: a `BlockState` as `u8`, or [`FULL`].
+    fn state(self) -> u8 {
+        self.failures_state & ((1 << STATE_BITS) - 1)
+    }
+
     fn unpack(self) -> BlockEntry {
-        let state = match self.state {
+        let state = match self.state() {
             0 => BlockState::Pending,
             1 => BlockState::Assigned,
             2 => BlockState::Done,
@@ -77,8 +64,8 @@ impl Cell {
         };
         BlockEntry::from_parts(
             state,
-            self.last_attempt,
-            u32::from(self.failures),
+            u32::from(self.last_attempt),
+            u32::from(self.failures_state >> STATE_BITS),
             u32::from(self.infra),
             (self.worker != NO_WORKER).then_some(self.worker),
         )
@@ -86,19 +73,19 @@ impl Cell {
 
     fn full() -> Self {
         Self {
-            last_attempt: 0,
             worker: NO_WORKER,
-            failures: 0,
+            last_attempt: 0,
             infra: 0,
-            state: FULL,
+            failures_state: FULL,
         }
     }
 }
 
 /// The blocks of one task: `sorted` by id, plus blocks added since the last merge in `recent`,
-/// plus whole entries for the few blocks that do not pack into a [`Cell`].
+/// plus whole entries for the few blocks that do not pack into a cell (those with an error
+/// message).
 #[derive(Debug, Default)]
-struct CompactBlocks {
+pub struct CompactBlocks {
     sorted: Vec<(u64, Cell)>,
     recent: BlockMap<Cell>,
     full: BlockMap<BlockEntry>,
@@ -106,11 +93,8 @@ struct CompactBlocks {
 
 impl CompactBlocks {
     fn get(&self, id: u64) -> Option<BlockEntry> {
-        let cell = match self.sorted.binary_search_by_key(&id, |&(b, _)| b) {
-            Ok(i) => self.sorted[i].1,
-            Err(_) => *self.recent.get(&id)?,
-        };
-        if cell.state == FULL {
+        let cell = self.cell(id)?;
+        if cell.state() == FULL {
             return self.full.get(&id).cloned();
         }
         Some(cell.unpack())
@@ -150,6 +134,72 @@ impl CompactBlocks {
         ids.extend(self.recent.keys());
         ids
     }
+
+    fn cell(&self, id: u64) -> Option<Cell> {
+        match self.sorted.binary_search_by_key(&id, |&(b, _)| b) {
+            Ok(i) => Some(self.sorted[i].1),
+            Err(_) => self.recent.get(&id).copied(),
+        }
+    }
+}
+
+impl BlockTable for CompactBlocks {
+    const COMPACT: bool = true;
+
+    fn state_of(&self, id: u64) -> Option<BlockState> {
+        let cell = self.cell(id)?;
+        if cell.state() == FULL {
+            return self.full.get(&id).map(BlockEntry::state);
+        }
+        Some(cell.unpack().state())
+    }
+
+    fn entry(&self, id: u64) -> Option<BlockEntry> {
+        self.get(id)
+    }
+
+    fn insert(&mut self, id: u64, entry: BlockEntry) {
+        self.put(id, entry);
+    }
+
+    fn change(
+        &mut self,
+        id: u64,
+        step: impl FnOnce(&mut BlockEntry) -> Option<BlockState>,
+    ) -> Option<Option<BlockState>> {
+        let mut e = self.get(id)?;
+        let new = step(&mut e);
+        if new.is_some() {
+            self.put(id, e);
+        }
+        Some(new)
+    }
+
+    fn reset_budget(&mut self) {
+        for id in self.ids() {
+            if let Some(mut e) = self.get(id) {
+                e.reset_budget();
+                self.put(id, e);
+            }
+        }
+    }
+
+    fn visit(&self, visit: &mut dyn FnMut(u64, &BlockEntry)) {
+        let mut one = |id: u64, cell: Cell| match cell.state() {
+            FULL => {
+                if let Some(e) = self.full.get(&id) {
+                    visit(id, e);
+                }
+            }
+            _ => visit(id, &cell.unpack()),
+        };
+        for &(id, cell) in &self.sorted {
+            one(id, cell);
+        }
+        for (&id, &cell) in &self.recent {
+            one(id, cell);
+        }
+    }
 }
 
 impl<'de> Deserialize<'de> for CompactBlocks {
@@ -178,160 +228,41 @@ impl<'de> Deserialize<'de> for CompactBlocks {
     }
 }
 
-impl CompactState {
-    /// Entry of one block, if the ledger mentions it.
-    pub fn block(&self, task: u32, block: u64) -> Option<BlockEntry> {
-        self.tasks.get(task as usize)?.blocks.get(block)
-    }
-
-    /// Counts per state of one task (blocks the ledger mentions).
-    pub fn counts(&self, task: u32) -> StateCounts {
-        self.tasks
-            .get(task as usize)
-            .map(|t| t.counts)
-            .unwrap_or_default()
-    }
-
-    /// The ids of every block of `task` the ledger mentions (unordered).
-    pub fn block_ids(&self, task: u32) -> Vec<u64> {
-        self.tasks
-            .get(task as usize)
-            .map(|t| t.blocks.ids())
-            .unwrap_or_default()
-    }
-
-    /// The worker table, by worker index.
-    pub fn workers(&self) -> &[WorkerEntry] {
-        &self.workers
-    }
-
-    /// Counts summed over all tasks.
-    pub fn total_counts(&self) -> StateCounts {
-        StateCounts::sum(self.tasks.iter().map(|t| t.counts))
-    }
-
-    fn task_mut(&mut self, task: u32) -> Option<&mut CompactTask> {
-        let i = task as usize;
-        if i >= 1 << 16 {
-            return None;
-        }
-        if i >= self.tasks.len() {
-            self.tasks.resize_with(i + 1, CompactTask::default);
-        }
-        Some(&mut self.tasks[i])
-    }
-}
-
-impl FoldInto for CompactState {
-    /// Applies the records that change blocks or the worker table, as `LedgerState::apply`
-    /// does; the rest (epochs, init results) is not kept.
-    fn fold(&mut self, record: &OrchestratorRecord) {
-        use OrchestratorRecord as R;
-        match record {
-            R::WorkerRegistered { index, .. } if *index as usize == self.workers.len() => {
-                self.workers.extend(WorkerEntry::registered(record));
-            }
-            R::Assigned {
-                task,
-                block,
-                attempt,
-                worker,
-                ..
-            } => {
-                if *worker as usize >= self.workers.len() {
-                    return;
-                }
-                let Some(t) = self.task_mut(*task) else {
-                    return;
-                };
-                match t.blocks.get(*block) {
-                    None => {
-                        if let Some(e) = BlockEntry::first_assignment(*attempt, *worker) {
-                            t.blocks.put(*block, e);
-                            t.counts.assigned += 1;
-                        }
-                    }
-                    Some(mut e) => {
-                        if let Some(old) = e.assign(*attempt, *worker) {
-                            t.blocks.put(*block, e);
-                            t.counts.move_one(old, BlockState::Assigned);
-                        }
-                    }
-                }
-            }
-            R::Finished {
-                task,
-                block,
-                attempt,
-                worker,
-                outcome,
-                ..
-            } => self.change(*task, *block, |e| e.finish(*attempt, *worker, outcome)),
-            R::Returned {
-                task,
-                block,
-                attempt,
-                reason,
-                counts_against_block,
-                ..
-            } => self.change(*task, *block, |e| {
-                e.give_back(*attempt, reason, *counts_against_block)
-            }),
-            R::RetryBudgetReset { .. } => {
-                for t in &mut self.tasks {
-                    for id in t.blocks.ids() {
-                        if let Some(mut e) = t.blocks.get(id) {
-                            e.reset_budget();
-                            t.blocks.put(id, e);
-                        }
-                    }
-                    t.counts.reset_budget();
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-impl CompactState {
-    /// Applies a transition of an assigned block (`Finished`, `Returned`).
-    fn change(
-        &mut self,
-        task: u32,
-        block: u64,
-        step: impl FnOnce(&mut BlockEntry) -> Option<BlockState>,
-    ) {
-        let Some(t) = self.tasks.get_mut(task as usize) else {
-            return;
-        };
-        let Some(mut e) = t.blocks.get(block) else {
-            return;
-        };
-        if let Some(new) = step(&mut e) {
-            t.blocks.put(block, e);
-            t.counts.move_one(BlockState::Assigned, new);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ledger::frame::codec;
-    use crate::ledger::records::{FailureKind, Outcome};
-    use crate::ledger::LedgerState;
+    use crate::ledger::records::{FailureKind, OrchestratorRecord, Outcome};
     use bincode::Options;
 
-    /// The same records folded into both states give the same entries, also after the compact
-    /// one merges its recent blocks and after a snapshot round trip.
+    #[test]
+    fn a_block_takes_16_bytes() {
+        assert_eq!(std::mem::size_of::<(u64, Cell)>(), 16);
+    }
+
+    /// The same records folded into both states give the same entries, init results, workers,
+    /// epochs and tallies, also after the compact one merges its recent blocks and after a
+    /// snapshot round trip.
     #[test]
     fn compact_fold_matches_ledger_state() {
         let mut full = LedgerState::new();
         let mut compact = CompactState::default();
         let mut both = |r: OrchestratorRecord| {
-            full.apply(&r);
-            compact.fold(&r);
+            assert_eq!(compact.apply(&r), full.apply(&r), "{r:?}");
         };
+        both(OrchestratorRecord::EpochStarted {
+            epoch: 1,
+            host: "h".into(),
+            pid: 7,
+            time_us: 5,
+            sealed: Vec::new(),
+        });
+        both(OrchestratorRecord::TaskInit {
+            task: 1,
+            ok: false,
+            output_tail: "boom".into(),
+            time_us: 6,
+        });
         for i in 0..3 {
             both(OrchestratorRecord::WorkerRegistered {
                 index: i,
@@ -378,17 +309,70 @@ mod tests {
                 });
             }
         }
+        // Fields too large for a cell: 300 infrastructure returns, attempt 70,000.
+        for attempt in 1..=300 {
+            both(OrchestratorRecord::Assigned {
+                task: 0,
+                block: 1_000_003,
+                attempt,
+                worker: 1,
+                time_us: 0,
+            });
+            both(OrchestratorRecord::Returned {
+                task: 0,
+                block: 1_000_003,
+                attempt,
+                reason: "preempted".into(),
+                counts_against_block: false,
+                time_us: 0,
+            });
+        }
+        both(OrchestratorRecord::Assigned {
+            task: 0,
+            block: 1_000_010,
+            attempt: 70_000,
+            worker: 2,
+            time_us: 0,
+        });
         both(OrchestratorRecord::RetryBudgetReset { time_us: 0 });
+        for worker in [1, 1, 9] {
+            both(OrchestratorRecord::WorkerServes {
+                worker,
+                task: 0,
+                time_us: 8,
+            });
+            both(OrchestratorRecord::WorkerEnded {
+                worker,
+                reason: "exited".into(),
+                time_us: 9,
+            });
+        }
+        both(OrchestratorRecord::RunEnded {
+            reason: crate::ledger::RunEndReason::BlocksFailed,
+            message: "some failed".into(),
+            time_us: 10,
+        });
         let bytes = codec().serialize(&full).unwrap();
         let decoded: CompactState = codec().deserialize(&bytes).unwrap();
         for state in [&compact, &decoded] {
             assert_eq!(state.counts(0), full.task(0).unwrap().counts());
-            assert_eq!(state.block_ids(0).len(), 10_000);
+            assert_eq!(state.block_ids(0).len(), 10_002);
             for (id, e) in full.task(0).unwrap().blocks() {
-                assert_eq!(state.block(0, id).as_ref(), Some(e), "block {id}");
+                assert_eq!(state.entry(0, id).as_ref(), Some(e), "block {id}");
+                assert_eq!(state.block_state(0, id), Some(e.state()), "block {id}");
             }
-            assert_eq!(state.block(0, 1), None);
+            assert_eq!(state.entry(0, 1), None);
+            assert_eq!(state.entry(0, 1_000_003).unwrap().infra_returns(), 300);
+            assert_eq!(state.entry(0, 1_000_010).unwrap().last_attempt(), 70_000);
             assert_eq!(state.workers(), full.workers());
+            assert_eq!(state.epochs(), full.epochs());
+            assert_eq!(state.task(1).unwrap().init(), full.task(1).unwrap().init());
+            assert_eq!(
+                (state.stale_reports(), state.invalid_records()),
+                (full.stale_reports(), full.invalid_records())
+            );
+            assert_eq!(state.budget_resets(), 1);
+            assert_eq!(state.assigned_blocks(), full.assigned_blocks());
         }
     }
 }

@@ -14,6 +14,7 @@ use std::io;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
+use super::block_table::BlockTable;
 use super::error::{LedgerError, ReadWarning, Result, WarningKind};
 use super::frame::FILE_HEADER_LEN;
 use super::layout::Layout;
@@ -24,13 +25,17 @@ use super::snapshot::{read_snapshot, Snapshot};
 use super::state::LedgerState;
 
 /// A state the orchestrator records fold into: the orchestrator's own [`LedgerState`], or a
-/// reader's compact one (which decodes the same snapshots).
+/// reader's compact one (same fold, another [`BlockTable`]; it decodes the same snapshots).
 pub(crate) trait FoldInto: serde::de::DeserializeOwned + Default {
+    /// Whether a snapshot is decoded while it is read (less memory) rather than read whole
+    /// and checked first (faster).
+    const STREAMED_SNAPSHOT: bool;
     /// Applies one record.
     fn fold(&mut self, record: &OrchestratorRecord);
 }
 
-impl FoldInto for LedgerState {
+impl<B: BlockTable + serde::de::DeserializeOwned> FoldInto for LedgerState<B> {
+    const STREAMED_SNAPSHOT: bool = B::COMPACT;
     fn fold(&mut self, record: &OrchestratorRecord) {
         self.apply(record);
     }
@@ -179,7 +184,7 @@ fn choose_snapshot<S: FoldInto>(
 ) -> Result<Chosen<S>> {
     for (epoch, seq) in layout.list_snapshots()?.into_iter().rev() {
         let path = layout.snapshot_path(epoch, seq);
-        let checked = read_snapshot::<S>(&path).and_then(|snap| {
+        let checked = read_snapshot::<S>(&path, S::STREAMED_SNAPSHOT).and_then(|snap| {
             for c in snap.coverage.iter().filter(|c| !epochs.contains(&c.epoch)) {
                 let held = evidence.entry(c.epoch).or_insert(0);
                 *held = (*held).max(c.offset);

@@ -5,10 +5,12 @@
 //! frames; snapshots and small JSON files are replaced by write-then-rename.
 
 mod block_map;
+mod block_table;
 mod compact_state;
 mod definition;
 mod error;
 mod fold;
+mod folded;
 mod frame;
 mod fs_kind;
 mod fsutil;
@@ -31,10 +33,12 @@ mod view;
 mod writer;
 
 pub use block_map::{BlockIdHasher, BlockMap};
-pub use compact_state::CompactState;
+pub use block_table::BlockTable;
+pub use compact_state::{CompactBlocks, CompactState};
 pub use definition::definition_in_force;
 pub use error::{AppendRecovery, GarbageReason, LedgerError, ReadWarning, Result, WarningKind};
 pub use fold::LoadedState;
+pub use folded::FoldedState;
 pub use frame::{
     decode_payload, encode_frame, parse_frame, FrameParse, LogKind, LogRecord, FILE_HEADER_LEN,
     FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,

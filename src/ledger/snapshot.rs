@@ -5,6 +5,7 @@
 //! payload (LE), payload (bincode, same options as log records).
 
 use std::fs;
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use bincode::Options;
@@ -14,7 +15,7 @@ use super::error::{io_err, LedgerError, Result};
 use super::frame::{
     check_file_header, codec, file_header, HeaderProblem, LogKind, FILE_HEADER_LEN,
 };
-use super::fsutil::{read_small, write_atomic};
+use super::fsutil::{open_read, read_small, write_atomic};
 use super::layout::Layout;
 use super::records::LogCoverage;
 use super::state::LedgerState;
@@ -79,28 +80,19 @@ pub(crate) fn write_snapshot(
     Ok(path)
 }
 
-/// Reads and verifies a snapshot; `Err` holds why it cannot be used.
+/// Reads and verifies a snapshot; `Err` holds why it cannot be used. `streamed`: decode it
+/// while reading, checking the checksum at the end (memory: the decoded state only), instead
+/// of reading the file whole and checking it first (faster: what the orchestrator does).
 pub(crate) fn read_snapshot<S: serde::de::DeserializeOwned>(
     path: &Path,
+    streamed: bool,
 ) -> std::result::Result<Snapshot<S>, String> {
+    if streamed {
+        return read_streamed(path);
+    }
     let bytes = read_small(path).map_err(|e| format!("cannot read it: {e}"))?;
-    if bytes.len() < PREFIX_LEN {
-        return Err(format!("truncated at {} bytes", bytes.len()));
-    }
-    check_file_header(&bytes, LogKind::Snapshot).map_err(|p| match p {
-        HeaderProblem::Foreign(r) => r,
-        HeaderProblem::Version(v) => format!("format version {v} is not supported"),
-    })?;
-    let h = FILE_HEADER_LEN as usize;
-    let len = u64::from_le_bytes(bytes[h..h + 8].try_into().expect("8 bytes"));
-    let crc = u32::from_le_bytes(bytes[h + 8..h + 12].try_into().expect("4 bytes"));
+    let (len, crc) = check_prefix(&bytes, bytes.len() as u64)?;
     let payload = &bytes[PREFIX_LEN..];
-    if payload.len() as u64 != len {
-        return Err(format!(
-            "payload is {} bytes, header says {len}",
-            payload.len()
-        ));
-    }
     if crc32fast::hash(payload) != crc {
         return Err("checksum mismatch".into());
     }
@@ -108,6 +100,72 @@ pub(crate) fn read_snapshot<S: serde::de::DeserializeOwned>(
         .with_limit(len)
         .deserialize(payload)
         .map_err(|e| format!("undecodable: {e}"))
+}
+
+/// [`read_snapshot`] decoding from the file as it is read; a checksum mismatch is reported
+/// before a decoding error (a damaged payload may fail to decode).
+fn read_streamed<S: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> std::result::Result<Snapshot<S>, String> {
+    let cannot_read = |e: std::io::Error| format!("cannot read it: {e}");
+    let file = open_read(path).map_err(cannot_read)?;
+    let size = file.metadata().map_err(cannot_read)?.len();
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    if size < PREFIX_LEN as u64 {
+        return Err(format!("truncated at {size} bytes"));
+    }
+    let mut prefix = [0u8; PREFIX_LEN];
+    reader.read_exact(&mut prefix).map_err(cannot_read)?;
+    let (len, crc) = check_prefix(&prefix, size)?;
+    let mut payload = Crc32Reader {
+        inner: reader.take(len),
+        crc: crc32fast::Hasher::new(),
+    };
+    let decoded: std::result::Result<Snapshot<S>, _> =
+        codec().with_limit(len).deserialize_from(&mut payload);
+    let left = std::io::copy(&mut payload, &mut std::io::sink()).map_err(cannot_read)?;
+    if payload.crc.finalize() != crc {
+        return Err("checksum mismatch".into());
+    }
+    let snap = decoded.map_err(|e| format!("undecodable: {e}"))?;
+    if left > 0 {
+        return Err(format!("undecodable: {left} bytes after its end"));
+    }
+    Ok(snap)
+}
+
+/// Checks the header and the payload length of a snapshot of `size` bytes whose first bytes
+/// are `prefix`; returns the payload's length and checksum.
+fn check_prefix(prefix: &[u8], size: u64) -> std::result::Result<(u64, u32), String> {
+    if prefix.len() < PREFIX_LEN {
+        return Err(format!("truncated at {size} bytes"));
+    }
+    check_file_header(prefix, LogKind::Snapshot).map_err(|p| match p {
+        HeaderProblem::Foreign(r) => r,
+        HeaderProblem::Version(v) => format!("format version {v} is not supported"),
+    })?;
+    let h = FILE_HEADER_LEN as usize;
+    let len = u64::from_le_bytes(prefix[h..h + 8].try_into().expect("8 bytes"));
+    let crc = u32::from_le_bytes(prefix[h + 8..h + 12].try_into().expect("4 bytes"));
+    let payload = size - PREFIX_LEN as u64;
+    if payload != len {
+        return Err(format!("payload is {payload} bytes, header says {len}"));
+    }
+    Ok((len, crc))
+}
+
+/// A reader that checksums what passes through it.
+struct Crc32Reader<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for Crc32Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
 }
 
 /// Deletes snapshots older than the `keep` newest ones at or before `newest`; returns how
@@ -167,7 +225,7 @@ mod tests {
         }];
         let path = write_snapshot(&layout, 3, 2, &coverage, &state).unwrap();
         assert_eq!(path, layout.snapshot_path(3, 2));
-        let snap = read_snapshot::<LedgerState>(&path).unwrap();
+        let snap = read_snapshot::<LedgerState>(&path, false).unwrap();
         assert_eq!((snap.epoch, snap.seq), (3, 2));
         assert_eq!(snap.coverage, coverage);
         assert_eq!(snap.state, state);
@@ -176,22 +234,35 @@ mod tests {
         assert_eq!(fs::read_dir(layout.snapshots_dir()).unwrap().count(), 1);
 
         let bytes = fs::read(&path).unwrap();
-        let mut flipped = bytes.clone();
-        let last = flipped.len() - 1;
-        flipped[last] ^= 1;
-        fs::write(&path, &flipped).unwrap();
-        assert_eq!(
-            read_snapshot::<LedgerState>(&path).unwrap_err(),
-            "checksum mismatch"
-        );
-        fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
-        assert!(read_snapshot::<LedgerState>(&path)
-            .unwrap_err()
-            .contains("header says"));
-        fs::write(&path, &bytes[..10]).unwrap();
-        assert!(read_snapshot::<LedgerState>(&path)
-            .unwrap_err()
-            .contains("truncated"));
+        for streamed in [false, true] {
+            fs::write(&path, &bytes).unwrap();
+            let again = read_snapshot::<LedgerState>(&path, streamed).unwrap();
+            assert_eq!(again.state, state);
+            let mut flipped = bytes.clone();
+            let last = flipped.len() - 1;
+            flipped[last] ^= 1;
+            fs::write(&path, &flipped).unwrap();
+            assert_eq!(
+                read_snapshot::<LedgerState>(&path, streamed).unwrap_err(),
+                "checksum mismatch"
+            );
+            // A damaged byte early in the payload: the checksum says so, not the decoder.
+            let mut early = bytes.clone();
+            early[PREFIX_LEN + 3] ^= 0xff;
+            fs::write(&path, &early).unwrap();
+            assert_eq!(
+                read_snapshot::<LedgerState>(&path, streamed).unwrap_err(),
+                "checksum mismatch"
+            );
+            fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+            assert!(read_snapshot::<LedgerState>(&path, streamed)
+                .unwrap_err()
+                .contains("header says"));
+            fs::write(&path, &bytes[..10]).unwrap();
+            assert!(read_snapshot::<LedgerState>(&path, streamed)
+                .unwrap_err()
+                .contains("truncated"));
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::block_map::BlockMap;
+use super::block_table::BlockTable;
 use super::records::{OrchestratorRecord, Outcome, RunEndReason};
 
 /// Task indexes at or above this are invalid (a guard against allocating for a bogus index).
@@ -241,19 +242,30 @@ pub struct TaskInitStatus {
     pub time_us: u64,
 }
 
-/// State of one task.
+/// State of one task; `B` holds its blocks (the orchestrator's map by default).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskState {
+pub struct TaskState<B = BlockMap<BlockEntry>> {
     init: Option<TaskInitStatus>,
-    blocks: BlockMap<BlockEntry>,
+    blocks: B,
     counts: StateCounts,
 }
 
-impl TaskState {
+impl<B> TaskState<B> {
     /// Init result, if init ran.
     pub fn init(&self) -> Option<&TaskInitStatus> {
         self.init.as_ref()
     }
+    /// Counts per state.
+    pub fn counts(&self) -> StateCounts {
+        self.counts
+    }
+    /// The blocks the ledger mentions.
+    pub fn table(&self) -> &B {
+        &self.blocks
+    }
+}
+
+impl TaskState {
     /// Entry of a block, if the ledger mentions it.
     pub fn block(&self, block: u64) -> Option<&BlockEntry> {
         self.blocks.get(&block)
@@ -261,10 +273,6 @@ impl TaskState {
     /// Every block the ledger mentions (arbitrary order).
     pub fn blocks(&self) -> impl Iterator<Item = (u64, &BlockEntry)> + '_ {
         self.blocks.iter().map(|(&id, e)| (id, e))
-    }
-    /// Counts per state.
-    pub fn counts(&self) -> StateCounts {
-        self.counts
     }
 }
 
@@ -336,10 +344,12 @@ pub enum Applied {
     Invalid,
 }
 
-/// The folded state of a ledger.
+/// The folded state of a ledger; `B` holds each task's blocks: the orchestrator's map by
+/// default, a compact table in [`CompactState`](super::CompactState) (what `status` and
+/// `report` read). Both fold through the same [`apply`](Self::apply).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LedgerState {
-    tasks: Vec<TaskState>,
+pub struct LedgerState<B = BlockMap<BlockEntry>> {
+    tasks: Vec<TaskState<B>>,
     workers: Vec<WorkerEntry>,
     epochs: Vec<EpochEntry>,
     stale_reports: u64,
@@ -353,6 +363,28 @@ impl LedgerState {
         Self::default()
     }
 
+    /// Entry of one block.
+    pub fn block(&self, task: u32, block: u64) -> Option<&BlockEntry> {
+        self.task(task)?.block(block)
+    }
+
+    /// The attempt number to use for the next assignment of a block.
+    pub fn next_attempt(&self, task: u32, block: u64) -> u32 {
+        self.block(task, block).map_or(1, |e| e.last_attempt + 1)
+    }
+
+    /// Whether a worker's report of `attempt` would count (the fencing check of `Finished`);
+    /// the orchestrator uses it to avoid logging stale reports.
+    pub fn accepts_report(&self, task: u32, block: u64, attempt: u32, worker: u32) -> bool {
+        self.block(task, block).is_some_and(|e| {
+            e.state == BlockState::Assigned
+                && e.last_attempt == attempt
+                && e.last_worker == Some(worker)
+        })
+    }
+}
+
+impl<B: BlockTable> LedgerState<B> {
     /// Applies one orchestrator record. Fencing: an assignment must carry an attempt above
     /// every earlier one; a `Finished` counts only for the block's current attempt, from the
     /// worker it was assigned to, while the block is assigned; a `Returned` only for the
@@ -440,19 +472,21 @@ impl LedgerState {
                     return Applied::Invalid;
                 }
                 let t = self.task_mut(*task);
-                let Some(e) = t.blocks.get_mut(block) else {
-                    let Some(entry) = BlockEntry::first_assignment(*attempt, *worker) else {
-                        return Applied::Stale;
-                    };
-                    t.blocks.insert(*block, entry);
-                    t.counts.assigned += 1;
-                    return Applied::Changed;
-                };
-                let Some(old) = e.assign(*attempt, *worker) else {
-                    return Applied::Stale;
-                };
-                move_count(&mut t.counts, old, BlockState::Assigned);
-                Applied::Changed
+                match t.blocks.change(*block, |e| e.assign(*attempt, *worker)) {
+                    None => {
+                        let Some(entry) = BlockEntry::first_assignment(*attempt, *worker) else {
+                            return Applied::Stale;
+                        };
+                        t.blocks.insert(*block, entry);
+                        t.counts.assigned += 1;
+                        Applied::Changed
+                    }
+                    Some(None) => Applied::Stale,
+                    Some(Some(old)) => {
+                        t.counts.move_one(old, BlockState::Assigned);
+                        Applied::Changed
+                    }
+                }
             }
             R::Finished {
                 task,
@@ -465,13 +499,13 @@ impl LedgerState {
                 let Some(t) = self.tasks.get_mut(*task as usize) else {
                     return Applied::Stale;
                 };
-                let Some(e) = t.blocks.get_mut(block) else {
+                let Some(Some(new)) = t
+                    .blocks
+                    .change(*block, |e| e.finish(*attempt, *worker, outcome))
+                else {
                     return Applied::Stale;
                 };
-                let Some(new) = e.finish(*attempt, *worker, outcome) else {
-                    return Applied::Stale;
-                };
-                move_count(&mut t.counts, BlockState::Assigned, new);
+                t.counts.move_one(BlockState::Assigned, new);
                 Applied::Changed
             }
             R::Returned {
@@ -485,20 +519,17 @@ impl LedgerState {
                 let Some(t) = self.tasks.get_mut(*task as usize) else {
                     return Applied::Stale;
                 };
-                let Some(e) = t.blocks.get_mut(block) else {
+                let Some(Some(new)) = t.blocks.change(*block, |e| {
+                    e.give_back(*attempt, reason, *counts_against_block)
+                }) else {
                     return Applied::Stale;
                 };
-                let Some(new) = e.give_back(*attempt, reason, *counts_against_block) else {
-                    return Applied::Stale;
-                };
-                move_count(&mut t.counts, BlockState::Assigned, new);
+                t.counts.move_one(BlockState::Assigned, new);
                 Applied::Changed
             }
             R::RetryBudgetReset { time_us: _ } => {
                 for t in &mut self.tasks {
-                    for e in t.blocks.values_mut() {
-                        e.reset_budget();
-                    }
+                    t.blocks.reset_budget();
                     t.counts.reset_budget();
                 }
                 self.budget_resets += 1;
@@ -518,7 +549,7 @@ impl LedgerState {
         }
     }
 
-    fn task_mut(&mut self, task: u32) -> &mut TaskState {
+    fn task_mut(&mut self, task: u32) -> &mut TaskState<B> {
         let i = task as usize;
         if i >= self.tasks.len() {
             self.tasks.resize_with(i + 1, TaskState::default);
@@ -527,33 +558,37 @@ impl LedgerState {
     }
 
     /// State of every task the ledger mentions, by task index.
-    pub fn tasks(&self) -> &[TaskState] {
+    pub fn tasks(&self) -> &[TaskState<B>] {
         &self.tasks
     }
 
     /// State of one task.
-    pub fn task(&self, task: u32) -> Option<&TaskState> {
+    pub fn task(&self, task: u32) -> Option<&TaskState<B>> {
         self.tasks.get(task as usize)
     }
 
-    /// Entry of one block.
-    pub fn block(&self, task: u32, block: u64) -> Option<&BlockEntry> {
-        self.task(task)?.block(block)
+    /// Counts per state of one task (blocks the ledger mentions).
+    pub fn counts(&self, task: u32) -> StateCounts {
+        self.task(task).map(TaskState::counts).unwrap_or_default()
     }
 
-    /// The attempt number to use for the next assignment of a block.
-    pub fn next_attempt(&self, task: u32, block: u64) -> u32 {
-        self.block(task, block).map_or(1, |e| e.last_attempt + 1)
+    /// The recorded state of one block, if the ledger mentions it.
+    pub fn block_state(&self, task: u32, block: u64) -> Option<BlockState> {
+        self.task(task)?.blocks.state_of(block)
     }
 
-    /// Whether a worker's report of `attempt` would count (the fencing check of `Finished`);
-    /// the orchestrator uses it to avoid logging stale reports.
-    pub fn accepts_report(&self, task: u32, block: u64, attempt: u32, worker: u32) -> bool {
-        self.block(task, block).is_some_and(|e| {
-            e.state == BlockState::Assigned
-                && e.last_attempt == attempt
-                && e.last_worker == Some(worker)
-        })
+    /// A copy of the entry of one block, if the ledger mentions it.
+    pub fn entry(&self, task: u32, block: u64) -> Option<BlockEntry> {
+        self.task(task)?.blocks.entry(block)
+    }
+
+    /// The ids of every block of `task` the ledger mentions (unordered).
+    pub fn block_ids(&self, task: u32) -> Vec<u64> {
+        let mut ids = Vec::new();
+        if let Some(t) = self.task(task) {
+            t.blocks.visit(&mut |id, _| ids.push(id));
+        }
+        ids
     }
 
     /// Every assigned block as `(task, block, attempt, worker)` (one pass over all blocks).
@@ -563,7 +598,7 @@ impl LedgerState {
             if t.counts.assigned == 0 {
                 continue;
             }
-            for (&b, e) in &t.blocks {
+            t.blocks.visit(&mut |b, e| {
                 if e.state == BlockState::Assigned {
                     out.push((
                         ti as u32,
@@ -572,7 +607,7 @@ impl LedgerState {
                         e.last_worker.unwrap_or(u32::MAX),
                     ));
                 }
-            }
+            });
         }
         out.sort_unstable();
         out
@@ -620,10 +655,6 @@ impl LedgerState {
     pub fn total_counts(&self) -> StateCounts {
         StateCounts::sum(self.tasks.iter().map(|t| t.counts))
     }
-}
-
-fn move_count(counts: &mut StateCounts, from: BlockState, to: BlockState) {
-    counts.move_one(from, to);
 }
 
 #[cfg(test)]

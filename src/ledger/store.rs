@@ -4,6 +4,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use super::block_table::BlockTable;
 use super::compact_state::CompactState;
 use super::error::{io_err, LedgerError, Result};
 use super::fold::{load_state, LoadedState};
@@ -242,8 +243,16 @@ impl Ledger {
     }
 
     /// Folds the ledger like [`load_state`](Self::load_state) into a [`CompactState`]: the
-    /// blocks and workers only, in about 24 bytes per block (read only).
+    /// same fold, in about 16 bytes per block (read only).
     pub fn load_compact_state(&self) -> Result<LoadedState<CompactState>> {
+        load_state(&self.layout)
+    }
+
+    /// Folds the ledger like [`load_state`](Self::load_state), each task's blocks kept in a
+    /// `B` (read only).
+    pub fn load_folded<B: BlockTable + serde::de::DeserializeOwned>(
+        &self,
+    ) -> Result<LoadedState<LedgerState<B>>> {
         load_state(&self.layout)
     }
 }

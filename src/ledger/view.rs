@@ -3,15 +3,17 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::block_table::BlockTable;
 use super::error::Result;
 use super::fold::LoadedState;
 use super::header::LedgerHeader;
 use super::layout::WorkerId;
 use super::outbox_summary::{summarize_outbox, OutboxSummary};
 use super::owner::OwnerStatus;
-use super::state::WorkerEntry;
+use super::state::{LedgerState, WorkerEntry};
 use super::store::Ledger;
 
 /// Which outboxes a view summarizes.
@@ -41,9 +43,11 @@ pub struct WorkerSummary {
     pub outbox: Option<OutboxSummary>,
 }
 
-/// A read-only snapshot of a ledger.
+/// A read-only snapshot of a ledger; `S` is the folded state (the orchestrator's
+/// [`LedgerState`] by default; `status` reads a [`CompactState`](super::CompactState), and the
+/// orchestrator's status recorder lends its own state by reference).
 #[derive(Debug)]
-pub struct LedgerView {
+pub struct LedgerView<S = LedgerState> {
     /// The ledger directory.
     pub root: PathBuf,
     /// `ledger.json`.
@@ -51,7 +55,7 @@ pub struct LedgerView {
     /// Owner of the highest epoch.
     pub owner: Option<OwnerStatus>,
     /// Folded state, coverage and warnings.
-    pub loaded: LoadedState,
+    pub loaded: LoadedState<S>,
     /// Workers, registered ones first (by index), then unregistered directories.
     pub workers: Vec<WorkerSummary>,
 }
@@ -64,9 +68,17 @@ impl LedgerView {
 
     /// Reads the ledger at `root` with the given outbox detail.
     pub fn open_with(root: impl AsRef<Path>, detail: OutboxDetail) -> Result<Self> {
+        Self::open_folded(root, detail)
+    }
+}
+
+impl<B: BlockTable + DeserializeOwned> LedgerView<LedgerState<B>> {
+    /// Reads the ledger at `root` with the given outbox detail, folding its blocks into `B`
+    /// (a [`CompactBlocks`](super::CompactBlocks) table for a [`CompactState`](super::CompactState)).
+    pub fn open_folded(root: impl AsRef<Path>, detail: OutboxDetail) -> Result<Self> {
         let ledger = Ledger::open(root)?;
         let owner = ledger.current_owner()?;
-        let loaded = ledger.load_state()?;
+        let loaded = ledger.load_folded::<B>()?;
         let state = &loaded.state;
         let mut workers: Vec<WorkerSummary> = state
             .workers()

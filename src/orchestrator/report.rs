@@ -4,7 +4,9 @@
 
 use super::block_book::BlockBook;
 use super::task_table::TaskTable;
-use crate::status::{render_groups, BlockCounts, FailureGroup, FailureGroups, LedgerPhases};
+use crate::status::{
+    render_groups, summarize_cause, BlockCounts, FailureGroup, FailureGroups, LedgerPhases,
+};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -115,7 +117,7 @@ impl RunReport {
         let reasons: Vec<String> = self
             .tasks
             .iter()
-            .filter_map(|t| t.fatal.as_deref().map(first_line))
+            .filter_map(|t| t.fatal.as_deref().map(summarize_cause))
             .collect();
         if reasons.is_empty() {
             "run finished".to_string()
@@ -182,20 +184,5 @@ impl RunReport {
             );
         }
         out
-    }
-}
-
-/// The first line of an error, and its last one when they differ (a traceback ends with the
-/// interesting line).
-pub(super) fn first_line(text: &str) -> String {
-    let trimmed = text.trim();
-    let mut lines = trimmed.lines();
-    let first = lines.next().unwrap_or("");
-    // Tracebacks end with the interesting line.
-    let last = trimmed.lines().last().unwrap_or("");
-    if first == last || last.is_empty() {
-        first.to_string()
-    } else {
-        format!("{first} … {last}")
     }
 }

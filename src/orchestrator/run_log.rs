@@ -4,9 +4,9 @@
 //! never a line per finished block, which a run of 10^7 blocks could not afford.
 
 use super::decide::Verdict;
-use super::report::first_line;
 use crate::backend::{JobEnd, LaunchedAgent};
 use crate::ledger::StateCounts;
+use crate::status::summarize_cause;
 
 /// A worker was launched for `task` on `backend`, with `slots` program slots.
 pub fn worker_launched(task: &str, backend: &str, agent: &LaunchedAgent, slots: u32) {
@@ -63,7 +63,7 @@ pub fn attempt_failed(
     charged: bool,
     verdict: &Verdict,
 ) {
-    let error = first_line(error);
+    let error = summarize_cause(error);
     match verdict {
         Verdict::Fail => {
             tracing::warn!(
@@ -100,7 +100,7 @@ pub fn task_ended(task: &str, total: u64, counts: StateCounts) {
 /// `task` cannot go on (its init step failed, its workers keep failing to start or its
 /// program keeps crashing): `reason`.
 pub fn task_stopped(task: &str, reason: &str) {
-    tracing::warn!(task = %task, "task stopped: {}", first_line(reason));
+    tracing::warn!(task = %task, "task stopped: {}", summarize_cause(reason));
 }
 
 /// The run ended (`reason` as recorded in the ledger, with its `message`).

@@ -80,7 +80,8 @@ fn record(
         header: ledger.header().clone(),
         owner: Some(book.owner_status()),
         loaded: LoadedState {
-            state: state.clone(),
+            // Lent, not copied: the report reads it through `FoldedState`.
+            state,
             // Names this epoch's log, from whose end the throughput is read.
             coverage: vec![LogCoverage { epoch, offset: 0 }],
             warnings: Vec::new(),

@@ -1,8 +1,11 @@
-//! [`FailureCauses`]: failed and given-back attempts grouped by cause (kind and the last
-//! line of the message, which for a Python traceback is the exception), with a count and a
-//! few example blocks each. The number of distinct causes kept is capped.
+//! [`FailureCauses`]: failed and given-back attempts grouped by cause (kind and the message's
+//! headline — its first and last lines, the rule `status --failed` groups blocks by, see
+//! [`summarize_cause`]), with a count and a few example blocks each. The number of distinct
+//! causes kept is capped.
 
 use std::collections::HashMap;
+
+use crate::status::summarize_cause;
 
 /// Distinct causes kept; later new causes count in one "other causes" group.
 pub const MAX_CAUSES: usize = 200;
@@ -16,7 +19,7 @@ const HEADLINE_CHARS: usize = 160;
 pub struct Cause {
     /// `block error`, `timeout`, … or `given back` for an infrastructure return.
     pub kind: String,
-    /// The message's last non-empty line.
+    /// The message's headline ([`summarize_cause`]).
     pub headline: String,
     /// Attempts with this cause.
     pub count: u64,
@@ -79,16 +82,15 @@ impl FailureCauses {
     }
 }
 
-/// The last non-empty line of `message`, trimmed and cut to [`HEADLINE_CHARS`].
+/// The headline of `message` ([`summarize_cause`]), cut to [`HEADLINE_CHARS`].
 fn headline(message: &str) -> String {
-    let line = message
-        .lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty())
-        .unwrap_or("(no message)");
+    let line = summarize_cause(message);
+    if line.is_empty() {
+        return "(no message)".into();
+    }
     match line.char_indices().nth(HEADLINE_CHARS) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
-        None => line.to_string(),
+        None => line,
     }
 }
 
@@ -106,7 +108,11 @@ mod tests {
         c.add("timeout", "timed out after 10s", (0, 99, 2));
         let sorted = c.sorted();
         assert_eq!(sorted.len(), 2);
-        assert_eq!(sorted[0].headline, "ValueError: bad input");
+        // The same headline as `status --failed` gives the block (see `summarize_cause`).
+        assert_eq!(
+            sorted[0].headline,
+            "Traceback (most recent call last): … ValueError: bad input"
+        );
         assert_eq!(sorted[0].count, 20);
         assert_eq!(sorted[0].examples.len(), EXAMPLES);
         assert_eq!(c.total(), 21);

@@ -113,9 +113,10 @@ pub fn attempt_log(root: &Path, request: &AttemptRequest) -> Result<AttemptLog, 
             block: request.block,
         });
     }
-    let loaded = ledger.load_state().map_err(ledger_err)?;
+    let loaded = ledger.load_compact_state().map_err(ledger_err)?;
     let state = &loaded.state;
-    let entry = state.block(t as u32, request.block);
+    let entry = state.entry(t as u32, request.block);
+    let entry = entry.as_ref();
     let last = entry.map_or(0, |e| e.last_attempt());
     let attempt = request.attempt.unwrap_or(last);
     if attempt == 0 || attempt > last {

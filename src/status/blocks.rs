@@ -1,6 +1,6 @@
 //! `status --blocks`: one JSON line per block, streamed in plan order while walking each
 //! task's grid (nothing per block is collected: memory is that of the ledger folded into a
-//! [`CompactState`](crate::ledger::CompactState), about 24 bytes per block), filtered by task
+//! [`CompactState`](crate::ledger::CompactState), about 16 bytes per block), filtered by task
 //! and state. `--attempts` adds every attempt as the workers reported it,
 //! which reads every outbox into memory first.
 

@@ -1,4 +1,4 @@
-//! [`CompactSnapshot`]: the plan, the ledger folded into a [`CompactState`] (about 24 bytes
+//! [`CompactSnapshot`]: the plan, the ledger folded into a [`CompactState`] (about 16 bytes
 //! per block) and the block phases: what `status --blocks` and `status --failed` read, in far
 //! less memory than a [`LedgerSnapshot`](super::LedgerSnapshot).
 
@@ -31,7 +31,7 @@ impl CompactSnapshot {
         let state = ledger.load_compact_state().map_err(ledger_err)?.state;
         let any_failed = state.total_counts().failed > 0;
         let phases = LedgerPhases::with_lookup(Arc::clone(&plan), any_failed, |t, id| {
-            state.block(t as u32, id).map(|e| e.state())
+            state.block_state(t as u32, id)
         });
         Ok(Self {
             plan,
@@ -58,7 +58,7 @@ impl CompactSnapshot {
     /// The ledger's entry of one block of `task` (if it mentions it) and its state as the
     /// map shows it.
     pub fn block(&self, task: usize, block: &Block) -> (Option<BlockEntry>, CellState) {
-        let entry = self.state.block(task as u32, block.id);
+        let entry = self.state.entry(task as u32, block.id);
         let cell = self
             .phases
             .cell_state_of(task, block, entry.as_ref().map(|e| e.state()));

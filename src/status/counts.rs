@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use super::model::{BlockCounts, CellState};
-use crate::ledger::{BlockState, LedgerState};
+use crate::ledger::{BlockState, FoldedState};
 use crate::plan::{Block, Plan};
 use crate::schedule::{BlockPhase, Known, ReadySet};
 
@@ -23,9 +23,9 @@ pub struct LedgerPhases {
 
 impl LedgerPhases {
     /// The phases of `plan`'s blocks in `state`.
-    pub fn new(plan: Arc<Plan>, state: &LedgerState) -> Self {
+    pub fn new(plan: Arc<Plan>, state: &(impl FoldedState + ?Sized)) -> Self {
         Self::with_lookup(plan, state.total_counts().failed > 0, |task, id| {
-            state.block(task as u32, id).map(|e| e.state())
+            state.block_state(task as u32, id)
         })
     }
 
@@ -61,11 +61,13 @@ impl LedgerPhases {
     /// The counts of task `task` in `state` (the state these phases were made from), where
     /// `occupied` of its assigned blocks hold a worker slot (running) and the rest wait in
     /// queues. `total` is the sum of the other fields.
-    pub fn task_counts(&self, state: &LedgerState, task: usize, occupied: u64) -> BlockCounts {
-        let c = state
-            .task(task as u32)
-            .map(|s| s.counts())
-            .unwrap_or_default();
+    pub fn task_counts(
+        &self,
+        state: &(impl FoldedState + ?Sized),
+        task: usize,
+        occupied: u64,
+    ) -> BlockCounts {
+        let c = state.counts(task as u32);
         let total = u64::try_from(self.plan.task(task).num_blocks()).unwrap_or(u64::MAX);
         let orphaned = self.ready.as_ref().map_or(0, |r| r.counts(task).orphaned);
         let settled = c.done + c.skipped + c.assigned + c.failed + orphaned;
@@ -82,9 +84,13 @@ impl LedgerPhases {
     }
 
     /// The state of one block of `task` as the map shows it.
-    pub fn cell_state(&self, state: &LedgerState, task: usize, block: &Block) -> CellState {
-        let recorded = state.block(task as u32, block.id).map(|e| e.state());
-        self.cell_state_of(task, block, recorded)
+    pub fn cell_state(
+        &self,
+        state: &(impl FoldedState + ?Sized),
+        task: usize,
+        block: &Block,
+    ) -> CellState {
+        self.cell_state_of(task, block, state.block_state(task as u32, block.id))
     }
 
     /// The state of one block of `task` as the map shows it, given its recorded state.
@@ -114,15 +120,19 @@ impl LedgerPhases {
     }
 
     /// The ids of `task`'s failed blocks in `state`, smallest first, at most `limit`.
-    pub fn failed_blocks(state: &LedgerState, task: usize, limit: usize) -> Vec<u64> {
-        let Some(t) = state.task(task as u32) else {
-            return Vec::new();
-        };
-        let mut ids: Vec<u64> = t
-            .blocks()
-            .filter(|(_, e)| e.state() == BlockState::Failed)
-            .map(|(id, _)| id)
-            .collect();
+    pub fn failed_blocks(
+        state: &(impl FoldedState + ?Sized),
+        task: usize,
+        limit: usize,
+    ) -> Vec<u64> {
+        let mut ids = Vec::new();
+        if state.counts(task as u32).failed > 0 {
+            state.visit_blocks(task as u32, &mut |id, e| {
+                if e.state() == BlockState::Failed {
+                    ids.push(id);
+                }
+            });
+        }
         ids.sort_unstable();
         ids.truncate(limit);
         ids

@@ -34,7 +34,7 @@ impl FailedReport {
             let name = plan.name(t);
             if state.counts(t as u32).failed > 0 {
                 for id in state.block_ids(t as u32) {
-                    if let Some(e) = state.block(t as u32, id) {
+                    if let Some(e) = state.entry(t as u32, id) {
                         if e.state() == BlockState::Failed {
                             groups.add_failed(name, id, e.last_error());
                         }

@@ -178,7 +178,9 @@ pub fn render_groups(groups: &[FailureGroup], indent: &str) -> String {
 }
 
 /// One line for a message: its first line, and its last one when they differ (a traceback
-/// starts with `Traceback …` and ends with the exception).
+/// starts with `Traceback …` and ends with the exception). The one headline rule of failure
+/// messages: `status --failed` and the end-of-run summary group blocks by it, the report
+/// groups attempts by kind and it, the run log and the recorded run end print it.
 pub fn summarize(message: &str) -> String {
     let trimmed = message.trim();
     let first = trimmed.lines().next().unwrap_or("").trim_end();

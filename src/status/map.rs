@@ -8,7 +8,7 @@ use serde::{Serialize, Serializer};
 use super::error::{SliceError, StatusError};
 pub use super::model::CellState;
 use super::snapshot::LedgerSnapshot;
-use crate::ledger::BlockState;
+use crate::ledger::{BlockState, FoldedState};
 use crate::plan::{cantor_coords, TaskPlan};
 
 /// Most cells per row and per column; larger grids are downsampled.
@@ -114,8 +114,8 @@ fn rows_as_letters<S: Serializer>(cells: &[Vec<CellState>], s: S) -> Result<S::O
 
 impl MapView {
     /// Draws task `task` (default: the first) of `snapshot`, sliced as `request` says.
-    pub fn build(
-        snapshot: &LedgerSnapshot,
+    pub fn build<S: FoldedState>(
+        snapshot: &LedgerSnapshot<S>,
         task: Option<&str>,
         request: &SliceRequest,
     ) -> Result<MapView, StatusError> {
@@ -226,24 +226,30 @@ pub(crate) struct SliceTallies {
 impl SliceTallies {
     /// The tallies of task `t` (plan `tp`) in `snapshot`'s ledger over the slices across
     /// `axes` (only blocks the ledger has a record of are looked at).
-    fn of(snapshot: &LedgerSnapshot, t: usize, tp: &TaskPlan, axes: &[usize]) -> Self {
+    fn of<S: FoldedState>(
+        snapshot: &LedgerSnapshot<S>,
+        t: usize,
+        tp: &TaskPlan,
+        axes: &[usize],
+    ) -> Self {
         let mut tallies = Self::default();
-        let Some(task) = snapshot.view().loaded.state.task(t as u32) else {
-            return tallies;
-        };
         let origin = tp.grid_origin();
-        for (id, entry) in task.blocks() {
-            let map = match entry.state() {
-                BlockState::Failed => &mut tallies.failed,
-                BlockState::Done | BlockState::Skipped => &mut tallies.finished,
-                BlockState::Pending | BlockState::Assigned => continue,
-            };
-            let coords = cantor_coords(id, tp.dims());
-            if tp.contains_coords(&coords) {
-                let key = axes.iter().map(|&a| coords[a] - origin[a]).collect();
-                *map.entry(key).or_default() += 1;
-            }
-        }
+        snapshot
+            .view()
+            .loaded
+            .state
+            .visit_blocks(t as u32, &mut |id, entry| {
+                let map = match entry.state() {
+                    BlockState::Failed => &mut tallies.failed,
+                    BlockState::Done | BlockState::Skipped => &mut tallies.finished,
+                    BlockState::Pending | BlockState::Assigned => return,
+                };
+                let coords = cantor_coords(id, tp.dims());
+                if tp.contains_coords(&coords) {
+                    let key = axes.iter().map(|&a| coords[a] - origin[a]).collect();
+                    *map.entry(key).or_default() += 1;
+                }
+            });
         tallies
     }
 

@@ -14,8 +14,8 @@ use super::model::{
 use super::rate::log_throughput;
 use crate::backend::probe::SchedulerProbe;
 use crate::ledger::{
-    definition_in_force, now_us, summarize_outbox, Layout, LedgerHeader, LedgerView, Liveness,
-    OutboxDetail, RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
+    definition_in_force, now_us, summarize_outbox, CompactState, FoldedState, Layout, LedgerHeader,
+    LedgerView, Liveness, OutboxDetail, RunEndReason, WorkerId, WorkerSummary, DEFAULT_STALE_AFTER,
 };
 use crate::plan::{Block, Plan};
 use crate::task::{diff_task_files, parse_task_file, TaskFile};
@@ -28,9 +28,11 @@ const ALL_OUTBOXES_UP_TO: usize = 64;
 pub const WORKER_SILENT_AFTER: Duration =
     Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
 
-/// A consistent read of a ledger and its plan.
-pub struct LedgerSnapshot {
-    view: LedgerView,
+/// A consistent read of a ledger and its plan; `S` is the folded state: a [`CompactState`]
+/// (about 16 bytes per block) when read from disk, the orchestrator's state by reference when
+/// it records its status.
+pub struct LedgerSnapshot<S = CompactState> {
+    view: LedgerView<S>,
     tasks: TaskFile,
     plan: Arc<Plan>,
     /// Phases of every block (orphans only when some block failed).
@@ -50,7 +52,7 @@ impl LedgerSnapshot {
             root: root.to_path_buf(),
             source,
         };
-        let mut view = LedgerView::open_with(root, OutboxDetail::Live).map_err(ledger_err)?;
+        let mut view = LedgerView::open_folded(root, OutboxDetail::Live).map_err(ledger_err)?;
         if view.workers.len() <= ALL_OUTBOXES_UP_TO {
             let layout = Layout::new(&view.root);
             for w in view.workers.iter_mut().filter(|w| w.outbox.is_none()) {
@@ -63,10 +65,12 @@ impl LedgerSnapshot {
         let plan = Arc::new(plan_of(root, &tasks)?);
         Ok(Self::from_parts(view, tasks, plan, now_us))
     }
+}
 
+impl<S: FoldedState> LedgerSnapshot<S> {
     /// The snapshot of a view built elsewhere (the orchestrator builds one from what it holds
     /// in memory to record its status), with its task file and plan, judging ages at `now_us`.
-    pub fn from_parts(view: LedgerView, tasks: TaskFile, plan: Arc<Plan>, now_us: u64) -> Self {
+    pub fn from_parts(view: LedgerView<S>, tasks: TaskFile, plan: Arc<Plan>, now_us: u64) -> Self {
         let phases = LedgerPhases::new(Arc::clone(&plan), &view.loaded.state);
         Self {
             view,
@@ -78,7 +82,7 @@ impl LedgerSnapshot {
     }
 
     /// The underlying view.
-    pub fn view(&self) -> &LedgerView {
+    pub fn view(&self) -> &LedgerView<S> {
         &self.view
     }
 
@@ -195,12 +199,7 @@ impl LedgerSnapshot {
     }
 
     fn init_state(&self, task: usize) -> InitState {
-        let recorded = self
-            .view
-            .loaded
-            .state
-            .task(task as u32)
-            .and_then(|t| t.init());
+        let recorded = self.view.loaded.state.init(task as u32);
         match recorded {
             Some(i) if i.ok => InitState::Ok { time_us: i.time_us },
             Some(i) => InitState::Failed {
@@ -353,7 +352,7 @@ impl LedgerSnapshot {
 }
 
 /// Parses the task file stored in the ledger header.
-fn tasks_of(view: &LedgerView) -> Result<TaskFile, StatusError> {
+fn tasks_of<S>(view: &LedgerView<S>) -> Result<TaskFile, StatusError> {
     header_tasks(&view.root, &view.header)
 }
 
