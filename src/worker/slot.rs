@@ -159,6 +159,10 @@ pub struct Slot {
     /// Block ids written to the current check program and not answered yet, in order: it
     /// answers in this order.
     pub check_fifo: VecDeque<u64>,
+    /// Attempts whose block the worker program reported done while blocks were written ahead
+    /// to it: each waits for its post-check in the check program's stdin (phase
+    /// `PostCheck`), in the order written, while the worker runs the next block.
+    pub post: VecDeque<Attempt>,
 }
 
 impl Slot {
@@ -167,6 +171,7 @@ impl Slot {
         self.attempt.is_none()
             && self.piped.is_empty()
             && self.check_ahead.is_empty()
+            && self.post.is_empty()
             && self.program == Program::Absent
             && self.checker == Program::Absent
     }
