@@ -504,7 +504,9 @@ impl AgentState {
     }
 
     fn begin_post_check(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
-        if self.checks_behind_worker() {
+        // Blocks written ahead to the worker run on while this one is checked.
+        let ahead = !self.slots[i].piped.is_empty();
+        if self.policy.persistent_check && (ahead || self.checks_behind_worker()) {
             return self.post_check_behind(i, now, out);
         }
         let Some(message) = self.attempt_message(i) else {
