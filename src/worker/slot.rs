@@ -103,6 +103,9 @@ pub struct Attempt {
     pub run_exit: Option<Exit>,
     /// Set once the agent terminated the current process, with the time it did.
     pub kill: Option<(KillReason, Instant)>,
+    /// Its duration was already fed to the write-ahead depth (`RecentMean`) when the worker
+    /// reported it: the wait for its post-check behind other checks does not count there.
+    pub counted: bool,
 }
 
 impl Attempt {
@@ -117,6 +120,7 @@ impl Attempt {
             peak_rss_bytes: None,
             run_exit: None,
             kill: None,
+            counted: false,
         }
     }
 

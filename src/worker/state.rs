@@ -582,7 +582,9 @@ impl AgentState {
         out: &mut Vec<Action>,
     ) {
         let took = now.at.duration_since(att.started);
-        self.recent.add(took);
+        if !att.counted {
+            self.recent.add(took);
+        }
         if outcome != Outcome::Skipped {
             self.durations.add(took);
         }

@@ -339,7 +339,10 @@ impl AgentState {
             let (Some(att), Program::Up(proc)) = (&slot.attempt, slot.checker) else {
                 continue;
             };
-            let n = refill(1 + slot.check_ahead.len() + slot.post.len(), depth);
+            // Post-checks are not counted: they queue behind the pre-checks, so the worker
+            // cannot outrun the check program (each block it gets needs a pre-check answered
+            // after every post-check written before it).
+            let n = refill(1 + slot.check_ahead.len(), depth);
             if att.kill.is_none() && n > 0 {
                 wants.push((i, proc, n));
             }

@@ -27,6 +27,10 @@ impl AgentState {
             return self.check_unavailable(i, now, out);
         };
         if let Some(mut att) = self.slots[i].attempt.take() {
+            // The worker is done with it: that is how long it kept the slot busy. The wait for
+            // its answer behind other checks would make short blocks look long.
+            self.recent.add(now.at.duration_since(att.started));
+            att.counted = true;
             att.phase = Phase::PostCheck(proc);
             self.slots[i].post.push_back(att);
         }

@@ -230,3 +230,18 @@ fn drain_runs_everything_held_and_closes_each_program_when_it_holds_nothing() {
     let a = st.handle_event(signalled(checker, 0), clock.now());
     assert!(a.iter().any(|x| matches!(x, Action::Exit(_))), "{a:?}");
 }
+
+#[test]
+fn a_slow_post_check_answer_does_not_make_blocks_look_long() {
+    let (mut st, mut clock, _prog, checker) = pipelined();
+    for b in [4, 5, 6] {
+        answer(&mut st, checker, b, "not_done", clock.now());
+    }
+    // Block 1 waited 20 ms for its post-check behind other checks; the worker had it for no
+    // time at all, so blocks are still short and the next one is written ahead.
+    clock.advance(Duration::from_millis(20));
+    let a = answer(&mut st, checker, 1, "done", clock.now());
+    assert_eq!(finished(&a), [(1, Outcome::Done)]);
+    let a = assign(&mut st, 7, clock.now());
+    assert_eq!(sent_to(&a, checker), [7], "{a:?}");
+}
