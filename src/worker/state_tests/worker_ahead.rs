@@ -245,3 +245,29 @@ fn a_slow_post_check_answer_does_not_make_blocks_look_long() {
     let a = assign(&mut st, 7, clock.now());
     assert_eq!(sent_to(&a, checker), [7], "{a:?}");
 }
+
+#[test]
+fn a_post_check_past_the_timeout_terminates_the_check_program_for_it() {
+    let (mut st, mut clock, prog, checker) = pipelined();
+    clock.advance(Duration::from_secs(11));
+    let a = st.handle_event(Event::Tick, clock.now());
+    // Block 1 (waiting for its post-check) and block 2 (running) are both past the timeout.
+    assert!(a.contains(&Action::Terminate(checker)), "{a:?}");
+    assert!(a.contains(&Action::Terminate(prog)), "{a:?}");
+    assert!(
+        finished(&a).is_empty(),
+        "ends with the programs' exits: {a:?}"
+    );
+    let a = st.handle_event(signalled(checker, libc::SIGTERM), clock.now());
+    assert_eq!(finished(&a).len(), 1, "{a:?}");
+    assert_eq!(finished(&a)[0].0, 1);
+    assert_eq!(failure(&a).0, FailureKind::Timeout);
+    assert_eq!(st.queued(), 3, "4, 5, 6 never started: queued again");
+    let a = st.handle_event(signalled(prog, libc::SIGTERM), clock.now());
+    assert_eq!(finished(&a).len(), 1, "{a:?}");
+    assert_eq!(finished(&a)[0].0, 2);
+    assert_eq!(failure(&a).0, FailureKind::Timeout);
+    // Block 3 waited in the worker's stdin: it is checked again before it runs.
+    assert_eq!(started(&a), [3]);
+    assert_eq!(sent_to(&a, checker_spawned(&a)), [3]);
+}
