@@ -271,3 +271,24 @@ fn a_post_check_past_the_timeout_terminates_the_check_program_for_it() {
     assert_eq!(started(&a), [3]);
     assert_eq!(sent_to(&a, checker_spawned(&a)), [3]);
 }
+
+#[test]
+fn revoking_a_block_waiting_for_its_post_check_restarts_the_check_program_without_it() {
+    let (mut st, clock, prog, checker) = pipelined();
+    let a = st.handle_event(Event::Revoke(key(1)), clock.now());
+    assert_eq!(
+        a,
+        [Action::Terminate(checker)],
+        "only its exit keeps the answer from coming"
+    );
+    let a = st.handle_event(signalled(checker, libc::SIGTERM), clock.now());
+    assert!(
+        records(&a).is_empty(),
+        "nothing is reported for a revoked attempt: {a:?}"
+    );
+    assert!(
+        !a.contains(&Action::Terminate(prog)),
+        "the worker runs on: {a:?}"
+    );
+    assert_eq!(st.queued(), 3, "4, 5, 6 never started: queued again");
+}
