@@ -10,9 +10,11 @@ included):
   done-worker    --done blocks, all already done; the worker answers the pre-check itself
                  (`run(process, check=is_done)`): every block is reported skipped.
   done-checker   the same with a separate persistent check program (`"check": {"command":
-                 [...], "persistent": true}`, `run_check(is_done)`): one block at a time.
+                 [...], "persistent": true}`, `run_check(is_done)`).
   short-nocheck  --short no-op blocks, no check.
   short-check    the same no-op blocks with the worker answering the pre-check (not done).
+  short-checker  the same blocks with the separate persistent check program: not done before,
+                 the block sets its done byte, done after (checked before and after each).
 
 `is_done` looks the block up in a memory-mapped file with one byte per block (1 = done), as a
 real check would consult a done-marker store. Prints one JSON line per run and a summary.
@@ -45,8 +47,15 @@ def is_done(block):
 def process(block):
     pass
 
+def mark_done(block):
+    marks[block.block_id] = 1
+
 mode = sys.argv[1]
-if mode == "checker":
+if mode == "marking":
+    with open(os.environ["DONE_BITS"], "r+b") as f:
+        marks = mmap.mmap(f.fileno(), 0)
+    run(mark_done)
+elif mode == "checker":
     run_check(is_done)
 elif mode == "worker-check":
     run(process, check=is_done)
@@ -57,7 +66,8 @@ else:
 
 def task(n, workers, python, script, bits, mode):
     env = {"PYTHONPATH": os.path.join(REPO, "python"), "DONE_BITS": bits}
-    worker_mode = "worker-check" if mode in ("done-worker", "short-check") else "plain"
+    worker_mode = {"done-worker": "worker-check", "short-check": "worker-check",
+                   "short-checker": "marking"}.get(mode, "plain")
     t = {
         "name": "t",
         "total_roi": {"offset": [0], "shape": [10 * n]},
@@ -67,14 +77,16 @@ def task(n, workers, python, script, bits, mode):
         "num_workers": workers,
         "worker": {"command": [python, script, worker_mode], "env": env},
     }
-    if mode == "done-checker":
+    if mode in ("done-checker", "short-checker"):
         t["check"] = {"command": [python, script, "checker"], "env": env, "persistent": True}
     return {"tasks": [t]}
 
 
 def one(args, work, mode, n, done):
     bits = os.path.join(work, "done-%d-%d.bits" % (n, done))
-    if not os.path.exists(bits):
+    if mode == "short-checker":  # its blocks set their byte: a fresh file each run
+        bits = os.path.join(work, "marks-%d.bits" % n)
+    if mode == "short-checker" or not os.path.exists(bits):
         with open(bits, "wb") as f:
             f.write((b"\x01" if done else b"\x00") * n)
     script = os.path.join(work, "bench_worker.py")
@@ -119,6 +131,7 @@ def main():
         ("done-checker", args.done, True),
         ("short-nocheck", args.short, False),
         ("short-check", args.short, False),
+        ("short-checker", args.short, False),
     ]
     if args.only:
         plan = [p for p in plan if p[0] in args.only]
@@ -135,6 +148,9 @@ def main():
     if "short-check" in rates and "short-nocheck" in rates:
         pairs = [a / b for a, b in zip(rates["short-nocheck"], rates["short-check"])]
         print("short blocks, no check / with check: %s" % ", ".join("%.2f" % p for p in pairs))
+    if "short-checker" in rates and "short-nocheck" in rates:
+        pairs = [a / b for a, b in zip(rates["short-nocheck"], rates["short-checker"])]
+        print("short blocks, no check / check program: %s" % ", ".join("%.2f" % p for p in pairs))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 //! Fast checks (docs/design/checks.md): a persistent check program started once per slot, its
-//! crashes, pre-checks written ahead to it, and a Python worker answering the pre-check itself
-//! with blocks written ahead.
+//! crashes, pre-checks written ahead to it, blocks written ahead to the worker beside it, and a
+//! Python worker answering the pre-check itself with blocks written ahead.
 
 mod run_common;
 
@@ -210,5 +210,53 @@ fn worker_answers_the_pre_check_and_blocks_are_written_ahead() {
     assert!(
         back_to_back >= 5,
         "only {back_to_back} blocks were written ahead:\n{logs}"
+    );
+}
+
+#[test]
+fn blocks_checked_not_done_are_written_ahead_to_the_worker_beside_the_check_program() {
+    let t = task(
+        "t",
+        (&[0], &[6000]),
+        (&[0], &[10]),
+        (&[0], &[10]),
+        json!({"read_write_conflict": false, "num_workers": 1,
+               "worker": python_command("blockwork.py", &[],
+                   &[("BLOCKWORK_PEEK", "1"), ("BLOCKWORK_SLEEP_MS", "2,3")]),
+               "check": check_server()}),
+    );
+    let job = Job::new(&[t]);
+    // Mostly done blocks, so the recent mean is short; the others take a few milliseconds, so
+    // the check program answers the next ones while the worker is at it.
+    let skipped: Vec<u64> = (0..600).filter(|i| i % 10 != 0).collect();
+    for id in &skipped {
+        job.ctl(&format!("skip-t-{id}"));
+    }
+    let plan = job.plan();
+    let out = job.submit(&["--quiet"]);
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    assert_eq!(summary_row(&out, "t"), [600, 60, 540, 0, 0]);
+    assert_skipped_or_ran_once(&job, &plan, "t", &skipped);
+    assert_checked_before_and_after(&job, &plan, &skipped);
+    // The worker logs, per block it finished (before reporting it), how many block lines
+    // were already readable on its stdin: more than none means the agent wrote the next
+    // block (checked not done) to it before it reported this one.
+    let mut waiting: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+    for line in read(&job.path("waiting.log")).lines() {
+        let (name, n) = line.split_once(' ').unwrap();
+        let id: u64 = name.strip_prefix("t-").unwrap().parse().unwrap();
+        waiting.entry(id).or_default().push(n.parse().unwrap());
+    }
+    let ran: Vec<u64> = (0..600).filter(|i| i % 10 == 0).collect();
+    assert_eq!(
+        waiting.keys().copied().collect::<Vec<_>>(),
+        ran,
+        "every block not done reached the worker, no skipped one did"
+    );
+    assert!(waiting.values().all(|n| n.len() == 1), "{waiting:?}");
+    let ahead = waiting.values().filter(|n| n[0] > 0).count();
+    assert!(
+        ahead >= 5,
+        "only {ahead} blocks had the next one written ahead: {waiting:?}"
     );
 }

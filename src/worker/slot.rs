@@ -103,6 +103,9 @@ pub struct Attempt {
     pub run_exit: Option<Exit>,
     /// Set once the agent terminated the current process, with the time it did.
     pub kill: Option<(KillReason, Instant)>,
+    /// Its duration was already fed to the write-ahead depth (`RecentMean`) when the worker
+    /// reported it: the wait for its post-check behind other checks does not count there.
+    pub counted: bool,
 }
 
 impl Attempt {
@@ -117,6 +120,7 @@ impl Attempt {
             peak_rss_bytes: None,
             run_exit: None,
             kill: None,
+            counted: false,
         }
     }
 
@@ -159,6 +163,10 @@ pub struct Slot {
     /// Block ids written to the current check program and not answered yet, in order: it
     /// answers in this order.
     pub check_fifo: VecDeque<u64>,
+    /// Attempts whose block the worker program reported done while blocks were written ahead
+    /// to it: each waits for its post-check in the check program's stdin (phase
+    /// `PostCheck`), in the order written, while the worker runs the next block.
+    pub post: VecDeque<Attempt>,
 }
 
 impl Slot {
@@ -167,6 +175,7 @@ impl Slot {
         self.attempt.is_none()
             && self.piped.is_empty()
             && self.check_ahead.is_empty()
+            && self.post.is_empty()
             && self.program == Program::Absent
             && self.checker == Program::Absent
     }

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 mod checker;
 mod pipes;
+mod post_checks;
 mod processes;
 mod time_limits;
 
@@ -119,7 +120,11 @@ impl AgentState {
 
     #[cfg(test)]
     pub fn is_busy(&self) -> bool {
-        !self.queue.is_empty() || self.slots.iter().any(|s| s.attempt.is_some())
+        !self.queue.is_empty()
+            || self
+                .slots
+                .iter()
+                .any(|s| s.attempt.is_some() || !s.post.is_empty())
     }
 
     /// The first actions: `Hello` and, for persistent programs, one program per slot (so a
@@ -296,7 +301,14 @@ impl AgentState {
             .iter()
             .position(|s| s.attempt.as_ref().is_some_and(|a| a.job.key == key))
         {
-            self.kill_attempt(i, KillReason::Revoked, now, out);
+            return self.kill_attempt(i, KillReason::Revoked, now, out);
+        }
+        for i in 0..self.slots.len() {
+            if let Some(pos) = self.slots[i].post.iter().position(|a| a.job.key == key) {
+                // Its post-check is in the check program's stdin: only stopping the program
+                // keeps it from being answered; what else it held goes to the next one.
+                return self.kill_post(i, pos, KillReason::Revoked, now, out);
+            }
         }
     }
 
@@ -355,6 +367,7 @@ impl AgentState {
         // be writing a block's output until then.
         for i in 0..self.slots.len() {
             let give_back = KillReason::GiveBack(reports.then(|| reason.clone()));
+            self.give_back_posts(i, &give_back, now);
             self.kill_attempt(i, give_back, now, out);
             let slot = &mut self.slots[i];
             match slot.program {
@@ -403,9 +416,9 @@ impl AgentState {
         let closing = self.shutdown.is_some() && (self.queue.is_empty() || !runs_queue);
         if closing {
             for slot in &mut self.slots {
-                if let (None, true, Program::Up(proc)) =
-                    (&slot.attempt, slot.piped.is_empty(), slot.program)
-                {
+                // Blocks whose pre-check may still send them to the worker keep it open.
+                let fed = slot.piped.is_empty() && (slot.check_ahead.is_empty() || !runs_queue);
+                if let (None, true, Program::Up(proc)) = (&slot.attempt, fed, slot.program) {
                     out.push(Action::CloseStdin(proc));
                     slot.program = Program::Closing {
                         proc,
@@ -414,7 +427,7 @@ impl AgentState {
                 }
                 // Blocks written ahead to the check program are given back once it has
                 // exited (see `requeue_checked`) when the queue no longer runs.
-                let idle = slot.check_ahead.is_empty() || !runs_queue;
+                let idle = (slot.check_ahead.is_empty() || !runs_queue) && slot.post.is_empty();
                 if let (None, true, Program::Up(proc)) = (&slot.attempt, idle, slot.checker) {
                     out.push(Action::CloseStdin(proc));
                     slot.checker = Program::Closing {
@@ -491,6 +504,11 @@ impl AgentState {
     }
 
     fn begin_post_check(&mut self, i: usize, now: Now, out: &mut Vec<Action>) {
+        // Blocks written ahead to the worker run on while this one is checked.
+        let ahead = !self.slots[i].piped.is_empty();
+        if self.policy.persistent_check && (ahead || self.checks_behind_worker()) {
+            return self.post_check_behind(i, now, out);
+        }
         let Some(message) = self.attempt_message(i) else {
             return;
         };
@@ -549,8 +567,24 @@ impl AgentState {
         let Some(att) = self.slots[i].attempt.take() else {
             return;
         };
+        self.finish_attempt(i, att, outcome, exit, now, out);
+    }
+
+    /// Ends `att`, an attempt of slot `i` (its own or one waiting for its post-check), with
+    /// `outcome`.
+    fn finish_attempt(
+        &mut self,
+        i: usize,
+        att: Attempt,
+        outcome: Outcome,
+        exit: Option<&Exit>,
+        now: Now,
+        out: &mut Vec<Action>,
+    ) {
         let took = now.at.duration_since(att.started);
-        self.recent.add(took);
+        if !att.counted {
+            self.recent.add(took);
+        }
         if outcome != Outcome::Skipped {
             self.durations.add(took);
         }

@@ -52,6 +52,13 @@ impl AgentState {
             a.job.key.block == front && a.phase.proc() == proc && !matches!(a.phase, Phase::Run(_))
         });
         if !current {
+            let post = self.slots[i]
+                .post
+                .iter()
+                .position(|a| a.job.key.block == front);
+            if let Some(pos) = post {
+                return self.on_post_answer(i, pos, line, usage, now, out);
+            }
             return self.on_ahead_answer(i, front, line, now, out);
         }
         let Some(att) = self.slots[i].attempt.as_mut() else {
@@ -89,19 +96,17 @@ impl AgentState {
             (true, Some(_)) => self.begin_run(i, now, out),
             (false, None) => self.finish(i, Outcome::Done, run_exit.as_ref(), now, out),
             (false, Some(why)) => {
-                let why = why.map(|w| format!(": {w}")).unwrap_or_default();
-                let msg = format!(
-                    "the check program said block {block} is not done after the block was \
-                     reported done{why}"
-                );
-                self.finish(i, failed(FailureKind::CheckFailed, msg), None, now, out)
+                let outcome = post_checks::not_done_after_run(block, why);
+                self.finish(i, outcome, None, now, out)
             }
         }
     }
 
     /// The check program of slot `i` ended (`exit` is `None` if it never started). The block
     /// it was checking fails with `CheckFailed`; deaths in a row without an answer count
-    /// toward the crash bound. A new one starts with the next check.
+    /// toward the crash bound. What it held besides is sent again to the next check program
+    /// (checks of started attempts) or queued again (pre-checks written ahead), only now that
+    /// it is gone.
     pub(super) fn checker_ended(
         &mut self,
         i: usize,
@@ -127,8 +132,8 @@ impl AgentState {
             .attempt
             .as_ref()
             .is_some_and(|a| a.phase.proc() == proc && !matches!(a.phase, Phase::Run(_)));
-        // The attempt's check waited behind pre-checks written ahead: it is sent again to
-        // the next check program rather than failed.
+        // The attempt's check waited behind other checks (or the program was stopped for
+        // another block): it is sent again to the next check program rather than failed.
         let mut recheck = false;
         if checking {
             if let Some(att) = self.slots[i].attempt.as_mut() {
@@ -138,16 +143,16 @@ impl AgentState {
                 let block = att.job.key.block;
                 match att.kill.take() {
                     Some((reason, _)) => self.finalize_kill(i, reason, exit.as_ref(), now, out),
-                    None if unexpected && working_on.is_some_and(|b| b != block) => {
-                        recheck = true;
-                    }
-                    None => {
+                    None if unexpected && working_on.is_none_or(|b| b == block) => {
                         let outcome = failed(FailureKind::CheckFailed, died(block));
                         self.finish(i, outcome, exit.as_ref(), now, out);
                     }
+                    None => recheck = true,
                 }
             }
         }
+        let dying: Option<&dyn Fn(u64) -> String> = if unexpected { Some(&died) } else { None };
+        let resend = self.end_posts(i, dying, working_on, exit.as_ref(), now, out);
         // The pre-check written ahead it was working on fails; the others never started:
         // queued again (or given back) now that the program is gone.
         let mut ahead = std::mem::take(&mut self.slots[i].check_ahead);
@@ -159,12 +164,11 @@ impl AgentState {
             }
         }
         self.requeue(ahead.into_iter().map(|(job, _)| job).collect(), now, out);
-        if !unexpected {
-            return;
+        if unexpected {
+            self.slots[i].checker_crashes += 1;
         }
-        self.slots[i].checker_crashes += 1;
         let crashes = self.slots[i].checker_crashes;
-        if crashes >= self.policy.max_program_crashes {
+        if unexpected && crashes >= self.policy.max_program_crashes {
             if recheck {
                 let block = self.slots[i]
                     .attempt
@@ -179,7 +183,10 @@ impl AgentState {
                 tail_suffix(tail)
             );
             self.escalate(Shutdown::GaveUp(why), now, out);
-        } else if recheck {
+            return self.resend_posts(i, resend, now, out);
+        }
+        self.resend_posts(i, resend, now, out);
+        if recheck {
             self.recheck(i, now, out);
         }
     }
@@ -216,11 +223,14 @@ impl AgentState {
             .attempt
             .as_ref()
             .is_some_and(|a| a.phase.proc() == proc);
+        let msg = "the check program closed its report channel (fd 3) but kept running, so it \
+                   could never answer; it was restarted"
+            .to_owned();
         if checking {
-            let msg = "the check program closed its report channel (fd 3) but kept running, so \
-                       it could never answer; it was restarted"
-                .to_owned();
             return self.kill_attempt(i, KillReason::Protocol(msg), now, out);
+        }
+        if !self.slots[i].post.is_empty() {
+            return self.kill_post(i, 0, KillReason::Protocol(msg), now, out);
         }
         out.push(Action::Terminate(proc));
         self.slots[i].checker = Program::Killed {
@@ -329,6 +339,9 @@ impl AgentState {
             let (Some(att), Program::Up(proc)) = (&slot.attempt, slot.checker) else {
                 continue;
             };
+            // Post-checks are not counted: they queue behind the pre-checks, so the worker
+            // cannot outrun the check program (each block it gets needs a pre-check answered
+            // after every post-check written before it).
             let n = refill(1 + slot.check_ahead.len(), depth);
             if att.kill.is_none() && n > 0 {
                 wants.push((i, proc, n));
@@ -369,6 +382,7 @@ impl AgentState {
                     None => {}
                 }
             }
+            self.pipe_checked(i, now, out);
         }
     }
 }

@@ -49,6 +49,7 @@ impl AgentState {
                 }
             }
         }
+        self.post_timeouts(now, out);
         for slot in &mut self.slots {
             for program in [&mut slot.program, &mut slot.checker] {
                 if let Program::Closing { proc, since } = *program {
@@ -88,6 +89,16 @@ impl AgentState {
         block_over(limit).then_some(KillReason::Timeout)
     }
 
+    /// Why an attempt that ran past the task's timeout failed.
+    pub(super) fn timeout_message(&self) -> String {
+        let limit = self.policy.timeout.unwrap_or_default();
+        format!(
+            "the block ran longer than the task's timeout of {:.1}s; its process group was \
+             terminated",
+            limit.as_secs_f64()
+        )
+    }
+
     pub(super) fn finalize_kill(
         &mut self,
         i: usize,
@@ -98,12 +109,7 @@ impl AgentState {
     ) {
         match reason {
             KillReason::Timeout => {
-                let limit = self.policy.timeout.unwrap_or_default();
-                let msg = format!(
-                    "the block ran longer than the task's timeout of {:.1}s; its process group \
-                     was terminated",
-                    limit.as_secs_f64()
-                );
+                let msg = self.timeout_message();
                 self.finish(i, failed(FailureKind::Timeout, msg), exit, now, out);
             }
             KillReason::Protocol(msg) => {
@@ -154,7 +160,8 @@ impl AgentState {
         let mean = Duration::from_secs_f64(mean);
         let mut total = mean.saturating_mul(self.queue.len() as u32);
         for slot in &self.slots {
-            total += mean.saturating_mul((slot.piped.len() + slot.check_ahead.len()) as u32);
+            let held = slot.piped.len() + slot.check_ahead.len() + slot.post.len();
+            total += mean.saturating_mul(held as u32);
             if let Some(att) = &slot.attempt {
                 total += mean.saturating_sub(now.saturating_duration_since(att.started));
             }

@@ -13,6 +13,7 @@ mod checks;
 mod failures;
 mod shutdown;
 mod startup;
+mod worker_ahead;
 mod write_ahead;
 
 fn policy(per_block: bool, has_check: bool) -> Policy {
@@ -228,4 +229,21 @@ fn with_policy(p: Policy) -> (AgentState, Clock, ProcId) {
 /// Block `block` assigned to the agent.
 fn assign(st: &mut AgentState, block: u64, now: Now) -> Vec<Action> {
     st.handle_event(Event::Assign(key(block), Ok(Box::new(message(block)))), now)
+}
+
+/// `proc` reports `status` for block `block` (a worker's report or a check program's answer).
+fn answer(st: &mut AgentState, proc: ProcId, block: u64, status: &str, now: Now) -> Vec<Action> {
+    let line = format!(r#"{{"block_id":{block},"status":"{status}"}}"#);
+    st.handle_event(report(proc, &line), now)
+}
+
+/// The blocks given back (`Abandoned`) in `actions`, whatever the reason.
+fn abandoned_blocks(actions: &[Action]) -> Vec<u64> {
+    records(actions)
+        .into_iter()
+        .filter_map(|r| match r {
+            OutboxRecord::Abandoned { block, .. } => Some(*block),
+            _ => None,
+        })
+        .collect()
 }
