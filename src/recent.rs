@@ -32,6 +32,16 @@ impl RecentMean {
         self.mean_seconds
     }
 
+    /// The one of `self` and `other` with the shorter mean (what has been observed wins over
+    /// nothing).
+    pub fn shorter(self, other: RecentMean) -> RecentMean {
+        match (self.mean_seconds, other.mean_seconds) {
+            (Some(a), Some(b)) if b < a => other,
+            (None, Some(_)) => other,
+            _ => self,
+        }
+    }
+
     /// How many durations of this mean fit in `span`, between `min` and `max`; `min` until
     /// something was observed.
     pub fn count_within(&self, span: Duration, min: usize, max: usize) -> usize {
@@ -64,5 +74,19 @@ mod tests {
         assert!((3..=4).contains(&n), "{n}");
         r.add_seconds(f64::NAN);
         assert!(r.seconds().unwrap() < 0.0005);
+    }
+
+    #[test]
+    fn shorter_picks_the_smaller_observed_mean() {
+        let none = RecentMean::default();
+        let mut long = RecentMean::default();
+        long.add_seconds(2.0);
+        let mut short = RecentMean::default();
+        short.add_seconds(0.5);
+        assert_eq!(long.shorter(short).seconds(), Some(0.5));
+        assert_eq!(short.shorter(long).seconds(), Some(0.5));
+        assert_eq!(none.shorter(long).seconds(), Some(2.0));
+        assert_eq!(long.shorter(none).seconds(), Some(2.0));
+        assert_eq!(none.shorter(none).seconds(), None);
     }
 }

@@ -48,6 +48,8 @@ pub struct Agent {
     pub running_since: Option<Instant>,
     /// It finished at least one block.
     pub finished_any: bool,
+    /// When its latest reported attempt ended (the agent's clock).
+    pub last_end_us: Option<u64>,
     /// Its `Bye` reason, once it said goodbye.
     pub bye: Option<String>,
     /// How the scheduler says its job ended, and when we learnt it.
@@ -91,6 +93,7 @@ impl Agent {
             said_hello: false,
             running_since: None,
             finished_any: false,
+            last_end_us: None,
             bye: None,
             job_end: None,
             stop_sent: false,

@@ -179,7 +179,12 @@ impl AgentTable {
                 stats,
             } => {
                 agent.in_flight.remove(&(task, block, attempt));
-                tasks.record_wall_time(task, stats.wall_s);
+                let slot_s = agent
+                    .last_end_us
+                    .filter(|&prev| stats.end_us > prev)
+                    .map(|prev| (stats.end_us - prev) as f64 / 1e6 * f64::from(agent.slots));
+                agent.last_end_us = agent.last_end_us.max(Some(stats.end_us));
+                tasks.record_wall_time(task, stats.wall_s, slot_s);
                 if book.record_report(agent.index, (task, block, attempt), outcome, log_path)? {
                     agent.finished_any = true;
                 }

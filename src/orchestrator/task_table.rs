@@ -33,6 +33,10 @@ struct TaskRuntime {
     fatal: Option<String>,
     /// Recent attempts' wall time (sizes how many blocks an agent holds).
     block_seconds: RecentMean,
+    /// Recent time between two ends of attempts on one agent, times its slots: a slot's time
+    /// per block when its attempts overlap (a block waiting for its post-check while the next
+    /// one runs), shorter than their wall time then.
+    slot_interval: RecentMean,
     /// Its end was logged (every block settled).
     end_logged: bool,
 }
@@ -78,6 +82,7 @@ impl TaskTable {
                     ),
                     fatal: None,
                     block_seconds: RecentMean::default(),
+                    slot_interval: RecentMean::default(),
                     end_logged: false,
                 }
             })
@@ -117,10 +122,12 @@ impl TaskTable {
         matches!(rt.init, InitPhase::Ok) && rt.fatal.is_none()
     }
 
-    /// Blocks queued per worker slot for task `t`, from its recent block wall time.
-    /// `polling` is what the outbox schedule adds to the hand-out round trip.
+    /// Blocks queued per worker slot for task `t`, from its recent time per block (the
+    /// shorter of the attempts' wall time and a slot's time between two ends). `polling` is
+    /// what the outbox schedule adds to the hand-out round trip.
     pub fn prefetch(&self, t: usize, opts: &SubmitOptions, polling: Duration) -> u32 {
-        opts.prefetch_for(&self.tasks[t].block_seconds, polling)
+        let rt = &self.tasks[t];
+        opts.prefetch_for(&rt.block_seconds.shorter(rt.slot_interval), polling)
     }
 
     /// The recent mean wall time of task `t`'s blocks in seconds, once one was seen.
@@ -128,11 +135,15 @@ impl TaskTable {
         self.tasks.get(t).and_then(|rt| rt.block_seconds.seconds())
     }
 
-    /// An attempt of task `task` took `wall_s` seconds (a report for an unknown task is
-    /// ignored).
-    pub fn record_wall_time(&mut self, task: u32, wall_s: f64) {
+    /// An attempt of task `task` took `wall_s` seconds, and `slot_s` seconds of a slot's time
+    /// passed since the agent's previous attempt ended, if one did (a report for an unknown
+    /// task is ignored).
+    pub fn record_wall_time(&mut self, task: u32, wall_s: f64, slot_s: Option<f64>) {
         if let Some(rt) = self.tasks.get_mut(task as usize) {
             rt.block_seconds.add_seconds(wall_s);
+            if let Some(slot_s) = slot_s {
+                rt.slot_interval.add_seconds(slot_s);
+            }
         }
     }
 
