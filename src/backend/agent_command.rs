@@ -52,7 +52,7 @@ impl AgentCommand {
         passthrough: &[String],
         overrides: &[(String, String)],
     ) -> AgentCommand {
-        let env = passthrough
+        let mut env: Vec<EnvVar> = passthrough
             .iter()
             .filter_map(|name| {
                 let value = overrides
@@ -63,6 +63,12 @@ impl AgentCommand {
                 EnvVar::new(name, &value)
             })
             .collect();
+        if request.agent_scale > 1 {
+            env.extend(EnvVar::new(
+                crate::ledger::AGENT_SCALE_ENV,
+                &request.agent_scale.to_string(),
+            ));
+        }
         AgentCommand {
             blockorch: blockorch.display().to_string(),
             ledger: request.ledger.display().to_string(),

@@ -10,6 +10,7 @@ use super::agent::Agent;
 use super::block_book::BlockBook;
 use super::decide::loss_from_job_end;
 use super::error::OrchestratorError;
+use super::inbox_writers::flush_all;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy};
@@ -28,6 +29,8 @@ pub struct AgentTable {
     policy: ProbePolicy,
     /// How many looks the run may still take now.
     budget: OpBudget,
+    /// Threads that write inboxes at once.
+    inbox_writers: usize,
 }
 
 impl AgentTable {
@@ -39,7 +42,14 @@ impl AgentTable {
             ledger,
             policy,
             budget: OpBudget::new(policy.budget, Instant::now()),
+            inbox_writers: 1,
         }
+    }
+
+    /// Writes inboxes with up to `writers` threads at once (a shared file system).
+    pub fn with_inbox_writers(mut self, writers: usize) -> Self {
+        self.inbox_writers = writers.max(1);
+        self
     }
 
     /// What the outbox schedule adds to the hand-out round trip: a round of looks over the
@@ -475,9 +485,7 @@ impl AgentTable {
             book.commit()?;
         }
         let epoch = book.epoch();
-        for agent in &mut self.agents {
-            agent.flush_inbox(&self.ledger, epoch)?;
-        }
+        flush_all(&mut self.agents, &self.ledger, epoch, self.inbox_writers)?;
         Ok(())
     }
 

@@ -111,6 +111,23 @@ impl SubmitOptions {
         self
     }
 
+    /// These options for a run whose agents have the agent scale `scale`
+    /// ([`crate::ledger::agent_scale`]): their heartbeats come `scale` times less often, so
+    /// they may be silent `scale` times longer.
+    pub fn for_agent_scale(mut self, scale: u32) -> Self {
+        self.agent_silence_limit *= scale.max(1);
+        self
+    }
+
+    /// The agent scale of a run of `agents` agents with a ledger on `fs`: 1 on a local disk,
+    /// else what keeps the idle agents within their share of `metadata_budget`.
+    pub fn agent_scale(&self, fs: LedgerFs, agents: u64) -> u32 {
+        match fs {
+            LedgerFs::Local => 1,
+            LedgerFs::Shared => crate::ledger::agent_scale(agents, self.metadata_budget),
+        }
+    }
+
     /// When to look at outboxes for a ledger on `fs`.
     pub fn probe_policy(&self, fs: LedgerFs) -> ProbePolicy {
         match fs {
