@@ -129,3 +129,47 @@ impl InboxFollower {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::LogWriter;
+
+    fn write_inbox(layout: &Layout, worker: &WorkerId, epoch: u64, block: u64) {
+        let mut w = LogWriter::<InboxRecord>::open_append(layout.inbox_path(worker, epoch)).unwrap();
+        w.append(&InboxRecord::Assign {
+            task: 0,
+            block,
+            attempt: 1,
+            time_us: 1,
+        })
+        .unwrap();
+        w.commit().unwrap();
+    }
+
+    #[test]
+    fn an_expected_inbox_is_looked_for_without_listing() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let worker = WorkerId::new("w1").unwrap();
+        let mut f = InboxFollower::new(layout.clone(), worker.clone());
+        f.expect(2);
+        // The worker directory does not even exist yet.
+        let p = f.poll(false).unwrap();
+        assert_eq!((p.epoch, p.switched, p.tail), (None, false, Tail::Missing));
+        // Another epoch's inbox is not found by a poll: polls do not list the directory.
+        write_inbox(&layout, &worker, 1, 10);
+        assert_eq!(f.poll(false).unwrap().epoch, None);
+        write_inbox(&layout, &worker, 2, 20);
+        let p = f.poll(false).unwrap();
+        assert_eq!((p.epoch, p.switched, p.records.len()), (Some(2), true, 1));
+        assert!(f.poll(false).unwrap().records.is_empty());
+        // A newer epoch is found by the rescan the agent asks for.
+        write_inbox(&layout, &worker, 3, 30);
+        assert!(f.rescan().unwrap());
+        assert_eq!(f.epoch(), Some(3));
+        // Without an expected epoch, a poll lists and follows the highest.
+        let mut g = InboxFollower::new(layout, worker);
+        assert_eq!(g.poll(false).unwrap().epoch, Some(3));
+    }
+}
