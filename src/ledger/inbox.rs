@@ -136,7 +136,8 @@ mod tests {
     use crate::ledger::LogWriter;
 
     fn write_inbox(layout: &Layout, worker: &WorkerId, epoch: u64, block: u64) {
-        let mut w = LogWriter::<InboxRecord>::open_append(layout.inbox_path(worker, epoch)).unwrap();
+        let mut w =
+            LogWriter::<InboxRecord>::open_append(layout.inbox_path(worker, epoch)).unwrap();
         w.append(&InboxRecord::Assign {
             task: 0,
             block,

@@ -75,7 +75,10 @@ mod tests {
             flush_all(&mut agents, &ledger, epoch, writers).unwrap();
             for agent in &agents {
                 assert!(!agent.wants_flush());
-                let path = ledger.inbox_path(&WorkerId::new(agent.launched.worker_id.clone()).unwrap(), epoch);
+                let path = ledger.inbox_path(
+                    &WorkerId::new(agent.launched.worker_id.clone()).unwrap(),
+                    epoch,
+                );
                 if agent.index % 3 == 0 {
                     assert!(!path.exists(), "{}", path.display());
                     continue;
