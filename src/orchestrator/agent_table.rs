@@ -139,11 +139,23 @@ impl AgentTable {
             return Ok(false);
         }
         agent.last_seen = now;
+        let only_life = polled.records.iter().all(|r| {
+            matches!(
+                r,
+                OutboxRecord::Heartbeat { .. } | OutboxRecord::Started { .. }
+            )
+        });
         for record in polled.records {
             self.handle_outbox_record(i, record, book, tasks)?;
         }
         let gap = self.expected_gap(i, tasks).unwrap_or(policy.max_gap);
-        self.agents[i].probe.hit(now, gap, &policy);
+        // Signs of life while a report is awaited do not bring the next look forward.
+        let agent = &mut self.agents[i];
+        if only_life && !agent.in_flight.is_empty() {
+            agent.probe.alive(now, &policy);
+        } else {
+            agent.probe.hit(now, gap, &policy);
+        }
         Ok(true)
     }
 

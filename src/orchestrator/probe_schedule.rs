@@ -99,8 +99,11 @@ impl OpBudget {
 #[derive(Clone, Debug)]
 pub struct ProbeTimer {
     next: Instant,
-    /// Looks in a row that found nothing.
+    /// Looks in a row that found nothing new to act on (nothing, or only signs of life):
+    /// the back-off doubles with each.
     misses: u32,
+    /// Looks in a row that found nothing at all (the reopen counter).
+    empty: u32,
     /// The first gap after a miss (doubles with each further miss).
     step: Duration,
 }
@@ -111,6 +114,7 @@ impl ProbeTimer {
         Self {
             next: now,
             misses: 0,
+            empty: 0,
             step: Duration::ZERO,
         }
     }
@@ -127,19 +131,34 @@ impl ProbeTimer {
 
     /// Whether the next look should reopen the file.
     pub fn wants_reopen(&self, policy: &ProbePolicy) -> bool {
-        self.misses >= policy.reopen_after_misses
-            && self.misses.is_multiple_of(policy.reopen_after_misses)
+        self.empty >= policy.reopen_after_misses
+            && self.empty.is_multiple_of(policy.reopen_after_misses)
     }
 
     /// A look found records; the next report is expected `expected` from now.
     pub fn hit(&mut self, now: Instant, expected: Duration, policy: &ProbePolicy) {
         self.misses = 0;
+        self.empty = 0;
         self.step = (expected / 8).max(policy.min_gap);
         self.next = now + expected.clamp(policy.min_gap, policy.max_gap);
     }
 
     /// A look found nothing: back off from the step, doubling.
     pub fn miss(&mut self, now: Instant, policy: &ProbePolicy) {
+        self.empty = self.empty.saturating_add(1);
+        self.back_off(now, policy);
+    }
+
+    /// A look found only signs of life (a heartbeat, a block started): the file grew, so no
+    /// reopen is needed yet, but the report awaited is still to come — back off as after a
+    /// miss instead of starting over (a long block whose time is not known yet would
+    /// otherwise be looked at from the shortest gap again after every heartbeat).
+    pub fn alive(&mut self, now: Instant, policy: &ProbePolicy) {
+        self.empty = 0;
+        self.back_off(now, policy);
+    }
+
+    fn back_off(&mut self, now: Instant, policy: &ProbePolicy) {
         self.misses = self.misses.saturating_add(1);
         let doubling = 1u32 << (self.misses - 1).min(20);
         let gap = self.step.max(policy.min_gap).saturating_mul(doubling);
@@ -153,6 +172,7 @@ impl ProbeTimer {
         if at < self.next {
             self.next = at;
             self.misses = 0;
+            self.empty = 0;
             self.step = (expected / 8).max(policy.min_gap);
         }
     }
@@ -233,6 +253,35 @@ mod tests {
         assert_eq!(
             expected_report_gap(1, 1, None, &policy),
             Some(policy.min_gap)
+        );
+    }
+
+    #[test]
+    fn signs_of_life_do_not_restart_the_back_off() {
+        let policy = ProbePolicy::shared(100.0);
+        let t0 = Instant::now();
+        let mut timer = ProbeTimer::new(t0);
+        // A block of unknown time was handed out: look soon, then less and less often.
+        timer.expect_within(t0, policy.min_gap, &policy);
+        for _ in 0..5 {
+            timer.miss(t0, &policy);
+        }
+        let before = timer.next() - t0;
+        // Its heartbeat (or Started) shows life but is not the report awaited.
+        timer.alive(t0, &policy);
+        assert_eq!(timer.next() - t0, before * 2, "the back-off goes on");
+        assert!(
+            !timer.wants_reopen(&policy),
+            "the file was just seen to grow"
+        );
+        for _ in 0..3 {
+            timer.miss(t0, &policy);
+        }
+        assert!(!timer.wants_reopen(&policy));
+        timer.miss(t0, &policy);
+        assert!(
+            timer.wants_reopen(&policy),
+            "the fourth empty look in a row reopens"
         );
     }
 
