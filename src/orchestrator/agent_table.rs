@@ -128,7 +128,7 @@ impl AgentTable {
     ) -> Result<bool, OrchestratorError> {
         let policy = self.policy;
         let agent = &mut self.agents[i];
-        let polled = if agent.probe.wants_reopen(&policy) {
+        let polled = if agent.probe.take_reopen(now, &policy) {
             agent.outbox.poll_fresh()?
         } else {
             agent.outbox.poll()?

@@ -23,8 +23,11 @@ pub struct ProbePolicy {
     pub budget: Option<f64>,
     /// After this many looks in a row found nothing, the next look reopens the file
     /// instead of `fstat`ing the open one (NFS: forces the attribute revalidation that the
-    /// attribute cache may otherwise delay by up to `acregmax`).
+    /// attribute cache may otherwise delay by up to `acregmax`) …
     pub reopen_after_misses: u32,
+    /// … provided the file was last opened this long ago (each reopen costs a path lookup
+    /// and an open; the attribute cache delays an append by at most `acregmax`, 60 s).
+    pub reopen_after: Duration,
 }
 
 impl ProbePolicy {
@@ -36,6 +39,7 @@ impl ProbePolicy {
             max_gap: iteration,
             budget: None,
             reopen_after_misses: u32::MAX,
+            reopen_after: Duration::MAX,
         }
     }
 
@@ -46,6 +50,7 @@ impl ProbePolicy {
             max_gap: Duration::from_secs(30),
             budget: (budget > 0.0).then_some(budget),
             reopen_after_misses: 4,
+            reopen_after: Duration::from_secs(30),
         }
     }
 
@@ -106,6 +111,8 @@ pub struct ProbeTimer {
     empty: u32,
     /// The first gap after a miss (doubles with each further miss).
     step: Duration,
+    /// When the file was last (re)opened for a look.
+    opened: Instant,
 }
 
 impl ProbeTimer {
@@ -116,6 +123,7 @@ impl ProbeTimer {
             misses: 0,
             empty: 0,
             step: Duration::ZERO,
+            opened: now,
         }
     }
 
@@ -129,10 +137,15 @@ impl ProbeTimer {
         self.next <= now
     }
 
-    /// Whether the next look should reopen the file.
-    pub fn wants_reopen(&self, policy: &ProbePolicy) -> bool {
-        self.empty >= policy.reopen_after_misses
+    /// Whether the look at `now` should reopen the file; if so, counts it as reopened.
+    pub fn take_reopen(&mut self, now: Instant, policy: &ProbePolicy) -> bool {
+        let due = self.empty >= policy.reopen_after_misses
             && self.empty.is_multiple_of(policy.reopen_after_misses)
+            && now.saturating_duration_since(self.opened) >= policy.reopen_after;
+        if due {
+            self.opened = now;
+        }
+        due
     }
 
     /// A look found records; the next report is expected `expected` from now.
@@ -270,17 +283,18 @@ mod tests {
         // Its heartbeat (or Started) shows life but is not the report awaited.
         timer.alive(t0, &policy);
         assert_eq!(timer.next() - t0, before * 2, "the back-off goes on");
+        let later = t0 + policy.reopen_after;
         assert!(
-            !timer.wants_reopen(&policy),
+            !timer.take_reopen(later, &policy),
             "the file was just seen to grow"
         );
         for _ in 0..3 {
             timer.miss(t0, &policy);
         }
-        assert!(!timer.wants_reopen(&policy));
+        assert!(!timer.take_reopen(later, &policy));
         timer.miss(t0, &policy);
         assert!(
-            timer.wants_reopen(&policy),
+            timer.take_reopen(later, &policy),
             "the fourth empty look in a row reopens"
         );
     }
@@ -303,14 +317,24 @@ mod tests {
         let t0 = Instant::now();
         let mut timer = ProbeTimer::new(t0);
         let mut reopens = Vec::new();
-        for i in 1..=9 {
+        for i in 1..=13 {
             timer.miss(t0, &policy);
-            reopens.push((i, timer.wants_reopen(&policy)));
+            // Looks 10 s apart: a reopen needs 30 s since the last open too.
+            let at = t0 + Duration::from_secs(10 * u64::from(i));
+            reopens.push((i, timer.take_reopen(at, &policy)));
         }
         let which: Vec<u32> = reopens.iter().filter(|r| r.1).map(|r| r.0).collect();
-        assert_eq!(which, [4, 8]);
+        assert_eq!(which, [4, 8, 12]);
+        let mut early = ProbeTimer::new(t0);
+        let reopened = (1..=8)
+            .filter(|_| {
+                early.miss(t0, &policy);
+                early.take_reopen(t0 + Duration::from_secs(5), &policy)
+            })
+            .count();
+        assert_eq!(reopened, 0, "not twice within 30 s");
         let local = ProbePolicy::local_disk(Duration::from_millis(20));
-        assert!(!timer.wants_reopen(&local));
+        assert!(!timer.take_reopen(t0 + Duration::from_secs(3600), &local));
         assert_eq!(
             ProbePolicy::shared(100.0).round_at_budget(1000),
             Duration::from_secs(10)

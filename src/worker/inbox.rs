@@ -155,7 +155,7 @@ fn follow(mut s: InboxSetup, tx: Sender<Event>, shared: &Shared) {
         if shared.kick.swap(false, Ordering::Relaxed) {
             backoff.reset();
         }
-        let fresh = backoff.take_reopen(&s.policy);
+        let fresh = backoff.take_reopen(shared.holding(), &s.policy);
         let mut got = false;
         match s.follower.poll(fresh) {
             Ok(polled) => {

@@ -3,7 +3,8 @@
 //! work — a slot is free with nothing queued, or the blocks it holds will run out within
 //! twice the next gap — and otherwise at a slow interval; it never lists a directory in the
 //! steady state. On a shared file system every agent's looks are bounded: no two empty looks
-//! closer than `floor`, a reopen at most every `reopen_after`, and the slow intervals
+//! closer than `floor`, a reopen only while hungry and at most every `reopen_after`, and the
+//! slow intervals
 //! stretched by the run's agent scale (`BLOCKORCH_AGENT_SCALE`) so that all agents together
 //! stay within a share of the metadata budget however many there are. Pure: the inbox thread
 //! passes what the agent holds and the time.
@@ -33,10 +34,10 @@ pub struct PollPolicy {
     pub slow: Duration,
     /// How long a slot may wait for work before the looks slow down to `slow`.
     pub patience: Duration,
-    /// Every this many looks in a row that found nothing, reopen the inbox instead of
-    /// `fstat`ing it (NFS: forces the attribute revalidation) …
-    pub reopen_every: u32,
-    /// … provided this long passed since the last reopen.
+    /// A hungry agent whose look found nothing reopens the inbox instead of `fstat`ing it
+    /// (NFS: forces the attribute revalidation) once this long passed since it last opened
+    /// it. An agent with work never reopens: its `fstat` sees an append within the
+    /// attribute cache's timeout, before its work runs out.
     pub reopen_after: Duration,
     /// Time between looks for a newer orchestrator epoch (a `stat` of the next claim; on a
     /// local disk a listing of `owners/` and of the worker directory).
@@ -59,8 +60,7 @@ impl PollPolicy {
                 floor: MIN_POLL,
                 slow: hungry,
                 patience: Duration::MAX,
-                reopen_every: u32::MAX,
-                reopen_after: Duration::ZERO,
+                reopen_after: Duration::MAX,
                 newer_epoch_check: Duration::from_secs(1),
                 owner_check: Duration::from_secs(1),
             },
@@ -69,7 +69,6 @@ impl PollPolicy {
                 floor: SHARED_FLOOR.min(hungry),
                 slow: (Duration::from_secs(10) * scale).max(hungry),
                 patience: Duration::from_secs(10),
-                reopen_every: 8,
                 reopen_after: SHARED_REOPEN_AFTER,
                 newer_epoch_check: Duration::from_secs(30) * scale,
                 owner_check: Duration::from_secs(60) * scale,
@@ -119,11 +118,11 @@ impl Backoff {
         };
     }
 
-    /// Whether the next look should reopen the inbox; if so, counts it as reopened.
-    pub fn take_reopen(&mut self, policy: &PollPolicy) -> bool {
-        let due = self.misses > 0
-            && self.misses.is_multiple_of(policy.reopen_every)
-            && self.since_open >= policy.reopen_after;
+    /// Whether the next look, while the agent holds `holding`, should reopen the inbox; if
+    /// so, counts it as reopened.
+    pub fn take_reopen(&mut self, holding: Holding, policy: &PollPolicy) -> bool {
+        let due =
+            holding == Holding::Hungry && self.misses > 0 && self.since_open >= policy.reopen_after;
         if due {
             self.since_open = Duration::ZERO;
         }
@@ -267,30 +266,38 @@ mod tests {
     }
 
     #[test]
-    fn reopens_are_every_eighth_empty_look_and_rare() {
+    fn only_a_hungry_agent_reopens_and_rarely() {
         let shared = shared(1);
         let mut b = Backoff::default();
         let mut at = Duration::ZERO;
         let mut reopened = Vec::new();
         for _ in 0..200 {
-            if b.take_reopen(&shared) {
+            if b.take_reopen(Holding::Hungry, &shared) {
                 reopened.push(at);
             }
             at += b.next_gap(false, Holding::Hungry, &shared);
         }
-        assert!(!reopened.is_empty());
+        assert!(reopened.len() >= 2, "{reopened:?}");
         for pair in reopened.windows(2) {
             assert!(pair[1] - pair[0] >= SHARED_REOPEN_AFTER, "{reopened:?}");
         }
-        // Records arriving do not make the next empty looks reopen sooner.
-        let mut b = Backoff::default();
-        for _ in 0..8 {
-            b.next_gap(false, Holding::Hungry, &shared);
+        // An agent with work never reopens.
+        for holding in [Holding::Unknown, Holding::Covered(Duration::from_secs(5))] {
+            let mut b = Backoff::default();
+            let reopens = (0..200)
+                .filter(|_| {
+                    b.next_gap(false, holding, &shared);
+                    b.take_reopen(holding, &shared)
+                })
+                .count();
+            assert_eq!(reopens, 0, "{holding:?}");
         }
-        b.next_gap(true, Holding::Hungry, &shared);
-        assert!(!b.take_reopen(&shared));
         let local = PollPolicy::for_fs(LedgerFs::Local, Duration::from_millis(500), 1);
-        assert!(!b.take_reopen(&local));
+        let mut b = Backoff::default();
+        for _ in 0..200 {
+            b.next_gap(false, Holding::Hungry, &local);
+        }
+        assert!(!b.take_reopen(Holding::Hungry, &local));
     }
 
     #[test]
