@@ -18,8 +18,14 @@ pub fn flush_all(
     epoch: u64,
     writers: usize,
 ) -> Result<(), LedgerError> {
+    if writers <= 1 {
+        // The local disk's hot path: one after another, nothing allocated.
+        return agents
+            .iter_mut()
+            .try_for_each(|agent| agent.flush_inbox(ledger, epoch));
+    }
     let mut pending: Vec<&mut Agent> = agents.iter_mut().filter(|a| a.wants_flush()).collect();
-    if writers <= 1 || pending.len() < 2 {
+    if pending.len() < 2 {
         return pending
             .into_iter()
             .try_for_each(|agent| agent.flush_inbox(ledger, epoch));
