@@ -121,4 +121,17 @@ mod tests {
         assert_eq!(agent.ledger, "/ledger");
         assert_eq!(agent.blockorch, "/bin/bo");
     }
+
+    #[test]
+    fn a_run_of_many_agents_passes_its_agent_scale() {
+        let mut request = crate::backend::test_request(1);
+        let plain = AgentCommand::for_request(Path::new("/bin/bo"), &request, &[], &[]);
+        assert!(plain.env.is_empty(), "scale 1 exports nothing");
+        request.agent_scale = 3;
+        let scaled = AgentCommand::for_request(Path::new("/bin/bo"), &request, &[], &[]);
+        assert_eq!(
+            scaled.env,
+            [EnvVar::new(crate::ledger::AGENT_SCALE_ENV, "3").unwrap()]
+        );
+    }
 }
