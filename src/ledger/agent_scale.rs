@@ -8,10 +8,11 @@
 /// Passes the scale to an agent (a positive integer; unset or invalid: 1).
 pub const AGENT_SCALE_ENV: &str = "BLOCKORCH_AGENT_SCALE";
 
-/// Metadata operations per second of one idle agent at scale 1 on a shared file system
-/// (measured: an inbox `fstat` every 10 s, a `stat` of the next epoch's claim every 30 s, the
-/// owner's claim and heartbeat every 60 s, its own heartbeat every 30 s).
-pub const IDLE_OPS_PER_AGENT: f64 = 0.15;
+/// Metadata operations per second of one idle agent at scale 1 on a shared file system: an
+/// inbox `fstat` every 10 s, a `stat` of the next epoch's claim every 30 s, the owner's claim
+/// and heartbeat read every 60 s (two opens, about six operations), its own heartbeat every
+/// 30 s — about 0.23 measured (0.076 per agent at scale 3 on latencyfs), rounded up.
+pub const IDLE_OPS_PER_AGENT: f64 = 0.25;
 
 /// The share of the metadata budget all idle agents together may use.
 pub const AGENTS_SHARE_OF_BUDGET: f64 = 0.5;
@@ -42,8 +43,9 @@ mod tests {
     #[test]
     fn the_idle_agents_stay_within_their_share_of_the_budget() {
         assert_eq!(agent_scale(100, 100.0), 1);
-        assert_eq!(agent_scale(300, 100.0), 1);
-        assert_eq!(agent_scale(1000, 100.0), 3);
+        assert_eq!(agent_scale(200, 100.0), 1);
+        assert_eq!(agent_scale(300, 100.0), 2);
+        assert_eq!(agent_scale(1000, 100.0), 5);
         assert_eq!(agent_scale(1000, 0.0), 1, "unbounded");
         for agents in [1u64, 10, 333, 334, 1000, 2260, 10_000] {
             for budget in [10.0, 100.0, 1000.0] {

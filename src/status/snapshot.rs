@@ -414,7 +414,7 @@ mod tests {
     #[test]
     fn silence_is_judged_at_the_run_agent_scale() {
         assert_eq!(silent_after(10), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(300), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 3);
+        assert_eq!(silent_after(200), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 5);
     }
 }
