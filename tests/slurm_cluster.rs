@@ -142,6 +142,7 @@ impl Run {
             run_name: self.name.clone(),
             epoch: 1,
             workdir: self.ledger.path().to_owned(),
+            agent_scale: 1,
         };
         self.backend.launch(&request).expect("launch")
     }
@@ -429,6 +430,7 @@ fn rejected_submission_fails_at_once() {
         run_name: run.name.clone(),
         epoch: 1,
         workdir: run.ledger.path().to_owned(),
+        agent_scale: 1,
     };
     let err = run.backend.launch(&request).unwrap_err().to_string();
     assert!(err.contains("Invalid partition name specified"), "{err}");
@@ -516,6 +518,7 @@ fn allocation_runs_workers_as_steps() {
         run_name: name.clone(),
         epoch: 1,
         workdir: dir.path().to_owned(),
+        agent_scale: 1,
     };
     let agents = backend.launch(&request).unwrap();
     let ids: Vec<&str> = agents.iter().map(|a| a.worker_id.as_str()).collect();

@@ -52,7 +52,7 @@ impl AgentCommand {
         passthrough: &[String],
         overrides: &[(String, String)],
     ) -> AgentCommand {
-        let env = passthrough
+        let mut env: Vec<EnvVar> = passthrough
             .iter()
             .filter_map(|name| {
                 let value = overrides
@@ -63,6 +63,12 @@ impl AgentCommand {
                 EnvVar::new(name, &value)
             })
             .collect();
+        if request.agent_scale > 1 {
+            env.extend(EnvVar::new(
+                crate::ledger::AGENT_SCALE_ENV,
+                &request.agent_scale.to_string(),
+            ));
+        }
         AgentCommand {
             blockorch: blockorch.display().to_string(),
             ledger: request.ledger.display().to_string(),
@@ -114,5 +120,18 @@ mod tests {
         assert_eq!((agent.slots, agent.epoch), (1, 4));
         assert_eq!(agent.ledger, "/ledger");
         assert_eq!(agent.blockorch, "/bin/bo");
+    }
+
+    #[test]
+    fn a_run_of_many_agents_passes_its_agent_scale() {
+        let mut request = crate::backend::test_request(1);
+        let plain = AgentCommand::for_request(Path::new("/bin/bo"), &request, &[], &[]);
+        assert!(plain.env.is_empty(), "scale 1 exports nothing");
+        request.agent_scale = 3;
+        let scaled = AgentCommand::for_request(Path::new("/bin/bo"), &request, &[], &[]);
+        assert_eq!(
+            scaled.env,
+            [EnvVar::new(crate::ledger::AGENT_SCALE_ENV, "3").unwrap()]
+        );
     }
 }

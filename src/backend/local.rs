@@ -2,6 +2,7 @@
 
 use super::local_gpus::{visible_gpus, SLOT_GPUS_ENV};
 use super::{Backend, BackendError, JobEnd, JobStatus, LaunchRequest, LaunchedAgent};
+use crate::ledger::{AGENT_SCALE_ENV, EPOCH_ENV};
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -72,6 +73,8 @@ impl LocalBackend {
             .arg(std::process::id().to_string())
             // One GPU per slot, as SLURM gives each job step its own (docs/workers.md).
             .env(SLOT_GPUS_ENV, self.gpus.join(","))
+            .env(AGENT_SCALE_ENV, request.agent_scale.to_string())
+            .env(EPOCH_ENV, request.epoch.to_string())
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err)

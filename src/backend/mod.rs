@@ -40,6 +40,8 @@ pub struct LaunchRequest {
     pub epoch: u64,
     /// Working directory of the task's programs (the task file's directory, absolute).
     pub workdir: PathBuf,
+    /// The run's agent scale (`BLOCKORCH_AGENT_SCALE`, see [`crate::ledger::agent_scale`]).
+    pub agent_scale: u32,
 }
 
 /// The request of the backends' unit tests: `count` agents of task 0 `seg`, run `bo-run`,
@@ -55,6 +57,7 @@ pub(crate) fn test_request(count: u32) -> LaunchRequest {
         run_name: "bo-run".into(),
         epoch: 2,
         workdir: "/work".into(),
+        agent_scale: 1,
     }
 }
 

@@ -421,6 +421,7 @@ fn dry_run(
             run_name: run_name.to_string(),
             epoch: 0,
             workdir: workdir.clone(),
+            agent_scale: 1,
         };
         let Some(submissions) = backend.dry_run(&request) else {
             return Err(CliFailure(

@@ -4,6 +4,7 @@
 //! system. Every file has exactly one writer; logs are append-only sequences of checksummed
 //! frames; snapshots and small JSON files are replaced by write-then-rename.
 
+mod agent_scale;
 mod block_map;
 mod block_table;
 mod compact_state;
@@ -32,6 +33,7 @@ mod trust;
 mod view;
 mod writer;
 
+pub use agent_scale::{agent_scale, agent_scale_from, AGENT_SCALE_ENV};
 pub use block_map::{BlockIdHasher, BlockMap};
 pub use block_table::BlockTable;
 pub use compact_state::{CompactBlocks, CompactState};
@@ -46,7 +48,7 @@ pub use frame::{
 pub use fs_kind::{LedgerFs, LEDGER_FS_ENV};
 pub use header::{tasks_hash, LedgerHeader, HEADER_FORMAT, HEADER_VERSION};
 pub use host::{hostname, pid_alive, pid_runs, process_state};
-pub use inbox::{InboxFollower, InboxPoll};
+pub use inbox::{InboxFollower, InboxPoll, EPOCH_ENV};
 pub use journal::Journal;
 pub use layout::{Layout, LogStream, WorkerId};
 pub use outbox_summary::{summarize_outbox, HelloInfo, OutboxSummary, RunningAttempt};

@@ -175,8 +175,7 @@ impl Ledger {
     /// Opens `worker`'s inbox of `epoch` (`workers/<id>/inbox-<epoch>.log`) for appending,
     /// creating the worker's directory first if the worker has not yet.
     pub fn open_inbox(&self, worker: &WorkerId, epoch: u64) -> Result<LogWriter<InboxRecord>> {
-        let dir = self.layout.worker_dir(worker);
-        fs::create_dir_all(&dir).map_err(io_err("create directory", &dir))?;
+        // The writer creates the worker directory if it is missing.
         LogWriter::open_append(self.layout.inbox_path(worker, epoch))
     }
 

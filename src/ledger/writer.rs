@@ -72,14 +72,24 @@ impl<R: LogRecord, F: LogFile> LogWriter<R, F> {
     pub fn open_append_with(path: impl AsRef<Path>, wrap: impl FnOnce(File) -> F) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         let dir = parent(&path);
-        std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err("open", &path))?;
+        let open = || {
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+        };
+        // The directory is created only when missing (on a shared file system every `mkdir`
+        // of an existing directory is two round trips).
+        let mut file = match open() {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
+                open()
+            }
+            other => other,
+        }
+        .map_err(io_err("open", &path))?;
         let len = file.metadata().map_err(io_err("stat", &path))?.len();
         let mut head = vec![0u8; len.min(FILE_HEADER_LEN) as usize];
         read_full_at(&file, &mut head, 0).map_err(io_err("read", &path))?;

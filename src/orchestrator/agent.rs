@@ -240,12 +240,17 @@ impl Agent {
         self.bye.as_deref().filter(|b| b.starts_with("gave up"))
     }
 
+    /// Whether [`flush_inbox`](Self::flush_inbox) has something to write.
+    pub fn wants_flush(&self) -> bool {
+        !self.outgoing.is_empty() || (self.adopted && self.inbox.is_none())
+    }
+
     /// Writes its queued inbox records to this epoch's inbox (opened on first use). An
     /// adopted agent gets this epoch's inbox at once, even with nothing to say: it waits for
     /// it to follow the new orchestrator (and leaves if none appears). Call only after the
     /// journal commit that made the matching assignments durable.
     pub fn flush_inbox(&mut self, ledger: &Ledger, epoch: u64) -> Result<(), LedgerError> {
-        if self.outgoing.is_empty() && !(self.adopted && self.inbox.is_none()) {
+        if !self.wants_flush() {
             return Ok(());
         }
         let inbox = match &mut self.inbox {

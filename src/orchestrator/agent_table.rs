@@ -10,6 +10,7 @@ use super::agent::Agent;
 use super::block_book::BlockBook;
 use super::decide::loss_from_job_end;
 use super::error::OrchestratorError;
+use super::inbox_writers::flush_all;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy};
@@ -28,6 +29,8 @@ pub struct AgentTable {
     policy: ProbePolicy,
     /// How many looks the run may still take now.
     budget: OpBudget,
+    /// Threads that write inboxes at once.
+    inbox_writers: usize,
 }
 
 impl AgentTable {
@@ -39,7 +42,14 @@ impl AgentTable {
             ledger,
             policy,
             budget: OpBudget::new(policy.budget, Instant::now()),
+            inbox_writers: 1,
         }
+    }
+
+    /// Writes inboxes with up to `writers` threads at once (a shared file system).
+    pub fn with_inbox_writers(mut self, writers: usize) -> Self {
+        self.inbox_writers = writers.max(1);
+        self
     }
 
     /// What the outbox schedule adds to the hand-out round trip: a round of looks over the
@@ -118,7 +128,7 @@ impl AgentTable {
     ) -> Result<bool, OrchestratorError> {
         let policy = self.policy;
         let agent = &mut self.agents[i];
-        let polled = if agent.probe.wants_reopen(&policy) {
+        let polled = if agent.probe.take_reopen(now, &policy) {
             agent.outbox.poll_fresh()?
         } else {
             agent.outbox.poll()?
@@ -129,11 +139,23 @@ impl AgentTable {
             return Ok(false);
         }
         agent.last_seen = now;
+        let only_life = polled.records.iter().all(|r| {
+            matches!(
+                r,
+                OutboxRecord::Heartbeat { .. } | OutboxRecord::Started { .. }
+            )
+        });
         for record in polled.records {
             self.handle_outbox_record(i, record, book, tasks)?;
         }
         let gap = self.expected_gap(i, tasks).unwrap_or(policy.max_gap);
-        self.agents[i].probe.hit(now, gap, &policy);
+        // Signs of life while a report is awaited do not bring the next look forward.
+        let agent = &mut self.agents[i];
+        if only_life && !agent.in_flight.is_empty() {
+            agent.probe.alive(now, &policy);
+        } else {
+            agent.probe.hit(now, gap, &policy);
+        }
         Ok(true)
     }
 
@@ -526,9 +548,7 @@ impl AgentTable {
             book.commit()?;
         }
         let epoch = book.epoch();
-        for agent in &mut self.agents {
-            agent.flush_inbox(&self.ledger, epoch)?;
-        }
+        flush_all(&mut self.agents, &self.ledger, epoch, self.inbox_writers)?;
         Ok(())
     }
 

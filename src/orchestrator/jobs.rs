@@ -27,6 +27,8 @@ pub struct Jobs {
     last_poll: Instant,
     /// Scheduler calls failing in a row (bounded by `scheduler_outage_limit`).
     outage: SchedulerOutage,
+    /// The agent scale every launched agent is given.
+    agent_scale: u32,
 }
 
 impl Jobs {
@@ -48,7 +50,13 @@ impl Jobs {
             interval: opts.backend_poll,
             last_poll: Instant::now() - Duration::from_secs(3600),
             outage: SchedulerOutage::new(opts.scheduler_outage_limit),
+            agent_scale: 1,
         }
+    }
+
+    /// Gives every agent launched from now on the agent scale `scale`.
+    pub fn set_agent_scale(&mut self, scale: u32) {
+        self.agent_scale = scale.max(1);
     }
 
     /// The backend's name (recorded with each worker).
@@ -146,6 +154,7 @@ impl Jobs {
             run_name: self.run_name.clone(),
             epoch,
             workdir: self.workdir.clone(),
+            agent_scale: self.agent_scale,
         };
         match self.backend.launch(&request) {
             Ok(launched) => {

@@ -7,6 +7,7 @@ mod agent_table;
 mod block_book;
 mod decide;
 mod error;
+mod inbox_writers;
 mod init_runner;
 mod jobs;
 mod launch_policy;

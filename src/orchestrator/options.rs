@@ -111,6 +111,23 @@ impl SubmitOptions {
         self
     }
 
+    /// These options for a run whose agents have the agent scale `scale`
+    /// ([`crate::ledger::agent_scale`]): their heartbeats come `scale` times less often, so
+    /// they may be silent `scale` times longer.
+    pub fn for_agent_scale(mut self, scale: u32) -> Self {
+        self.agent_silence_limit *= scale.max(1);
+        self
+    }
+
+    /// The agent scale of a run of `agents` agents with a ledger on `fs`: 1 on a local disk,
+    /// else what keeps the idle agents within their share of `metadata_budget`.
+    pub fn agent_scale(&self, fs: LedgerFs, agents: u64) -> u32 {
+        match fs {
+            LedgerFs::Local => 1,
+            LedgerFs::Shared => crate::ledger::agent_scale(agents, self.metadata_budget),
+        }
+    }
+
     /// When to look at outboxes for a ledger on `fs`.
     pub fn probe_policy(&self, fs: LedgerFs) -> ProbePolicy {
         match fs {
@@ -160,6 +177,27 @@ mod tests {
         let mut recent = RecentMean::default();
         recent.add(block);
         opts.prefetch_for(&recent, Duration::ZERO)
+    }
+
+    #[test]
+    fn many_agents_on_a_shared_file_system_may_be_silent_longer() {
+        let local = SubmitOptions::local("t.json".into(), "t.ledger".into());
+        assert_eq!(local.agent_scale(LedgerFs::Local, 5000), 1);
+        assert_eq!(local.agent_scale(LedgerFs::Shared, 200), 1);
+        let scale = local.agent_scale(LedgerFs::Shared, 1000);
+        assert_eq!(scale, 5);
+        let shared = local.clone().for_ledger_fs(LedgerFs::Shared);
+        let scaled = shared.clone().for_agent_scale(scale);
+        assert_eq!(
+            scaled.agent_silence_limit,
+            shared.agent_silence_limit * 5,
+            "four of the slower heartbeats still fit"
+        );
+        let unbounded = SubmitOptions {
+            metadata_budget: 0.0,
+            ..local
+        };
+        assert_eq!(unbounded.agent_scale(LedgerFs::Shared, 5000), 1);
     }
 
     #[test]

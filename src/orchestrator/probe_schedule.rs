@@ -23,8 +23,11 @@ pub struct ProbePolicy {
     pub budget: Option<f64>,
     /// After this many looks in a row found nothing, the next look reopens the file
     /// instead of `fstat`ing the open one (NFS: forces the attribute revalidation that the
-    /// attribute cache may otherwise delay by up to `acregmax`).
+    /// attribute cache may otherwise delay by up to `acregmax`) …
     pub reopen_after_misses: u32,
+    /// … provided the file was last opened this long ago (each reopen costs a path lookup
+    /// and an open; the attribute cache delays an append by at most `acregmax`, 60 s).
+    pub reopen_after: Duration,
 }
 
 impl ProbePolicy {
@@ -36,6 +39,7 @@ impl ProbePolicy {
             max_gap: iteration,
             budget: None,
             reopen_after_misses: u32::MAX,
+            reopen_after: Duration::MAX,
         }
     }
 
@@ -46,6 +50,7 @@ impl ProbePolicy {
             max_gap: Duration::from_secs(30),
             budget: (budget > 0.0).then_some(budget),
             reopen_after_misses: 4,
+            reopen_after: Duration::from_secs(30),
         }
     }
 
@@ -99,10 +104,15 @@ impl OpBudget {
 #[derive(Clone, Debug)]
 pub struct ProbeTimer {
     next: Instant,
-    /// Looks in a row that found nothing.
+    /// Looks in a row that found nothing new to act on (nothing, or only signs of life):
+    /// the back-off doubles with each.
     misses: u32,
+    /// Looks in a row that found nothing at all (the reopen counter).
+    empty: u32,
     /// The first gap after a miss (doubles with each further miss).
     step: Duration,
+    /// When the file was last (re)opened for a look.
+    opened: Instant,
 }
 
 impl ProbeTimer {
@@ -111,7 +121,9 @@ impl ProbeTimer {
         Self {
             next: now,
             misses: 0,
+            empty: 0,
             step: Duration::ZERO,
+            opened: now,
         }
     }
 
@@ -125,21 +137,41 @@ impl ProbeTimer {
         self.next <= now
     }
 
-    /// Whether the next look should reopen the file.
-    pub fn wants_reopen(&self, policy: &ProbePolicy) -> bool {
-        self.misses >= policy.reopen_after_misses
-            && self.misses.is_multiple_of(policy.reopen_after_misses)
+    /// Whether the look at `now` should reopen the file; if so, counts it as reopened.
+    pub fn take_reopen(&mut self, now: Instant, policy: &ProbePolicy) -> bool {
+        let due = self.empty >= policy.reopen_after_misses
+            && self.empty.is_multiple_of(policy.reopen_after_misses)
+            && now.saturating_duration_since(self.opened) >= policy.reopen_after;
+        if due {
+            self.opened = now;
+        }
+        due
     }
 
     /// A look found records; the next report is expected `expected` from now.
     pub fn hit(&mut self, now: Instant, expected: Duration, policy: &ProbePolicy) {
         self.misses = 0;
+        self.empty = 0;
         self.step = (expected / 8).max(policy.min_gap);
         self.next = now + expected.clamp(policy.min_gap, policy.max_gap);
     }
 
     /// A look found nothing: back off from the step, doubling.
     pub fn miss(&mut self, now: Instant, policy: &ProbePolicy) {
+        self.empty = self.empty.saturating_add(1);
+        self.back_off(now, policy);
+    }
+
+    /// A look found only signs of life (a heartbeat, a block started): the file grew, so no
+    /// reopen is needed yet, but the report awaited is still to come — back off as after a
+    /// miss instead of starting over (a long block whose time is not known yet would
+    /// otherwise be looked at from the shortest gap again after every heartbeat).
+    pub fn alive(&mut self, now: Instant, policy: &ProbePolicy) {
+        self.empty = 0;
+        self.back_off(now, policy);
+    }
+
+    fn back_off(&mut self, now: Instant, policy: &ProbePolicy) {
         self.misses = self.misses.saturating_add(1);
         let doubling = 1u32 << (self.misses - 1).min(20);
         let gap = self.step.max(policy.min_gap).saturating_mul(doubling);
@@ -153,6 +185,7 @@ impl ProbeTimer {
         if at < self.next {
             self.next = at;
             self.misses = 0;
+            self.empty = 0;
             self.step = (expected / 8).max(policy.min_gap);
         }
     }
@@ -237,6 +270,36 @@ mod tests {
     }
 
     #[test]
+    fn signs_of_life_do_not_restart_the_back_off() {
+        let policy = ProbePolicy::shared(100.0);
+        let t0 = Instant::now();
+        let mut timer = ProbeTimer::new(t0);
+        // A block of unknown time was handed out: look soon, then less and less often.
+        timer.expect_within(t0, policy.min_gap, &policy);
+        for _ in 0..5 {
+            timer.miss(t0, &policy);
+        }
+        let before = timer.next() - t0;
+        // Its heartbeat (or Started) shows life but is not the report awaited.
+        timer.alive(t0, &policy);
+        assert_eq!(timer.next() - t0, before * 2, "the back-off goes on");
+        let later = t0 + policy.reopen_after;
+        assert!(
+            !timer.take_reopen(later, &policy),
+            "the file was just seen to grow"
+        );
+        for _ in 0..3 {
+            timer.miss(t0, &policy);
+        }
+        assert!(!timer.take_reopen(later, &policy));
+        timer.miss(t0, &policy);
+        assert!(
+            timer.take_reopen(later, &policy),
+            "the fourth empty look in a row reopens"
+        );
+    }
+
+    #[test]
     fn a_hand_out_brings_a_distant_look_forward_only() {
         let policy = ProbePolicy::shared(100.0);
         let t0 = Instant::now();
@@ -254,14 +317,24 @@ mod tests {
         let t0 = Instant::now();
         let mut timer = ProbeTimer::new(t0);
         let mut reopens = Vec::new();
-        for i in 1..=9 {
+        for i in 1..=13 {
             timer.miss(t0, &policy);
-            reopens.push((i, timer.wants_reopen(&policy)));
+            // Looks 10 s apart: a reopen needs 30 s since the last open too.
+            let at = t0 + Duration::from_secs(10 * u64::from(i));
+            reopens.push((i, timer.take_reopen(at, &policy)));
         }
         let which: Vec<u32> = reopens.iter().filter(|r| r.1).map(|r| r.0).collect();
-        assert_eq!(which, [4, 8]);
+        assert_eq!(which, [4, 8, 12]);
+        let mut early = ProbeTimer::new(t0);
+        let reopened = (1..=8)
+            .filter(|_| {
+                early.miss(t0, &policy);
+                early.take_reopen(t0 + Duration::from_secs(5), &policy)
+            })
+            .count();
+        assert_eq!(reopened, 0, "not twice within 30 s");
         let local = ProbePolicy::local_disk(Duration::from_millis(20));
-        assert!(!timer.wants_reopen(&local));
+        assert!(!timer.take_reopen(t0 + Duration::from_secs(3600), &local));
         assert_eq!(
             ProbePolicy::shared(100.0).round_at_budget(1000),
             Duration::from_secs(10)

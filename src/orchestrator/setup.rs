@@ -6,6 +6,7 @@ use super::agent_table::AgentTable;
 use super::block_book::BlockBook;
 use super::decide::RetryLimits;
 use super::error::OrchestratorError;
+use super::inbox_writers::SHARED_INBOX_WRITERS;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
 use super::run::Run;
@@ -99,9 +100,22 @@ pub fn prepare(
     let ledger = open_ledger(&file, &opts.ledger)?;
     // Outboxes are looked at by a schedule and a budget on a shared file system.
     let fs = LedgerFs::of(ledger.root());
-    let opts = opts.for_ledger_fs(fs);
-    let probe_policy = opts.probe_policy(fs);
-    tracing::info!(?fs, ?probe_policy, "ledger file system");
+    // So many agents that their idle looks would outgrow the budget look less often.
+    let planned: u64 = file
+        .tasks
+        .iter()
+        .map(|t| {
+            u64::from(
+                t.num_workers
+                    .div_ceil(backend.slots_per_agent(t.num_workers).max(1)),
+            )
+        })
+        .sum();
+    let agent_scale = opts.agent_scale(fs, planned);
+    let opts = opts.for_ledger_fs(fs).for_agent_scale(agent_scale);
+    let mut probe_policy = opts.probe_policy(fs);
+    probe_policy.max_gap *= agent_scale;
+    tracing::info!(?fs, ?probe_policy, agent_scale, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,
         ..ClaimOptions::default()
@@ -138,8 +152,13 @@ pub fn prepare(
         workdir,
         &opts,
     );
+    jobs.set_agent_scale(agent_scale);
     let adopted = adopt_in_flight(&ledger, &mut book, &tasks, &mut jobs)?;
-    let agents = AgentTable::new(ledger.clone(), adopted, probe_policy);
+    let writers = match fs {
+        LedgerFs::Local => 1,
+        LedgerFs::Shared => SHARED_INBOX_WRITERS,
+    };
+    let agents = AgentTable::new(ledger.clone(), adopted, probe_policy).with_inbox_writers(writers);
     Ok(Run::new(
         opts,
         ledger,

@@ -24,9 +24,20 @@ use crate::task::{diff_task_files, parse_task_file, TaskFile};
 /// host and pid are shown); with more, only those of live workers.
 const ALL_OUTBOXES_UP_TO: usize = 64;
 
-/// A worker that wrote nothing for this long (three of its heartbeats) is shown as silent.
+/// A worker that wrote nothing for this long (three of its heartbeats) is shown as silent;
+/// times the run's agent scale ([`silent_after`]).
 pub const WORKER_SILENT_AFTER: Duration =
     Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
+
+/// How long a worker of a run with `workers` workers not yet ended may write nothing before
+/// it is shown as silent: [`WORKER_SILENT_AFTER`] times the agent scale such a run has at the
+/// default metadata budget (its heartbeats come that much less often; see
+/// `docs/design/ledger.md`).
+pub fn silent_after(workers: usize) -> Duration {
+    let scale =
+        crate::ledger::agent_scale(workers as u64, crate::orchestrator::DEFAULT_METADATA_BUDGET);
+    WORKER_SILENT_AFTER * scale
+}
 
 /// A consistent read of a ledger and its plan; `S` is the folded state: a [`CompactState`]
 /// (about 16 bytes per block) when read from disk, the orchestrator's state by reference when
@@ -115,11 +126,18 @@ impl<S: FoldedState> LedgerSnapshot<S> {
         let owner = self.owner_report();
         let mut tasks = Vec::with_capacity(self.plan.len());
         let mut totals = Totals::default();
+        let not_ended = self
+            .view
+            .workers
+            .iter()
+            .filter(|w| w.entry.as_ref().is_none_or(|e| e.ended.is_none()))
+            .count();
+        let silent_us = silent_after(not_ended).as_micros() as u64;
         let workers: Vec<WorkerStatus> = self
             .view
             .workers
             .iter()
-            .map(|w| self.worker_status(w))
+            .map(|w| self.worker_status(w, silent_us))
             .collect();
         let occupied = self.occupied_slots(&workers);
         for (t, &occupied) in occupied.iter().enumerate() {
@@ -302,7 +320,7 @@ impl<S: FoldedState> LedgerSnapshot<S> {
         WorkerTable { counts, workers }
     }
 
-    fn worker_status(&self, w: &WorkerSummary) -> WorkerStatus {
+    fn worker_status(&self, w: &WorkerSummary, silent_us: u64) -> WorkerStatus {
         let hello = w.outbox.as_ref().and_then(|o| o.hello.as_ref());
         let bye = w.outbox.as_ref().and_then(|o| o.bye.clone());
         let last_seen_us = w.outbox.as_ref().and_then(|o| o.last_seen_us);
@@ -311,9 +329,7 @@ impl<S: FoldedState> LedgerSnapshot<S> {
             WorkerState::Ended
         } else if hello.is_none() {
             WorkerState::Starting
-        } else if self.now_us.saturating_sub(last_seen_us.unwrap_or(0))
-            > WORKER_SILENT_AFTER.as_micros() as u64
-        {
+        } else if self.now_us.saturating_sub(last_seen_us.unwrap_or(0)) > silent_us {
             WorkerState::Silent
         } else {
             WorkerState::Active
@@ -387,5 +403,17 @@ pub(crate) fn reason_name(reason: RunEndReason) -> &'static str {
         RunEndReason::Interrupted => "interrupted",
         RunEndReason::Superseded => "superseded",
         RunEndReason::Error => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn silence_is_judged_at_the_run_agent_scale() {
+        assert_eq!(silent_after(10), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(200), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 5);
     }
 }

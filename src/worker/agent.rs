@@ -18,7 +18,8 @@ use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
 use crate::backend::local_gpus::{parse_device_list, SLOT_GPUS_ENV};
 use crate::ledger::{
-    hostname, pid_alive, InboxFollower, Ledger, LedgerError, LedgerFs, LogStream, WorkerId,
+    agent_scale_from, hostname, pid_alive, InboxFollower, Ledger, LedgerError, LedgerFs, LogStream,
+    WorkerId, AGENT_SCALE_ENV, EPOCH_ENV,
 };
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -100,6 +101,9 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         .collect();
     let env = |name: &str| std::env::var(name).ok();
     let deadline_unix = opts.deadline_unix.or_else(|| scheduler_deadline(&env));
+    // The run's agent scale stretches the heartbeat and the slow looks alike; the
+    // orchestrator's silence limit is stretched by the same factor.
+    let scale = agent_scale_from(env(AGENT_SCALE_ENV).as_deref());
     let policy = Policy {
         worker_id: worker_id.clone(),
         host: hostname(),
@@ -113,7 +117,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         startup_timeout: ctx.spec.worker.startup_timeout,
         write_ahead: ctx.spec.worker.write_ahead,
         max_program_crashes: opts.max_program_crashes.max(1),
-        heartbeat_interval: opts.heartbeat_interval,
+        heartbeat_interval: opts.heartbeat_interval * scale,
         deadline_unix,
         deadline_margin: opts.deadline_margin,
         exit_wait: EXIT_WAIT,
@@ -133,13 +137,18 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         command_prefix: opts.command_prefix.clone(),
     };
     let mut executor = Executor::new(launcher, tx.clone(), opts.kill_grace);
+    let mut follower = InboxFollower::new(ledger.layout().clone(), worker);
+    // The epoch that launched it: its first inbox is looked for without listing.
+    if let Some(epoch) = env(EPOCH_ENV).and_then(|e| e.trim().parse().ok()) {
+        follower.expect(epoch);
+    }
     let inbox = spawn_inbox(
         InboxSetup {
-            follower: InboxFollower::new(ledger.layout().clone(), worker),
+            follower,
             ledger: ledger.clone(),
             ctx,
             watch: OwnerWatch::new(opts.orchestrator_timeout, opts.epoch_switch_timeout),
-            policy: PollPolicy::for_fs(LedgerFs::of(&root), opts.poll),
+            policy: PollPolicy::for_fs(LedgerFs::of(&root), opts.poll, scale),
         },
         tx,
     )
@@ -147,7 +156,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         action: "start the inbox thread".into(),
         source,
     })?;
-    tracing::info!(task = %opts.task, slots = opts.slots, "worker agent started");
+    tracing::info!(task = %opts.task, slots = opts.slots, scale, "worker agent started");
 
     let mut state = AgentState::new(policy);
     let mut exit = None;

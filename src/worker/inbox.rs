@@ -3,8 +3,10 @@
 //! orchestrator is still there. When it looks is [`PollPolicy`]'s: soon after a record arrived
 //! or when the agent runs out of work (the main loop says what it holds, and wakes the thread
 //! when a slot runs dry), otherwise when the blocks it holds are half done, at most at the
-//! slow interval. A look is one `fstat` of the open inbox; directories are listed only at
-//! start and when a newer epoch was claimed.
+//! slow interval. A look is one `fstat` of the open inbox; before the first inbox exists, one
+//! open attempt of the expected epoch's inbox (the epoch that launched the agent, or the
+//! owner it saw). Directories are listed only when a newer epoch was claimed, and at the
+//! owner checks while no inbox is followed.
 
 use super::context::TaskContext;
 use super::events::{AttemptKey, Event};
@@ -153,7 +155,7 @@ fn follow(mut s: InboxSetup, tx: Sender<Event>, shared: &Shared) {
         if shared.kick.swap(false, Ordering::Relaxed) {
             backoff.reset();
         }
-        let fresh = backoff.wants_reopen(&s.policy);
+        let fresh = backoff.take_reopen(shared.holding(), &s.policy);
         let mut got = false;
         match s.follower.poll(fresh) {
             Ok(polled) => {
@@ -224,7 +226,7 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
             return true;
         }
     }
-    if followed.is_some() {
+    if newer_due || followed.is_some() {
         match s.follower.rescan() {
             Ok(true) => tracing::info!(
                 "following the inbox of orchestrator epoch {:?}",
@@ -235,7 +237,12 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
         }
     }
     match s.ledger.current_owner() {
-        Ok(owner) => verdict = observe(s, owner.as_ref()),
+        Ok(owner) => {
+            if let (None, Some(owner)) = (s.follower.epoch(), &owner) {
+                s.follower.expect(owner.epoch);
+            }
+            verdict = observe(s, owner.as_ref());
+        }
         Err(e) => tracing::warn!("cannot read the ledger's owner: {e}"),
     }
     match verdict {

@@ -210,6 +210,7 @@ impl Run {
             run_name: self.name.clone(),
             epoch: 1,
             workdir: self.ledger.path().to_owned(),
+            agent_scale: 1,
         }
     }
 
