@@ -28,6 +28,12 @@ pub fn agent_scale(agents: u64, budget: f64) -> u32 {
     (needed.ceil() as u32).max(1)
 }
 
+/// The metadata operations per second that `agents` idle agents at scale `scale` make
+/// together (what the orchestrator leaves them of the budget).
+pub fn agents_idle_load(agents: u64, scale: u32) -> f64 {
+    agents as f64 * IDLE_OPS_PER_AGENT / f64::from(scale.max(1))
+}
+
 /// The scale an agent was given in its environment (`value` of [`AGENT_SCALE_ENV`]).
 pub fn agent_scale_from(value: Option<&str>) -> u32 {
     value

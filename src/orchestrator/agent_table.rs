@@ -13,7 +13,7 @@ use super::error::OrchestratorError;
 use super::inbox_writers::flush_all;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
-use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy};
+use super::probe_schedule::{expected_report_gap, OpBudget, ProbePolicy, REOPEN_EXTRA_OPS};
 use super::run_log;
 use super::task_table::TaskTable;
 use crate::backend::{JobEnd, JobStatus, LaunchedAgent};
@@ -129,6 +129,7 @@ impl AgentTable {
         let policy = self.policy;
         let agent = &mut self.agents[i];
         let polled = if agent.probe.take_reopen(now, &policy) {
+            self.budget.charge(REOPEN_EXTRA_OPS);
             agent.outbox.poll_fresh()?
         } else {
             agent.outbox.poll()?

@@ -30,6 +30,10 @@ pub struct ProbePolicy {
     pub reopen_after: Duration,
 }
 
+/// What a reopen costs beyond the `fstat` of a look, in metadata operations (a path lookup
+/// and an open): charged to the budget, so reopens cannot push the run past it.
+pub const REOPEN_EXTRA_OPS: f64 = 2.0;
+
 impl ProbePolicy {
     /// Every iteration, unbounded: a ledger on a local disk, where a look is an `fstat`
     /// that reaches no server.
@@ -52,6 +56,14 @@ impl ProbePolicy {
             reopen_after_misses: 4,
             reopen_after: Duration::from_secs(30),
         }
+    }
+
+    /// This policy with the budget left to the orchestrator's looks once `reserved`
+    /// operations per second are set aside (for the agents' own idle load), never less than
+    /// half of it.
+    pub fn reserving(mut self, reserved: f64) -> Self {
+        self.budget = self.budget.map(|b| (b - reserved.max(0.0)).max(b / 2.0));
+        self
     }
 
     /// The time a look at every one of `agents` outboxes takes at the budget (zero when
@@ -80,6 +92,14 @@ impl OpBudget {
             rate,
             tokens: rate.map_or(0.0, |r| r.max(1.0)),
             last: now,
+        }
+    }
+
+    /// Charges `ops` more operations than the look that took a token (they are paid from
+    /// the next tokens: the bucket may go into debt).
+    pub fn charge(&mut self, ops: f64) {
+        if self.rate.is_some() {
+            self.tokens -= ops.max(0.0);
         }
     }
 
@@ -213,6 +233,29 @@ pub fn expected_report_gap(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reopens_are_paid_from_the_budget_and_the_agents_share_is_set_aside() {
+        let t0 = Instant::now();
+        let mut budget = OpBudget::new(Some(10.0), t0);
+        let mut looks = 0;
+        let mut now = t0;
+        // Ten seconds: 10 tokens at once, 10 per second after, each look a reopen (3 ops).
+        while now < t0 + Duration::from_secs(10) {
+            if budget.try_take(now) {
+                budget.charge(REOPEN_EXTRA_OPS);
+                looks += 1;
+            }
+            now += Duration::from_millis(10);
+        }
+        let ops = looks as f64 * (1.0 + REOPEN_EXTRA_OPS);
+        assert!(ops <= 10.0 * 10.0 + 10.0 + 3.0, "{looks} looks, {ops} ops");
+        assert!(looks >= 30, "{looks}");
+        let shared = ProbePolicy::shared(100.0);
+        assert_eq!(shared.reserving(40.0).budget, Some(60.0));
+        assert_eq!(shared.reserving(80.0).budget, Some(50.0));
+        assert_eq!(ProbePolicy::shared(0.0).reserving(40.0).budget, None);
+    }
 
     #[test]
     fn the_budget_bounds_looks_per_second_whatever_is_due() {

@@ -113,7 +113,10 @@ pub fn prepare(
         .sum();
     let agent_scale = opts.agent_scale(fs, planned);
     let opts = opts.for_ledger_fs(fs).for_agent_scale(agent_scale);
-    let mut probe_policy = opts.probe_policy(fs);
+    // The budget is the run's: the agents' own idle load is set aside from the looks.
+    let mut probe_policy = opts
+        .probe_policy(fs)
+        .reserving(crate::ledger::agents_idle_load(planned, agent_scale));
     probe_policy.max_gap *= agent_scale;
     tracing::info!(?fs, ?probe_policy, agent_scale, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {
