@@ -311,7 +311,10 @@ fn walltime_is_a_timeout() {
         time: Some(SlurmTime::try_from("1").unwrap()),
         ..SlurmSettings::default()
     };
-    let mut run = run("timeout", "sleep 300", settings);
+    // The job ignores SIGTERM: the template's walltime warning (`--signal=B:TERM@…`) and the
+    // time limit's own SIGTERM would otherwise race to end it (FAILED 0:15 vs TIMEOUT); only
+    // the time limit's SIGKILL, KillWait later, ends it.
+    let mut run = run("timeout", "trap '' TERM\nsleep 300", settings);
     let agents = run.launch(1);
     let script = std::fs::read_dir(run.ledger.path().join("logs/slurm/t"))
         .unwrap()
