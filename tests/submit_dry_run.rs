@@ -4,17 +4,18 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn task_file(dir: &std::path::Path) -> std::path::PathBuf {
+fn task_file(dir: &std::path::Path, workers: u32) -> std::path::PathBuf {
     let path = dir.join("task.json");
     std::fs::write(
         &path,
         r#"{"tasks": [
           {"name": "a", "total_roi": {"offset": [0], "shape": [100]},
            "read_roi": {"offset": [0], "shape": [10]}, "write_roi": {"offset": [0], "shape": [10]},
-           "num_workers": 3, "worker": {"command": ["python3", "w.py"]},
+           "num_workers": WORKERS, "worker": {"command": ["python3", "w.py"]},
            "slurm": {"partition": "gpu", "time": "01:00:00", "gpus_per_worker": 1},
            "lsf": {"queue": "normal", "walltime": "1:00"}}
-        ]}"#,
+        ]}"#
+        .replace("WORKERS", &workers.to_string()),
     )
     .unwrap();
     path
@@ -41,8 +42,19 @@ fn tree(dir: &Path) -> Vec<PathBuf> {
 /// replaced by one that records its call: returns the exit code, stdout and stderr, and
 /// asserts that nothing was created and no scheduler command ran.
 fn dry_run_with(backend: &str, extra: &[&str]) -> (i32, String, String) {
+    dry_run_of(backend, extra, 3, "")
+}
+
+/// As [`dry_run_with`], for a task of `workers` workers whose ledger is on a file system of
+/// kind `ledger_fs` (`BLOCKORCH_LEDGER_FS`; empty: detected).
+fn dry_run_of(
+    backend: &str,
+    extra: &[&str],
+    workers: u32,
+    ledger_fs: &str,
+) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let task = task_file(dir.path());
+    let task = task_file(dir.path(), workers);
     let bin = tempfile::tempdir().unwrap();
     let calls = bin.path().join("calls.log");
     for cmd in [
@@ -66,6 +78,7 @@ fn dry_run_with(backend: &str, extra: &[&str]) -> (i32, String, String) {
         .args(extra)
         .arg(&task)
         .env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()))
+        .env("BLOCKORCH_LEDGER_FS", ledger_fs)
         .env_remove("SLURM_JOB_ID")
         .output()
         .unwrap();
@@ -131,4 +144,32 @@ fn local_dry_run_is_refused_with_a_hint() {
     let (code, _, stderr) = dry_run("local");
     assert_eq!(code, 2);
     assert!(stderr.contains("--backend slurm"), "{stderr}");
+}
+
+#[test]
+fn the_scripts_of_a_large_run_on_a_shared_file_system_carry_its_agent_scale() {
+    // 1,000 one-slot agents at the default budget: scale 6, as the real submission passes.
+    for backend in ["slurm", "lsf"] {
+        let (code, stdout, stderr) = dry_run_of(backend, &[], 1000, "shared");
+        assert_eq!(code, 0, "{backend}: {stderr}");
+        assert!(
+            stdout.contains("BLOCKORCH_AGENT_SCALE=6")
+                || stdout.contains("BLOCKORCH_AGENT_SCALE='6'"),
+            "{backend}: {stdout}"
+        );
+        // A larger budget covers them at scale 1; so does a ledger on a local disk.
+        let (code, stdout, stderr) =
+            dry_run_of(backend, &["--metadata-budget", "1000"], 1000, "shared");
+        assert_eq!(code, 0, "{backend}: {stderr}");
+        assert!(
+            !stdout.contains("BLOCKORCH_AGENT_SCALE"),
+            "{backend}: {stdout}"
+        );
+        let (code, stdout, stderr) = dry_run_of(backend, &[], 1000, "local");
+        assert_eq!(code, 0, "{backend}: {stderr}");
+        assert!(
+            !stdout.contains("BLOCKORCH_AGENT_SCALE"),
+            "{backend}: {stdout}"
+        );
+    }
 }

@@ -188,17 +188,21 @@ def tids(pid):
 
 
 def by_process(stats0, stats1, orchestrator, agents):
-    """Metadata and sync ops/s in the window made by the orchestrator's threads, the agents'
-    threads, and anything else (worker programs, threads that ended)."""
+    """Metadata and sync ops in the window made by the orchestrator's threads, the agents'
+    threads, and anything else (worker programs, threads that ended): in total, and by kind."""
     mine = tids(orchestrator)
     theirs = set().union(*(tids(a) for a in agents)) if agents else set()
     out = {"orchestrator": 0, "agents": 0, "other": 0}
+    kinds = {key: {} for key in out}
     for pid, n in stats1["by_pid"].items():
         n -= stats0["by_pid"].get(pid, 0)
         key = ("orchestrator" if int(pid) in mine else
                "agents" if int(pid) in theirs else "other")
         out[key] += n
-    return out
+        before = stats0.get("by_pid_kind", {}).get(pid, {})
+        for kind, m in stats1.get("by_pid_kind", {}).get(pid, {}).items():
+            kinds[key][kind] = kinds[key].get(kind, 0) + m - before.get(kind, 0)
+    return out, kinds
 
 
 def measure(mount, job, seconds):
@@ -215,13 +219,16 @@ def measure(mount, job, seconds):
                      if agents_cpu0[p] is not None and agents_cpu1[p] is not None)
     dt = stats1["uptime"] - stats0["uptime"]
     kinds = {k: round((stats1["ops"][k] - stats0["ops"][k]) / dt, 1) for k in stats1["ops"]}
-    who = by_process(stats0, stats1, job.proc.pid, children(job.proc.pid))
+    who, who_kinds = by_process(stats0, stats1, job.proc.pid, children(job.proc.pid))
     return {
         "seconds": round(dt, 2),
         "metadata_per_s": round((stats1["metadata"] - stats0["metadata"]) / dt, 1),
         "fsync_per_s": round((stats1["sync"] - stats0["sync"]) / dt, 1),
         "by_kind_per_s": {k: v for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v},
         "by_process_per_s": {k: round(v / dt, 1) for k, v in who.items()},
+        "by_process_kind_per_s": {
+            p: {k: round(v / dt, 1) for k, v in sorted(ks.items(), key=lambda kv: -kv[1]) if v}
+            for p, ks in who_kinds.items()},
         "orchestrator_cpu_pct": round(100 * (cpu1 - cpu0) / dt, 1),
         "agents_cpu_pct": round(100 * agents_cpu / dt, 1),
         "agents": len(agents),

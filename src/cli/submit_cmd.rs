@@ -10,7 +10,7 @@ use crate::backend::slurm::{
     SlurmMode,
 };
 use crate::backend::{Backend, BackendError, LaunchRequest};
-use crate::ledger::{Layout, LedgerError};
+use crate::ledger::{Layout, LedgerError, LedgerFs};
 use crate::orchestrator::{submit, OrchestratorError, ProgressMode, SubmitOptions};
 use crate::task::{BackendName, TaskFile, UserDefaults};
 use anyhow::{Context, Result};
@@ -169,6 +169,7 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
             (Box::new(LsfBackend::new(config)), opts)
         }
     };
+    opts.metadata_budget = args.metadata_budget.max(0.0);
     if args.dry_run {
         if args.detach {
             println!(
@@ -183,7 +184,9 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
                 dry_run_orchestrator(args, &file, &task_file, &ledger)?;
             }
         }
-        return dry_run(&file, runner.as_mut(), &ledger, &run_name);
+        let planned = crate::orchestrator::planned_agents(&file, runner.as_ref());
+        let agent_scale = opts.agent_scale(LedgerFs::of_planned(&ledger), planned);
+        return dry_run(&file, runner.as_mut(), &ledger, &run_name, agent_scale);
     }
     opts.force = args.force;
     opts.max_failed_starts = args.max_failed_starts;
@@ -191,7 +194,6 @@ pub fn run(args: &SubmitArgs, log_file: Option<&Path>) -> Result<ExitCode> {
     if let Some(secs) = args.hello_timeout {
         opts.hello_timeout = Duration::from_secs_f64(secs.max(0.0));
     }
-    opts.metadata_budget = args.metadata_budget.max(0.0);
     if args.quiet || args.json {
         opts.progress = ProgressMode::Quiet;
     }
@@ -403,12 +405,14 @@ fn dry_run_orchestrator(
 }
 
 /// `submit --dry-run`: the rendered job script and exact submission command of every task's
-/// first wave, submitting nothing.
+/// first wave, submitting nothing; the scripts carry the run's `agent_scale` as a real
+/// submission's would.
 fn dry_run(
     file: &crate::task::TaskFile,
     backend: &mut dyn Backend,
     ledger: &Path,
     run_name: &str,
+    agent_scale: u32,
 ) -> Result<ExitCode> {
     let workdir = std::fs::canonicalize(file.working_dir()).unwrap_or_else(|_| file.working_dir());
     for (index, task) in file.tasks.iter().enumerate() {
@@ -421,7 +425,7 @@ fn dry_run(
             run_name: run_name.to_string(),
             epoch: 0,
             workdir: workdir.clone(),
-            agent_scale: 1,
+            agent_scale,
         };
         let Some(submissions) = backend.dry_run(&request) else {
             return Err(CliFailure(

@@ -48,6 +48,13 @@ impl LedgerFs {
             _ => Self::Shared,
         }
     }
+
+    /// The kind of file system a ledger at `path` is or will be on: that of `path`'s nearest
+    /// existing ancestor (a ledger not created yet lands on its parent's file system).
+    pub fn of_planned(path: &Path) -> Self {
+        let existing = path.ancestors().find(|p| p.exists()).unwrap_or(path);
+        Self::of(existing)
+    }
 }
 
 /// Whether a `statfs` type (its width differs between architectures) is a local disk's.

@@ -29,7 +29,7 @@ pub use options::{SubmitOptions, DEFAULT_METADATA_BUDGET};
 pub use progress::{Progress, ProgressMode};
 pub use report::{FailedBlock, RunReport, TaskReport};
 pub use run::Run;
-pub use setup::{open_ledger, plan_hash, prepare, run_name};
+pub use setup::{open_ledger, plan_hash, planned_agents, prepare, run_name};
 
 use crate::backend::Backend;
 use std::sync::atomic::AtomicBool;

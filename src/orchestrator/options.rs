@@ -183,14 +183,14 @@ mod tests {
     fn many_agents_on_a_shared_file_system_may_be_silent_longer() {
         let local = SubmitOptions::local("t.json".into(), "t.ledger".into());
         assert_eq!(local.agent_scale(LedgerFs::Local, 5000), 1);
-        assert_eq!(local.agent_scale(LedgerFs::Shared, 200), 1);
+        assert_eq!(local.agent_scale(LedgerFs::Shared, 160), 1);
         let scale = local.agent_scale(LedgerFs::Shared, 1000);
-        assert_eq!(scale, 5);
+        assert_eq!(scale, 6);
         let shared = local.clone().for_ledger_fs(LedgerFs::Shared);
         let scaled = shared.clone().for_agent_scale(scale);
         assert_eq!(
             scaled.agent_silence_limit,
-            shared.agent_silence_limit * 5,
+            shared.agent_silence_limit * 6,
             "four of the slower heartbeats still fit"
         );
         let unbounded = SubmitOptions {

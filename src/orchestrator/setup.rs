@@ -9,6 +9,7 @@ use super::error::OrchestratorError;
 use super::inbox_writers::SHARED_INBOX_WRITERS;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
+use super::probe_schedule::ORCHESTRATOR_OWN_OPS;
 use super::run::Run;
 use super::task_table::TaskTable;
 use crate::backend::{Backend, JobEnd, LaunchedAgent};
@@ -87,6 +88,20 @@ pub fn publish_changed_settings(
     Ok(())
 }
 
+/// How many agents a run of `file` on `backend` launches at most: each task's workers over
+/// the backend's slots per agent (what the agent scale is computed from).
+pub fn planned_agents(file: &TaskFile, backend: &dyn Backend) -> u64 {
+    file.tasks
+        .iter()
+        .map(|t| {
+            u64::from(
+                t.num_workers
+                    .div_ceil(backend.slots_per_agent(t.num_workers).max(1)),
+            )
+        })
+        .sum()
+}
+
 /// Opens (or creates) the ledger, claims it and builds the run.
 pub fn prepare(
     file: TaskFile,
@@ -101,22 +116,14 @@ pub fn prepare(
     // Outboxes are looked at by a schedule and a budget on a shared file system.
     let fs = LedgerFs::of(ledger.root());
     // So many agents that their idle looks would outgrow the budget look less often.
-    let planned: u64 = file
-        .tasks
-        .iter()
-        .map(|t| {
-            u64::from(
-                t.num_workers
-                    .div_ceil(backend.slots_per_agent(t.num_workers).max(1)),
-            )
-        })
-        .sum();
+    let planned = planned_agents(&file, backend.as_ref());
     let agent_scale = opts.agent_scale(fs, planned);
     let opts = opts.for_ledger_fs(fs).for_agent_scale(agent_scale);
-    // The budget is the run's: the agents' own idle load is set aside from the looks.
+    // The budget is the run's: the agents' idle load and the orchestrator's own writes are
+    // set aside from the looks.
     let mut probe_policy = opts
         .probe_policy(fs)
-        .reserving(crate::ledger::agents_idle_load(planned, agent_scale));
+        .reserving(crate::ledger::agents_idle_load(planned, agent_scale) + ORCHESTRATOR_OWN_OPS);
     probe_policy.max_gap *= agent_scale;
     tracing::info!(?fs, ?probe_policy, agent_scale, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {

@@ -413,7 +413,7 @@ mod tests {
     #[test]
     fn silence_is_judged_at_the_run_agent_scale() {
         assert_eq!(silent_after(10), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(200), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 5);
+        assert_eq!(silent_after(160), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 6);
     }
 }

@@ -3,7 +3,8 @@
 //! The counters are written as one JSON object to the stats file (outside the mount) every
 //! `interval`, atomically (temporary file + rename), so a reader always sees a whole snapshot.
 //! SIGUSR1 resets every counter to zero; SIGUSR2 writes a snapshot at once, with the
-//! metadata and sync operations of every calling thread id (`by_pid`) added.
+//! metadata and sync operations of every calling thread id added, in total (`by_pid`) and by
+//! kind (`by_pid_kind`), so a reader can tell which process makes which operations.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -75,8 +76,9 @@ op_kinds! {
 /// The live counters, shared by every thread of the filesystem.
 pub struct Counters {
     counts: Vec<AtomicU64>,
-    /// Metadata and sync operations by the calling thread's id (FUSE's request pid).
-    by_pid: Mutex<HashMap<u32, u64>>,
+    /// Metadata and sync operations by the calling thread's id (FUSE's request pid), each
+    /// counted by kind (indexed as `Op::ALL`).
+    by_pid: Mutex<HashMap<u32, Vec<u64>>>,
     started: Instant,
     /// When the counters were last reset (seconds since `started`).
     reset_at: AtomicU64,
@@ -99,7 +101,9 @@ impl Counters {
     pub fn count(&self, op: Op, pid: u32) {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
         if op.class() != Class::Other {
-            *self.by_pid.lock().unwrap().entry(pid).or_default() += 1;
+            let mut by_pid = self.by_pid.lock().unwrap();
+            let kinds = by_pid.entry(pid).or_insert_with(|| vec![0; Op::ALL.len()]);
+            kinds[op as usize] += 1;
         }
     }
 
@@ -136,10 +140,22 @@ impl Counters {
         }
         let mut pids = String::new();
         if with_pids {
+            let by_pid = self.by_pid.lock().unwrap();
             pids.push_str(", \"by_pid\": {");
-            for (i, (pid, n)) in self.by_pid.lock().unwrap().iter().enumerate() {
+            for (i, (pid, kinds)) in by_pid.iter().enumerate() {
                 let sep = if i == 0 { "" } else { ", " };
-                let _ = write!(pids, "{sep}\"{pid}\": {n}");
+                let _ = write!(pids, "{sep}\"{pid}\": {}", kinds.iter().sum::<u64>());
+            }
+            pids.push_str("}, \"by_pid_kind\": {");
+            for (i, (pid, kinds)) in by_pid.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                let _ = write!(pids, "{sep}\"{pid}\": {{");
+                let nonzero = Op::ALL.iter().zip(kinds).filter(|(_, n)| **n > 0);
+                for (j, (op, n)) in nonzero.enumerate() {
+                    let sep = if j == 0 { "" } else { ", " };
+                    let _ = write!(pids, "{sep}\"{}\": {n}", op.name());
+                }
+                pids.push('}');
             }
             pids.push('}');
         }
