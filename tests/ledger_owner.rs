@@ -239,3 +239,33 @@ fn a_log_with_a_damaged_header_is_refused_before_the_claim() {
     // Intact again: the claim goes through.
     assert_eq!(l.claim(&ClaimOptions::default()).unwrap().epoch(), 2);
 }
+
+#[test]
+fn the_claim_records_the_runs_agent_scale_for_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = ledger(dir.path());
+    let first = l
+        .claim(&ClaimOptions {
+            agent_scale: 6,
+            ..ClaimOptions::default()
+        })
+        .unwrap();
+    assert_eq!(first.agent_scale(), 6);
+    assert_eq!(l.current_owner().unwrap().unwrap().agent_scale, Some(6));
+    first.release().unwrap();
+    // A claim written before the scale was recorded reads as unknown, not as 1.
+    let second = l.claim(&ClaimOptions::default()).unwrap();
+    assert_eq!(l.current_owner().unwrap().unwrap().agent_scale, Some(1));
+    let claim = dir
+        .path()
+        .join("run.ledger/owners")
+        .join(format!("epoch-{:08}.json", second.epoch()));
+    let mut old: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&claim).unwrap()).unwrap();
+    old.as_object_mut().unwrap().remove("agent_scale");
+    std::fs::remove_file(&claim).unwrap();
+    std::fs::write(&claim, serde_json::to_vec(&old).unwrap()).unwrap();
+    let owner = l.current_owner().unwrap().unwrap();
+    assert_eq!(owner.pid, std::process::id(), "the claim is still read");
+    assert_eq!(owner.agent_scale, None);
+}

@@ -33,6 +33,9 @@ struct EpochClaim {
     pid: u32,
     since_us: u64,
     blockorch_version: String,
+    /// The run's agent scale (absent in claims of versions before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    agent_scale: Option<u32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -53,6 +56,9 @@ pub struct ClaimOptions {
     pub host: String,
     /// Pid recorded in the claim (defaults to this process).
     pub pid: u32,
+    /// The run's agent scale, recorded in the claim so that `status` judges the agents'
+    /// silence at the run's own heartbeat interval (defaults to 1).
+    pub agent_scale: u32,
 }
 
 impl Default for ClaimOptions {
@@ -62,6 +68,7 @@ impl Default for ClaimOptions {
             stale_after: DEFAULT_STALE_AFTER,
             host: hostname(),
             pid: current_pid(),
+            agent_scale: 1,
         }
     }
 }
@@ -83,6 +90,8 @@ pub struct OwnerStatus {
     pub released: bool,
     /// Whether the owner's pid exists, when the owner is on this host.
     pub pid_alive: Option<bool>,
+    /// The agent scale its claim records (`None`: not recorded, or the claim is unreadable).
+    pub agent_scale: Option<u32>,
 }
 
 /// Whether an owner may be taken over.
@@ -129,6 +138,7 @@ pub struct Ownership {
     host: String,
     pid: u32,
     since_us: u64,
+    agent_scale: u32,
 }
 
 impl Ownership {
@@ -147,6 +157,10 @@ impl Ownership {
     /// When the epoch was claimed.
     pub fn since_us(&self) -> u64 {
         self.since_us
+    }
+    /// The run's agent scale recorded in the claim.
+    pub fn agent_scale(&self) -> u32 {
+        self.agent_scale
     }
 
     /// Writes the heartbeat (now), then fails with [`LedgerError::Superseded`] if a newer
@@ -224,8 +238,8 @@ pub(crate) fn read_owner(layout: &Layout, epoch: u64, this_host: &str) -> Result
         .ok()
         .and_then(|b| serde_json::from_slice::<EpochClaim>(&b).ok())
         .filter(|c| c.epoch == epoch);
-    let (host, pid, since_us) = match claim {
-        Some(c) => (c.host, c.pid, c.since_us),
+    let (host, pid, since_us, agent_scale) = match claim {
+        Some(c) => (c.host, c.pid, c.since_us, c.agent_scale),
         None => {
             // Unreadable, or being created without hard links: date it by its mtime.
             let mtime = std::fs::metadata(&claim_path)
@@ -233,7 +247,7 @@ pub(crate) fn read_owner(layout: &Layout, epoch: u64, this_host: &str) -> Result
                 .ok()
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map_or_else(now_us, |d| d.as_micros() as u64);
-            ("unknown".to_string(), 0, mtime)
+            ("unknown".to_string(), 0, mtime, None)
         }
     };
     let heartbeat = match read_small(&layout.heartbeat_path(epoch)) {
@@ -252,6 +266,7 @@ pub(crate) fn read_owner(layout: &Layout, epoch: u64, this_host: &str) -> Result
         heartbeat_us: heartbeat.as_ref().map(|h| h.time_us),
         released: heartbeat.is_some_and(|h| h.released),
         pid_alive,
+        agent_scale,
     })
 }
 
@@ -322,6 +337,7 @@ pub(crate) fn claim(layout: &Layout, opts: &ClaimOptions) -> Result<Ownership> {
         pid: opts.pid,
         since_us,
         blockorch_version: env!("CARGO_PKG_VERSION").to_string(),
+        agent_scale: Some(opts.agent_scale.max(1)),
     };
     let bytes = serde_json::to_vec_pretty(&claim).expect("a claim always serializes");
     if !publish_exclusive(&layout.epoch_claim_path(epoch), &bytes)? {
@@ -336,6 +352,7 @@ pub(crate) fn claim(layout: &Layout, opts: &ClaimOptions) -> Result<Ownership> {
         host: opts.host.clone(),
         pid: opts.pid,
         since_us,
+        agent_scale: opts.agent_scale.max(1),
     };
     ownership.heartbeat_at(since_us)?;
     tracing::info!(epoch, "ledger claimed");

@@ -447,6 +447,7 @@ impl BlockBook {
             heartbeat_us: Some(crate::ledger::now_us()),
             released: false,
             pid_alive: Some(true),
+            agent_scale: Some(own.agent_scale()),
         }
     }
 

@@ -128,6 +128,7 @@ pub fn prepare(
     tracing::info!(?fs, ?probe_policy, agent_scale, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,
+        agent_scale,
         ..ClaimOptions::default()
     }) {
         Ok(o) => o,

@@ -29,14 +29,16 @@ const ALL_OUTBOXES_UP_TO: usize = 64;
 pub const WORKER_SILENT_AFTER: Duration =
     Duration::from_secs(3 * crate::worker::AGENT_HEARTBEAT_INTERVAL.as_secs());
 
-/// How long a worker of a run with `workers` workers not yet ended may write nothing before
-/// it is shown as silent: [`WORKER_SILENT_AFTER`] times the agent scale such a run has at the
-/// default metadata budget (its heartbeats come that much less often; see
-/// `docs/design/ledger.md`).
-pub fn silent_after(workers: usize) -> Duration {
-    let scale =
-        crate::ledger::agent_scale(workers as u64, crate::orchestrator::DEFAULT_METADATA_BUDGET);
-    WORKER_SILENT_AFTER * scale
+/// How long a worker may write nothing before it is shown as silent: [`WORKER_SILENT_AFTER`]
+/// times the run's agent scale (its heartbeats come that much less often; see
+/// `docs/design/ledger.md`) — the scale `recorded` in the owner's claim, or, for a claim
+/// that does not record it, the scale a run of `workers` workers not yet ended has at the
+/// default metadata budget.
+pub fn silent_after(recorded: Option<u32>, workers: usize) -> Duration {
+    let scale = recorded.unwrap_or_else(|| {
+        crate::ledger::agent_scale(workers as u64, crate::orchestrator::DEFAULT_METADATA_BUDGET)
+    });
+    WORKER_SILENT_AFTER * scale.max(1)
 }
 
 /// A consistent read of a ledger and its plan; `S` is the folded state: a [`CompactState`]
@@ -132,7 +134,8 @@ impl<S: FoldedState> LedgerSnapshot<S> {
             .iter()
             .filter(|w| w.entry.as_ref().is_none_or(|e| e.ended.is_none()))
             .count();
-        let silent_us = silent_after(not_ended).as_micros() as u64;
+        let recorded = self.view.owner.as_ref().and_then(|o| o.agent_scale);
+        let silent_us = silent_after(recorded, not_ended).as_micros() as u64;
         let workers: Vec<WorkerStatus> = self
             .view
             .workers
@@ -412,8 +415,12 @@ mod tests {
 
     #[test]
     fn silence_is_judged_at_the_run_agent_scale() {
-        assert_eq!(silent_after(10), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(160), WORKER_SILENT_AFTER);
-        assert_eq!(silent_after(1000), WORKER_SILENT_AFTER * 6);
+        // The claim records the run's scale: it is the one used.
+        assert_eq!(silent_after(Some(1), 1000), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(Some(4), 10), WORKER_SILENT_AFTER * 4);
+        // An older claim without it: the scale at the default budget.
+        assert_eq!(silent_after(None, 10), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(None, 160), WORKER_SILENT_AFTER);
+        assert_eq!(silent_after(None, 1000), WORKER_SILENT_AFTER * 6);
     }
 }

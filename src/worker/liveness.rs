@@ -93,6 +93,7 @@ mod tests {
             heartbeat_us,
             released: false,
             pid_alive: None,
+            agent_scale: None,
         }
     }
 
