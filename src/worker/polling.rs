@@ -155,8 +155,10 @@ impl Backoff {
                 self.gap
             }
             Holding::Unknown => {
+                // Its slots are busy: it needs nothing until one frees (which makes it
+                // hungry and looks at once), so the looks thin out four times as fast.
                 self.hungry_for = Duration::ZERO;
-                self.gap = (self.gap * 2).clamp(policy.floor, policy.slow.max(policy.floor));
+                self.gap = (self.gap * 4).clamp(policy.floor, policy.slow.max(policy.floor));
                 self.gap
             }
             Holding::Covered(left) => {
@@ -239,10 +241,19 @@ mod tests {
             Duration::from_millis(500)
         );
         assert_eq!(b.next_gap(true, covered(60), &shared), MIN_POLL);
-        // Unknown block times back off to the slow gap.
+        // Unknown block times back off to the slow gap, in a few looks: at 1,000 agents
+        // (scale 6, a minute) seven, where doubling took thirteen.
         assert_eq!(
             *gaps(&shared, Holding::Unknown, 30).last().unwrap(),
             Duration::from_secs(10)
+        );
+        let scaled = PollPolicy::for_fs(LedgerFs::Shared, Duration::from_millis(500), 6);
+        let ramp = gaps(&scaled, Holding::Unknown, 30);
+        let looks = ramp.iter().position(|g| *g == scaled.slow).unwrap() + 1;
+        assert!(looks <= 7, "{looks} looks to the slow gap: {ramp:?}");
+        assert_eq!(
+            ramp[0], SHARED_FLOOR,
+            "the first look after a hand-out comes soon"
         );
         let local = PollPolicy::for_fs(LedgerFs::Local, Duration::from_millis(500), 1);
         assert_eq!(
