@@ -14,6 +14,9 @@ use std::process::{Child, Command, Stdio};
 /// and outbox, on one machine (`bench/fs/scale.sh`).
 pub const SLOTS_PER_AGENT_ENV: &str = "BLOCKORCH_LOCAL_SLOTS_PER_AGENT";
 
+/// How many threads at most create the directories and logs of the agents of one launch.
+const PREPARE_THREADS: usize = 8;
+
 /// Runs agents as `blockorch worker` child processes on this machine.
 pub struct LocalBackend {
     exe: PathBuf,
@@ -42,7 +45,9 @@ impl LocalBackend {
         }
     }
 
-    fn spawn(&mut self, request: &LaunchRequest, worker_id: &str) -> Result<Child, BackendError> {
+    /// Creates `worker_id`'s directory and opens its `agent.log` (the agent's stdout and
+    /// stderr, so that even its earliest failure is on record).
+    fn prepare(request: &LaunchRequest, worker_id: &str) -> Result<fs::File, BackendError> {
         let layout = crate::ledger::Layout::new(&request.ledger);
         let dir = layout.worker_dir_named(worker_id);
         let io = |source| BackendError::Io {
@@ -50,11 +55,56 @@ impl LocalBackend {
             source,
         };
         fs::create_dir_all(&dir).map_err(io)?;
-        let log = fs::OpenOptions::new()
+        fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(layout.agent_log_path(worker_id))
-            .map_err(io)?;
+            .map_err(io)
+    }
+
+    /// [`Self::prepare`] for every one of `worker_ids`, by up to [`PREPARE_THREADS`] threads
+    /// at once: on a shared file system each is a few metadata round trips, which would
+    /// otherwise delay the start of a run of many agents by their sum.
+    fn prepare_all(
+        request: &LaunchRequest,
+        worker_ids: &[String],
+    ) -> Result<Vec<fs::File>, BackendError> {
+        if worker_ids.len() <= 1 {
+            return worker_ids
+                .iter()
+                .map(|id| Self::prepare(request, id))
+                .collect();
+        }
+        let per_thread = worker_ids.len().div_ceil(PREPARE_THREADS);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = worker_ids
+                .chunks(per_thread)
+                .map(|ids| {
+                    scope.spawn(move || {
+                        ids.iter()
+                            .map(|id| Self::prepare(request, id))
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                })
+                .collect();
+            let mut logs = Vec::with_capacity(worker_ids.len());
+            for handle in handles {
+                logs.extend(handle.join().expect("a preparing thread panicked")?);
+            }
+            Ok(logs)
+        })
+    }
+
+    fn spawn(
+        &mut self,
+        request: &LaunchRequest,
+        worker_id: &str,
+        log: fs::File,
+    ) -> Result<Child, BackendError> {
+        let io = |source| BackendError::Io {
+            context: format!("preparing the log of worker {worker_id}"),
+            source,
+        };
         let log_err = log.try_clone().map_err(io)?;
         let mut command = Command::new(&self.exe);
         command
@@ -99,14 +149,19 @@ impl Backend for LocalBackend {
     }
 
     fn launch(&mut self, request: &LaunchRequest) -> Result<Vec<LaunchedAgent>, BackendError> {
+        let worker_ids: Vec<String> = (0..request.count)
+            .map(|_| {
+                self.launched += 1;
+                format!(
+                    "local-e{}-{}-{}",
+                    request.epoch, request.task_name, self.launched
+                )
+            })
+            .collect();
+        let logs = Self::prepare_all(request, &worker_ids)?;
         let mut agents = Vec::new();
-        for _ in 0..request.count {
-            self.launched += 1;
-            let worker_id = format!(
-                "local-e{}-{}-{}",
-                request.epoch, request.task_name, self.launched
-            );
-            let child = self.spawn(request, &worker_id)?;
+        for (worker_id, log) in worker_ids.into_iter().zip(logs) {
+            let child = self.spawn(request, &worker_id, log)?;
             self.children.insert(worker_id.clone(), child);
             agents.push(LaunchedAgent {
                 worker_id,

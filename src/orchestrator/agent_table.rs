@@ -437,10 +437,13 @@ impl AgentTable {
             );
         }
         // Read what it wrote last before deciding about its blocks (reopened: on NFS this
-        // revalidates at once what an open descriptor's attribute cache may still hide).
-        let polled = self.agents[i].outbox.poll_fresh()?;
-        for record in polled.records {
-            self.handle_outbox_record(i, record, book, tasks)?;
+        // revalidates at once what an open descriptor's attribute cache may still hide) —
+        // unless its Bye was read: Bye is its last record, nothing can follow it.
+        if self.agents[i].bye.is_none() {
+            let polled = self.agents[i].outbox.poll_fresh()?;
+            for record in polled.records {
+                self.handle_outbox_record(i, record, book, tasks)?;
+            }
         }
         let in_flight: Vec<_> = std::mem::take(&mut self.agents[i].in_flight)
             .into_iter()
@@ -583,32 +586,31 @@ impl AgentTable {
                     }
                 };
             tasks.launched(task);
-            for agent in launched {
-                run_log::worker_launched(
-                    &tasks.spec(task).name,
-                    jobs.backend_name(),
-                    &agent,
-                    slots,
-                );
-                self.register(agent, slots, book, jobs)?;
+            for agent in &launched {
+                run_log::worker_launched(&tasks.spec(task).name, jobs.backend_name(), agent, slots);
             }
+            self.register(launched, slots, book, jobs)?;
         }
         Ok(())
     }
 
-    /// Adds a launched agent to the table and the ledger's worker registry.
+    /// Adds launched agents to the table and the ledger's worker registry.
     fn register(
         &mut self,
-        launched: LaunchedAgent,
+        launched: Vec<LaunchedAgent>,
         slots: u32,
         book: &mut BlockBook,
         jobs: &Jobs,
     ) -> Result<(), OrchestratorError> {
-        let id = WorkerId::new(launched.worker_id.clone())?;
-        let index = book.register_worker(&launched, jobs.backend_name())?;
-        let outbox = self.ledger.outbox_path(&id);
-        self.agents
-            .push(Agent::new(index, launched, slots, &outbox));
+        let ids = launched
+            .iter()
+            .map(|a| WorkerId::new(a.worker_id.clone()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let indices = book.register_workers(&launched, jobs.backend_name())?;
+        for ((agent, id), index) in launched.into_iter().zip(ids).zip(indices) {
+            let outbox = self.ledger.outbox_path(&id);
+            self.agents.push(Agent::new(index, agent, slots, &outbox));
+        }
         Ok(())
     }
 

@@ -251,32 +251,40 @@ impl BlockBook {
         Ok(())
     }
 
-    /// Registers a launched agent in the ledger's worker table (committed at once, since
-    /// assignments name it), or finds it there; its index.
-    pub fn register_worker(
+    /// Registers launched agents as workers (an agent registered already keeps its index),
+    /// with one commit for all: registrations must be in the state before assignments name
+    /// the worker, and on a shared file system a commit per agent would delay the first
+    /// hand-out of a large launch by their sum. Returns their indices, in order.
+    pub fn register_workers(
         &mut self,
-        launched: &LaunchedAgent,
+        launched: &[LaunchedAgent],
         backend: &str,
-    ) -> Result<u32, OrchestratorError> {
-        if let Some(index) = self.journal.state().find_worker(&launched.worker_id) {
-            return Ok(index);
+    ) -> Result<Vec<u32>, OrchestratorError> {
+        let mut next = self.journal.state().next_worker_index();
+        let mut indices = Vec::with_capacity(launched.len());
+        for agent in launched {
+            if let Some(index) = self.journal.state().find_worker(&agent.worker_id) {
+                indices.push(index);
+                continue;
+            }
+            let index = next;
+            next += 1;
+            self.journal.append(OrchestratorRecord::WorkerRegistered {
+                index,
+                worker_id: agent.worker_id.clone(),
+                backend: backend.to_string(),
+                job_id: agent.job_id.clone(),
+                time_us: now_us(),
+            })?;
+            self.journal.append(OrchestratorRecord::WorkerServes {
+                worker: index,
+                task: agent.task as u32,
+                time_us: now_us(),
+            })?;
+            indices.push(index);
         }
-        let index = self.journal.state().next_worker_index();
-        self.journal.append(OrchestratorRecord::WorkerRegistered {
-            index,
-            worker_id: launched.worker_id.clone(),
-            backend: backend.to_string(),
-            job_id: launched.job_id.clone(),
-            time_us: now_us(),
-        })?;
-        self.journal.append(OrchestratorRecord::WorkerServes {
-            worker: index,
-            task: launched.task as u32,
-            time_us: now_us(),
-        })?;
-        // Registrations must be in the state before assignments name the worker.
         self.commit()?;
-        Ok(index)
+        Ok(indices)
     }
 
     /// Records that worker `index` ended.
@@ -507,7 +515,7 @@ mod tests {
             job_id: None,
             task: 0,
         };
-        let worker = book.register_worker(&agent, "local").unwrap();
+        let worker = book.register_workers(&[agent], "local").unwrap()[0];
         (book, worker)
     }
 
