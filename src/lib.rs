@@ -8,6 +8,7 @@ pub mod console;
 pub mod geometry;
 pub mod ledger;
 pub mod orchestrator;
+pub mod parallel;
 pub mod plan;
 pub mod recent;
 pub mod report;

@@ -69,30 +69,8 @@ impl LocalBackend {
         request: &LaunchRequest,
         worker_ids: &[String],
     ) -> Result<Vec<fs::File>, BackendError> {
-        if worker_ids.len() <= 1 {
-            return worker_ids
-                .iter()
-                .map(|id| Self::prepare(request, id))
-                .collect();
-        }
-        let per_thread = worker_ids.len().div_ceil(PREPARE_THREADS);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = worker_ids
-                .chunks(per_thread)
-                .map(|ids| {
-                    scope.spawn(move || {
-                        ids.iter()
-                            .map(|id| Self::prepare(request, id))
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                })
-                .collect();
-            let mut logs = Vec::with_capacity(worker_ids.len());
-            for handle in handles {
-                logs.extend(handle.join().expect("a preparing thread panicked")?);
-            }
-            Ok(logs)
-        })
+        let mut ids: Vec<&String> = worker_ids.iter().collect();
+        crate::parallel::try_map(&mut ids, PREPARE_THREADS, |id| Self::prepare(request, id))
     }
 
     fn spawn(

@@ -25,30 +25,10 @@ pub fn flush_all(
             .try_for_each(|agent| agent.flush_inbox(ledger, epoch));
     }
     let mut pending: Vec<&mut Agent> = agents.iter_mut().filter(|a| a.wants_flush()).collect();
-    if pending.len() < 2 {
-        return pending
-            .into_iter()
-            .try_for_each(|agent| agent.flush_inbox(ledger, epoch));
-    }
-    let per_writer = pending.len().div_ceil(writers);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = pending
-            .chunks_mut(per_writer)
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .iter_mut()
-                        .try_for_each(|agent| agent.flush_inbox(ledger, epoch))
-                })
-            })
-            .collect();
-        // Every writer is waited for before the first error is returned.
-        let results: Vec<_> = handles
-            .into_iter()
-            .map(|h| h.join().expect("an inbox writer panicked"))
-            .collect();
-        results.into_iter().collect()
+    crate::parallel::try_map(&mut pending, writers, |agent| {
+        agent.flush_inbox(ledger, epoch)
     })
+    .map(drop)
 }
 
 #[cfg(test)]
