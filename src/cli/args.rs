@@ -109,9 +109,9 @@ pub struct SubmitArgs {
     #[arg(long, value_name = "SECS")]
     pub hello_timeout: Option<f64>,
     /// Metadata operations per second the whole run may cost when the ledger is on a shared
-    /// file system (NFS, Lustre, GPFS, FUSE): the workers' planned idle load is set aside and
-    /// the orchestrator's looks at their outboxes get the rest; 0: unbounded. A ledger on a
-    /// local disk is looked at freely.
+    /// file system (NFS, Lustre, GPFS, FUSE): the workers' planned idle load and the
+    /// orchestrator's own writes are set aside and its looks at the workers' outboxes get the
+    /// rest; 0: unbounded. A ledger on a local disk is looked at freely.
     #[arg(long, value_name = "OPS", default_value_t = crate::orchestrator::DEFAULT_METADATA_BUDGET)]
     pub metadata_budget: f64,
     /// SLURM: `submit` sends job arrays with sbatch; `allocation` runs workers as job steps

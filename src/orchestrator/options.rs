@@ -1,6 +1,6 @@
 //! Knobs of a run (the CLI fills them; tests shorten the timings).
 
-use super::probe_schedule::ProbePolicy;
+use super::probe_schedule::{ProbePolicy, ORCHESTRATOR_OWN_OPS};
 use super::progress::ProgressMode;
 use crate::ledger::LedgerFs;
 use crate::recent::RecentMean;
@@ -136,6 +136,18 @@ impl SubmitOptions {
         }
     }
 
+    /// When to look at outboxes in a run of `planned` agents at agent scale `scale` with a
+    /// ledger on `fs`: the budget is the run's, so the agents' planned idle load and the
+    /// orchestrator's own writes are set aside from the looks, and no look waits longer than
+    /// the agents' stretched heartbeat can be apart.
+    pub fn run_probe_policy(&self, fs: LedgerFs, planned: u64, scale: u32) -> ProbePolicy {
+        let mut policy = self
+            .probe_policy(fs)
+            .reserving(crate::ledger::agents_idle_load(planned, scale) + ORCHESTRATOR_OWN_OPS);
+        policy.max_gap *= scale.max(1);
+        policy
+    }
+
     /// Blocks queued per worker slot for a task whose recent attempts took `recent` wall
     /// time: enough to cover `handout_latency` plus `polling` (what the outbox schedule adds
     /// to the round trip), between `prefetch_per_slot` and `max_prefetch_per_slot` (the
@@ -198,6 +210,31 @@ mod tests {
             ..local
         };
         assert_eq!(unbounded.agent_scale(LedgerFs::Shared, 5000), 1);
+    }
+
+    #[test]
+    fn the_runs_budget_leaves_the_looks_what_the_agents_and_its_own_writes_do_not_use() {
+        let opts = SubmitOptions::local("t.json".into(), "t.ledger".into());
+        // 1,000 idle agents at scale 6 plan 50 ops/s, the orchestrator's writes 3.
+        let scale = opts.agent_scale(LedgerFs::Shared, 1000);
+        let policy = opts.run_probe_policy(LedgerFs::Shared, 1000, scale);
+        let looks = policy.budget.unwrap();
+        assert!(
+            (looks - (100.0 - 50.0 - ORCHESTRATOR_OWN_OPS)).abs() < 1e-9,
+            "{looks}"
+        );
+        assert_eq!(policy.max_gap, Duration::from_secs(30 * 6));
+        // A few agents leave most of it to the looks.
+        let few = opts
+            .run_probe_policy(LedgerFs::Shared, 10, 1)
+            .budget
+            .unwrap();
+        assert!(
+            (few - (100.0 - 3.0 - ORCHESTRATOR_OWN_OPS)).abs() < 1e-9,
+            "{few}"
+        );
+        // A local disk is looked at freely, whatever the agents.
+        assert_eq!(opts.run_probe_policy(LedgerFs::Local, 1000, 1).budget, None);
     }
 
     #[test]

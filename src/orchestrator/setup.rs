@@ -9,7 +9,6 @@ use super::error::OrchestratorError;
 use super::inbox_writers::SHARED_INBOX_WRITERS;
 use super::jobs::Jobs;
 use super::options::SubmitOptions;
-use super::probe_schedule::ORCHESTRATOR_OWN_OPS;
 use super::run::Run;
 use super::task_table::TaskTable;
 use crate::backend::{Backend, JobEnd, LaunchedAgent};
@@ -119,12 +118,7 @@ pub fn prepare(
     let planned = planned_agents(&file, backend.as_ref());
     let agent_scale = opts.agent_scale(fs, planned);
     let opts = opts.for_ledger_fs(fs).for_agent_scale(agent_scale);
-    // The budget is the run's: the agents' idle load and the orchestrator's own writes are
-    // set aside from the looks.
-    let mut probe_policy = opts
-        .probe_policy(fs)
-        .reserving(crate::ledger::agents_idle_load(planned, agent_scale) + ORCHESTRATOR_OWN_OPS);
-    probe_policy.max_gap *= agent_scale;
+    let probe_policy = opts.run_probe_policy(fs, planned, agent_scale);
     tracing::info!(?fs, ?probe_policy, agent_scale, "ledger file system");
     let ownership = match ledger.claim(&ClaimOptions {
         force: opts.force,
