@@ -124,11 +124,14 @@ fn cancels_exactly_the_live_registered_jobs() {
         .unwrap();
     hello(&root, "local-e1-t-6", &hostname(), agent.id());
     // `cancel` only signals a pid whose command line names the worker: wait until the child
-    // has exec'd python (right after fork it still shows this test's command line).
+    // has exec'd python as `blockorch` (right after fork it still shows this test's command
+    // line, and before the exec bash's own, which names the worker too).
     let cmdline = format!("/proc/{}/cmdline", agent.id());
     let exec_deadline = Instant::now() + Duration::from_secs(10);
     while !std::fs::read(&cmdline)
-        .map(|c| String::from_utf8_lossy(&c).contains("local-e1-t-6"))
+        .map(|c| {
+            c.starts_with(b"blockorch\0") && String::from_utf8_lossy(&c).contains("local-e1-t-6")
+        })
         .unwrap_or(false)
     {
         assert!(
