@@ -10,7 +10,9 @@
 //!   (`/proc/<pid>/status`), reset after each reading (`echo 5 > /proc/<pid>/clear_refs`) where the kernel allows it,
 //!   read after every block of 5 ms or more and at least every 100 ms; a shorter block in
 //!   between gets the resident size at its report (`/proc/<pid>/stat`), so sub-millisecond
-//!   blocks cost one `pread` each.
+//!   blocks cost one `pread` each. A block's peak is never less than the resident size when it
+//!   began: a program that reports its last block and exits at once may be a zombie (resident
+//!   size 0, no `VmHWM`) by the time the report is read.
 
 use nix::unistd::{sysconf, SysconfVar};
 use std::fs;
@@ -175,6 +177,12 @@ pub struct ProgramMeter {
     block_started: Option<Instant>,
     /// Ticks at the previous block's report: reused as the next block's start.
     last_ticks: Option<u64>,
+    /// Resident size when the current block began: its peak is at least that, and it is what
+    /// is known once the program has exited before its report was read (a zombie's
+    /// resident size reads 0).
+    block_rss: Option<u64>,
+    /// Resident size at the previous block's report: reused as the next block's start.
+    last_rss: Option<u64>,
     /// Blocks handed to the program and not reported yet.
     outstanding: usize,
     last_full: Option<Instant>,
@@ -197,6 +205,8 @@ impl ProgramMeter {
             block_ticks: None,
             block_started: None,
             last_ticks: None,
+            block_rss: None,
+            last_rss: None,
             outstanding: 0,
             last_full: Some(Instant::now()),
         }
@@ -212,7 +222,17 @@ impl ProgramMeter {
 
     fn begin_block(&mut self) {
         self.block_started = Some(Instant::now());
-        self.block_ticks = self.last_ticks.take().or_else(|| self.ticks());
+        let rss = self.last_rss.take();
+        self.block_ticks = match self.last_ticks.take() {
+            Some(ticks) => {
+                self.block_rss = rss;
+                Some(ticks)
+            }
+            None => {
+                self.block_rss = self.own_stat().map(|s| s.rss_bytes).filter(|&b| b > 0);
+                self.ticks()
+            }
+        };
     }
 
     /// The finished block's usage (call when the program reports it); the next block handed
@@ -227,7 +247,8 @@ impl ProgramMeter {
             .last_full
             .is_none_or(|t| now.duration_since(t) >= FULL_READING_EVERY);
         let own = self.own_stat();
-        let mut peak = own.map(|s| s.rss_bytes);
+        let now_rss = own.map(|s| s.rss_bytes).filter(|&b| b > 0);
+        let mut peak = now_rss.max(self.block_rss.take());
         let mut ticks = own.map(|s| s.ticks);
         if long || due || self.has_children {
             let tree = descendants(self.pid);
@@ -250,8 +271,10 @@ impl ProgramMeter {
         if self.outstanding > 0 {
             self.block_started = Some(now);
             self.block_ticks = ticks;
+            self.block_rss = now_rss;
         } else {
             self.last_ticks = ticks;
+            self.last_rss = now_rss;
         }
         Usage {
             cpu_seconds: cpu,
@@ -327,6 +350,41 @@ mod tests {
             assert!(usage.cpu_seconds.unwrap() < 0.1, "{usage:?}");
             assert!(usage.peak_rss_bytes.unwrap() > 1 << 20, "{usage:?}");
         }
+    }
+
+    #[test]
+    fn a_block_reported_by_a_program_that_has_exited_keeps_its_resident_size() {
+        // The program's last block: it reports and exits before the report is read.
+        let mut program = std::process::Command::new("python3")
+            .args(["-c", "import sys; x = bytearray(8 << 20); sys.stdin.read()"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = program.id() as i32;
+        let resident = || {
+            read_proc(&format!("/proc/{pid}/stat"))
+                .and_then(|s| parse_stat(&s))
+                .map_or(0, |s| s.rss_bytes)
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while resident() < 8 << 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let mut meter = ProgramMeter::new(pid);
+        meter.sent(1);
+        drop(program.stdin.take());
+        // Not waited for: a zombie until `wait`.
+        let zombie = || {
+            read_proc(&format!("/proc/{pid}/stat"))
+                .is_some_and(|s| s[s.rfind(')').unwrap() + 1..].trim_start().starts_with('Z'))
+        };
+        while !zombie() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(zombie(), "the program did not exit");
+        let usage = meter.end_block();
+        let _ = program.wait();
+        assert!(usage.peak_rss_bytes.unwrap() >= 8 << 20, "{usage:?}");
     }
 
     #[test]
