@@ -457,8 +457,9 @@ fn always_failing_block_fails_and_orphans_dependents() {
     assert_eq!(live_jobs(&job.run_name()), vec![], "jobs left behind");
 }
 
-/// Scenario 6: The orchestrator is SIGKILLed mid-run; a second `submit` adopts the live worker jobs
-/// (never more than num_workers alive), finishes, and nothing runs twice at once.
+/// Scenario 6: The orchestrator is SIGKILLed mid-run; a second `submit` 3 s later adopts the live
+/// worker jobs (never more than num_workers alive), finishes, no block was cut short, and
+/// nothing runs twice at once.
 #[test]
 fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
     let workers = 3;
@@ -481,6 +482,9 @@ fn killed_orchestrator_is_resumed_and_adopts_live_workers() {
         || first.output_so_far(),
     );
     first.kill9();
+    // A user resumes after a moment: meanwhile the agents (on the orchestrator's host here)
+    // see its pid dead, and must keep their jobs and blocks for the resume to adopt.
+    std::thread::sleep(Duration::from_secs(3));
     let killed_at = now_ns();
     let before: BTreeSet<String> = live_jobs(&job.run_name())
         .into_iter()

@@ -4,11 +4,13 @@
 #[path = "fixtures/workers/harness.rs"]
 mod harness;
 
-use blockorch::ledger::{ClaimOptions, InboxRecord, LogWriter, OutboxRecord, Outcome};
+use blockorch::ledger::{
+    ClaimOptions, InboxRecord, Journal, LogWriter, OutboxRecord, Outcome, Ownership,
+};
 use blockorch::worker::AgentExit;
 use harness::*;
 use serde_json::json;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -108,4 +110,110 @@ fn newer_epoch_inbox_is_followed_and_resent_blocks_deduplicated() {
         .collect();
     assert_eq!(started, [0, 1], "block 0 ran once: {records:#?}");
     assert_eq!(bye(&records).as_deref(), Some("stopped: epoch 2 done"));
+}
+
+/// A persistent worker whose every block takes `seconds`.
+fn sleeping_worker(seconds: f64) -> serde_json::Value {
+    let mut worker = python_worker("persistent.py", &[], false);
+    worker["command"] = json!([
+        "python3",
+        "-c",
+        format!(
+            "import time\nfrom blockorch_worker import run\nrun(lambda b: time.sleep({seconds}))"
+        ),
+    ]);
+    worker
+}
+
+/// Claims the next epoch for `pid` (forcibly), starts its log and opens this worker's inbox
+/// of it, as a (resumed) orchestrator would.
+fn claim_as(h: &Harness, pid: u32) -> (Ownership, LogWriter<InboxRecord>) {
+    let ownership = h
+        .ledger
+        .claim(&ClaimOptions {
+            force: true,
+            pid,
+            ..ClaimOptions::default()
+        })
+        .unwrap();
+    drop(Journal::start(&h.ledger, &ownership).unwrap());
+    let inbox = LogWriter::open_append(h.ledger.inbox_path(&h.worker, ownership.epoch())).unwrap();
+    (ownership, inbox)
+}
+
+/// The pid of a process that has exited.
+fn dead_pid() -> u32 {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    child.wait().unwrap();
+    child.id()
+}
+
+fn send(inbox: &mut LogWriter<InboxRecord>, records: &[InboxRecord]) {
+    for r in records {
+        inbox.append(r).unwrap();
+    }
+    inbox.commit().unwrap();
+}
+
+fn assign(block: u64) -> InboxRecord {
+    InboxRecord::Assign {
+        task: 0,
+        block,
+        attempt: 1,
+        time_us: 0,
+    }
+}
+
+/// An orchestrator killed on the agent's host (its pid dead) is usually resumed at once: the
+/// agent does not kill the block it runs, reports it, and follows the successor's inbox.
+#[test]
+fn a_dead_orchestrator_pid_leaves_the_running_block_to_finish_for_a_resume() {
+    let h = Harness::new(task(json!({"worker": sleeping_worker(3.0)})));
+    let (_dead, mut first) = claim_as(&h, dead_pid());
+    let mut opts = h.options();
+    opts.epoch_switch_timeout = Duration::from_secs(30);
+    let agent = h.spawn_agent(opts);
+    send(&mut first, &[assign(0)]);
+    // The agent looks at the (dead) owner every second while the block runs.
+    let records = h.wait_for("block 0", T, |r| !finished(r).is_empty());
+    assert_eq!(outcome_of(&records, 0), Some(Outcome::Done), "{records:#?}");
+    assert_eq!(bye(&records), None, "the agent left: {records:#?}");
+    // The resume: a new owner re-sends the block and stops the agent.
+    let (_resumed, mut second) = claim_as(&h, std::process::id());
+    send(
+        &mut second,
+        &[
+            assign(0),
+            InboxRecord::Stop {
+                reason: "resumed run done".into(),
+            },
+        ],
+    );
+    assert_eq!(join(agent, T), AgentExit::Stopped);
+    let records = h.outbox();
+    assert_eq!(
+        finished(&records).len(),
+        1,
+        "block 0 ran once: {records:#?}"
+    );
+    assert_eq!(bye(&records).as_deref(), Some("stopped: resumed run done"));
+}
+
+/// Without a successor the agent of a dead orchestrator leaves once the epoch-switch bound
+/// has passed.
+#[test]
+fn a_dead_orchestrator_pid_without_a_successor_ends_the_agent_after_the_bound() {
+    let h = Harness::new(task(json!({"worker": sleeping_worker(0.0)})));
+    let (_dead, mut first) = claim_as(&h, dead_pid());
+    let mut opts = h.options();
+    opts.epoch_switch_timeout = Duration::from_secs(2);
+    let started = Instant::now();
+    let agent = h.spawn_agent(opts);
+    send(&mut first, &[assign(0)]);
+    assert_eq!(join(agent, T), AgentExit::OrchestratorGone);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let records = h.outbox();
+    assert_eq!(outcome_of(&records, 0), Some(Outcome::Done), "{records:#?}");
+    let reason = bye(&records).unwrap();
+    assert!(reason.contains("no newer orchestrator"), "{reason}");
 }

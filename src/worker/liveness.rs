@@ -9,10 +9,13 @@ use std::time::{Duration, Instant};
 pub struct OwnerWatch {
     /// Heartbeat age beyond which the owner counts as gone.
     stale_after: Duration,
-    /// How long a newer owner (or the first owner) may take to write this worker's inbox.
+    /// How long a newer owner (or the first owner) may take to write this worker's inbox, and
+    /// how long a resume may take to succeed an owner whose pid died on this host.
     inbox_wait: Duration,
     /// Since when an owner has existed whose inbox we do not follow: (epoch, first seen).
     waiting_for: Option<(u64, Instant)>,
+    /// Since when the followed owner's pid has been seen dead: (epoch, first seen).
+    dead_since: Option<(u64, Instant)>,
 }
 
 impl OwnerWatch {
@@ -22,6 +25,7 @@ impl OwnerWatch {
             stale_after,
             inbox_wait,
             waiting_for: None,
+            dead_since: None,
         }
     }
 
@@ -65,10 +69,26 @@ impl OwnerWatch {
                 "orchestrator epoch {} released the ledger (its run ended)",
                 owner.epoch
             )),
-            Liveness::DeadPid => Some(format!(
-                "orchestrator pid {} on {} is gone",
-                owner.pid, owner.host
-            )),
+            // A killed orchestrator is usually followed by a resume that adopts this
+            // worker: its blocks go on (and are reported) until no successor came in time.
+            Liveness::DeadPid => {
+                let since = match self.dead_since {
+                    Some((epoch, since)) if epoch == owner.epoch => since,
+                    _ => {
+                        self.dead_since = Some((owner.epoch, now));
+                        now
+                    }
+                };
+                (now.duration_since(since) > self.inbox_wait).then(|| {
+                    format!(
+                        "orchestrator pid {} on {} is gone and no newer orchestrator took \
+                         this worker over within {}",
+                        owner.pid,
+                        owner.host,
+                        format_age(self.inbox_wait)
+                    )
+                })
+            }
             Liveness::HeartbeatStale(age) => Some(format!(
                 "orchestrator epoch {} (pid {} on {}) has not written a heartbeat for {}",
                 owner.epoch,
@@ -113,15 +133,36 @@ mod tests {
             .observe(Some(2), Some(&released), 100_000_000, t)
             .unwrap()
             .contains("released"));
+        assert_eq!(w.observe(Some(2), None, 100_000_000, t), None);
+    }
+
+    #[test]
+    fn a_dead_owner_pid_leaves_time_for_a_resume() {
+        let mut w = OwnerWatch::new(Duration::from_secs(60), Duration::from_secs(30));
+        let t = Instant::now();
         let dead = OwnerStatus {
             pid_alive: Some(false),
-            ..o
+            ..owner(2, Some(100_000_000))
         };
-        assert!(w
-            .observe(Some(2), Some(&dead), 100_000_000, t)
-            .unwrap()
-            .contains("pid 7 on h is gone"));
-        assert_eq!(w.observe(Some(2), None, 100_000_000, t), None);
+        assert_eq!(w.observe(Some(2), Some(&dead), 100_000_000, t), None);
+        let later = t + Duration::from_secs(29);
+        assert_eq!(w.observe(Some(2), Some(&dead), 100_000_000, later), None);
+        let gone = w
+            .observe(
+                Some(2),
+                Some(&dead),
+                100_000_000,
+                t + Duration::from_secs(31),
+            )
+            .unwrap();
+        assert!(gone.contains("pid 7 on h is gone"), "{gone}");
+        // A successor claimed in time: its inbox is awaited afresh, then followed.
+        let mut w = OwnerWatch::new(Duration::from_secs(60), Duration::from_secs(30));
+        assert_eq!(w.observe(Some(2), Some(&dead), 100_000_000, t), None);
+        let next = owner(3, Some(100_000_000));
+        assert_eq!(w.observe(Some(2), Some(&next), 100_000_000, later), None);
+        let after = t + Duration::from_secs(45);
+        assert_eq!(w.observe(Some(3), Some(&next), 100_000_000, after), None);
     }
 
     #[test]
