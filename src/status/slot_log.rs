@@ -4,7 +4,11 @@
 //! A line belongs to the attempt named by the last marker before it that starts a block
 //! (`Sent`, `Check` or the program's own `Started`). A `WrittenAhead` marker starts nothing:
 //! the program takes that block up only after reporting the one it runs, and says so with
-//! its `Started` line. Marker lines themselves are left out.
+//! its `Started` line. Marker lines themselves are left out. The agent writes its markers
+//! into a file the program writes too, so one may follow a partial line of the program's
+//! (`50%=== blockorch: … ===`): the text before it goes to the attempt that owned the output
+//! so far, and a line the marker cut in two is whole again when both halves are the same
+//! attempt's.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
@@ -87,33 +91,42 @@ pub fn cut(mut input: impl BufRead, key: &AttemptKey) -> io::Result<LogCut> {
             break;
         }
         let line = String::from_utf8_lossy(&buf);
-        if let Some(m) = Marker::parse(&line) {
-            let is_key = key.is(&m);
-            match m.kind {
-                MarkerKind::WrittenAhead => {
-                    written_ahead |= is_key;
-                    ahead_in_mine |= mine && !is_key;
-                }
-                MarkerKind::Sent | MarkerKind::Check | MarkerKind::Started => {
-                    program_marks |= m.kind == MarkerKind::Started;
-                    mine = is_key;
-                }
+        // A marker may follow a partial line of the program's: that text is the owner's so far.
+        let (text, marker) = match Marker::parse_trailing(&line) {
+            Some((text, m)) => (text, Some(m)),
+            None => (&line[..], None),
+        };
+        if mine {
+            keep(&mut out, text);
+        }
+        let Some(m) = marker else {
+            continue;
+        };
+        let is_key = key.is(&m);
+        match m.kind {
+            MarkerKind::WrittenAhead => {
+                written_ahead |= is_key;
+                ahead_in_mine |= mine && !is_key;
             }
-            out.marked |= is_key;
-            continue;
+            MarkerKind::Sent | MarkerKind::Check | MarkerKind::Started => {
+                program_marks |= m.kind == MarkerKind::Started;
+                mine = is_key;
+            }
         }
-        if !mine {
-            continue;
-        }
-        let room = MAX_CUT_BYTES.saturating_sub(out.text.len());
-        if out.omitted_bytes == 0 && line.len() <= room {
-            out.text.push_str(&line);
-        } else {
-            out.omitted_bytes += line.len() as u64;
-        }
+        out.marked |= is_key;
     }
     out.ambiguous = !program_marks && (written_ahead || ahead_in_mine);
     Ok(out)
+}
+
+/// Adds output to the cut, or counts it once the cut is full.
+fn keep(out: &mut LogCut, text: &str) {
+    let room = MAX_CUT_BYTES.saturating_sub(out.text.len());
+    if out.omitted_bytes == 0 && text.len() <= room {
+        out.text.push_str(text);
+    } else {
+        out.omitted_bytes += text.len() as u64;
+    }
 }
 
 #[cfg(test)]
@@ -183,6 +196,29 @@ mod tests {
         let three = cut(log.as_bytes(), &key(3)).unwrap();
         assert_eq!(three.text, "three\n");
         assert!(!three.ambiguous);
+    }
+
+    #[test]
+    fn a_marker_after_a_partial_line_splits_it_between_the_attempts() {
+        use MarkerKind::*;
+        // Block 6 prints "progress 50%" without a newline; block 7 is written ahead (the line
+        // stays block 6's), then block 6 finishes the line and block 8 is sent to the program.
+        let log = [
+            mark(6, Sent),
+            "progress 50%".into(),
+            mark(7, WrittenAhead),
+            " 100%\nsix done".into(),
+            mark(8, Sent),
+            "eight\n".into(),
+        ]
+        .concat();
+        let six = cut(log.as_bytes(), &key(6)).unwrap();
+        assert_eq!(six.text, "progress 50% 100%\nsix done");
+        assert!(six.ambiguous);
+        let eight = cut(log.as_bytes(), &key(8)).unwrap();
+        assert_eq!(eight.text, "eight\n");
+        assert!(eight.marked);
+        assert!(cut(log.as_bytes(), &key(7)).unwrap().marked);
     }
 
     #[test]

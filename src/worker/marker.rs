@@ -89,6 +89,17 @@ impl Marker {
             kind,
         })
     }
+
+    /// Finds a marker that ends `line`, also one written after a program's partial line (the
+    /// agent's markers go into a log the program writes too: `progress 50%=== blockorch: …`).
+    /// Returns the text before it and the marker.
+    pub fn parse_trailing(line: &str) -> Option<(&str, Marker)> {
+        if let Some(m) = Marker::parse(line) {
+            return Some(("", m));
+        }
+        let at = line.rfind(PREFIX)?;
+        Marker::parse(&line[at..]).map(|m| (&line[..at], m))
+    }
 }
 
 #[cfg(test)]
@@ -133,6 +144,25 @@ mod tests {
             "  === blockorch: task t block 1 attempt 1 ===",
         ] {
             assert_eq!(Marker::parse(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_marker_after_a_partial_line_is_found_with_the_text_before_it() {
+        let line = "50%=== blockorch: task t block 7 attempt 2 (written ahead) ===\n";
+        let (before, m) = Marker::parse_trailing(line).unwrap();
+        assert_eq!(before, "50%");
+        assert_eq!(
+            (m.block, m.attempt, m.kind),
+            (7, 2, MarkerKind::WrittenAhead)
+        );
+        let whole = "=== blockorch: task t block 7 attempt 2 ===\n";
+        assert_eq!(Marker::parse_trailing(whole).unwrap().0, "");
+        for line in [
+            "50%=== blockorch: task t block 7 attempt 2 === more\n",
+            "plain\n",
+        ] {
+            assert_eq!(Marker::parse_trailing(line), None, "{line}");
         }
     }
 }
