@@ -14,6 +14,7 @@ use super::outbox::Outbox;
 use super::polling::PollPolicy;
 use super::shutdown::AgentExit;
 use super::signals::SignalGuard;
+use super::stagger::Stagger;
 use super::state::{AgentState, Policy};
 use super::walltime::scheduler_deadline;
 use crate::backend::local_gpus::{parse_device_list, SLOT_GPUS_ENV};
@@ -104,6 +105,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
     // The run's agent scale stretches the heartbeat and the slow looks alike; the
     // orchestrator's silence limit is stretched by the same factor.
     let scale = agent_scale_from(env(AGENT_SCALE_ENV).as_deref());
+    let stagger = Stagger::of(&worker_id);
     let policy = Policy {
         worker_id: worker_id.clone(),
         host: hostname(),
@@ -118,6 +120,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
         write_ahead: ctx.spec.worker.write_ahead,
         max_program_crashes: opts.max_program_crashes.max(1),
         heartbeat_interval: opts.heartbeat_interval * scale,
+        stagger,
         deadline_unix,
         deadline_margin: opts.deadline_margin,
         exit_wait: EXIT_WAIT,
@@ -149,6 +152,7 @@ pub fn run_agent(opts: &AgentOptions) -> Result<AgentExit, WorkerError> {
             ctx,
             watch: OwnerWatch::new(opts.orchestrator_timeout, opts.epoch_switch_timeout),
             policy: PollPolicy::for_fs(LedgerFs::of(&root), opts.poll, scale),
+            stagger,
         },
         tx,
     )

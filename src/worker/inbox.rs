@@ -12,6 +12,7 @@ use super::context::TaskContext;
 use super::events::{AttemptKey, Event};
 use super::liveness::OwnerWatch;
 use super::polling::{Backoff, Holding, PollPolicy};
+use super::stagger::Stagger;
 use crate::ledger::{now_us, InboxFollower, InboxRecord, Ledger, OwnerStatus};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
@@ -118,6 +119,8 @@ pub struct InboxSetup {
     pub watch: OwnerWatch,
     /// When to look.
     pub policy: PollPolicy,
+    /// The first periodic owner checks' share of their intervals.
+    pub stagger: Stagger,
 }
 
 /// Starts the inbox thread, which sends its events to `tx`.
@@ -138,16 +141,17 @@ pub fn spawn_inbox(setup: InboxSetup, tx: Sender<Event>) -> std::io::Result<Inbo
 
 /// When the owner was last looked at, and what is due.
 struct OwnerChecks {
-    last_newer: Option<Instant>,
-    last_owner: Option<Instant>,
+    /// When the next look for a newer epoch and the next owner check are due (`None`: now).
+    next_newer: Option<Instant>,
+    next_owner: Option<Instant>,
     gone_reported: bool,
 }
 
 fn follow(mut s: InboxSetup, tx: Sender<Event>, shared: &Shared) {
     let mut backoff = Backoff::default();
     let mut checks = OwnerChecks {
-        last_newer: None,
-        last_owner: None,
+        next_newer: None,
+        next_owner: None,
         gone_reported: false,
     };
     let mut errors = 0u32;
@@ -200,10 +204,11 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
     if checks.gone_reported {
         return true;
     }
-    let due = |last: Option<Instant>, every: Duration| last.is_none_or(|t| t.elapsed() >= every);
+    let now = Instant::now();
+    let due = |next: Option<Instant>| next.is_none_or(|t| now >= t);
     let followed = s.follower.epoch();
-    let newer_due = due(checks.last_newer, s.policy.newer_epoch_check);
-    let owner_due = due(checks.last_owner, s.policy.owner_check);
+    let newer_due = due(checks.next_newer);
+    let owner_due = due(checks.next_owner);
     if !newer_due && !owner_due {
         return true;
     }
@@ -212,10 +217,15 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
     // directory. Otherwise only the followed owner's heartbeat — and the whole picture
     // before that owner is declared gone (it may have been taken over).
     let newer = newer_due && followed.is_none_or(|e| s.ledger.epoch_claimed(e + 1));
+    // The first checks come at once, the second after a share of the interval (the agent's
+    // stagger), the rest a whole interval apart.
+    let next = |current: Option<Instant>, every: Duration| {
+        Some(now + current.map_or_else(|| s.stagger.first_gap(every), |_| every))
+    };
     if newer_due {
-        checks.last_newer = Some(Instant::now());
+        checks.next_newer = next(checks.next_newer, s.policy.newer_epoch_check);
     }
-    checks.last_owner = Some(Instant::now());
+    checks.next_owner = next(checks.next_owner, s.policy.owner_check);
     let mut verdict = None;
     if let (false, Some(epoch)) = (newer, followed) {
         match s.ledger.owner_of(epoch) {

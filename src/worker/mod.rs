@@ -22,6 +22,7 @@ mod program;
 mod shutdown;
 mod signals;
 mod slot;
+mod stagger;
 mod state;
 mod usage;
 mod walltime;

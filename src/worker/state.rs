@@ -7,6 +7,7 @@ use super::polling::Holding;
 use super::program::Exit;
 use super::shutdown::Shutdown;
 use super::slot::{Attempt, KillReason, Phase, Program, Slot};
+use super::stagger::Stagger;
 use super::walltime::{block_fits, DurationMean};
 use super::wire::{parse_report_about, BlockMessage, ReportStatus};
 use crate::ledger::{AttemptStats, FailureKind, OutboxRecord, Outcome};
@@ -49,6 +50,8 @@ pub struct Policy {
     pub max_program_crashes: u32,
     /// Time between heartbeats.
     pub heartbeat_interval: Duration,
+    /// The first heartbeat's share of the interval (agents started together write apart).
+    pub stagger: Stagger,
     /// End of the job's walltime (seconds since the UNIX epoch).
     pub deadline_unix: Option<f64>,
     /// Safety margin before the deadline.
@@ -68,7 +71,7 @@ pub struct AgentState {
     seen: HashSet<AttemptKey>,
     next_proc: u64,
     shutdown: Option<Shutdown>,
-    last_heartbeat: Option<std::time::Instant>,
+    next_heartbeat: Option<std::time::Instant>,
     durations: DurationMean,
     recent: RecentMean,
     spawn_failures: u32,
@@ -98,7 +101,7 @@ impl AgentState {
             seen: HashSet::new(),
             next_proc: 0,
             shutdown: None,
-            last_heartbeat: None,
+            next_heartbeat: None,
             durations: DurationMean::default(),
             recent: RecentMean::default(),
             spawn_failures: 0,
@@ -138,7 +141,13 @@ impl AgentState {
             slots: self.slots.len() as u32,
             time_us: now.unix_us,
         })];
-        self.last_heartbeat = Some(now.at);
+        self.next_heartbeat = Some(
+            now.at
+                + self
+                    .policy
+                    .stagger
+                    .first_gap(self.policy.heartbeat_interval),
+        );
         for i in 0..self.slots.len() {
             self.ensure_program(i, now, &mut out);
         }

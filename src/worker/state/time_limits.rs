@@ -27,11 +27,9 @@ impl AgentState {
     }
 
     pub(super) fn on_tick(&mut self, now: Now, out: &mut Vec<Action>) {
-        let due = self
-            .last_heartbeat
-            .is_none_or(|t| now.at.duration_since(t) >= self.policy.heartbeat_interval);
+        let due = self.next_heartbeat.is_none_or(|t| now.at >= t);
         if due {
-            self.last_heartbeat = Some(now.at);
+            self.next_heartbeat = Some(now.at + self.policy.heartbeat_interval);
             out.push(Action::Record(OutboxRecord::Heartbeat {
                 time_us: now.unix_us,
             }));

@@ -177,6 +177,30 @@ fn heartbeat_every_interval() {
 }
 
 #[test]
+fn the_first_heartbeat_comes_after_the_agents_share_of_the_interval() {
+    let mut p = policy(false, false);
+    p.stagger = Stagger::HALF;
+    let mut st = AgentState::new(p);
+    let mut clock = Clock::new();
+    st.start(clock.now());
+    let beats = |a: &[Action]| {
+        records(a)
+            .iter()
+            .filter(|r| matches!(r, OutboxRecord::Heartbeat { .. }))
+            .count()
+    };
+    clock.advance(Duration::from_millis(2400));
+    assert_eq!(beats(&st.handle_event(Event::Tick, clock.now())), 0);
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(beats(&st.handle_event(Event::Tick, clock.now())), 1);
+    // Then a whole interval (5 s) apart.
+    clock.advance(Duration::from_millis(4900));
+    assert_eq!(beats(&st.handle_event(Event::Tick, clock.now())), 0);
+    clock.advance(Duration::from_millis(200));
+    assert_eq!(beats(&st.handle_event(Event::Tick, clock.now())), 1);
+}
+
+#[test]
 fn unknown_block_is_failed_right_away() {
     let (mut st, clock, _) = persistent(false);
     let a = st.handle_event(

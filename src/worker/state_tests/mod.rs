@@ -31,6 +31,7 @@ fn policy(per_block: bool, has_check: bool) -> Policy {
         write_ahead: true,
         max_program_crashes: 3,
         heartbeat_interval: Duration::from_secs(5),
+        stagger: Stagger::NONE,
         deadline_unix: None,
         deadline_margin: Duration::from_secs(30),
         exit_wait: Duration::from_secs(30),
