@@ -43,17 +43,24 @@ fn workers_replaced_twenty_times_from_outside_while_making_progress_finish_the_r
     let sim = Sim::new();
     let job = Job::new(&[task(
         "a",
-        (&[0], &[600]),
+        (&[0], &[1200]),
         (&[0], &[10]),
         (&[0], &[10]),
         json!({"num_workers": 1, "worker": blockwork(Some((150, 250)))}),
     )]);
     let plan = job.plan();
-    let running = spawn_logged(submit(&job, &sim, &[]), &job.root, "replaced");
+    let mut running = spawn_logged(submit(&job, &sim, &[]), &job.root, "replaced");
     let mut killed = HashSet::new();
     let until = Instant::now() + SAFETY;
+    // 120 blocks of 0.2 s: on a loaded machine a worker may finish many blocks before it is
+    // seen and killed, and the run must still be going after 20 replacements.
     while killed.len() < 20 {
         assert!(Instant::now() < until, "only {} replacements", killed.len());
+        assert!(
+            running.exited().is_none(),
+            "the run ended after only {} replacements",
+            killed.len()
+        );
         for worker in productive_workers(&job) {
             if killed.contains(&worker) {
                 continue;

@@ -86,17 +86,20 @@ class Mount:
         )
         self.dir = os.path.join(self.state, "mnt")
         self.pid = int(open(os.path.join(self.state, "pid")).read())
+        self.last_uptime = -1.0
 
     def stats(self):
-        """A snapshot written on request (SIGUSR2), so it has the per-thread counts."""
+        """A snapshot written on request (SIGUSR2), so it has the per-thread counts; newer than
+        the one before (the file may still hold that one when it is first read)."""
         os.kill(self.pid, signal.SIGUSR2)
-        for _ in range(100):
+        for _ in range(250):
             time.sleep(0.02)
             try:
                 snapshot = json.load(open(os.path.join(self.state, "stats.json")))
             except ValueError:
                 continue
-            if "by_pid" in snapshot:
+            if "by_pid" in snapshot and snapshot["uptime"] > self.last_uptime:
+                self.last_uptime = snapshot["uptime"]
                 return snapshot
         raise SystemExit("latencyfs wrote no snapshot on SIGUSR2")
 
@@ -211,8 +214,18 @@ def measure(mount, job, seconds):
     stats0, cpu0 = mount.stats(), cpu_seconds(job.proc.pid)
     agents_cpu0 = {p: cpu_seconds(p) for p in agents}
     blocks0 = job.started_blocks()
-    time.sleep(seconds)
+    # A snapshot every second too: the busiest second shows bursts the mean hides.
+    samples = [(stats0["uptime"], stats0["metadata"])]
+    end = time.monotonic() + seconds
+    while time.monotonic() < end - 1:
+        time.sleep(1)
+        snap = mount.stats()
+        samples.append((snap["uptime"], snap["metadata"]))
+    time.sleep(max(0.0, end - time.monotonic()))
     stats1, cpu1 = mount.stats(), cpu_seconds(job.proc.pid)
+    samples.append((stats1["uptime"], stats1["metadata"]))
+    per_second = sorted((m1 - m0) / (t1 - t0)
+                        for (t0, m0), (t1, m1) in zip(samples, samples[1:]) if t1 > t0)
     # Agents that ended in the window are left out (their last CPU time is gone).
     agents_cpu1 = {p: cpu_seconds(p) for p in agents}
     agents_cpu = sum(agents_cpu1[p] - agents_cpu0[p] for p in agents
@@ -223,6 +236,11 @@ def measure(mount, job, seconds):
     return {
         "seconds": round(dt, 2),
         "metadata_per_s": round((stats1["metadata"] - stats0["metadata"]) / dt, 1),
+        "metadata_busiest_second": round(per_second[-1], 1) if per_second else None,
+        "metadata_p90_second": (round(per_second[int(0.9 * (len(per_second) - 1))], 1)
+                                if per_second else None),
+        "metadata_p99_second": (round(per_second[int(0.99 * (len(per_second) - 1))], 1)
+                                if per_second else None),
         "fsync_per_s": round((stats1["sync"] - stats0["sync"]) / dt, 1),
         "by_kind_per_s": {k: v for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]) if v},
         "by_process_per_s": {k: round(v / dt, 1) for k, v in who.items()},
@@ -280,16 +298,18 @@ def scale():
             print(f"{n} agents busy: {json.dumps(row['busy'])}", flush=True)
         rows.append(row)
     RESULTS["scale"] = rows
-    print("\n| agents | phase | metadata ops/s | per agent | fsync/s | "
+    print("\n| agents | phase | metadata ops/s | busiest second / p99 / p90 | per agent | fsync/s | "
           "by orchestrator / agents / other | orchestrator CPU | "
           "agents' CPU (all) | agents alive | blocks started/s | all started after | load |")
-    print("|---:|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         for phase in [p for p in ("idle", "busy") if p in row]:
             r = row[phase]
             startup = (f"{r['startup_s']} s" if r["startup_s"] is not None
                        else f"not in {ARGS.start_timeout:.0f} s ({r['blocks_started']} started)")
             print(f"| {row['agents']} | {phase} | {r['metadata_per_s']:.0f} | "
+                  f"{r['metadata_busiest_second']:.0f} / {r['metadata_p99_second']:.0f} / "
+                  f"{r['metadata_p90_second']:.0f} | "
                   f"{r['metadata_per_s'] / row['agents']:.1f} | {r['fsync_per_s']:.0f} | "
                   f"{who(r)} | "
                   f"{r['orchestrator_cpu_pct']:.0f} % | {r['agents_cpu_pct']:.0f} % | "

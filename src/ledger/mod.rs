@@ -33,7 +33,9 @@ mod trust;
 mod view;
 mod writer;
 
-pub use agent_scale::{agent_scale, agent_scale_from, agents_idle_load, AGENT_SCALE_ENV};
+pub use agent_scale::{
+    agent_scale, agent_scale_from, agents_idle_load, AGENT_SCALE_ENV, IDLE_OPS_PER_AGENT,
+};
 pub use block_map::{BlockIdHasher, BlockMap};
 pub use block_table::BlockTable;
 pub use compact_state::{CompactBlocks, CompactState};

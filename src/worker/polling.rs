@@ -311,6 +311,34 @@ mod tests {
         assert!(!b.take_reopen(Holding::Hungry, &local));
     }
 
+    /// `IDLE_OPS_PER_AGENT`, what the orchestrator sets aside of the budget for each idle
+    /// agent, covers what these intervals cost: shorten one and this fails until the planned
+    /// load (and so the agent scale) follows. Operations per look as latencyfs counts them: the
+    /// inbox `fstat` 1, the next claim's `stat` 2 (lookup and attributes), the owner's claim
+    /// and heartbeat 6 (two opens), the agent's own heartbeat append 1.
+    #[test]
+    fn the_planned_idle_load_of_an_agent_covers_its_intervals() {
+        use crate::ledger::IDLE_OPS_PER_AGENT;
+        use crate::worker::AGENT_HEARTBEAT_INTERVAL;
+        for scale in [1, 2, 6, 14] {
+            let p = shared(scale);
+            let per_s = |ops: f64, every: Duration| ops / every.as_secs_f64();
+            let load = per_s(1.0, p.slow)
+                + per_s(2.0, p.newer_epoch_check)
+                + per_s(6.0, p.owner_check)
+                + per_s(1.0, AGENT_HEARTBEAT_INTERVAL * scale);
+            let planned = IDLE_OPS_PER_AGENT / f64::from(scale);
+            assert!(
+                load <= planned + 1e-9,
+                "scale {scale}: {load:.3} ops/s against {planned:.3} planned"
+            );
+            assert!(
+                load > planned * 0.8,
+                "scale {scale}: {load:.3} ops/s, {planned:.3} planned"
+            );
+        }
+    }
+
     #[test]
     fn the_agent_scale_stretches_the_slow_intervals_only() {
         let (one, three) = (shared(1), shared(3));
