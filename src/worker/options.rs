@@ -44,7 +44,8 @@ pub struct AgentOptions {
     pub heartbeat_interval: Duration,
     /// The orchestrator counts as gone when its heartbeat is older than this.
     pub orchestrator_timeout: Duration,
-    /// After a newer owner epoch appears, how long to wait for its inbox before stopping.
+    /// After a newer owner epoch appears, how long to wait for its inbox before stopping; and
+    /// after the owner's pid died on this host, how long to wait for a resume to take over.
     pub epoch_switch_timeout: Duration,
     /// Words put before the worker command (`--command-prefix WORD`, repeated: a container
     /// runtime such as `apptainer exec --nv image.sif`).
