@@ -139,7 +139,8 @@ pub fn spawn_inbox(setup: InboxSetup, tx: Sender<Event>) -> std::io::Result<Inbo
     })
 }
 
-/// When the owner was last looked at, and what is due.
+/// When the owner checks are due, and whether the orchestrator was reported gone.
+#[derive(Debug, Default)]
 struct OwnerChecks {
     /// When the next look for a newer epoch and the next owner check are due (`None`: now).
     next_newer: Option<Instant>,
@@ -147,13 +148,32 @@ struct OwnerChecks {
     gone_reported: bool,
 }
 
+impl OwnerChecks {
+    /// Whether the look for a newer epoch and the owner check are due at `now`.
+    fn due(&self, now: Instant) -> (bool, bool) {
+        let due = |next: Option<Instant>| next.is_none_or(|t| now >= t);
+        (due(self.next_newer), due(self.next_owner))
+    }
+
+    /// Records the checks taken at `now` (`due`, as [`OwnerChecks::due`] said): the first
+    /// come at once, the second after the agent's share of the interval (`stagger`), the
+    /// rest a whole interval apart.
+    fn taken(&mut self, now: Instant, due: (bool, bool), policy: &PollPolicy, stagger: Stagger) {
+        let next = |current: Option<Instant>, every: Duration| {
+            Some(now + current.map_or_else(|| stagger.first_gap(every), |_| every))
+        };
+        if due.0 {
+            self.next_newer = next(self.next_newer, policy.newer_epoch_check);
+        }
+        if due.1 {
+            self.next_owner = next(self.next_owner, policy.owner_check);
+        }
+    }
+}
+
 fn follow(mut s: InboxSetup, tx: Sender<Event>, shared: &Shared) {
     let mut backoff = Backoff::default();
-    let mut checks = OwnerChecks {
-        next_newer: None,
-        next_owner: None,
-        gone_reported: false,
-    };
+    let mut checks = OwnerChecks::default();
     let mut errors = 0u32;
     while !shared.stop.load(Ordering::Relaxed) {
         if shared.kick.swap(false, Ordering::Relaxed) {
@@ -205,10 +225,8 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
         return true;
     }
     let now = Instant::now();
-    let due = |next: Option<Instant>| next.is_none_or(|t| now >= t);
     let followed = s.follower.epoch();
-    let newer_due = due(checks.next_newer);
-    let owner_due = due(checks.next_owner);
+    let (newer_due, owner_due) = checks.due(now);
     if !newer_due && !owner_due {
         return true;
     }
@@ -217,17 +235,13 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
     // directory. Otherwise only the followed owner's heartbeat — and the whole picture
     // before that owner is declared gone (it may have been taken over).
     let newer = newer_due && followed.is_none_or(|e| s.ledger.epoch_claimed(e + 1));
-    // The first checks come at once, the second after a share of the interval (the agent's
-    // stagger), the rest a whole interval apart.
-    let next = |current: Option<Instant>, every: Duration| {
-        Some(now + current.map_or_else(|| s.stagger.first_gap(every), |_| every))
-    };
-    if newer_due {
-        checks.next_newer = next(checks.next_newer, s.policy.newer_epoch_check);
-    }
-    checks.next_owner = next(checks.next_owner, s.policy.owner_check);
+    checks.taken(now, (newer_due, owner_due), &s.policy, s.stagger);
     let mut verdict = None;
     if let (false, Some(epoch)) = (newer, followed) {
+        // Only a look for a newer epoch was due, and none was claimed.
+        if !owner_due {
+            return true;
+        }
         match s.ledger.owner_of(epoch) {
             Ok(owner) => verdict = observe(s, Some(&owner)),
             Err(e) => tracing::warn!("cannot read the ledger's owner: {e}"),
@@ -268,4 +282,35 @@ fn check_owner(s: &mut InboxSetup, checks: &mut OwnerChecks, tx: &Sender<Event>)
 fn observe(s: &mut InboxSetup, owner: Option<&OwnerStatus>) -> Option<String> {
     s.watch
         .observe(s.follower.epoch(), owner, now_us(), Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::LedgerFs;
+
+    #[test]
+    fn owner_checks_come_at_once_then_after_the_agents_share_then_every_interval() {
+        let policy = PollPolicy::for_fs(LedgerFs::Shared, Duration::from_millis(500), 1);
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let mut checks = OwnerChecks::default();
+        assert_eq!(checks.due(t0), (true, true));
+        checks.taken(t0, (true, true), &policy, Stagger::HALF);
+        // Newer epoch every 30 s, owner every 60 s: the second checks at half of those.
+        assert_eq!(checks.due(at(14)), (false, false));
+        assert_eq!(checks.due(at(15)), (true, false));
+        checks.taken(at(15), (true, false), &policy, Stagger::HALF);
+        assert_eq!(checks.due(at(29)), (false, false));
+        assert_eq!(checks.due(at(30)), (false, true));
+        checks.taken(at(30), (false, true), &policy, Stagger::HALF);
+        // From now on whole intervals, each its own: the owner is read every 60 s, not at
+        // every look for a newer epoch.
+        assert_eq!(checks.due(at(45)), (true, false));
+        checks.taken(at(45), (true, false), &policy, Stagger::HALF);
+        assert_eq!(checks.due(at(75)), (true, false));
+        checks.taken(at(75), (true, false), &policy, Stagger::HALF);
+        assert_eq!(checks.due(at(89)), (false, false));
+        assert_eq!(checks.due(at(90)), (false, true));
+    }
 }
